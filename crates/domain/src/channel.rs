@@ -1,0 +1,692 @@
+//! The channel aggregate: its slots, who holds which seat, who administers it, and every
+//! operation that changes it.
+//!
+//! Operations check the caller's rights, change the aggregate in memory and queue the system
+//! messages that record the change; storage then persists the new state and the queued messages
+//! in one transaction, or nothing at all.
+
+use serde_json::json;
+
+use crate::Principal;
+use crate::error::DomainError;
+use crate::ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
+use crate::limits::{MAX_CHANNEL_NAME_CHARS, MAX_SLOTS_PER_CHANNEL};
+use crate::message::{Body, Draft, Message, MessageKind};
+use crate::secret::{self, Redeemable, SecretHash, SecretSource};
+
+/// What occupies a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// Reserved for a referee bot.
+    Bot,
+    /// A player seat, filled by redeeming its invite code.
+    Invite,
+    /// A read-only seat that sees public messages.
+    Spectator,
+}
+
+impl SlotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotKind::Bot => "bot",
+            SlotKind::Invite => "invite",
+            SlotKind::Spectator => "spectator",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "bot" => Some(SlotKind::Bot),
+            "invite" => Some(SlotKind::Invite),
+            "spectator" => Some(SlotKind::Spectator),
+            _ => None,
+        }
+    }
+
+    /// Whether a person can sit here (bots' slots are filled by bots).
+    pub fn is_seat(self) -> bool {
+        !matches!(self, SlotKind::Bot)
+    }
+}
+
+/// One entry of `slots` in a create request, such as `invite:alice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotSpec {
+    pub kind: SlotKind,
+    pub label: SlotLabel,
+}
+
+impl SlotSpec {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let (kind, label) = raw.split_once(':').ok_or_else(|| {
+            DomainError::invalid(
+                "slots",
+                format!("{raw:?} should look like \"invite:alice\", \"bot:referee\" or \"spectator:audience\""),
+            )
+        })?;
+        let kind = match kind {
+            "invite" => SlotKind::Invite,
+            "bot" => SlotKind::Bot,
+            "spectator" => SlotKind::Spectator,
+            other => {
+                return Err(DomainError::invalid(
+                    "slots",
+                    format!("unknown slot kind {other:?}; use invite, bot or spectator"),
+                ));
+            }
+        };
+        Ok(Self {
+            kind,
+            label: SlotLabel::parse(label)?,
+        })
+    }
+}
+
+/// A validated request to create a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSpec {
+    pub name: String,
+    pub slots: Vec<SlotSpec>,
+}
+
+impl ChannelSpec {
+    pub fn new(name: &str, slots: &[String]) -> Result<Self, DomainError> {
+        let name = validate_channel_name(name)?;
+        if slots.len() > MAX_SLOTS_PER_CHANNEL {
+            return Err(DomainError::LimitExceeded {
+                what: "slots per channel",
+                limit: MAX_SLOTS_PER_CHANNEL,
+            });
+        }
+        let slots = slots
+            .iter()
+            .map(|raw| SlotSpec::parse(raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !slots.iter().any(|slot| slot.kind == SlotKind::Invite) {
+            return Err(DomainError::invalid(
+                "slots",
+                "a channel needs at least one invite slot, e.g. [\"invite:alice\", \"invite:bob\"]",
+            ));
+        }
+        for (index, slot) in slots.iter().enumerate() {
+            if slots[..index]
+                .iter()
+                .any(|earlier| earlier.label == slot.label)
+            {
+                return Err(DomainError::invalid(
+                    "slots",
+                    format!("slot label {:?} appears twice", slot.label.as_str()),
+                ));
+            }
+        }
+        Ok(Self { name, slots })
+    }
+}
+
+fn validate_channel_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DomainError::invalid("name", "the channel name is empty"));
+    }
+    if name.chars().count() > MAX_CHANNEL_NAME_CHARS {
+        return Err(DomainError::LimitExceeded {
+            what: "channel name (characters)",
+            limit: MAX_CHANNEL_NAME_CHARS,
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "name",
+            "the channel name contains control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A person in a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub holder: PrincipalId,
+    pub holder_name: String,
+    pub rejoin_hash: SecretHash,
+    pub joined_at: Timestamp,
+}
+
+/// One slot of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub label: SlotLabel,
+    pub kind: SlotKind,
+    pub admin: bool,
+    pub seat: Option<Seat>,
+    /// The hash of the one invite code that can fill this slot now, if any.
+    pub invite_hash: Option<SecretHash>,
+}
+
+impl Slot {
+    pub fn held_by(&self, who: &PrincipalId) -> bool {
+        self.seat.as_ref().is_some_and(|seat| &seat.holder == who)
+    }
+}
+
+/// A channel and everything about it except its message history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub name: String,
+    /// The creator, who stays an admin whether or not they hold a seat.
+    pub owner: PrincipalId,
+    pub created_at: Timestamp,
+    pub closed: bool,
+    /// The newest message's seq; the next message gets `last_seq.next()`.
+    pub last_seq: Seq,
+    pub slots: Vec<Slot>,
+    /// Messages produced by operations since load, not yet stored.
+    new_messages: Vec<Message>,
+}
+
+/// The result of creating a channel.
+#[derive(Debug)]
+pub struct Created {
+    pub channel: Channel,
+    /// One fresh invite code per open seat, shown once.
+    pub invites: Vec<(SlotLabel, String)>,
+    /// The creator's own seat, unless they asked not to join.
+    pub joined: Option<Joined>,
+}
+
+/// A seat that was just taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub slot: SlotLabel,
+    /// The secret that moves this seat to whoever presents it. Shown to the holder only.
+    pub rejoin_token: String,
+}
+
+/// The operations only an admin may perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOp {
+    Rename {
+        name: String,
+    },
+    SetAdmin {
+        slot: SlotLabel,
+        admin: bool,
+    },
+    /// Vacates the slot (if held) and issues a fresh invite for it.
+    YieldSlot {
+        slot: SlotLabel,
+    },
+    /// Removes the holder; the slot stays empty until an invite is reissued.
+    Kick {
+        slot: SlotLabel,
+    },
+    /// Replaces the invite code of an empty slot; the old code stops working.
+    ReissueInvite {
+        slot: SlotLabel,
+    },
+    /// Makes the channel read-only for good.
+    Close,
+}
+
+impl Channel {
+    /// Builds a new channel from a validated spec. Every open seat gets an invite code; the
+    /// creator takes the first invite slot unless `join` is false.
+    pub fn create(
+        id: ChannelId,
+        spec: ChannelSpec,
+        creator: &Principal,
+        join: bool,
+        now: Timestamp,
+        secrets: &mut impl SecretSource,
+    ) -> Created {
+        let mut channel = Channel {
+            id,
+            name: spec.name,
+            owner: creator.id.clone(),
+            created_at: now,
+            closed: false,
+            last_seq: Seq::ZERO,
+            slots: spec
+                .slots
+                .into_iter()
+                .map(|spec| Slot {
+                    label: spec.label,
+                    kind: spec.kind,
+                    admin: false,
+                    seat: None,
+                    invite_hash: None,
+                })
+                .collect(),
+            new_messages: Vec::new(),
+        };
+        let slot_list: Vec<String> = channel
+            .slots
+            .iter()
+            .map(|slot| format!("{}:{}", slot.kind.as_str(), slot.label))
+            .collect();
+        channel.record(
+            now,
+            format!(
+                "{} created the channel \"{}\".",
+                creator.display_name, channel.name
+            ),
+            json!({"event": "created", "name": channel.name, "slots": slot_list}),
+        );
+
+        let mut joined = None;
+        if join {
+            let first_invite = channel
+                .slots
+                .iter()
+                .position(|slot| slot.kind == SlotKind::Invite)
+                .expect("ChannelSpec::new guarantees an invite slot");
+            let token = channel.seat(first_invite, creator, now, secrets);
+            channel.slots[first_invite].admin = true;
+            joined = Some(Joined {
+                slot: channel.slots[first_invite].label.clone(),
+                rejoin_token: token,
+            });
+        }
+        let mut invites = Vec::new();
+        for slot in channel
+            .slots
+            .iter_mut()
+            .filter(|slot| slot.kind.is_seat() && slot.seat.is_none())
+        {
+            let code = secret::new_invite_code(secrets);
+            slot.invite_hash = Some(SecretHash::of(&code));
+            invites.push((slot.label.clone(), code));
+        }
+        Created {
+            channel,
+            invites,
+            joined,
+        }
+    }
+
+    /// Rebuilds a channel from storage.
+    pub fn from_stored(
+        id: ChannelId,
+        name: String,
+        owner: PrincipalId,
+        created_at: Timestamp,
+        closed: bool,
+        last_seq: Seq,
+        slots: Vec<Slot>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            owner,
+            created_at,
+            closed,
+            last_seq,
+            slots,
+            new_messages: Vec::new(),
+        }
+    }
+
+    /// Hands the messages produced since load over to storage.
+    pub fn take_new_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.new_messages)
+    }
+
+    pub fn slot(&self, label: &SlotLabel) -> Result<&Slot, DomainError> {
+        self.slots
+            .iter()
+            .find(|slot| &slot.label == label)
+            .ok_or_else(|| DomainError::SlotNotFound {
+                slot: label.as_str().to_owned(),
+            })
+    }
+
+    fn slot_index(&self, label: &SlotLabel) -> Result<usize, DomainError> {
+        self.slots
+            .iter()
+            .position(|slot| &slot.label == label)
+            .ok_or_else(|| DomainError::SlotNotFound {
+                slot: label.as_str().to_owned(),
+            })
+    }
+
+    /// The seats `who` holds here, in slot order.
+    pub fn seats_of<'a>(&'a self, who: &PrincipalId) -> impl Iterator<Item = &'a Slot> + use<'a> {
+        let who = who.clone();
+        self.slots.iter().filter(move |slot| slot.held_by(&who))
+    }
+
+    pub fn is_admin(&self, who: &PrincipalId) -> bool {
+        &self.owner == who || self.seats_of(who).any(|slot| slot.admin)
+    }
+
+    /// Whether `who` may see that this channel exists and how it is set up.
+    pub fn is_visible_to(&self, who: &PrincipalId) -> bool {
+        &self.owner == who || self.seats_of(who).next().is_some()
+    }
+
+    /// The seat through which `who` acts: the one named, or the only one they hold.
+    pub fn acting_seat(
+        &self,
+        who: &PrincipalId,
+        requested: Option<&SlotLabel>,
+    ) -> Result<&Slot, DomainError> {
+        match requested {
+            Some(label) => {
+                let slot = self.slot(label)?;
+                if slot.held_by(who) {
+                    Ok(slot)
+                } else {
+                    Err(DomainError::NotMember)
+                }
+            }
+            None => {
+                let mut held = self.seats_of(who);
+                match (held.next(), held.next()) {
+                    (None, _) => Err(DomainError::NotMember),
+                    (Some(only), None) => Ok(only),
+                    (Some(_), Some(_)) => Err(DomainError::SlotRequired {
+                        held: self
+                            .seats_of(who)
+                            .map(|slot| slot.label.to_string())
+                            .collect(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Redeems an invite code (takes its seat) or a rejoin token (moves its seat to `who`).
+    /// `code` is the raw secret the caller presented.
+    pub fn redeem(
+        &mut self,
+        code: &str,
+        who: &Principal,
+        now: Timestamp,
+        secrets: &mut impl SecretSource,
+    ) -> Result<Joined, DomainError> {
+        match secret::classify(code).ok_or(DomainError::InviteInvalid)? {
+            Redeemable::Invite(hash) => {
+                let index = self
+                    .slots
+                    .iter()
+                    .position(|slot| slot.invite_hash.as_ref() == Some(&hash))
+                    .ok_or(DomainError::InviteInvalid)?;
+                self.ensure_open()?;
+                let token = self.seat(index, who, now, secrets);
+                Ok(Joined {
+                    slot: self.slots[index].label.clone(),
+                    rejoin_token: token,
+                })
+            }
+            Redeemable::Rejoin(hash) => {
+                let index = self
+                    .slots
+                    .iter()
+                    .position(|slot| {
+                        slot.seat
+                            .as_ref()
+                            .is_some_and(|seat| seat.rejoin_hash == hash)
+                    })
+                    .ok_or(DomainError::InviteInvalid)?;
+                let slot = &mut self.slots[index];
+                let seat = slot.seat.as_mut().expect("position() matched a held seat");
+                let label = slot.label.clone();
+                if seat.holder != who.id {
+                    seat.holder = who.id.clone();
+                    seat.holder_name = who.display_name.clone();
+                    seat.joined_at = now;
+                    self.record(
+                        now,
+                        format!("{} took over seat {label} with its rejoin token.", who.display_name),
+                        json!({"event": "rejoined", "slot": label.as_str(), "name": who.display_name}),
+                    );
+                }
+                Ok(Joined {
+                    slot: label,
+                    rejoin_token: code.trim().to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Accepts a participant's message from the seat they act through.
+    pub fn post(
+        &mut self,
+        who: &PrincipalId,
+        slot: Option<&SlotLabel>,
+        draft: Draft,
+        now: Timestamp,
+    ) -> Result<Message, DomainError> {
+        let sender = self.acting_seat(who, slot)?;
+        if sender.kind == SlotKind::Spectator {
+            return Err(DomainError::ReadOnlySeat);
+        }
+        self.ensure_open()?;
+        if let Some(to) = &draft.to {
+            self.slot(to)?;
+            if to == &sender.label {
+                return Err(DomainError::invalid(
+                    "to",
+                    "a private message needs another slot as recipient",
+                ));
+            }
+        }
+        let message = Message {
+            seq: self.last_seq.next(),
+            kind: MessageKind::User,
+            sender: Some(sender.label.clone()),
+            sender_name: sender
+                .seat
+                .as_ref()
+                .map(|seat| seat.holder_name.clone())
+                .unwrap_or_default(),
+            body: draft.body,
+            to: draft.to,
+            at: now,
+        };
+        self.last_seq = message.seq;
+        self.new_messages.push(message.clone());
+        Ok(message)
+    }
+
+    /// Gives up the caller's seat. The slot stays empty until an admin reissues its invite.
+    pub fn leave(
+        &mut self,
+        who: &Principal,
+        slot: Option<&SlotLabel>,
+        now: Timestamp,
+    ) -> Result<SlotLabel, DomainError> {
+        let label = self.acting_seat(&who.id, slot)?.label.clone();
+        let index = self.slot_index(&label)?;
+        self.slots[index].seat = None;
+        self.slots[index].admin = false;
+        self.record(
+            now,
+            format!("{} left seat {label}.", who.display_name),
+            json!({"event": "left", "slot": label.as_str()}),
+        );
+        Ok(label)
+    }
+
+    /// Applies an admin operation. Returns a fresh invite code when the operation made one.
+    pub fn administer(
+        &mut self,
+        who: &Principal,
+        op: AdminOp,
+        now: Timestamp,
+        secrets: &mut impl SecretSource,
+    ) -> Result<Option<(SlotLabel, String)>, DomainError> {
+        if !self.is_admin(&who.id) {
+            return Err(DomainError::NotAdmin);
+        }
+        if self.closed {
+            return if op == AdminOp::Close {
+                Ok(None)
+            } else {
+                Err(DomainError::ChannelClosed)
+            };
+        }
+        let actor = who.display_name.as_str();
+        match op {
+            AdminOp::Rename { name } => {
+                let name = validate_channel_name(&name)?;
+                self.name.clone_from(&name);
+                self.record(
+                    now,
+                    format!("{actor} renamed the channel to \"{name}\"."),
+                    json!({"event": "renamed", "name": name}),
+                );
+                Ok(None)
+            }
+            AdminOp::SetAdmin { slot, admin } => {
+                let index = self.slot_index(&slot)?;
+                if !self.slots[index].kind.is_seat() {
+                    return Err(DomainError::invalid("slot", "bot slots cannot be admins"));
+                }
+                self.slots[index].admin = admin;
+                let verb = if admin { "made" } else { "removed" };
+                let text = if admin {
+                    format!("{actor} {verb} seat {slot} an admin.")
+                } else {
+                    format!("{actor} {verb} admin rights from seat {slot}.")
+                };
+                self.record(
+                    now,
+                    text,
+                    json!({"event": "admin_changed", "slot": slot.as_str(), "admin": admin}),
+                );
+                Ok(None)
+            }
+            AdminOp::YieldSlot { slot } => {
+                let index = self.seat_slot_index(&slot)?;
+                self.ensure_may_unseat(who, index)?;
+                self.slots[index].seat = None;
+                self.slots[index].admin = false;
+                let code = secret::new_invite_code(secrets);
+                self.slots[index].invite_hash = Some(SecretHash::of(&code));
+                self.record(
+                    now,
+                    format!("{actor} opened seat {slot} for a new player."),
+                    json!({"event": "slot_yielded", "slot": slot.as_str()}),
+                );
+                Ok(Some((slot, code)))
+            }
+            AdminOp::Kick { slot } => {
+                let index = self.seat_slot_index(&slot)?;
+                if self.slots[index].seat.is_none() {
+                    return Err(DomainError::invalid(
+                        "slot",
+                        format!("seat {slot} is empty"),
+                    ));
+                }
+                self.ensure_may_unseat(who, index)?;
+                self.slots[index].seat = None;
+                self.slots[index].admin = false;
+                self.record(
+                    now,
+                    format!("{actor} removed the player in seat {slot}."),
+                    json!({"event": "kicked", "slot": slot.as_str()}),
+                );
+                Ok(None)
+            }
+            AdminOp::ReissueInvite { slot } => {
+                let index = self.seat_slot_index(&slot)?;
+                if self.slots[index].seat.is_some() {
+                    return Err(DomainError::invalid(
+                        "slot",
+                        format!("seat {slot} is taken; use yield_slot to hand it to someone else"),
+                    ));
+                }
+                let code = secret::new_invite_code(secrets);
+                self.slots[index].invite_hash = Some(SecretHash::of(&code));
+                Ok(Some((slot, code)))
+            }
+            AdminOp::Close => {
+                self.closed = true;
+                for slot in &mut self.slots {
+                    slot.invite_hash = None;
+                }
+                self.record(
+                    now,
+                    format!("{actor} closed the channel."),
+                    json!({"event": "closed"}),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn seat_slot_index(&self, label: &SlotLabel) -> Result<usize, DomainError> {
+        let index = self.slot_index(label)?;
+        if self.slots[index].kind.is_seat() {
+            Ok(index)
+        } else {
+            Err(DomainError::invalid(
+                "slot",
+                format!("{label} is a bot slot, not a seat"),
+            ))
+        }
+    }
+
+    /// Only the owner may unseat the owner.
+    fn ensure_may_unseat(&self, who: &Principal, index: usize) -> Result<(), DomainError> {
+        let target_is_owner = self.slots[index].held_by(&self.owner);
+        if target_is_owner && who.id != self.owner {
+            Err(DomainError::NotAdmin)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn ensure_open(&self) -> Result<(), DomainError> {
+        if self.closed {
+            Err(DomainError::ChannelClosed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Puts `who` in the slot at `index` and returns the seat's new rejoin token.
+    fn seat(
+        &mut self,
+        index: usize,
+        who: &Principal,
+        now: Timestamp,
+        secrets: &mut impl SecretSource,
+    ) -> String {
+        let token = secret::new_rejoin_token(secrets);
+        let slot = &mut self.slots[index];
+        slot.invite_hash = None;
+        slot.seat = Some(Seat {
+            holder: who.id.clone(),
+            holder_name: who.display_name.clone(),
+            rejoin_hash: SecretHash::of(&token),
+            joined_at: now,
+        });
+        let label = slot.label.clone();
+        self.record(
+            now,
+            format!("{} joined as {label}.", who.display_name),
+            json!({"event": "joined", "slot": label.as_str(), "name": who.display_name}),
+        );
+        token
+    }
+
+    /// Queues a system message recording a change.
+    fn record(&mut self, now: Timestamp, text: String, data: serde_json::Value) {
+        self.last_seq = self.last_seq.next();
+        self.new_messages.push(Message {
+            seq: self.last_seq,
+            kind: MessageKind::System,
+            sender: None,
+            sender_name: "system".into(),
+            body: Body::system(text, data),
+            to: None,
+            at: now,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

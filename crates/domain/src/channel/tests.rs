@@ -1,0 +1,505 @@
+use super::*;
+use crate::error::ErrorCode;
+use crate::secret::tests::CountingSource;
+
+const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+fn person(name: &str) -> Principal {
+    Principal {
+        id: PrincipalId::new(format!("id-{name}")),
+        display_name: name.to_owned(),
+    }
+}
+
+fn label(raw: &str) -> SlotLabel {
+    SlotLabel::parse(raw).expect("valid test label")
+}
+
+fn text(body: &str) -> Draft {
+    Draft {
+        body: Body::new(Some(body.into()), None).expect("valid body"),
+        to: None,
+    }
+}
+
+struct Game {
+    channel: Channel,
+    invites: Vec<(SlotLabel, String)>,
+    alice_token: String,
+    secrets: CountingSource,
+}
+
+/// Alice creates a referee channel with seats for herself, Bob and a spectator.
+fn game() -> Game {
+    let mut secrets = CountingSource::default();
+    let spec = ChannelSpec::new(
+        "Guess",
+        &[
+            "bot:referee".into(),
+            "invite:alice".into(),
+            "invite:bob".into(),
+            "spectator:audience".into(),
+        ],
+    )
+    .expect("valid spec");
+    let created = Channel::create(
+        ChannelId::from_random([1; 12]),
+        spec,
+        &person("alice"),
+        true,
+        NOW,
+        &mut secrets,
+    );
+    let joined = created.joined.expect("creator joins by default");
+    assert_eq!(joined.slot, label("alice"));
+    Game {
+        channel: created.channel,
+        invites: created.invites,
+        alice_token: joined.rejoin_token,
+        secrets,
+    }
+}
+
+impl Game {
+    fn invite(&self, slot: &str) -> String {
+        self.invites
+            .iter()
+            .find(|(label, _)| label.as_str() == slot)
+            .map(|(_, code)| code.clone())
+            .expect("invite exists")
+    }
+}
+
+#[test]
+fn creating_seats_the_creator_as_admin_and_invites_the_rest() {
+    let mut game = game();
+    let labels: Vec<&str> = game.invites.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["bob", "audience"]);
+    let alice = game.channel.slot(&label("alice")).unwrap();
+    assert!(alice.admin && alice.held_by(&person("alice").id));
+    assert!(game.channel.is_admin(&person("alice").id));
+    let messages = game.channel.take_new_messages();
+    assert_eq!(
+        messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [Seq(1), Seq(2)]
+    );
+    assert!(messages.iter().all(|m| m.kind == MessageKind::System));
+    assert_eq!(game.channel.last_seq, Seq(2));
+}
+
+#[test]
+fn creating_without_joining_keeps_the_creator_admin_without_a_seat() {
+    let spec = ChannelSpec::new("Setup", &["invite:a".into(), "invite:b".into()]).unwrap();
+    let created = Channel::create(
+        ChannelId::from_random([2; 12]),
+        spec,
+        &person("host"),
+        false,
+        NOW,
+        &mut CountingSource::default(),
+    );
+    assert!(created.joined.is_none());
+    assert_eq!(created.invites.len(), 2);
+    assert!(created.channel.is_admin(&person("host").id));
+    assert_eq!(
+        created.channel.acting_seat(&person("host").id, None),
+        Err(DomainError::NotMember)
+    );
+}
+
+#[test]
+fn specs_are_validated() {
+    let cases: &[(&str, &[&str], ErrorCode)] = &[
+        ("", &["invite:a"], ErrorCode::InvalidArgument),
+        ("x", &["bot:ref"], ErrorCode::InvalidArgument),
+        ("x", &["invite:a", "invite:a"], ErrorCode::InvalidArgument),
+        ("x", &["player:a"], ErrorCode::InvalidArgument),
+        ("x", &["alice"], ErrorCode::InvalidArgument),
+        ("x", &["invite:Alice"], ErrorCode::InvalidArgument),
+    ];
+    for (name, slots, code) in cases {
+        let slots: Vec<String> = slots.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            ChannelSpec::new(name, &slots).unwrap_err().code(),
+            *code,
+            "{name} {slots:?}"
+        );
+    }
+    let too_many: Vec<String> = (0..=MAX_SLOTS_PER_CHANNEL)
+        .map(|i| format!("invite:p{i}"))
+        .collect();
+    assert_eq!(
+        ChannelSpec::new("x", &too_many).unwrap_err().code(),
+        ErrorCode::LimitExceeded
+    );
+    let long_name = "n".repeat(MAX_CHANNEL_NAME_CHARS + 1);
+    assert_eq!(
+        ChannelSpec::new(&long_name, &["invite:a".into()])
+            .unwrap_err()
+            .code(),
+        ErrorCode::LimitExceeded
+    );
+}
+
+#[test]
+fn an_invite_works_once() {
+    let mut game = game();
+    let code = game.invite("bob");
+    let joined = game
+        .channel
+        .redeem(&code, &person("bob"), NOW, &mut game.secrets)
+        .unwrap();
+    assert_eq!(joined.slot, label("bob"));
+    assert_eq!(
+        game.channel
+            .redeem(&code, &person("mallory"), NOW, &mut game.secrets),
+        Err(DomainError::InviteInvalid)
+    );
+    assert_eq!(
+        game.channel
+            .redeem(&code, &person("bob"), NOW, &mut game.secrets),
+        Err(DomainError::InviteInvalid)
+    );
+    for junk in ["", "inv_00", "rejoin_00", "ch_1234"] {
+        assert_eq!(
+            game.channel
+                .redeem(junk, &person("mallory"), NOW, &mut game.secrets),
+            Err(DomainError::InviteInvalid)
+        );
+    }
+}
+
+#[test]
+fn a_rejoin_token_moves_the_seat_and_the_old_holder_loses_it() {
+    let mut game = game();
+    let token = game.alice_token.clone();
+    let phone = person("alice-on-phone");
+    let joined = game
+        .channel
+        .redeem(&token, &phone, NOW, &mut game.secrets)
+        .unwrap();
+    assert_eq!(joined.slot, label("alice"));
+    assert_eq!(joined.rejoin_token, token);
+    assert!(
+        game.channel
+            .slot(&label("alice"))
+            .unwrap()
+            .held_by(&phone.id)
+    );
+    assert_eq!(
+        game.channel
+            .post(&person("alice").id, None, text("still here?"), NOW),
+        Err(DomainError::NotMember)
+    );
+    assert!(
+        game.channel
+            .post(&phone.id, None, text("moved"), NOW)
+            .is_ok()
+    );
+    // Redeeming again by the holder changes nothing and records nothing.
+    game.channel.take_new_messages();
+    game.channel
+        .redeem(&token, &phone, NOW, &mut game.secrets)
+        .unwrap();
+    assert!(game.channel.take_new_messages().is_empty());
+}
+
+#[test]
+fn one_person_with_two_seats_must_name_the_slot() {
+    let mut game = game();
+    let alice = person("alice");
+    let code = game.invite("bob");
+    game.channel
+        .redeem(&code, &alice, NOW, &mut game.secrets)
+        .unwrap();
+    let err = game
+        .channel
+        .post(&alice.id, None, text("hi"), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SlotRequired);
+    assert!(err.hint().contains("alice") && err.hint().contains("bob"));
+    let message = game
+        .channel
+        .post(&alice.id, Some(&label("bob")), text("hi"), NOW)
+        .unwrap();
+    assert_eq!(message.sender, Some(label("bob")));
+}
+
+#[test]
+fn posting_checks_membership_seat_kind_and_recipient() {
+    let mut game = game();
+    let stranger = person("mallory");
+    assert_eq!(
+        game.channel.post(&stranger.id, None, text("hi"), NOW),
+        Err(DomainError::NotMember)
+    );
+    assert_eq!(
+        game.channel.post(
+            &person("alice").id,
+            Some(&label("bob")),
+            text("as bob"),
+            NOW
+        ),
+        Err(DomainError::NotMember)
+    );
+    assert_eq!(
+        game.channel
+            .post(&person("alice").id, Some(&label("nobody")), text("x"), NOW)
+            .unwrap_err()
+            .code(),
+        ErrorCode::SlotNotFound
+    );
+    let code = game.invite("audience");
+    let viewer = person("viewer");
+    game.channel
+        .redeem(&code, &viewer, NOW, &mut game.secrets)
+        .unwrap();
+    assert_eq!(
+        game.channel.post(&viewer.id, None, text("boo"), NOW),
+        Err(DomainError::ReadOnlySeat)
+    );
+    let private = Draft {
+        to: Some(label("ghost")),
+        ..text("psst")
+    };
+    assert_eq!(
+        game.channel
+            .post(&person("alice").id, None, private, NOW)
+            .unwrap_err()
+            .code(),
+        ErrorCode::SlotNotFound
+    );
+    let to_self = Draft {
+        to: Some(label("alice")),
+        ..text("me")
+    };
+    assert_eq!(
+        game.channel
+            .post(&person("alice").id, None, to_self, NOW)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[test]
+fn messages_are_numbered_without_gaps() {
+    let mut game = game();
+    let start = game.channel.last_seq;
+    let first = game
+        .channel
+        .post(&person("alice").id, None, text("1"), NOW)
+        .unwrap();
+    let second = game
+        .channel
+        .post(&person("alice").id, None, text("2"), NOW)
+        .unwrap();
+    assert_eq!(first.seq, start.next());
+    assert_eq!(second.seq, first.seq.next());
+    assert_eq!(first.kind, MessageKind::User);
+}
+
+#[test]
+fn admin_operations_need_an_admin() {
+    let mut game = game();
+    let code = game.invite("bob");
+    let bob = person("bob");
+    game.channel
+        .redeem(&code, &bob, NOW, &mut game.secrets)
+        .unwrap();
+    let ops = [
+        AdminOp::Rename {
+            name: "mine".into(),
+        },
+        AdminOp::SetAdmin {
+            slot: label("bob"),
+            admin: true,
+        },
+        AdminOp::Kick {
+            slot: label("alice"),
+        },
+        AdminOp::YieldSlot {
+            slot: label("alice"),
+        },
+        AdminOp::ReissueInvite {
+            slot: label("audience"),
+        },
+        AdminOp::Close,
+    ];
+    for op in ops {
+        assert_eq!(
+            game.channel
+                .administer(&bob, op.clone(), NOW, &mut game.secrets),
+            Err(DomainError::NotAdmin),
+            "{op:?}"
+        );
+    }
+}
+
+#[test]
+fn kick_yield_reissue_and_close() {
+    let mut game = game();
+    let alice = person("alice");
+    let bob = person("bob");
+    let old_code = game.invite("bob");
+    game.channel
+        .redeem(&old_code, &bob, NOW, &mut game.secrets)
+        .unwrap();
+
+    game.channel
+        .administer(
+            &alice,
+            AdminOp::Kick { slot: label("bob") },
+            NOW,
+            &mut game.secrets,
+        )
+        .unwrap();
+    assert_eq!(
+        game.channel.post(&bob.id, None, text("hey"), NOW),
+        Err(DomainError::NotMember)
+    );
+
+    let (_, fresh) = game
+        .channel
+        .administer(
+            &alice,
+            AdminOp::ReissueInvite { slot: label("bob") },
+            NOW,
+            &mut game.secrets,
+        )
+        .unwrap()
+        .expect("reissue returns a code");
+    assert_eq!(
+        game.channel.redeem(&old_code, &bob, NOW, &mut game.secrets),
+        Err(DomainError::InviteInvalid)
+    );
+    game.channel
+        .redeem(&fresh, &bob, NOW, &mut game.secrets)
+        .unwrap();
+
+    let (_, handover) = game
+        .channel
+        .administer(
+            &alice,
+            AdminOp::YieldSlot { slot: label("bob") },
+            NOW,
+            &mut game.secrets,
+        )
+        .unwrap()
+        .expect("yield returns a code");
+    let carol = person("carol");
+    game.channel
+        .redeem(&handover, &carol, NOW, &mut game.secrets)
+        .unwrap();
+
+    game.channel
+        .administer(
+            &alice,
+            AdminOp::SetAdmin {
+                slot: label("bob"),
+                admin: true,
+            },
+            NOW,
+            &mut game.secrets,
+        )
+        .unwrap();
+    assert!(game.channel.is_admin(&carol.id));
+    assert_eq!(
+        game.channel.administer(
+            &carol,
+            AdminOp::Kick {
+                slot: label("alice")
+            },
+            NOW,
+            &mut game.secrets
+        ),
+        Err(DomainError::NotAdmin),
+        "only the owner may unseat the owner"
+    );
+
+    game.channel
+        .administer(&alice, AdminOp::Close, NOW, &mut game.secrets)
+        .unwrap();
+    assert_eq!(
+        game.channel.post(&alice.id, None, text("late"), NOW),
+        Err(DomainError::ChannelClosed)
+    );
+    assert_eq!(
+        game.channel.administer(
+            &alice,
+            AdminOp::Rename { name: "x".into() },
+            NOW,
+            &mut game.secrets
+        ),
+        Err(DomainError::ChannelClosed)
+    );
+    assert_eq!(
+        game.channel
+            .administer(&alice, AdminOp::Close, NOW, &mut game.secrets),
+        Ok(None)
+    );
+    let code = game.invite("audience");
+    assert_eq!(
+        game.channel
+            .redeem(&code, &person("late"), NOW, &mut game.secrets),
+        Err(DomainError::InviteInvalid),
+        "closing revokes open invites"
+    );
+}
+
+#[test]
+fn leaving_frees_the_seat_without_an_invite() {
+    let mut game = game();
+    let alice = person("alice");
+    assert_eq!(game.channel.leave(&alice, None, NOW), Ok(label("alice")));
+    assert_eq!(
+        game.channel.post(&alice.id, None, text("x"), NOW),
+        Err(DomainError::NotMember)
+    );
+    assert!(
+        game.channel
+            .slot(&label("alice"))
+            .unwrap()
+            .invite_hash
+            .is_none()
+    );
+    assert!(
+        game.channel.is_admin(&alice.id),
+        "the owner stays admin after leaving"
+    );
+    assert_eq!(
+        game.channel
+            .redeem(&game.alice_token.clone(), &alice, NOW, &mut game.secrets),
+        Err(DomainError::InviteInvalid),
+        "leaving revokes the rejoin token"
+    );
+}
+
+#[test]
+fn every_domain_error_has_a_code_and_a_hint() {
+    let errors = [
+        DomainError::invalid("x", "y"),
+        DomainError::ChannelNotFound,
+        DomainError::ChannelClosed,
+        DomainError::NotMember,
+        DomainError::NotAdmin,
+        DomainError::SlotNotFound { slot: "s".into() },
+        DomainError::SlotRequired {
+            held: vec!["a".into(), "b".into()],
+        },
+        DomainError::ReadOnlySeat,
+        DomainError::InviteInvalid,
+        DomainError::LimitExceeded {
+            what: "w",
+            limit: 1,
+        },
+    ];
+    let mut codes: Vec<&str> = errors.iter().map(|e| e.code().as_str()).collect();
+    codes.dedup();
+    assert_eq!(codes.len(), errors.len(), "each variant has its own code");
+    assert!(
+        errors
+            .iter()
+            .all(|e| !e.hint().is_empty() && !e.to_string().is_empty())
+    );
+}

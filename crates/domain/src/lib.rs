@@ -1,0 +1,33 @@
+//! The rules of MCP Multiplayer, with no I/O, no clock and no randomness of their own.
+//!
+//! Everything here is a plain value or a pure function: callers pass in the current time and the
+//! random bytes a rule needs, and get back a decision or a [`DomainError`].
+//!
+//! - [`ids`]: identifier newtypes (`ChannelId`, `PrincipalId`, `SlotLabel`, `Seq`, `Timestamp`).
+//! - [`limits`]: every size and count cap, as documented constants.
+//! - [`secret`]: invite codes and rejoin tokens, and the hashes under which they are stored.
+//! - [`message`]: message kinds, bodies, drafts and who may see what.
+//! - [`channel`]: the channel aggregate (slots, seats, admins) and every operation on it.
+//! - [`error`]: [`DomainError`], one variant per refusal, each with a stable code.
+
+pub mod channel;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod message;
+pub mod secret;
+
+pub use channel::{AdminOp, Channel, ChannelSpec, Created, Joined, Seat, Slot, SlotKind, SlotSpec};
+pub use error::{DomainError, ErrorCode};
+pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
+pub use message::{Body, Draft, Message, MessageKind};
+pub use secret::{SecretHash, SecretSource};
+
+/// Who is calling: resolved by an authenticator before any rule runs.
+///
+/// The id is internal and never shown to other participants; the display name is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: PrincipalId,
+    pub display_name: String,
+}

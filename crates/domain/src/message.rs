@@ -1,0 +1,241 @@
+//! Messages: kinds, bodies, drafts, and the rule of who may see a message.
+
+use serde_json::{Map, Value};
+
+use crate::error::DomainError;
+use crate::ids::{Seq, SlotLabel, Timestamp};
+use crate::limits::{MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT_BYTES};
+
+/// Who speaks. Only the server itself creates `Bot` and `System` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    User,
+    Bot,
+    System,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::User => "user",
+            MessageKind::Bot => "bot",
+            MessageKind::System => "system",
+        }
+    }
+
+    /// Reads a kind back from storage.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "user" => Some(MessageKind::User),
+            "bot" => Some(MessageKind::Bot),
+            "system" => Some(MessageKind::System),
+            _ => None,
+        }
+    }
+
+    /// The kind a participant asked to post as: only `user` is accepted, so nobody can pass a
+    /// message off as the referee's or the server's.
+    pub fn requested_by_participant(raw: Option<&str>) -> Result<Self, DomainError> {
+        match raw {
+            None | Some("user") => Ok(MessageKind::User),
+            Some(other) => Err(DomainError::invalid(
+                "kind",
+                format!(
+                    "participants post kind \"user\" only; {other:?} is reserved for the server and its bots"
+                ),
+            )),
+        }
+    }
+}
+
+/// What a message says: text, a JSON object, or both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Body {
+    pub text: Option<String>,
+    pub data: Option<Map<String, Value>>,
+}
+
+impl Body {
+    /// Validates a participant's body against the size and shape caps.
+    pub fn new(
+        text: Option<String>,
+        data: Option<Map<String, Value>>,
+    ) -> Result<Self, DomainError> {
+        let text = text.filter(|text| !text.is_empty());
+        let data = data.filter(|data| !data.is_empty());
+        if text.is_none() && data.is_none() {
+            return Err(DomainError::invalid(
+                "body",
+                "a message needs non-empty text, a non-empty data object, or both",
+            ));
+        }
+        if let Some(text) = &text
+            && text.len() > MAX_TEXT_BYTES
+        {
+            return Err(DomainError::LimitExceeded {
+                what: "message text (bytes)",
+                limit: MAX_TEXT_BYTES,
+            });
+        }
+        if let Some(data) = &data {
+            let encoded_len = Value::Object(data.clone()).to_string().len();
+            if encoded_len > MAX_DATA_BYTES {
+                return Err(DomainError::LimitExceeded {
+                    what: "message data (bytes of JSON)",
+                    limit: MAX_DATA_BYTES,
+                });
+            }
+            if depth(data) > MAX_DATA_DEPTH {
+                return Err(DomainError::LimitExceeded {
+                    what: "message data nesting depth",
+                    limit: MAX_DATA_DEPTH,
+                });
+            }
+        }
+        Ok(Self { text, data })
+    }
+
+    /// A server-written body, trusted to be within limits.
+    pub fn system(text: impl Into<String>, data: Value) -> Self {
+        Self {
+            text: Some(text.into()),
+            data: match data {
+                Value::Object(map) => Some(map),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Nesting depth of a JSON object, computed without recursion so hostile input cannot overflow
+/// the stack.
+fn depth(root: &Map<String, Value>) -> usize {
+    let mut deepest = 1;
+    let mut stack: Vec<(&Value, usize)> = root.values().map(|v| (v, 2)).collect();
+    while let Some((value, level)) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                deepest = deepest.max(level);
+                stack.extend(map.values().map(|v| (v, level + 1)));
+            }
+            Value::Array(items) => {
+                deepest = deepest.max(level);
+                stack.extend(items.iter().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A participant's message before the channel accepts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub body: Body,
+    /// Set for a private message: only the sender, this slot and bots see it.
+    pub to: Option<SlotLabel>,
+}
+
+/// A message as stored and delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub seq: Seq,
+    pub kind: MessageKind,
+    /// The slot that spoke; `None` for the server's own system messages.
+    pub sender: Option<SlotLabel>,
+    pub sender_name: String,
+    pub body: Body,
+    pub to: Option<SlotLabel>,
+    pub at: Timestamp,
+}
+
+impl Message {
+    /// Whether the seat `viewer` may read this message. Bots, which referee, see everything;
+    /// that is handled by their caller, not here.
+    pub fn visible_to(&self, viewer: &SlotLabel) -> bool {
+        match &self.to {
+            None => true,
+            Some(recipient) => recipient == viewer || self.sender.as_ref() == Some(viewer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("test input is an object"),
+        }
+    }
+
+    #[test]
+    fn participants_cannot_spoof_kinds() {
+        assert_eq!(
+            MessageKind::requested_by_participant(None),
+            Ok(MessageKind::User)
+        );
+        assert_eq!(
+            MessageKind::requested_by_participant(Some("user")),
+            Ok(MessageKind::User)
+        );
+        for spoof in ["bot", "system", "SYSTEM", ""] {
+            let err = MessageKind::requested_by_participant(Some(spoof)).unwrap_err();
+            assert_eq!(err.code().as_str(), "INVALID_ARGUMENT");
+        }
+    }
+
+    #[test]
+    fn bodies_are_checked() {
+        assert!(Body::new(Some("hi".into()), None).is_ok());
+        assert!(Body::new(None, Some(object(json!({"move": 42})))).is_ok());
+        assert!(Body::new(None, None).is_err());
+        assert!(Body::new(Some(String::new()), Some(Map::new())).is_err());
+        let too_long = "x".repeat(MAX_TEXT_BYTES + 1);
+        assert!(matches!(
+            Body::new(Some(too_long), None),
+            Err(DomainError::LimitExceeded { .. })
+        ));
+        let big = object(json!({"blob": "y".repeat(MAX_DATA_BYTES)}));
+        assert!(matches!(
+            Body::new(None, Some(big)),
+            Err(DomainError::LimitExceeded { .. })
+        ));
+        let mut deep = json!(1);
+        for _ in 0..MAX_DATA_DEPTH + 1 {
+            deep = json!([deep]);
+        }
+        let deep = object(json!({ "deep": deep }));
+        assert!(matches!(
+            Body::new(None, Some(deep)),
+            Err(DomainError::LimitExceeded { .. })
+        ));
+    }
+
+    #[test]
+    fn private_messages_are_seen_by_sender_and_recipient_only() {
+        let alice = SlotLabel::parse("alice").unwrap();
+        let bob = SlotLabel::parse("bob").unwrap();
+        let carol = SlotLabel::parse("carol").unwrap();
+        let message = Message {
+            seq: Seq(1),
+            kind: MessageKind::User,
+            sender: Some(alice.clone()),
+            sender_name: "Alice".into(),
+            body: Body::system("psst", Value::Null),
+            to: Some(bob.clone()),
+            at: Timestamp(0),
+        };
+        assert!(message.visible_to(&alice));
+        assert!(message.visible_to(&bob));
+        assert!(!message.visible_to(&carol));
+        let public = Message {
+            to: None,
+            ..message
+        };
+        assert!(public.visible_to(&carol));
+    }
+}
