@@ -1,0 +1,189 @@
+//! Durable storage for channels and their messages, behind one [`Store`] type.
+//!
+//! - [`sqlite`]: the embedded backend: one writer task that commits in groups, and a pool of
+//!   readers.
+//! - [`signals`]: "channel X advanced to seq N" notifications that wake waiting syncs; a backend
+//!   publishes them only after its commit.
+//!
+//! The contract: [`Store::update_channel`] loads a channel, runs a pure domain closure on it and
+//! stores the changed channel together with the messages the closure produced, all in one
+//! transaction or not at all. Nothing here knows HTTP, MCP or bots.
+
+pub mod signals;
+pub mod sqlite;
+
+use domain::{Channel, ChannelId, DomainError, Message, PrincipalId, SecretHash, Seq, SlotLabel};
+
+pub use signals::{Signals, Subscription};
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A domain rule refused the change; nothing was written.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The database failed or is unreachable. Details go to the log, never to callers.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// A stored row could not be read back into domain types.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+/// One seat a principal holds, with how much it has not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatSummary {
+    pub slot: SlotLabel,
+    pub unread: u64,
+}
+
+/// A channel as listed for one principal.
+#[derive(Debug, Clone)]
+pub struct ChannelListing {
+    pub channel: Channel,
+    pub seats: Vec<SeatSummary>,
+}
+
+/// Which messages a reader may see.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// A seat: public messages plus private ones it sent or received.
+    Seat(&'a SlotLabel),
+    /// Everything (bots referee the whole channel).
+    Everything,
+}
+
+/// Tuning that the binary sets from its configuration.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Connections in the read pool.
+    pub readers: u32,
+    /// Most changes committed together in one transaction.
+    pub max_group_commit: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            max_group_commit: 256,
+        }
+    }
+}
+
+/// The storage of one deployment. A closed enum rather than a trait object: the backends are
+/// known, and generic closures ([`Store::update_channel`]) cannot cross a `dyn` boundary.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens the database named by `url` and brings its schema up to date.
+    pub async fn open(url: &str, settings: StoreSettings) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(
+                sqlite::SqliteStore::open(url, settings).await?,
+            ))
+        } else {
+            Err(StoreError::Backend(format!(
+                "unsupported database URL scheme in {:?}; use sqlite://path/to/file.db",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+
+    /// The wake-up signals fed by this store's commits.
+    pub fn signals(&self) -> &Signals {
+        match self {
+            Store::Sqlite(store) => store.signals(),
+        }
+    }
+
+    /// Stores a new channel and the messages its creation produced, unless `owner` already has
+    /// `max_open_owned` open channels.
+    pub async fn insert_channel(
+        &self,
+        channel: Channel,
+        max_open_owned: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.insert_channel(channel, max_open_owned).await,
+        }
+    }
+
+    /// Loads a channel, lets `change` decide, and stores the result atomically. Readers are
+    /// woken once the change is durable.
+    pub async fn update_channel<T, F>(
+        &self,
+        id: &ChannelId,
+        change: F,
+    ) -> Result<(T, Vec<Message>), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Channel) -> Result<T, DomainError> + Send + 'static,
+    {
+        match self {
+            Store::Sqlite(store) => store.update_channel(id, change).await,
+        }
+    }
+
+    pub async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.load_channel(id).await,
+        }
+    }
+
+    /// The channel holding an open invite or a seat with this secret hash, if any.
+    pub async fn find_channel_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ChannelId>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.find_channel_by_secret(hash).await,
+        }
+    }
+
+    /// Messages with `after < seq <= upto` that `audience` may see, oldest first, at most `limit`.
+    pub async fn messages(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.messages(id, audience, after, upto, limit).await,
+        }
+    }
+
+    /// The channels where `who` holds a seat or is the owner, most recently active first.
+    pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.channels_of(who).await,
+        }
+    }
+
+    /// Records that the holder of `slot` has read up to `seq` (never moves backwards).
+    pub async fn mark_read(
+        &self,
+        id: &ChannelId,
+        slot: &SlotLabel,
+        holder: &PrincipalId,
+        seq: Seq,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.mark_read(id, slot, holder, seq).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,668 @@
+//! The embedded SQLite backend.
+//!
+//! SQLite allows one writer at a time, so one task owns the only writing connection and all
+//! changes queue up for it. It commits them in groups: every change waiting when a transaction
+//! starts joins it, each inside its own savepoint so that one failure undoes only itself, and
+//! one `fsync` (`synchronous = FULL`) makes the whole group durable before anyone is answered.
+//! Because that task is the only writer, it also keeps the channels it touched in memory.
+//!
+//! Reads go through a separate pool and never wait for the writer (WAL mode).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use domain::{
+    Body, Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seat, SecretHash,
+    Seq, Slot, SlotKind, SlotLabel, Timestamp,
+};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Audience, ChannelListing, SeatSummary, Signals, StoreError, StoreSettings};
+
+/// Channels kept in the writer's memory before it starts over.
+const WRITER_CACHE_CAPACITY: usize = 10_000;
+/// Changes waiting for the writer before callers are made to wait for room.
+const WRITE_QUEUE_CAPACITY: usize = 4_096;
+
+/// A handle to the SQLite database. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<Job>,
+    signals: Signals,
+}
+
+/// One change for the writer: it runs inside a savepoint and reports how it went.
+type Job = Box<dyn for<'w> FnOnce(&'w mut Writer) -> BoxFuture<'w, JobDone> + Send>;
+
+struct JobDone {
+    /// False when the job failed after writing: its savepoint is rolled back.
+    keep: bool,
+    /// Called with the outcome of the whole group's commit.
+    finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    /// The channel and seq to announce once the group is durable.
+    advanced: Option<(ChannelId, Seq)>,
+}
+
+impl JobDone {
+    /// A job that failed on its own: its savepoint is undone and its caller told why.
+    fn failed<T: Send + 'static>(
+        error: StoreError,
+        reply: oneshot::Sender<Result<T, StoreError>>,
+    ) -> Self {
+        JobDone {
+            keep: false,
+            finish: Box::new(move |_| {
+                let _ = reply.send(Err(error));
+            }),
+            advanced: None,
+        }
+    }
+}
+
+/// State owned by the writer task.
+struct Writer {
+    conn: SqliteConnection,
+    /// Channels as last committed (or about to be, within the current group).
+    cache: HashMap<ChannelId, Channel>,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, settings: StoreSettings) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .map_err(|error| StoreError::Backend(format!("migration failed: {error}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(settings.readers.max(1))
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        let signals = Signals::default();
+        let writer_signals = signals.clone();
+        let max_group = settings.max_group_commit.max(1);
+        // The writer gets a thread and a single-threaded runtime of its own: its work is
+        // serial by nature, and this keeps it off the request workers.
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(run_writer(
+                        Writer {
+                            conn,
+                            cache: HashMap::new(),
+                        },
+                        queue,
+                        writer_signals,
+                        max_group,
+                    )),
+                    Err(error) => tracing::error!(%error, "could not start the database writer"),
+                }
+            })
+            .map_err(|error| {
+                StoreError::Backend(format!("could not spawn the database writer: {error}"))
+            })?;
+        Ok(Self {
+            readers,
+            writer,
+            signals,
+        })
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// Queues `job` for the writer and waits for its reply.
+    async fn submit<T>(
+        &self,
+        job: impl for<'w> FnOnce(
+            &'w mut Writer,
+            oneshot::Sender<Result<T, StoreError>>,
+        ) -> BoxFuture<'w, JobDone>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |writer| job(writer, reply));
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Backend("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the database writer dropped a change".into()))?
+    }
+
+    pub async fn insert_channel(
+        &self,
+        mut channel: Channel,
+        max_open_owned: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.submit(move |writer, reply| {
+            Box::pin(async move {
+                let messages = channel.take_new_messages();
+                let result = async {
+                    let (open_owned,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM channels WHERE owner = ?1 AND closed = 0",
+                    )
+                    .bind(channel.owner.as_str())
+                    .fetch_one(&mut writer.conn)
+                    .await?;
+                    if usize::try_from(open_owned).unwrap_or(usize::MAX) >= max_open_owned {
+                        return Err(StoreError::Domain(DomainError::LimitExceeded {
+                            what: "open channels you own",
+                            limit: max_open_owned,
+                        }));
+                    }
+                    insert_channel_rows(&mut writer.conn, &channel).await?;
+                    insert_messages(&mut writer.conn, &channel.id, &messages).await?;
+                    Ok(())
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        let advanced = Some((channel.id.clone(), channel.last_seq));
+                        writer.cache.insert(channel.id.clone(), channel);
+                        JobDone {
+                            keep: true,
+                            finish: Box::new(move |commit| {
+                                let _ = reply.send(commit.map(|()| messages));
+                            }),
+                            advanced,
+                        }
+                    }
+                    Err(error) => JobDone::failed(error, reply),
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn update_channel<T, F>(
+        &self,
+        id: &ChannelId,
+        change: F,
+    ) -> Result<(T, Vec<Message>), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Channel) -> Result<T, DomainError> + Send + 'static,
+    {
+        let id = id.clone();
+        self.submit(move |writer, reply| {
+            Box::pin(async move {
+                let before = match writer.cached_or_load(&id).await {
+                    Ok(channel) => channel,
+                    Err(error) => return JobDone::failed(error, reply),
+                };
+                let mut after = before.clone();
+                // A panicking rule must not take the writer, and every later write, down with it.
+                let decided =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after)));
+                let outcome = match decided {
+                    Err(_) => {
+                        tracing::error!(channel = %id, "a channel rule panicked");
+                        return JobDone::failed(
+                            StoreError::Backend("a channel rule panicked".into()),
+                            reply,
+                        );
+                    }
+                    Ok(Ok(outcome)) => outcome,
+                    // The closure refused before anything was written: nothing to undo.
+                    Ok(Err(refusal)) => {
+                        return JobDone {
+                            keep: true,
+                            finish: Box::new(move |_| {
+                                let _ = reply.send(Err(StoreError::Domain(refusal)));
+                            }),
+                            advanced: None,
+                        };
+                    }
+                };
+                let messages = after.take_new_messages();
+                if let Err(error) =
+                    persist_changes(&mut writer.conn, &before, &after, &messages).await
+                {
+                    return JobDone::failed(error, reply);
+                }
+                let advanced = (!messages.is_empty()).then(|| (id.clone(), after.last_seq));
+                writer.cache.insert(id, after);
+                JobDone {
+                    keep: true,
+                    finish: Box::new(move |commit| {
+                        let _ = reply.send(commit.map(|()| (outcome, messages)));
+                    }),
+                    advanced,
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn mark_read(
+        &self,
+        id: &ChannelId,
+        slot: &SlotLabel,
+        holder: &PrincipalId,
+        seq: Seq,
+    ) -> Result<(), StoreError> {
+        let (id, slot, holder) = (id.clone(), slot.clone(), holder.clone());
+        self.submit(move |writer, reply| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE slots SET read_seq = MAX(read_seq, ?4) \
+                     WHERE channel_id = ?1 AND label = ?2 AND holder = ?3",
+                )
+                .bind(id.as_str())
+                .bind(slot.as_str())
+                .bind(holder.as_str())
+                .bind(seq.0)
+                .execute(&mut writer.conn)
+                .await;
+                match result {
+                    Ok(_) => JobDone {
+                        keep: true,
+                        finish: Box::new(move |commit| {
+                            let _ = reply.send(commit);
+                        }),
+                        advanced: None,
+                    },
+                    Err(error) => JobDone::failed(error.into(), reply),
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        load_channel(&mut conn, id).await
+    }
+
+    pub async fn find_channel_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ChannelId>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT channel_id FROM slots WHERE invite_hash = ?1 OR rejoin_hash = ?1 LIMIT 1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|(id,)| ChannelId::from_trusted(id)))
+    }
+
+    pub async fn messages(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let viewer = match audience {
+            Audience::Seat(slot) => Some(slot.as_str()),
+            Audience::Everything => None,
+        };
+        let rows = sqlx::query(
+            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at \
+             FROM messages \
+             WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
+               AND (?4 IS NULL OR recipient IS NULL OR recipient = ?4 OR sender = ?4) \
+             ORDER BY seq LIMIT ?5",
+        )
+        .bind(id.as_str())
+        .bind(after.0)
+        .bind(upto.0)
+        .bind(viewer)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM channels WHERE owner = ?1 \
+             UNION SELECT channel_id FROM slots WHERE holder = ?1",
+        )
+        .bind(who.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut listings = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let channel = load_channel(&mut conn, &ChannelId::from_trusted(id)).await?;
+            let mut seats = Vec::new();
+            for slot in channel.seats_of(who) {
+                let (unread,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM messages m JOIN slots s \
+                       ON s.channel_id = m.channel_id AND s.label = ?2 \
+                     WHERE m.channel_id = ?1 AND m.seq > s.read_seq \
+                       AND m.sender IS NOT ?2 \
+                       AND (m.recipient IS NULL OR m.recipient = ?2)",
+                )
+                .bind(channel.id.as_str())
+                .bind(slot.label.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+                seats.push(SeatSummary {
+                    slot: slot.label.clone(),
+                    unread: u64::try_from(unread).unwrap_or_default(),
+                });
+            }
+            listings.push(ChannelListing { channel, seats });
+        }
+        listings.sort_by(|a, b| b.channel.created_at.cmp(&a.channel.created_at));
+        Ok(listings)
+    }
+}
+
+impl Writer {
+    async fn cached_or_load(&mut self, id: &ChannelId) -> Result<Channel, StoreError> {
+        if let Some(channel) = self.cache.get(id) {
+            return Ok(channel.clone());
+        }
+        let channel = load_channel(&mut self.conn, id).await?;
+        if self.cache.len() >= WRITER_CACHE_CAPACITY {
+            self.cache.clear();
+        }
+        self.cache.insert(id.clone(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// The writer task: takes every queued job, runs them in one transaction, commits once, then
+/// answers each caller and wakes readers.
+async fn run_writer(
+    mut writer: Writer,
+    mut queue: mpsc::Receiver<Job>,
+    signals: Signals,
+    max_group: usize,
+) {
+    let mut group = Vec::with_capacity(max_group);
+    while queue.recv_many(&mut group, max_group).await > 0 {
+        let mut done = Vec::with_capacity(group.len());
+        let commit = match sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut writer.conn)
+            .await
+        {
+            Ok(_) => {
+                for job in group.drain(..) {
+                    done.push(run_in_savepoint(&mut writer, job).await);
+                }
+                sqlx::query("COMMIT")
+                    .execute(&mut writer.conn)
+                    .await
+                    .map(drop)
+            }
+            Err(error) => {
+                // Dropping the jobs drops their reply channels: each caller gets an error.
+                group.clear();
+                Err(error)
+            }
+        };
+        let commit = commit.map_err(|error| error.to_string());
+        if let Err(error) = &commit {
+            tracing::error!(%error, jobs = done.len(), "group commit failed");
+            // The cache may hold changes that never reached the disk.
+            writer.cache.clear();
+            let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+        }
+        for job in done.drain(..) {
+            if commit.is_ok()
+                && let Some((channel, seq)) = &job.advanced
+            {
+                signals.publish(channel, *seq);
+            }
+            (job.finish)(commit.clone().map_err(StoreError::Backend));
+        }
+    }
+    let _ = writer.conn.close().await;
+}
+
+async fn run_in_savepoint(writer: &mut Writer, job: Job) -> JobDone {
+    if let Err(error) = sqlx::query("SAVEPOINT job").execute(&mut writer.conn).await {
+        tracing::error!(%error, "could not open a savepoint");
+    }
+    let done = job(writer).await;
+    let end = if done.keep {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    if let Err(error) = sqlx::raw_sql(end).execute(&mut writer.conn).await {
+        tracing::error!(%error, "could not close a savepoint");
+    }
+    done
+}
+
+async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Channel, StoreError> {
+    let header =
+        sqlx::query("SELECT name, owner, created_at, closed, last_seq FROM channels WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+    let slot_rows = sqlx::query(
+        "SELECT label, kind, admin, holder, holder_name, rejoin_hash, joined_at, invite_hash \
+         FROM slots WHERE channel_id = ?1 ORDER BY position",
+    )
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let slots = slot_rows
+        .iter()
+        .map(slot_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Channel::from_stored(
+        id.clone(),
+        header.try_get("name")?,
+        PrincipalId::new(header.try_get::<String, _>("owner")?),
+        Timestamp(header.try_get("created_at")?),
+        header.try_get::<i64, _>("closed")? != 0,
+        Seq(header.try_get("last_seq")?),
+        slots,
+    ))
+}
+
+fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let holder: Option<String> = row.try_get("holder")?;
+    let seat = match holder {
+        Some(holder) => Some(Seat {
+            holder: PrincipalId::new(holder),
+            holder_name: row
+                .try_get::<Option<String>, _>("holder_name")?
+                .unwrap_or_default(),
+            rejoin_hash: SecretHash::from_trusted(
+                row.try_get::<Option<String>, _>("rejoin_hash")?
+                    .ok_or_else(|| StoreError::Corrupt("held seat without rejoin hash".into()))?,
+            ),
+            joined_at: Timestamp(
+                row.try_get::<Option<i64>, _>("joined_at")?
+                    .unwrap_or_default(),
+            ),
+        }),
+        None => None,
+    };
+    Ok(Slot {
+        label: SlotLabel::from_trusted(row.try_get("label")?),
+        kind: SlotKind::from_stored(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown slot kind {kind:?}")))?,
+        admin: row.try_get::<i64, _>("admin")? != 0,
+        seat,
+        invite_hash: row
+            .try_get::<Option<String>, _>("invite_hash")?
+            .map(SecretHash::from_trusted),
+    })
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let data = match row.try_get::<Option<String>, _>("body_data")? {
+        Some(raw) => match serde_json::from_str(&raw) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "message data is not a JSON object".into(),
+                ));
+            }
+        },
+        None => None,
+    };
+    Ok(Message {
+        seq: Seq(row.try_get("seq")?),
+        kind: MessageKind::from_stored(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown message kind {kind:?}")))?,
+        sender: row
+            .try_get::<Option<String>, _>("sender")?
+            .map(SlotLabel::from_trusted),
+        sender_name: row.try_get("sender_name")?,
+        body: Body {
+            text: row.try_get("body_text")?,
+            data,
+        },
+        to: row
+            .try_get::<Option<String>, _>("recipient")?
+            .map(SlotLabel::from_trusted),
+        at: Timestamp(row.try_get("at")?),
+    })
+}
+
+async fn insert_channel_rows(
+    conn: &mut SqliteConnection,
+    channel: &Channel,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO channels (id, name, owner, created_at, closed, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(channel.id.as_str())
+    .bind(&channel.name)
+    .bind(channel.owner.as_str())
+    .bind(channel.created_at.0)
+    .bind(i64::from(channel.closed))
+    .bind(channel.last_seq.0)
+    .execute(&mut *conn)
+    .await?;
+    for (position, slot) in channel.slots.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO slots (channel_id, position, label, kind) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(channel.id.as_str())
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(slot.label.as_str())
+        .bind(slot.kind.as_str())
+        .execute(&mut *conn)
+        .await?;
+        write_slot(conn, &channel.id, position, slot, false).await?;
+    }
+    Ok(())
+}
+
+/// Writes what changed between `before` and `after`, plus the new messages.
+async fn persist_changes(
+    conn: &mut SqliteConnection,
+    before: &Channel,
+    after: &Channel,
+    messages: &[Message],
+) -> Result<(), StoreError> {
+    if before.name != after.name
+        || before.closed != after.closed
+        || before.last_seq != after.last_seq
+    {
+        sqlx::query("UPDATE channels SET name = ?2, closed = ?3, last_seq = ?4 WHERE id = ?1")
+            .bind(after.id.as_str())
+            .bind(&after.name)
+            .bind(i64::from(after.closed))
+            .bind(after.last_seq.0)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (position, (old, new)) in before.slots.iter().zip(&after.slots).enumerate() {
+        if old != new {
+            let holder_changed =
+                old.seat.as_ref().map(|s| &s.holder) != new.seat.as_ref().map(|s| &s.holder);
+            write_slot(conn, &after.id, position, new, holder_changed).await?;
+        }
+    }
+    insert_messages(conn, &after.id, messages).await
+}
+
+async fn write_slot(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    position: usize,
+    slot: &Slot,
+    reset_read: bool,
+) -> Result<(), StoreError> {
+    let seat = slot.seat.as_ref();
+    sqlx::query(
+        "UPDATE slots SET admin = ?3, holder = ?4, holder_name = ?5, rejoin_hash = ?6, joined_at = ?7, \
+         invite_hash = ?8, read_seq = CASE WHEN ?9 THEN 0 ELSE read_seq END \
+         WHERE channel_id = ?1 AND position = ?2",
+    )
+    .bind(channel.as_str())
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(i64::from(slot.admin))
+    .bind(seat.map(|s| s.holder.as_str()))
+    .bind(seat.map(|s| s.holder_name.as_str()))
+    .bind(seat.map(|s| s.rejoin_hash.as_str()))
+    .bind(seat.map(|s| s.joined_at.0))
+    .bind(slot.invite_hash.as_ref().map(SecretHash::as_str))
+    .bind(reset_read)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_messages(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    messages: &[Message],
+) -> Result<(), StoreError> {
+    for message in messages {
+        let data = message
+            .body
+            .data
+            .as_ref()
+            .map(|map| serde_json::Value::Object(map.clone()).to_string());
+        sqlx::query(
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(channel.as_str())
+        .bind(message.seq.0)
+        .bind(message.kind.as_str())
+        .bind(message.sender.as_ref().map(SlotLabel::as_str))
+        .bind(&message.sender_name)
+        .bind(message.body.text.as_deref())
+        .bind(data)
+        .bind(message.to.as_ref().map(SlotLabel::as_str))
+        .bind(message.at.0)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The storage contract, checked against a real SQLite file.
+
+use domain::{
+    Body, Channel, ChannelId, ChannelSpec, Draft, Principal, PrincipalId, SecretSource, Seq,
+    SlotLabel, Timestamp,
+};
+
+use super::*;
+
+/// Deterministic, never-repeating bytes: a counter run through a multiplicative hash, seeded
+/// per channel so that different channels get different secrets.
+struct OsLikeSource(u64);
+
+impl OsLikeSource {
+    fn seeded(seed: u8) -> Self {
+        Self(u64::from(seed) << 40)
+    }
+}
+
+impl SecretSource for OsLikeSource {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 += 1;
+            let mixed = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes();
+            chunk.copy_from_slice(&mixed[..chunk.len()]);
+        }
+    }
+}
+
+fn person(name: &str) -> Principal {
+    Principal {
+        id: PrincipalId::new(format!("id-{name}")),
+        display_name: name.into(),
+    }
+}
+
+fn draft(text: &str, to: Option<&str>) -> Draft {
+    Draft {
+        body: Body::new(Some(text.into()), None).expect("valid body"),
+        to: to.map(|slot| SlotLabel::parse(slot).expect("valid label")),
+    }
+}
+
+async fn open(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    Store::open(&url, StoreSettings::default())
+        .await
+        .expect("store opens")
+}
+
+async fn new_channel(store: &Store, seed: u8) -> (ChannelId, Vec<(SlotLabel, String)>) {
+    let spec =
+        ChannelSpec::new("Test", &["invite:alice".into(), "invite:bob".into()]).expect("spec");
+    let created = Channel::create(
+        ChannelId::from_random([seed; 12]),
+        spec,
+        &person("alice"),
+        true,
+        Timestamp(1),
+        &mut OsLikeSource::seeded(seed),
+    );
+    let id = created.channel.id.clone();
+    store
+        .insert_channel(created.channel, 100)
+        .await
+        .expect("insert");
+    (id, created.invites)
+}
+
+#[tokio::test]
+async fn changes_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, invites) = new_channel(&store, 1).await;
+    let code = invites[0].1.clone();
+    let (joined, _) = store
+        .update_channel(&id, move |channel| {
+            channel.redeem(
+                &code,
+                &person("bob"),
+                Timestamp(2),
+                &mut OsLikeSource::seeded(9),
+            )
+        })
+        .await
+        .expect("join");
+    assert_eq!(joined.slot.as_str(), "bob");
+    let (message, stored) = store
+        .update_channel(&id, |channel| {
+            channel.post(&person("bob").id, None, draft("hello", None), Timestamp(3))
+        })
+        .await
+        .expect("post");
+    assert_eq!(stored, vec![message.clone()]);
+    drop(store);
+
+    let store = open(&dir).await;
+    let channel = store.load_channel(&id).await.expect("load");
+    assert_eq!(channel.last_seq, message.seq);
+    assert!(
+        channel
+            .slot(&joined.slot)
+            .expect("slot")
+            .held_by(&person("bob").id)
+    );
+    let all = store
+        .messages(&id, Audience::Everything, Seq::ZERO, channel.last_seq, 100)
+        .await
+        .expect("messages");
+    assert_eq!(all.last(), Some(&message));
+    assert_eq!(
+        all.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+        (1..=message.seq.0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn refused_changes_write_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 2).await;
+    let before = store.load_channel(&id).await.expect("load");
+    let refused = store
+        .update_channel(&id, |channel| {
+            channel.post(&person("mallory").id, None, draft("hi", None), Timestamp(5))
+        })
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Domain(domain::DomainError::NotMember))
+    ));
+    assert_eq!(store.load_channel(&id).await.expect("load"), before);
+    let missing = store
+        .update_channel(&ChannelId::from_random([0xee; 12]), |_| Ok(()))
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::Domain(domain::DomainError::ChannelNotFound))
+    ));
+}
+
+#[tokio::test]
+async fn a_panicking_rule_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 3).await;
+    let panicked = store
+        .update_channel(&id, |_| -> Result<(), _> { panic!("rule bug") })
+        .await;
+    assert!(matches!(panicked, Err(StoreError::Backend(_))));
+    store
+        .update_channel(&id, |channel| {
+            channel.post(
+                &person("alice").id,
+                None,
+                draft("still up", None),
+                Timestamp(4),
+            )
+        })
+        .await
+        .expect("the writer carries on");
+}
+
+#[tokio::test]
+async fn concurrent_posts_get_consecutive_seqs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 4).await;
+    let start = store.load_channel(&id).await.expect("load").last_seq;
+    let posts = (0..200).map(|i| {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            store
+                .update_channel(&id, move |channel| {
+                    channel.post(
+                        &person("alice").id,
+                        None,
+                        draft(&format!("m{i}"), None),
+                        Timestamp(10),
+                    )
+                })
+                .await
+                .expect("post")
+                .0
+                .seq
+        })
+    });
+    let mut seqs = Vec::new();
+    for post in posts {
+        seqs.push(post.await.expect("task").0);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, ((start.0 + 1)..=(start.0 + 200)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn private_messages_reach_sender_and_recipient_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let spec = ChannelSpec::new(
+        "Three",
+        &["invite:a".into(), "invite:b".into(), "invite:c".into()],
+    )
+    .expect("spec");
+    let created = Channel::create(
+        ChannelId::from_random([5; 12]),
+        spec,
+        &person("a"),
+        true,
+        Timestamp(1),
+        &mut OsLikeSource::seeded(5),
+    );
+    let id = created.channel.id.clone();
+    store
+        .insert_channel(created.channel, 100)
+        .await
+        .expect("insert");
+    for (seed, (label, code)) in (100..).zip(created.invites) {
+        let who = person(label.as_str());
+        store
+            .update_channel(&id, move |channel| {
+                channel.redeem(&code, &who, Timestamp(2), &mut OsLikeSource::seeded(seed))
+            })
+            .await
+            .expect("join");
+    }
+    store
+        .update_channel(&id, |channel| {
+            channel.post(
+                &person("a").id,
+                None,
+                draft("secret", Some("b")),
+                Timestamp(3),
+            )
+        })
+        .await
+        .expect("post");
+    let last = store.load_channel(&id).await.expect("load").last_seq;
+    let seen_by = |slot: &'static str| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            let label = SlotLabel::parse(slot).expect("label");
+            store
+                .messages(&id, Audience::Seat(&label), Seq::ZERO, last, 100)
+                .await
+                .expect("messages")
+                .into_iter()
+                .any(|m| m.body.text.as_deref() == Some("secret"))
+        }
+    };
+    assert!(seen_by("a").await);
+    assert!(seen_by("b").await);
+    assert!(!seen_by("c").await);
+}
+
+#[tokio::test]
+async fn open_channels_per_owner_are_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    for seed in 0..2u8 {
+        let spec = ChannelSpec::new("c", &["invite:a".into()]).expect("spec");
+        let created = Channel::create(
+            ChannelId::from_random([seed; 12]),
+            spec,
+            &person("a"),
+            true,
+            Timestamp(1),
+            &mut OsLikeSource::seeded(seed),
+        );
+        store
+            .insert_channel(created.channel, 2)
+            .await
+            .expect("under the cap");
+    }
+    let spec = ChannelSpec::new("c", &["invite:a".into()]).expect("spec");
+    let created = Channel::create(
+        ChannelId::from_random([9; 12]),
+        spec,
+        &person("a"),
+        true,
+        Timestamp(1),
+        &mut OsLikeSource::seeded(9),
+    );
+    let refused = store.insert_channel(created.channel, 2).await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Domain(
+            domain::DomainError::LimitExceeded { .. }
+        ))
+    ));
+}
+
+#[tokio::test]
+async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 6).await;
+    let mut subscription = store.signals().subscribe(&id);
+    let (message, _) = store
+        .update_channel(&id, |channel| {
+            channel.post(&person("alice").id, None, draft("wake", None), Timestamp(5))
+        })
+        .await
+        .expect("post");
+    tokio::time::timeout(std::time::Duration::from_secs(5), subscription.advanced())
+        .await
+        .expect("woken after commit");
+    assert_eq!(store.signals().watched_channels(), 1);
+    drop(subscription);
+    assert_eq!(store.signals().watched_channels(), 0);
+
+    let alice = person("alice").id;
+    let listing = store.channels_of(&alice).await.expect("list");
+    assert_eq!(listing.len(), 1);
+    // Alice's own post does not count as unread; the two system messages do.
+    assert_eq!(listing[0].seats[0].unread, 2);
+    let slot = listing[0].seats[0].slot.clone();
+    store
+        .mark_read(&id, &slot, &alice, message.seq)
+        .await
+        .expect("mark");
+    assert_eq!(
+        store.channels_of(&alice).await.expect("list")[0].seats[0].unread,
+        0
+    );
+    assert!(
+        store
+            .channels_of(&person("mallory").id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
