@@ -1,0 +1,95 @@
+//! Who may make a request right now: a token bucket per principal, and a cap on how many syncs
+//! one principal may have waiting at once (each holds a connection open).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use domain::{DomainError, PrincipalId};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::error::ServiceError;
+
+pub(crate) struct Admission {
+    limiter: Option<DefaultKeyedRateLimiter<PrincipalId>>,
+    max_waiting: usize,
+    waiting: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+}
+
+impl Admission {
+    /// `per_second` requests per principal with bursts of twice that; 0 turns limiting off.
+    /// `max_waiting` concurrent waiting syncs per principal; 0 means no cap.
+    pub(crate) fn new(per_second: u32, max_waiting: usize) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 is not zero"));
+            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            limiter,
+            max_waiting,
+            waiting: Arc::default(),
+        }
+    }
+
+    pub(crate) fn admit(&self, who: &PrincipalId) -> Result<(), ServiceError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(who).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ServiceError::RateLimited {
+                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+            }
+        })
+    }
+
+    /// Forgets principals idle long enough to have a full bucket again.
+    pub(crate) fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Registers a waiting sync; the returned guard unregisters it.
+    pub(crate) fn start_waiting(&self, who: &PrincipalId) -> Result<WaitingGuard, ServiceError> {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let count = waiting.entry(who.clone()).or_default();
+        if self.max_waiting != 0 && *count >= self.max_waiting {
+            return Err(DomainError::LimitExceeded {
+                what: "syncs waiting at once for one caller",
+                limit: self.max_waiting,
+            }
+            .into());
+        }
+        *count += 1;
+        Ok(WaitingGuard {
+            who: who.clone(),
+            waiting: self.waiting.clone(),
+        })
+    }
+}
+
+pub(crate) struct WaitingGuard {
+    who: PrincipalId,
+    waiting: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+}
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(count) = waiting.get_mut(&self.who) {
+            *count -= 1;
+            if *count == 0 {
+                waiting.remove(&self.who);
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Every capability of MCP Multiplayer, one method each, shared by the MCP tools and the REST API.
+//!
+//! - [`service`]: [`Service`], the methods, and the long-polling sync.
+//! - [`error`]: [`ServiceError`] with its stable code and recovery hint.
+//! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
+//!
+//! A method takes the authenticated [`Principal`] and plain arguments, checks them through the
+//! domain rules, runs the change through the store in one transaction, and returns domain values.
+//! Nothing here knows HTTP, MCP or SQL.
+
+mod admission;
+mod error;
+mod service;
+
+pub use domain::Principal;
+pub use error::ServiceError;
+pub use service::{
+    AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SyncPage,
+    SyncRequest, SystemClock,
+};
+pub use store::ChannelListing;

@@ -1,0 +1,522 @@
+//! [`Service`]: one method per capability. Method names match the MCP tool names.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use domain::limits::{
+    DEFAULT_SYNC_PAGE, DEFAULT_SYNC_WAIT_MS, MAX_OPEN_CHANNELS_PER_OWNER, MAX_SYNC_PAGE,
+    MAX_SYNC_WAIT_MS,
+};
+use domain::{
+    AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
+    Principal, SecretSource, Seq, SlotLabel, Timestamp,
+};
+use rand::RngCore;
+use serde_json::{Map, Value};
+use store::{Audience, ChannelListing, Store};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::Admission;
+use crate::error::ServiceError;
+
+/// Where "now" comes from; tests pass a fixed clock.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis())
+            .unwrap_or_default();
+        Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
+    }
+}
+
+/// Secrets come from the thread-local CSPRNG, seeded by the operating system.
+struct OsSecrets;
+
+impl SecretSource for OsSecrets {
+    fn fill(&mut self, buf: &mut [u8]) {
+        rand::rng().fill_bytes(buf);
+    }
+}
+
+/// Tuning that the binary sets from its configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Requests per second per principal (bursts of twice that); 0 turns limiting off.
+    pub rate_limit_per_second: u32,
+    /// Syncs one principal may have waiting at once; 0 means no cap.
+    pub max_waiting_syncs: usize,
+    /// Open channels one principal may own.
+    pub max_open_channels: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: 20,
+            max_waiting_syncs: 32,
+            max_open_channels: MAX_OPEN_CHANNELS_PER_OWNER,
+        }
+    }
+}
+
+/// The service. Cheap to clone; all clones share one store and one set of limits.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    admission: Admission,
+    clock: Arc<dyn Clock>,
+    settings: ServiceSettings,
+    /// Cancelled at shutdown: waiting syncs answer at once with what they have.
+    shutdown: CancellationToken,
+}
+
+/// A channel just created.
+#[derive(Debug)]
+pub struct Created {
+    pub channel: Channel,
+    /// One invite code per open seat, shown only now.
+    pub invites: Vec<(SlotLabel, String)>,
+    /// The creator's seat and rejoin token, unless they chose not to join.
+    pub joined: Option<domain::Joined>,
+}
+
+/// A seat just taken or moved.
+#[derive(Debug)]
+pub struct Joined {
+    pub channel: Channel,
+    pub slot: SlotLabel,
+    pub rejoin_token: String,
+}
+
+/// Arguments of `post_message`, as received.
+#[derive(Debug, Default, Clone)]
+pub struct PostRequest {
+    pub channel_id: String,
+    pub slot: Option<String>,
+    pub text: Option<String>,
+    pub data: Option<Map<String, Value>>,
+    pub to: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// Arguments of `sync_messages`, as received.
+#[derive(Debug, Default, Clone)]
+pub struct SyncRequest {
+    pub channel_id: String,
+    pub slot: Option<String>,
+    pub cursor: Option<i64>,
+    pub wait_ms: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// What one sync returns.
+#[derive(Debug)]
+pub struct SyncPage {
+    pub messages: Vec<Message>,
+    /// Pass this as `cursor` next time.
+    pub next_cursor: Seq,
+    /// More messages are ready: sync again at once.
+    pub has_more: bool,
+    /// The seat the messages were read for.
+    pub slot: SlotLabel,
+    /// The channel, when its membership or settings may have changed (or on a first sync).
+    pub channel: Option<Channel>,
+    /// How long the call waited before answering.
+    pub waited_ms: u64,
+}
+
+/// Arguments of `update_channel`, as received.
+#[derive(Debug, Default, Clone)]
+pub struct AdminRequest {
+    pub channel_id: String,
+    pub op: String,
+    pub name: Option<String>,
+    pub slot: Option<String>,
+    pub admin: Option<bool>,
+}
+
+impl AdminRequest {
+    /// The operations `op` can name, for error messages and schemas.
+    pub const OPS: [&'static str; 6] = [
+        "rename",
+        "set_admin",
+        "yield_slot",
+        "kick",
+        "reissue_invite",
+        "close",
+    ];
+
+    fn to_op(&self) -> Result<AdminOp, DomainError> {
+        let slot = || -> Result<SlotLabel, DomainError> {
+            let raw = self.slot.as_deref().ok_or_else(|| {
+                DomainError::invalid("slot", format!("op {:?} needs a slot", self.op))
+            })?;
+            SlotLabel::parse(raw)
+        };
+        Ok(match self.op.as_str() {
+            "rename" => AdminOp::Rename {
+                name: self
+                    .name
+                    .clone()
+                    .ok_or_else(|| DomainError::invalid("name", "op \"rename\" needs a name"))?,
+            },
+            "set_admin" => AdminOp::SetAdmin {
+                slot: slot()?,
+                admin: self.admin.unwrap_or(true),
+            },
+            "yield_slot" => AdminOp::YieldSlot { slot: slot()? },
+            "kick" => AdminOp::Kick { slot: slot()? },
+            "reissue_invite" => AdminOp::ReissueInvite { slot: slot()? },
+            "close" => AdminOp::Close,
+            other => {
+                return Err(DomainError::invalid(
+                    "op",
+                    format!("unknown op {other:?}; use one of {}", Self::OPS.join(", ")),
+                ));
+            }
+        })
+    }
+}
+
+fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainError> {
+    raw.map(SlotLabel::parse).transpose()
+}
+
+impl Service {
+    pub fn new(
+        store: Store,
+        settings: ServiceSettings,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
+        let service = Self {
+            inner: Arc::new(Inner {
+                store,
+                admission,
+                clock,
+                settings,
+                shutdown,
+            }),
+        };
+        service.spawn_housekeeping();
+        service
+    }
+
+    /// Periodically drops rate-limit state of idle principals, so the map does not grow forever.
+    fn spawn_housekeeping(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let shutdown = self.inner.shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                match weak.upgrade() {
+                    Some(inner) => inner.admission.forget_idle(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn admit(&self, who: &Principal) -> Result<(), ServiceError> {
+        self.inner.admission.admit(&who.id)
+    }
+
+    /// Creates a channel; the creator takes the first invite slot unless `join` is false.
+    pub async fn create_channel(
+        &self,
+        who: &Principal,
+        name: &str,
+        slots: &[String],
+        join: bool,
+    ) -> Result<Created, ServiceError> {
+        self.admit(who)?;
+        let spec = ChannelSpec::new(name, slots)?;
+        let mut id_bytes = [0u8; 12];
+        OsSecrets.fill(&mut id_bytes);
+        let created = Channel::create(
+            ChannelId::from_random(id_bytes),
+            spec,
+            who,
+            join,
+            self.now(),
+            &mut OsSecrets,
+        );
+        let channel = created.channel.clone();
+        self.inner
+            .store
+            .insert_channel(created.channel, self.inner.settings.max_open_channels)
+            .await?;
+        tracing::info!(channel = %channel.id, slots = channel.slots.len(), "channel created");
+        Ok(Created {
+            channel,
+            invites: created.invites,
+            joined: created.joined,
+        })
+    }
+
+    /// Redeems an invite code (takes its seat) or a rejoin token (moves its seat here).
+    pub async fn join_channel(&self, who: &Principal, code: &str) -> Result<Joined, ServiceError> {
+        self.admit(who)?;
+        let hash = match domain::secret::classify(code) {
+            Some(
+                domain::secret::Redeemable::Invite(hash) | domain::secret::Redeemable::Rejoin(hash),
+            ) => hash,
+            None => return Err(DomainError::InviteInvalid.into()),
+        };
+        let id = self
+            .inner
+            .store
+            .find_channel_by_secret(&hash)
+            .await?
+            .ok_or(DomainError::InviteInvalid)?;
+        let (who_for_rule, code) = (who.clone(), code.to_owned());
+        let clock = self.inner.clock.clone();
+        let ((joined, channel), _) = self
+            .inner
+            .store
+            .update_channel(&id, move |channel| {
+                let joined = channel.redeem(&code, &who_for_rule, clock.now(), &mut OsSecrets)?;
+                Ok((joined, channel.clone()))
+            })
+            .await?;
+        tracing::info!(channel = %id, slot = %joined.slot, "seat taken");
+        Ok(Joined {
+            channel,
+            slot: joined.slot,
+            rejoin_token: joined.rejoin_token,
+        })
+    }
+
+    /// The channel's set-up, for its members and its owner.
+    pub async fn get_channel(
+        &self,
+        who: &Principal,
+        channel_id: &str,
+    ) -> Result<Channel, ServiceError> {
+        self.admit(who)?;
+        let channel = self
+            .inner
+            .store
+            .load_channel(&ChannelId::parse(channel_id)?)
+            .await?;
+        if channel.is_visible_to(&who.id) {
+            Ok(channel)
+        } else {
+            Err(DomainError::NotMember.into())
+        }
+    }
+
+    /// Posts a participant's message, publicly or privately to one slot.
+    pub async fn post_message(
+        &self,
+        who: &Principal,
+        request: PostRequest,
+    ) -> Result<Message, ServiceError> {
+        self.admit(who)?;
+        let id = ChannelId::parse(&request.channel_id)?;
+        MessageKind::requested_by_participant(request.kind.as_deref())?;
+        let slot = parse_slot(request.slot.as_deref())?;
+        let draft = Draft {
+            body: Body::new(request.text, request.data)?,
+            to: parse_slot(request.to.as_deref())?,
+        };
+        let (who_id, clock) = (who.id.clone(), self.inner.clock.clone());
+        let (message, _) = self
+            .inner
+            .store
+            .update_channel(&id, move |channel| {
+                channel.post(&who_id, slot.as_ref(), draft, clock.now())
+            })
+            .await?;
+        Ok(message)
+    }
+
+    /// Returns the messages after `cursor` that the caller's seat may see. When there are
+    /// none, waits up to `wait_ms` for one and answers within moments of its commit.
+    pub async fn sync_messages(
+        &self,
+        who: &Principal,
+        request: SyncRequest,
+    ) -> Result<SyncPage, ServiceError> {
+        self.admit(who)?;
+        let id = ChannelId::parse(&request.channel_id)?;
+        let requested_slot = parse_slot(request.slot.as_deref())?;
+        let cursor = Seq(request.cursor.unwrap_or(0));
+        if cursor.0 < 0 {
+            return Err(DomainError::invalid("cursor", "the cursor is a seq, 0 or more").into());
+        }
+        let wait = Duration::from_millis(
+            request
+                .wait_ms
+                .unwrap_or(DEFAULT_SYNC_WAIT_MS)
+                .min(MAX_SYNC_WAIT_MS),
+        );
+        let limit = request
+            .limit
+            .unwrap_or(DEFAULT_SYNC_PAGE)
+            .clamp(1, MAX_SYNC_PAGE);
+        let started = Instant::now();
+        let deadline = started + wait;
+        let store = &self.inner.store;
+
+        let mut waiting = None;
+        // Subscribe before reading, so that a commit between the read and the wait still wakes us.
+        let mut subscription = store.signals().subscribe(&id);
+        loop {
+            let channel = store.load_channel(&id).await?;
+            let slot = channel
+                .acting_seat(&who.id, requested_slot.as_ref())?
+                .label
+                .clone();
+            if cursor > channel.last_seq {
+                return Err(DomainError::invalid(
+                    "cursor",
+                    format!(
+                        "cursor {} is ahead of the channel's last seq {}",
+                        cursor.0, channel.last_seq.0
+                    ),
+                )
+                .into());
+            }
+            let mut messages = store
+                .messages(
+                    &id,
+                    Audience::Seat(&slot),
+                    cursor,
+                    channel.last_seq,
+                    limit + 1,
+                )
+                .await?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            let out_of_time = Instant::now() >= deadline || self.inner.shutdown.is_cancelled();
+            if !messages.is_empty() || out_of_time {
+                let next_cursor = match (has_more, messages.last()) {
+                    (true, Some(last)) => last.seq,
+                    _ => channel.last_seq,
+                };
+                if next_cursor > cursor {
+                    self.remember_read(&id, &slot, who, next_cursor);
+                }
+                let roster_changed =
+                    cursor == Seq::ZERO || messages.iter().any(|m| m.kind == MessageKind::System);
+                return Ok(SyncPage {
+                    messages,
+                    next_cursor,
+                    has_more,
+                    slot,
+                    channel: roster_changed.then_some(channel),
+                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            if waiting.is_none() {
+                waiting = Some(self.inner.admission.start_waiting(&who.id)?);
+            }
+            tokio::select! {
+                () = subscription.advanced() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+                () = self.inner.shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    /// Records read progress in the background: unread counts are advisory, and a sync should
+    /// not wait for a disk flush to answer.
+    fn remember_read(&self, id: &ChannelId, slot: &SlotLabel, who: &Principal, seq: Seq) {
+        let (store, id, slot, holder) = (
+            self.inner.store.clone(),
+            id.clone(),
+            slot.clone(),
+            who.id.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = store.mark_read(&id, &slot, &holder, seq).await {
+                tracing::warn!(%error, channel = %id, "could not record read progress");
+            }
+        });
+    }
+
+    /// The caller's channels with unread counts per seat.
+    pub async fn list_channels(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<ChannelListing>, ServiceError> {
+        self.admit(who)?;
+        Ok(self.inner.store.channels_of(&who.id).await?)
+    }
+
+    /// Applies an admin operation. Returns the channel after it, and a fresh invite code when
+    /// the operation made one.
+    pub async fn update_channel(
+        &self,
+        who: &Principal,
+        request: AdminRequest,
+    ) -> Result<(Channel, Option<(SlotLabel, String)>), ServiceError> {
+        self.admit(who)?;
+        let id = ChannelId::parse(&request.channel_id)?;
+        let op = request.to_op()?;
+        let (actor, clock) = (who.clone(), self.inner.clock.clone());
+        let (outcome, _) = self
+            .inner
+            .store
+            .update_channel(&id, move |channel| {
+                if !channel.is_visible_to(&actor.id) {
+                    return Err(DomainError::NotMember);
+                }
+                let invite = channel.administer(&actor, op, clock.now(), &mut OsSecrets)?;
+                Ok((channel.clone(), invite))
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Gives up the caller's seat.
+    pub async fn leave_channel(
+        &self,
+        who: &Principal,
+        channel_id: &str,
+        slot: Option<&str>,
+    ) -> Result<SlotLabel, ServiceError> {
+        self.admit(who)?;
+        let id = ChannelId::parse(channel_id)?;
+        let slot = parse_slot(slot)?;
+        let (leaver, clock) = (who.clone(), self.inner.clock.clone());
+        let (left, _) = self
+            .inner
+            .store
+            .update_channel(&id, move |channel| {
+                channel.leave(&leaver, slot.as_ref(), clock.now())
+            })
+            .await?;
+        Ok(left)
+    }
+}
+
+#[cfg(test)]
+mod tests;

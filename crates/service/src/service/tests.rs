@@ -1,0 +1,455 @@
+//! Service behaviour over a real SQLite file with a fixed clock.
+
+use std::sync::Arc;
+
+use domain::{ErrorCode, PrincipalId, Timestamp};
+use store::StoreSettings;
+
+use super::*;
+
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(1_750_000_000_000)
+    }
+}
+
+fn person(name: &str) -> Principal {
+    Principal {
+        id: PrincipalId::new(format!("id-{name}")),
+        display_name: name.into(),
+    }
+}
+
+struct Fixture {
+    service: Service,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(settings: ServiceSettings) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("service.db").display());
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("store");
+    let shutdown = CancellationToken::new();
+    Fixture {
+        service: Service::new(store, settings, Arc::new(FixedClock), shutdown.clone()),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn unlimited() -> ServiceSettings {
+    ServiceSettings {
+        rate_limit_per_second: 0,
+        ..ServiceSettings::default()
+    }
+}
+
+/// Alice creates a two-player channel and Bob joins it.
+async fn two_players(service: &Service) -> String {
+    let created = service
+        .create_channel(
+            &person("alice"),
+            "Game",
+            &["invite:alice".into(), "invite:bob".into()],
+            true,
+        )
+        .await
+        .expect("create");
+    let code = created.invites[0].1.clone();
+    service
+        .join_channel(&person("bob"), &code)
+        .await
+        .expect("join");
+    created.channel.id.to_string()
+}
+
+fn text(channel_id: &str, body: &str) -> PostRequest {
+    PostRequest {
+        channel_id: channel_id.into(),
+        text: Some(body.into()),
+        ..PostRequest::default()
+    }
+}
+
+fn sync(channel_id: &str, cursor: i64, wait_ms: u64) -> SyncRequest {
+    SyncRequest {
+        channel_id: channel_id.into(),
+        cursor: Some(cursor),
+        wait_ms: Some(wait_ms),
+        ..SyncRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_sync_is_woken_by_a_post() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let first = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync");
+    assert!(
+        first.channel.is_some(),
+        "a first sync carries the channel view"
+    );
+    let cursor = first.next_cursor.0;
+
+    let waiter = {
+        let service = service.clone();
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            service
+                .sync_messages(&person("bob"), sync(&channel, cursor, 30_000))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    service
+        .post_message(&person("alice"), text(&channel, "your turn"))
+        .await
+        .expect("post");
+    let page = waiter.await.expect("task").expect("sync");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].body.text.as_deref(), Some("your turn"));
+    assert!(
+        page.waited_ms < 20_000,
+        "woken by the post, not by the 30 s deadline"
+    );
+    assert!(page.channel.is_none(), "no membership change, no view");
+    assert_eq!(page.next_cursor, page.messages[0].seq);
+}
+
+#[tokio::test]
+async fn an_idle_sync_times_out_with_an_empty_page() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync")
+        .next_cursor;
+    let page = service
+        .sync_messages(&person("bob"), sync(&channel, head.0, 50))
+        .await
+        .expect("sync");
+    assert!(page.messages.is_empty());
+    assert_eq!(page.next_cursor, head);
+    assert!(page.waited_ms >= 50);
+}
+
+#[tokio::test]
+async fn shutdown_releases_waiting_syncs() {
+    let Fixture {
+        service,
+        shutdown,
+        _dir,
+    } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync")
+        .next_cursor;
+    let waiter = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            service
+                .sync_messages(&person("bob"), sync(&channel, head.0, 40_000))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown.cancel();
+    let page = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("released well before its 40 s deadline")
+        .expect("task")
+        .expect("sync");
+    assert!(page.messages.is_empty());
+}
+
+#[tokio::test]
+async fn pages_are_bounded_and_resume_from_the_cursor() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    for i in 0..7 {
+        service
+            .post_message(&person("alice"), text(&channel, &format!("m{i}")))
+            .await
+            .expect("post");
+    }
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = service
+            .sync_messages(
+                &person("bob"),
+                SyncRequest {
+                    limit: Some(3),
+                    ..sync(&channel, cursor, 0)
+                },
+            )
+            .await
+            .expect("sync");
+        seen.extend(page.messages.iter().map(|m| m.seq.0));
+        cursor = page.next_cursor.0;
+        if !page.has_more {
+            break;
+        }
+    }
+    let expected: Vec<i64> = (1..=seen.len() as i64).collect();
+    assert_eq!(seen, expected, "every message once, in order");
+    assert!(seen.len() >= 9, "system messages plus seven posts");
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> ErrorCode {
+    result.unwrap_err().code()
+}
+
+#[tokio::test]
+async fn strangers_are_refused_everywhere() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let mallory = person("mallory");
+    assert_eq!(
+        code(service.get_channel(&mallory, &channel).await),
+        ErrorCode::NotMember
+    );
+    assert_eq!(
+        code(service.post_message(&mallory, text(&channel, "hi")).await),
+        ErrorCode::NotMember
+    );
+    assert_eq!(
+        code(service.sync_messages(&mallory, sync(&channel, 0, 0)).await),
+        ErrorCode::NotMember
+    );
+    assert_eq!(
+        code(service.leave_channel(&mallory, &channel, None).await),
+        ErrorCode::NotMember
+    );
+    let kick = AdminRequest {
+        channel_id: channel.clone(),
+        op: "kick".into(),
+        slot: Some("bob".into()),
+        ..AdminRequest::default()
+    };
+    assert_eq!(
+        code(service.update_channel(&mallory, kick).await),
+        ErrorCode::NotMember
+    );
+    assert_eq!(
+        code(service.get_channel(&mallory, "ch_nope").await),
+        ErrorCode::ChannelNotFound
+    );
+    assert_eq!(
+        code(service.join_channel(&mallory, "inv_0123").await),
+        ErrorCode::InviteInvalid
+    );
+    assert!(
+        service
+            .list_channels(&mallory)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn arguments_are_validated_before_anything_is_written() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let alice = person("alice");
+    let before = service
+        .get_channel(&alice, &channel)
+        .await
+        .expect("get")
+        .last_seq;
+    let bad_posts = [
+        PostRequest {
+            kind: Some("system".into()),
+            ..text(&channel, "I am the referee")
+        },
+        PostRequest {
+            kind: Some("bot".into()),
+            ..text(&channel, "I am the referee")
+        },
+        PostRequest {
+            text: None,
+            ..text(&channel, "")
+        },
+        PostRequest {
+            text: Some("x".repeat(domain::limits::MAX_TEXT_BYTES + 1)),
+            ..text(&channel, "")
+        },
+        PostRequest {
+            to: Some("Not A Slot".into()),
+            ..text(&channel, "hi")
+        },
+        PostRequest {
+            slot: Some("bob".into()),
+            ..text(&channel, "as bob")
+        },
+    ];
+    let codes: Vec<&str> = {
+        let mut codes = Vec::new();
+        for post in bad_posts {
+            codes.push(
+                service
+                    .post_message(&alice, post)
+                    .await
+                    .unwrap_err()
+                    .code()
+                    .as_str(),
+            );
+        }
+        codes
+    };
+    assert_eq!(
+        codes,
+        [
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "LIMIT_EXCEEDED",
+            "INVALID_ARGUMENT",
+            "NOT_MEMBER"
+        ]
+    );
+    assert_eq!(
+        service
+            .get_channel(&alice, &channel)
+            .await
+            .expect("get")
+            .last_seq,
+        before,
+        "nothing written"
+    );
+    let ahead = service
+        .sync_messages(&alice, sync(&channel, before.0 + 10, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(ahead.code(), ErrorCode::InvalidArgument);
+    let unknown_op = AdminRequest {
+        channel_id: channel.clone(),
+        op: "explode".into(),
+        ..AdminRequest::default()
+    };
+    assert_eq!(
+        service
+            .update_channel(&alice, unknown_op)
+            .await
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_apply_per_principal() {
+    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+        rate_limit_per_second: 1,
+        ..ServiceSettings::default()
+    })
+    .await;
+    let alice = person("alice");
+    // A burst of two, then refusal with a retry delay.
+    service.list_channels(&alice).await.expect("first");
+    service.list_channels(&alice).await.expect("second");
+    let refused = service.list_channels(&alice).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert!(matches!(refused, ServiceError::RateLimited { retry_after_ms } if retry_after_ms > 0));
+    service
+        .list_channels(&person("bob"))
+        .await
+        .expect("others are unaffected");
+}
+
+#[tokio::test]
+async fn waiting_syncs_per_principal_are_capped() {
+    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+        max_waiting_syncs: 2,
+        ..unlimited()
+    })
+    .await;
+    let channel = two_players(&service).await;
+    let head = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync")
+        .next_cursor;
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let (service, channel) = (service.clone(), channel.clone());
+        waiters.push(tokio::spawn(async move {
+            service
+                .sync_messages(&person("bob"), sync(&channel, head.0, 30_000))
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = service
+        .sync_messages(&person("bob"), sync(&channel, head.0, 30_000))
+        .await
+        .unwrap_err();
+    assert_eq!(third.code(), ErrorCode::LimitExceeded);
+    service
+        .post_message(&person("alice"), text(&channel, "release"))
+        .await
+        .expect("post");
+    for waiter in waiters {
+        assert_eq!(waiter.await.expect("task").expect("sync").messages.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn admin_operations_reissue_and_revoke_invites() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let alice = person("alice");
+    let request = |op: &str, slot: Option<&str>| AdminRequest {
+        channel_id: channel.clone(),
+        op: op.into(),
+        slot: slot.map(str::to_owned),
+        name: Some("Renamed".into()),
+        admin: None,
+    };
+    let (renamed, _) = service
+        .update_channel(&alice, request("rename", None))
+        .await
+        .expect("rename");
+    assert_eq!(renamed.name, "Renamed");
+    let (_, invite) = service
+        .update_channel(&alice, request("yield_slot", Some("bob")))
+        .await
+        .expect("yield");
+    let (_, code) = invite.expect("a fresh invite");
+    let bob_again = service
+        .post_message(&person("bob"), text(&channel, "still in?"))
+        .await
+        .unwrap_err();
+    assert_eq!(bob_again.code(), ErrorCode::NotMember);
+    let carol = service
+        .join_channel(&person("carol"), &code)
+        .await
+        .expect("carol joins");
+    assert_eq!(carol.slot.as_str(), "bob");
+    let replay = service
+        .join_channel(&person("dave"), &code)
+        .await
+        .unwrap_err();
+    assert_eq!(replay.code(), ErrorCode::InviteInvalid);
+    service
+        .update_channel(&alice, request("close", None))
+        .await
+        .expect("close");
+    let late = service
+        .post_message(&alice, text(&channel, "after close"))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), ErrorCode::ChannelClosed);
+}
