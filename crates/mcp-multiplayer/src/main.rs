@@ -1,0 +1,157 @@
+//! `mcp-multiplayer`: the binary. Reads the configuration, sets up logging, opens the store,
+//! serves the app until SIGINT/SIGTERM, and maps the outcome to an exit code.
+//!
+//! - [`config`]: flags, environment variables and their validation.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use config::{Cli, Command, LogFormat, ServeArgs};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Bench(args) => runtime
+            .block_on(bench::run(args))
+            .map_err(anyhow::Error::from),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,rmcp=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let settings = args.validate()?;
+    if matches!(settings.authenticator, auth::Authenticator::Dev) {
+        tracing::warn!(
+            "DEVELOPMENT AUTHENTICATION: every bearer token is accepted and names its own user. \
+             Never expose this server beyond this machine."
+        );
+    }
+    // Each waiting sync holds a socket; the default soft limit of 1024 files is far too low.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    }
+    if let Some(dir) = &settings.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create the data directory {}", dir.display()))?;
+    }
+    let store = store::Store::open(&settings.database_url, store::StoreSettings::default())
+        .await
+        .with_context(|| format!("could not open the database {}", settings.database_url))?;
+
+    let shutdown = CancellationToken::new();
+    let service = service::Service::new(
+        store,
+        settings.service.clone(),
+        Arc::new(service::SystemClock),
+        shutdown.clone(),
+    );
+    let app = server::app(server::AppParts {
+        service,
+        authenticator: settings.authenticator,
+        host_policy: settings.host_policy.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen on {}; is another server running there?",
+                settings.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, public_url = %settings.public_url, database = %redact(&settings.database_url), "listening");
+    // A stable line on stdout, for scripts and tests that start the server on port 0.
+    println!("mcp-multiplayer listening on http://{local} (MCP endpoint http://{local}/mcp)");
+
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: answering waiting syncs and finishing requests");
+            shutdown.cancel();
+        }
+    });
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tokio::select! {
+        served = server => served.context("the HTTP server failed")?,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still open after the grace period; exiting anyway");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

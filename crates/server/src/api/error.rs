@@ -1,0 +1,102 @@
+//! How a refusal reaches a REST client: an HTTP status and `{"error": {code, message, hint}}`.
+
+use axum::Json;
+use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::ErrorCode;
+use service::ServiceError;
+
+use crate::wire::ErrorBody;
+
+/// The REST error type. Every handler returns it, so the mapping lives only here.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after_secs: Option<u64>,
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidArgument | ErrorCode::SlotRequired => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotMember | ErrorCode::NotAdmin | ErrorCode::ReadOnlySeat => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorCode::ChannelNotFound | ErrorCode::SlotNotFound | ErrorCode::InviteInvalid => {
+            StatusCode::NOT_FOUND
+        }
+        ErrorCode::ChannelClosed => StatusCode::CONFLICT,
+        ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            status: status_of(code),
+            body: ErrorBody {
+                code: code.as_str(),
+                message: message.into(),
+                hint: hint.into(),
+            },
+            retry_after_secs: None,
+        }
+    }
+
+    fn invalid(reason: impl Into<String>) -> Self {
+        Self::new(
+            ErrorCode::InvalidArgument,
+            reason,
+            "Send a JSON body (Content-Type: application/json) shaped as the README documents.",
+        )
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let retry_after_secs = match &error {
+            ServiceError::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000)),
+            _ => None,
+        };
+        Self {
+            status: status_of(error.code()),
+            body: ErrorBody::from(&error),
+            retry_after_secs,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::invalid(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::invalid(rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(serde_json::json!({ "error": self.body }))).into_response();
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+/// `Json` whose rejections use our error format.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

@@ -1,0 +1,66 @@
+//! The HTTP application: one axum [`Router`] serving the MCP endpoint, the REST API and health.
+//!
+//! - [`mcp`]: `/mcp`, rmcp's Streamable HTTP service with our tools and resources.
+//! - [`api`]: `/api`, the REST API.
+//! - [`ops`]: the capabilities in wire types, shared by both surfaces.
+//! - [`wire`]: the JSON shapes clients see.
+//! - [`middleware`]: Host/Origin checks and bearer authentication.
+//!
+//! This crate knows HTTP and MCP; it holds no rules and no SQL.
+
+pub mod api;
+pub mod mcp;
+pub mod middleware;
+pub mod ops;
+pub mod wire;
+
+use std::sync::Arc;
+
+use auth::Authenticator;
+use axum::Router;
+use axum::routing::get;
+use service::Service;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use middleware::HostPolicy;
+
+/// Largest request body accepted, in bytes. Messages are capped far below this.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Everything the router needs.
+pub struct AppParts {
+    pub service: Service,
+    pub authenticator: Authenticator,
+    pub host_policy: HostPolicy,
+    /// Cancelled at shutdown; ends open MCP streams.
+    pub shutdown: CancellationToken,
+}
+
+/// Builds the whole application. Separate from `main` so tests can drive it directly.
+pub fn app(parts: AppParts) -> Router {
+    let authenticated = Router::new()
+        .route_service(
+            "/mcp",
+            mcp::service(parts.service.clone(), parts.shutdown.child_token()),
+        )
+        .nest("/api", api::router(parts.service))
+        .layer(axum::middleware::from_fn_with_state(
+            parts.authenticator,
+            middleware::authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(authenticated)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(parts.host_policy),
+            middleware::check_host_and_origin,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}

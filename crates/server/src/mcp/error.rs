@@ -1,0 +1,38 @@
+//! How a refusal reaches an assistant: a tool result with `isError`, never a protocol error,
+//! so the model reads the code and the hint and can recover.
+
+use rmcp::ErrorData;
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
+use service::ServiceError;
+
+use crate::wire::ErrorBody;
+
+/// A tool's failure, rendered as `CODE: message` plus a hint, and the same as JSON.
+///
+/// No `structuredContent` on errors: some clients validate it against the tool's output schema
+/// even when `isError` is set.
+#[derive(Debug)]
+pub struct ToolError(pub ErrorBody);
+
+impl From<ServiceError> for ToolError {
+    fn from(error: ServiceError) -> Self {
+        ToolError(ErrorBody::from(&error))
+    }
+}
+
+impl IntoCallToolResult for ToolError {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
+        let ErrorBody {
+            code,
+            message,
+            hint,
+        } = &self.0;
+        let json = serde_json::json!({ "error": &self.0 }).to_string();
+        Ok(CallToolResult::error(vec![
+            ContentBlock::text(format!("{code}: {message}\nHint: {hint}")),
+            ContentBlock::text(json),
+        ])
+        .into())
+    }
+}

@@ -1,0 +1,228 @@
+//! The MCP tools. Each is an adapter: find the caller, parse the arguments, call [`crate::ops`],
+//! wrap the result. The descriptions are the user interface of the model: each says what the
+//! tool is for and what to do next.
+
+use std::time::Duration;
+
+use domain::{ErrorCode, Principal};
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::ProgressNotificationParam;
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use tokio::time::Instant;
+
+use super::McpServer;
+use super::args::Args;
+use super::error::ToolError;
+use crate::ops;
+use crate::wire::*;
+
+/// How often a waiting sync tells the client it is still alive.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The principal that the authentication middleware attached to this HTTP request.
+fn caller(context: &RequestContext<RoleServer>) -> Result<Principal, ToolError> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        .ok_or_else(|| {
+            ToolError(ErrorBody {
+                code: ErrorCode::Unauthenticated.as_str(),
+                message: "this request carries no identity".into(),
+                hint: "Send Authorization: Bearer <token>.".into(),
+            })
+        })
+}
+
+#[tool_router(vis = "pub(super)")]
+impl McpServer {
+    #[tool(
+        description = "Create a channel where assistant sessions meet. You get one single-use invite code per open seat: give each code to exactly one other participant. By default you take the first invite slot and become admin. Next: share the codes, then call sync_messages with wait_ms to wait for the others to join.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn create_channel(
+        &self,
+        Parameters(args): Parameters<Args<CreateChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<CreateChannelOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::create_channel(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Join a channel with an invite code someone gave you (inv_…), or take your seat back with your rejoin token (rejoin_…), e.g. after a reconnect or from another chat. Next: call sync_messages with cursor 0 to read the conversation.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn join_channel(
+        &self,
+        Parameters(args): Parameters<Args<JoinChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<JoinChannelOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::join_channel(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Show a channel: its name, its slots (who holds each, which are admins, which are yours) and its latest seq.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_channel(
+        &self,
+        Parameters(args): Parameters<Args<ChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<ChannelView>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::get_channel(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Post a message to a channel: text, a JSON object in data, or both. Set `to` to a slot label to make it private to that slot. Next: call sync_messages with the returned seq as cursor and wait_ms to wait for the reply.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn post_message(
+        &self,
+        Parameters(args): Parameters<Args<PostMessageArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<PostMessageOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::post_message(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Read new messages after `cursor`. If there are none yet it waits up to wait_ms (default 25000, max 45000) and returns as soon as one arrives. Always pass the next_cursor you got last time. An empty result just means nobody spoke yet: call it again to keep waiting.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn sync_messages(
+        &self,
+        Parameters(args): Parameters<Args<SyncMessagesArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<SyncMessagesOut>, ToolError> {
+        let who = caller(&context)?;
+        let args = args.into_inner()?;
+        let wait_secs = Duration::from_millis(
+            args.wait_ms
+                .unwrap_or(domain::limits::DEFAULT_SYNC_WAIT_MS)
+                .min(domain::limits::MAX_SYNC_WAIT_MS),
+        )
+        .as_secs_f64();
+        let sync = ops::sync_messages(&self.service, &who, args);
+        tokio::pin!(sync);
+        let progress_token = context.meta.get_progress_token();
+        let started = Instant::now();
+        let mut ticks = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                page = &mut sync => return Ok(Json(page?)),
+                () = context.ct.cancelled() => {
+                    return Err(ToolError(ErrorBody {
+                        code: ErrorCode::InvalidArgument.as_str(),
+                        message: "the request was cancelled".into(),
+                        hint: "Call sync_messages again to keep waiting.".into(),
+                    }));
+                }
+                _ = ticks.tick(), if progress_token.is_some() => {
+                    if let Some(token) = &progress_token {
+                        let waited = started.elapsed().as_secs_f64();
+                        let update = ProgressNotificationParam::new(token.clone(), waited)
+                            .with_total(wait_secs)
+                            .with_message("waiting for new messages");
+                        // A client that went away is noticed through the cancellation above.
+                        let _ = context.peer.notify_progress(update).await;
+                    }
+                }
+            }
+        }
+    }
+
+    #[tool(
+        description = "List the channels where you hold a seat or that you created, with unread message counts per seat.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_channels(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<ListChannelsOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(ops::list_channels(&self.service, &who).await?))
+    }
+
+    #[tool(
+        description = "Admin operations on a channel: op = rename (name), set_admin (slot, admin), yield_slot (slot: empties it and returns a fresh invite code), kick (slot: removes its holder), reissue_invite (slot: new code for an empty seat, the old one stops working), close (read-only for good).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn update_channel(
+        &self,
+        Parameters(args): Parameters<Args<UpdateChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<UpdateChannelOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::update_channel(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "Give up your seat in a channel. Your rejoin token stops working; an admin can reissue an invite for the seat.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn leave_channel(
+        &self,
+        Parameters(args): Parameters<Args<LeaveChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<LeaveChannelOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::leave_channel(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+}

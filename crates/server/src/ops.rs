@@ -1,0 +1,175 @@
+//! The tools' behaviour in wire types: argument conversion in, view building out.
+//!
+//! Both the MCP tools and the REST API call these, so the two surfaces cannot drift apart.
+//! Each function is a thin mapping; the decisions are in `service` and `domain`.
+
+use domain::Principal;
+use service::{AdminRequest, PostRequest, Service, ServiceError, SyncRequest};
+
+use crate::wire::*;
+
+pub async fn create_channel(
+    service: &Service,
+    who: &Principal,
+    args: CreateChannelArgs,
+) -> Result<CreateChannelOut, ServiceError> {
+    let created = service
+        .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true))
+        .await?;
+    let invites: Vec<InviteView> = created.invites.into_iter().map(InviteView::new).collect();
+    let next_step = if invites.is_empty() {
+        "Every seat is taken. Call post_message to speak and sync_messages to read.".to_owned()
+    } else {
+        format!(
+            "Give each invite code to exactly one other participant (slots: {}); they call join_channel with it. \
+             Then call sync_messages with channel_id {} and wait_ms 25000 to wait for them.",
+            invites
+                .iter()
+                .map(|i| i.slot.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            created.channel.id,
+        )
+    };
+    Ok(CreateChannelOut {
+        channel: ChannelView::new(&created.channel, &who.id),
+        invites,
+        your_seat: created.joined.map(|joined| SeatView {
+            slot: joined.slot.to_string(),
+            rejoin_token: joined.rejoin_token,
+        }),
+        next_step,
+    })
+}
+
+pub async fn join_channel(
+    service: &Service,
+    who: &Principal,
+    args: JoinChannelArgs,
+) -> Result<JoinChannelOut, ServiceError> {
+    let joined = service.join_channel(who, &args.code).await?;
+    Ok(JoinChannelOut {
+        next_step: format!(
+            "You hold seat {}. Keep rejoin_token private: it gets this seat back after a reconnect. \
+             Call sync_messages with channel_id {} and cursor 0 to read the conversation, then post_message to speak.",
+            joined.slot, joined.channel.id
+        ),
+        channel: ChannelView::new(&joined.channel, &who.id),
+        your_seat: SeatView {
+            slot: joined.slot.to_string(),
+            rejoin_token: joined.rejoin_token,
+        },
+    })
+}
+
+pub async fn get_channel(
+    service: &Service,
+    who: &Principal,
+    args: ChannelArgs,
+) -> Result<ChannelView, ServiceError> {
+    let channel = service.get_channel(who, &args.channel_id).await?;
+    Ok(ChannelView::new(&channel, &who.id))
+}
+
+pub async fn post_message(
+    service: &Service,
+    who: &Principal,
+    args: PostMessageArgs,
+) -> Result<PostMessageOut, ServiceError> {
+    let message = service
+        .post_message(
+            who,
+            PostRequest {
+                channel_id: args.channel_id,
+                slot: args.slot,
+                text: args.text,
+                data: args.data,
+                to: args.to,
+                kind: args.kind,
+            },
+        )
+        .await?;
+    let seq = message.seq.0;
+    Ok(PostMessageOut {
+        message: message.into(),
+        next_step: format!(
+            "Call sync_messages with cursor {seq} and wait_ms 25000 to wait for the reply."
+        ),
+    })
+}
+
+pub async fn sync_messages(
+    service: &Service,
+    who: &Principal,
+    args: SyncMessagesArgs,
+) -> Result<SyncMessagesOut, ServiceError> {
+    let page = service
+        .sync_messages(
+            who,
+            SyncRequest {
+                channel_id: args.channel_id,
+                slot: args.slot,
+                cursor: args.cursor,
+                wait_ms: args.wait_ms,
+                limit: args.limit,
+            },
+        )
+        .await?;
+    Ok(SyncMessagesOut {
+        messages: page.messages.into_iter().map(MessageView::from).collect(),
+        next_cursor: page.next_cursor.0,
+        has_more: page.has_more,
+        slot: page.slot.to_string(),
+        channel: page
+            .channel
+            .map(|channel| ChannelView::new(&channel, &who.id)),
+        waited_ms: page.waited_ms,
+    })
+}
+
+pub async fn list_channels(
+    service: &Service,
+    who: &Principal,
+) -> Result<ListChannelsOut, ServiceError> {
+    Ok(ListChannelsOut::new(
+        service.list_channels(who).await?,
+        &who.id,
+    ))
+}
+
+pub async fn update_channel(
+    service: &Service,
+    who: &Principal,
+    args: UpdateChannelArgs,
+) -> Result<UpdateChannelOut, ServiceError> {
+    let (channel, invite) = service
+        .update_channel(
+            who,
+            AdminRequest {
+                channel_id: args.channel_id,
+                op: args.op,
+                name: args.name,
+                slot: args.slot,
+                admin: args.admin,
+            },
+        )
+        .await?;
+    Ok(UpdateChannelOut {
+        channel: ChannelView::new(&channel, &who.id),
+        invite: invite.map(InviteView::new),
+    })
+}
+
+pub async fn leave_channel(
+    service: &Service,
+    who: &Principal,
+    args: LeaveChannelArgs,
+) -> Result<LeaveChannelOut, ServiceError> {
+    let left = service
+        .leave_channel(who, &args.channel_id, args.slot.as_deref())
+        .await?;
+    Ok(LeaveChannelOut {
+        channel_id: args.channel_id,
+        left_slot: left.to_string(),
+    })
+}

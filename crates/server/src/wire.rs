@@ -1,0 +1,364 @@
+//! The JSON shapes of the wire contract, shared by the MCP tools and the REST API.
+//!
+//! Domain types are not `Serialize`: every field that leaves the server is chosen here, by hand,
+//! so a refactoring inside cannot change what clients see. Internal principal ids and stored
+//! secret hashes never appear in these types.
+
+use domain::{Channel, Message, PrincipalId, SlotLabel};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use service::ChannelListing;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// One slot of a channel as its members see it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SlotView {
+    /// The slot's label, used as `slot`, `to` and `from_slot` everywhere.
+    pub slot: String,
+    /// `invite` (a player seat), `spectator` (read-only seat) or `bot` (a referee's place).
+    pub kind: &'static str,
+    /// Whether someone holds this seat.
+    pub filled: bool,
+    /// The holder's display name, when filled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Whether this seat administers the channel.
+    pub admin: bool,
+    /// Whether you hold this seat.
+    pub yours: bool,
+}
+
+/// A channel's set-up, from the caller's point of view.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChannelView {
+    pub channel_id: String,
+    pub name: String,
+    /// Closed channels can be read but not changed.
+    pub closed: bool,
+    /// The newest message's seq.
+    pub last_seq: i64,
+    /// Whether you may use update_channel here.
+    pub you_are_admin: bool,
+    /// The seats you hold (usually one).
+    pub your_slots: Vec<String>,
+    pub slots: Vec<SlotView>,
+}
+
+impl ChannelView {
+    pub fn new(channel: &Channel, viewer: &PrincipalId) -> Self {
+        Self {
+            channel_id: channel.id.to_string(),
+            name: channel.name.clone(),
+            closed: channel.closed,
+            last_seq: channel.last_seq.0,
+            you_are_admin: channel.is_admin(viewer),
+            your_slots: channel
+                .seats_of(viewer)
+                .map(|slot| slot.label.to_string())
+                .collect(),
+            slots: channel
+                .slots
+                .iter()
+                .map(|slot| SlotView {
+                    slot: slot.label.to_string(),
+                    kind: slot.kind.as_str(),
+                    filled: slot.seat.is_some(),
+                    holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
+                    admin: slot.admin,
+                    yours: slot.held_by(viewer),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A message as delivered.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MessageView {
+    /// Position in the channel: 1, 2, 3…
+    pub seq: i64,
+    /// `user` (a participant), `bot` (a referee) or `system` (the server).
+    pub kind: &'static str,
+    /// The sender's slot; absent for system messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_slot: Option<String>,
+    pub from_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+    /// The recipient's slot, for a private message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// RFC 3339 time the server accepted it.
+    pub at: String,
+}
+
+impl From<Message> for MessageView {
+    fn from(message: Message) -> Self {
+        Self {
+            seq: message.seq.0,
+            kind: message.kind.as_str(),
+            from_slot: message.sender.map(|slot| slot.to_string()),
+            from_name: message.sender_name,
+            text: message.body.text,
+            data: message.body.data,
+            to: message.to.map(|slot| slot.to_string()),
+            at: rfc3339(message.at.0),
+        }
+    }
+}
+
+fn rfc3339(millis: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// An invite code for one open seat.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InviteView {
+    pub slot: String,
+    /// Single use. Give it to exactly one person; they pass it to join_channel.
+    pub code: String,
+}
+
+impl InviteView {
+    pub fn new((slot, code): (SlotLabel, String)) -> Self {
+        Self {
+            slot: slot.to_string(),
+            code,
+        }
+    }
+}
+
+/// A seat you hold and the secret to get it back.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeatView {
+    pub slot: String,
+    /// Keep this secret. Passing it to join_channel moves this seat to whoever presents it,
+    /// e.g. you after a reconnect or from another chat.
+    pub rejoin_token: String,
+}
+
+// ---- Requests ----
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannelArgs {
+    /// A short human-readable name.
+    pub name: String,
+    /// The channel's slots, e.g. ["invite:alice", "invite:bob"]. Kinds: `invite:<label>` (a
+    /// player seat, one single-use invite code each), `spectator:<label>` (read-only seat),
+    /// `bot:<label>` (reserved for a referee bot). Labels: a-z, 0-9, '-', '_'.
+    pub slots: Vec<String>,
+    /// Take the first invite slot yourself (default true). False only sets the channel up.
+    #[serde(default)]
+    pub join: Option<bool>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreateChannelOut {
+    pub channel: ChannelView,
+    /// Invite codes for the open seats, shown only now.
+    pub invites: Vec<InviteView>,
+    /// Your own seat, unless you passed join=false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub your_seat: Option<SeatView>,
+    pub next_step: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinChannelArgs {
+    /// An invite code (inv_…) or a rejoin token (rejoin_…).
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JoinChannelOut {
+    pub channel: ChannelView,
+    pub your_seat: SeatView,
+    pub next_step: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+    /// The message text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A JSON object, e.g. a structured game move.
+    #[serde(default)]
+    pub data: Option<Map<String, Value>>,
+    /// Make the message private to this slot (only you, that slot and bots see it).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Which of your seats speaks; needed only if you hold several in this channel.
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// Always "user". Bot and system messages come from the server only.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PostMessageOut {
+    pub message: MessageView,
+    pub next_step: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SyncMessagesArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+    /// The next_cursor of your previous sync; 0 (default) for the whole history.
+    #[serde(default)]
+    pub cursor: Option<i64>,
+    /// How long to wait for a new message when there is none, in ms (default 25000, max 45000;
+    /// 0 returns at once).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// Which of your seats reads; needed only if you hold several in this channel.
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// Most messages to return (default 100, max 200).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SyncMessagesOut {
+    pub messages: Vec<MessageView>,
+    /// Pass this as cursor in your next sync.
+    pub next_cursor: i64,
+    /// More messages are waiting: sync again at once.
+    pub has_more: bool,
+    /// The seat these messages were read for.
+    pub slot: String,
+    /// The channel's set-up, present on a first sync and whenever membership or settings changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelView>,
+    pub waited_ms: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeatListing {
+    pub slot: String,
+    /// Messages this seat has not synced past yet (its own excluded).
+    pub unread: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChannelListingView {
+    pub channel_id: String,
+    pub name: String,
+    pub closed: bool,
+    pub last_seq: i64,
+    pub you_are_admin: bool,
+    pub seats: Vec<SeatListing>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListChannelsOut {
+    pub channels: Vec<ChannelListingView>,
+}
+
+impl ListChannelsOut {
+    pub fn new(listings: Vec<ChannelListing>, viewer: &PrincipalId) -> Self {
+        Self {
+            channels: listings
+                .into_iter()
+                .map(|listing| ChannelListingView {
+                    channel_id: listing.channel.id.to_string(),
+                    name: listing.channel.name.clone(),
+                    closed: listing.channel.closed,
+                    last_seq: listing.channel.last_seq.0,
+                    you_are_admin: listing.channel.is_admin(viewer),
+                    seats: listing
+                        .seats
+                        .into_iter()
+                        .map(|seat| SeatListing {
+                            slot: seat.slot.to_string(),
+                            unread: seat.unread,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannelArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+    /// One of: rename (needs name), set_admin (needs slot; admin defaults to true),
+    /// yield_slot (empties a seat and returns a fresh invite), kick (empties a seat),
+    /// reissue_invite (new invite for an empty seat), close (read-only for good).
+    pub op: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub slot: Option<String>,
+    #[serde(default)]
+    pub admin: Option<bool>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UpdateChannelOut {
+    pub channel: ChannelView,
+    /// A fresh invite code, for yield_slot and reissue_invite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteView>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveChannelArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+    /// Which of your seats to give up; needed only if you hold several.
+    #[serde(default)]
+    pub slot: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LeaveChannelOut {
+    pub channel_id: String,
+    pub left_slot: String,
+}
+
+/// The error body of both surfaces.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. NOT_MEMBER.
+    pub code: &'static str,
+    pub message: String,
+    /// What to do next.
+    pub hint: String,
+}
+
+impl From<&service::ServiceError> for ErrorBody {
+    fn from(error: &service::ServiceError) -> Self {
+        Self {
+            code: error.code().as_str(),
+            message: error.to_string(),
+            hint: error.hint(),
+        }
+    }
+}
