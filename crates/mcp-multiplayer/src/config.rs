@@ -120,7 +120,11 @@ impl ServeArgs {
         let public_url = self
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| match self.listen.port() {
+                // Port 0 is chosen at bind time; loopback origins on any port are allowed anyway.
+                0 => format!("http://{}", self.listen.ip()),
+                _ => format!("http://{}", self.listen),
+            })
             .trim_end_matches('/')
             .to_owned();
         let (scheme, public_host) = split_url(&public_url)

@@ -92,6 +92,7 @@ pub async fn check_host_and_origin(
     if !host.is_some_and(|host| policy.host_allowed(host)) {
         tracing::warn!(host = host.unwrap_or("<none>"), "refused Host header");
         return forbidden(
+            "FORBIDDEN_HOST",
             "this server does not answer to that Host name",
             "Connect through the server's public URL, or add the host with --allowed-hosts.",
         );
@@ -103,6 +104,7 @@ pub async fn check_host_and_origin(
         if !allowed {
             tracing::warn!(origin = ?origin, "refused Origin header");
             return forbidden(
+                "FORBIDDEN_ORIGIN",
                 "requests from this Origin are not allowed",
                 "Add the origin with --allowed-origins.",
             );
@@ -111,8 +113,10 @@ pub async fn check_host_and_origin(
     next.run(request).await
 }
 
-fn forbidden(message: &str, hint: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": "FORBIDDEN_ORIGIN", "message": message, "hint": hint}});
+/// Host and Origin refusals happen before authentication, outside any tool, so their codes live
+/// here rather than in the domain's list.
+fn forbidden(code: &str, message: &str, hint: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message, "hint": hint}});
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 

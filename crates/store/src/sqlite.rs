@@ -374,7 +374,7 @@ impl SqliteStore {
             }
             listings.push(ChannelListing { channel, seats });
         }
-        listings.sort_by(|a, b| b.channel.created_at.cmp(&a.channel.created_at));
+        listings.sort_by_key(|listing| std::cmp::Reverse(listing.channel.created_at));
         Ok(listings)
     }
 }
