@@ -4,8 +4,9 @@
 //! runs; nothing downstream ever takes identity from an argument or an MCP session id.
 //!
 //! Only the development authenticator exists so far: each distinct token string is its own
-//! principal, named after the token. It trusts whoever can reach the port, so the binary allows
-//! it on loopback addresses only.
+//! principal, named after the token (`alice`, or `alice:some-secret` to keep the part after the
+//! colon out of what others see). It trusts whoever can reach the port, so the binary allows it
+//! on loopback addresses only.
 
 use domain::limits::MAX_DISPLAY_NAME_CHARS;
 use domain::{Principal, PrincipalId};
@@ -55,12 +56,14 @@ fn bearer_token(header: &str) -> Option<&str> {
         .then_some(token)
 }
 
-/// The id is a hash, so the token itself is never stored or shown through the id.
+/// The id is a hash, so the token itself is never stored or shown through the id. The display
+/// name is the token up to its first `:`, so `alice:s3cret` shows as `alice`.
 fn dev_principal(token: &str) -> Principal {
     let digest = Sha256::digest(token.as_bytes());
+    let name = token.split(':').next().filter(|name| !name.is_empty()).unwrap_or("user");
     Principal {
         id: PrincipalId::new(format!("dev:{}", hex::encode(&digest[..16]))),
-        display_name: token.chars().take(MAX_DISPLAY_NAME_CHARS).collect(),
+        display_name: name.chars().take(MAX_DISPLAY_NAME_CHARS).collect(),
     }
 }
 
