@@ -3,6 +3,7 @@
 //! - [`service`]: [`Service`], the methods, and the long-polling sync.
 //! - [`error`]: [`ServiceError`] with its stable code and recovery hint.
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
+//! - [`reads`]: read progress for unread counts, written in batches.
 //!
 //! A method takes the authenticated [`Principal`] and plain arguments, checks them through the
 //! domain rules, runs the change through the store in one transaction, and returns domain values.
@@ -10,6 +11,7 @@
 
 mod admission;
 mod error;
+mod reads;
 mod service;
 
 pub use domain::Principal;

@@ -13,12 +13,13 @@ use domain::{
 };
 use rand::RngCore;
 use serde_json::{Map, Value};
-use store::{Audience, ChannelListing, Store};
+use store::{Advance, Audience, ChannelListing, Store};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
 use crate::error::ServiceError;
+use crate::reads::ReadTracker;
 
 /// Where "now" comes from; tests pass a fixed clock.
 pub trait Clock: Send + Sync + 'static {
@@ -81,6 +82,7 @@ struct Inner {
     settings: ServiceSettings,
     /// Cancelled at shutdown: waiting syncs answer at once with what they have.
     shutdown: CancellationToken,
+    reads: ReadTracker,
 }
 
 /// A channel just created.
@@ -210,26 +212,39 @@ impl Service {
                 clock,
                 settings,
                 shutdown,
+                reads: ReadTracker::default(),
             }),
         };
         service.spawn_housekeeping();
         service
     }
 
-    /// Periodically drops rate-limit state of idle principals, so the map does not grow forever.
+    /// Background upkeep: writes read progress every half second (and once more at shutdown),
+    /// and drops the rate-limit state of idle principals every minute.
     fn spawn_housekeeping(&self) {
         let weak = Arc::downgrade(&self.inner);
         let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            let mut ticks: u64 = 0;
             loop {
-                tokio::select! {
-                    _ = every.tick() => {}
-                    () = shutdown.cancelled() => return,
+                let stopping = tokio::select! {
+                    _ = every.tick() => false,
+                    () = shutdown.cancelled() => true,
+                };
+                let Some(inner) = weak.upgrade() else { return };
+                let marks = inner.reads.take();
+                if !marks.is_empty()
+                    && let Err(error) = inner.store.mark_read(marks).await
+                {
+                    tracing::warn!(%error, "could not record read progress");
                 }
-                match weak.upgrade() {
-                    Some(inner) => inner.admission.forget_idle(),
-                    None => return,
+                ticks += 1;
+                if ticks.is_multiple_of(120) {
+                    inner.admission.forget_idle();
+                }
+                if stopping {
+                    return;
                 }
             }
         });
@@ -388,8 +403,18 @@ impl Service {
         let mut waiting = None;
         // Subscribe before reading, so that a commit between the read and the wait still wakes us.
         let mut subscription = store.signals().subscribe(&id);
+        let mut latest: Option<Advance> = None;
         loop {
-            let channel = store.load_channel(&id).await?;
+            // After a wake-up, the committed state usually travels with the signal; the database
+            // is read only when it does not cover everything after the cursor.
+            let snapshot = latest
+                .take()
+                .and_then(|advance| advance.snapshot)
+                .filter(|snapshot| snapshot.covers(cursor));
+            let channel = match &snapshot {
+                Some(snapshot) => snapshot.channel.clone(),
+                None => store.load_channel(&id).await?,
+            };
             let slot = channel
                 .acting_seat(&who.id, requested_slot.as_ref())?
                 .label
@@ -404,15 +429,26 @@ impl Service {
                 )
                 .into());
             }
-            let mut messages = store
-                .messages(
-                    &id,
-                    Audience::Seat(&slot),
-                    cursor,
-                    channel.last_seq,
-                    limit + 1,
-                )
-                .await?;
+            let mut messages = match &snapshot {
+                Some(snapshot) => snapshot
+                    .messages
+                    .iter()
+                    .filter(|message| message.seq > cursor && message.visible_to(&slot))
+                    .take(limit + 1)
+                    .cloned()
+                    .collect(),
+                None => {
+                    store
+                        .messages(
+                            &id,
+                            Audience::Seat(&slot),
+                            cursor,
+                            channel.last_seq,
+                            limit + 1,
+                        )
+                        .await?
+                }
+            };
             let has_more = messages.len() > limit;
             messages.truncate(limit);
             let out_of_time = Instant::now() >= deadline || self.inner.shutdown.is_cancelled();
@@ -422,7 +458,7 @@ impl Service {
                     _ => channel.last_seq,
                 };
                 if next_cursor > cursor {
-                    self.remember_read(&id, &slot, who, next_cursor);
+                    self.inner.reads.record(&id, &slot, &who.id, next_cursor);
                 }
                 let roster_changed =
                     cursor == Seq::ZERO || messages.iter().any(|m| m.kind == MessageKind::System);
@@ -439,27 +475,11 @@ impl Service {
                 waiting = Some(self.inner.admission.start_waiting(&who.id)?);
             }
             tokio::select! {
-                () = subscription.advanced() => {}
+                advance = subscription.advanced() => latest = Some(advance),
                 () = tokio::time::sleep_until(deadline) => {}
                 () = self.inner.shutdown.cancelled() => {}
             }
         }
-    }
-
-    /// Records read progress in the background: unread counts are advisory, and a sync should
-    /// not wait for a disk flush to answer.
-    fn remember_read(&self, id: &ChannelId, slot: &SlotLabel, who: &Principal, seq: Seq) {
-        let (store, id, slot, holder) = (
-            self.inner.store.clone(),
-            id.clone(),
-            slot.clone(),
-            who.id.clone(),
-        );
-        tokio::spawn(async move {
-            if let Err(error) = store.mark_read(&id, &slot, &holder, seq).await {
-                tracing::warn!(%error, channel = %id, "could not record read progress");
-            }
-        });
     }
 
     /// The caller's channels with unread counts per seat.

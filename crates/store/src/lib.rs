@@ -14,7 +14,7 @@ pub mod sqlite;
 
 use domain::{Channel, ChannelId, DomainError, Message, PrincipalId, SecretHash, Seq, SlotLabel};
 
-pub use signals::{Signals, Subscription};
+pub use signals::{Advance, Signals, Snapshot, Subscription};
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,15 @@ pub struct SeatSummary {
 pub struct ChannelListing {
     pub channel: Channel,
     pub seats: Vec<SeatSummary>,
+}
+
+/// "The holder of `slot` has read up to `seq`", for unread counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReadMark {
+    pub channel: ChannelId,
+    pub slot: SlotLabel,
+    pub holder: PrincipalId,
+    pub seq: Seq,
 }
 
 /// Which messages a reader may see.
@@ -171,16 +180,10 @@ impl Store {
         }
     }
 
-    /// Records that the holder of `slot` has read up to `seq` (never moves backwards).
-    pub async fn mark_read(
-        &self,
-        id: &ChannelId,
-        slot: &SlotLabel,
-        holder: &PrincipalId,
-        seq: Seq,
-    ) -> Result<(), StoreError> {
+    /// Records how far seat holders have read (never moves backwards), in one transaction.
+    pub async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(store) => store.mark_read(id, slot, holder, seq).await,
+            Store::Sqlite(store) => store.mark_read(marks).await,
         }
     }
 }

@@ -3,17 +3,49 @@
 //! A backend publishes after its commit, so a woken reader always finds the new rows. A reader
 //! subscribes *before* it reads, so a publish between its read and its wait is never missed.
 //! Only channels with someone waiting take memory.
+//!
+//! A backend that knows the committed state (the in-process SQLite writer) attaches it as a
+//! [`Snapshot`], so that a thousand woken readers need not each query the database for the same
+//! few rows. A backend that learns of an advance from elsewhere (another instance) publishes the
+//! seq alone, and readers fall back to the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use domain::{ChannelId, Seq};
+use domain::{Channel, ChannelId, Message, Seq};
 use tokio::sync::watch;
+
+/// The newest committed state of a channel, as far as one publish knows it.
+#[derive(Debug, Clone, Default)]
+pub struct Advance {
+    pub seq: Seq,
+    pub snapshot: Option<Arc<Snapshot>>,
+}
+
+/// The channel right after a commit, and the messages that commit (or group of commits) added,
+/// oldest first, ending at `channel.last_seq`.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub channel: Channel,
+    pub messages: Vec<Message>,
+}
+
+impl Snapshot {
+    /// Whether this snapshot holds every message after `cursor`, so a reader at that cursor
+    /// needs nothing from the database.
+    pub fn covers(&self, cursor: Seq) -> bool {
+        cursor <= self.channel.last_seq
+            && self
+                .messages
+                .first()
+                .is_some_and(|first| first.seq.0 <= cursor.0 + 1)
+    }
+}
 
 /// The registry of channels someone is waiting on. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Signals {
-    channels: Arc<Mutex<HashMap<ChannelId, watch::Sender<Seq>>>>,
+    channels: Arc<Mutex<HashMap<ChannelId, watch::Sender<Advance>>>>,
 }
 
 impl Signals {
@@ -26,7 +58,7 @@ impl Signals {
             .unwrap_or_else(|poison| poison.into_inner());
         let receiver = channels
             .entry(channel.clone())
-            .or_insert_with(|| watch::channel(Seq::ZERO).0)
+            .or_insert_with(|| watch::channel(Advance::default()).0)
             .subscribe();
         Subscription {
             receiver: Some(receiver),
@@ -35,14 +67,22 @@ impl Signals {
         }
     }
 
-    /// Wakes everyone waiting on `channel`. Called after the commit that stored `seq`.
-    pub fn publish(&self, channel: &ChannelId, seq: Seq) {
+    /// Whether anyone waits on `channel`, so a publisher can skip building a snapshot.
+    pub fn is_watched(&self, channel: &ChannelId) -> bool {
+        self.channels
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains_key(channel)
+    }
+
+    /// Wakes everyone waiting on `channel`. Called after the commit that stored `advance.seq`.
+    pub fn publish(&self, channel: &ChannelId, advance: Advance) {
         let channels = self
             .channels
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if let Some(sender) = channels.get(channel) {
-            sender.send_replace(seq);
+            sender.send_replace(advance);
         }
     }
 
@@ -57,18 +97,23 @@ impl Signals {
 
 /// A registration for one channel's advances; dropping it unregisters.
 pub struct Subscription {
-    receiver: Option<watch::Receiver<Seq>>,
+    receiver: Option<watch::Receiver<Advance>>,
     channel: ChannelId,
     signals: Signals,
 }
 
 impl Subscription {
-    /// Resolves at the next publish after this subscription was made or last woke.
-    pub async fn advanced(&mut self) {
-        if let Some(receiver) = &mut self.receiver {
-            // The sender lives in the registry for as long as this receiver does, so an error
-            // (sender dropped) cannot happen; treat it as a wake-up anyway.
-            let _ = receiver.changed().await;
+    /// Resolves at the next publish after this subscription was made or last woke, with the
+    /// newest advance.
+    pub async fn advanced(&mut self) -> Advance {
+        match &mut self.receiver {
+            Some(receiver) => {
+                // The sender lives in the registry for as long as this receiver does, so an
+                // error (sender dropped) cannot happen; treat it as a wake-up anyway.
+                let _ = receiver.changed().await;
+                receiver.borrow_and_update().clone()
+            }
+            None => Advance::default(),
         }
     }
 }

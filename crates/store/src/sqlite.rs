@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{
@@ -24,7 +25,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Audience, ChannelListing, SeatSummary, Signals, StoreError, StoreSettings};
+use crate::signals::{Advance, Snapshot};
+use crate::{Audience, ChannelListing, ReadMark, SeatSummary, Signals, StoreError, StoreSettings};
 
 /// Channels kept in the writer's memory before it starts over.
 const WRITER_CACHE_CAPACITY: usize = 10_000;
@@ -47,8 +49,28 @@ struct JobDone {
     keep: bool,
     /// Called with the outcome of the whole group's commit.
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
-    /// The channel and seq to announce once the group is durable.
-    advanced: Option<(ChannelId, Seq)>,
+    /// What to announce once the group is durable.
+    advanced: Option<Advanced>,
+}
+
+/// A channel that moved forward in a job.
+struct Advanced {
+    channel_id: ChannelId,
+    seq: Seq,
+    /// The channel after the job and the messages it added; only built when someone waits.
+    snapshot: Option<(Channel, Vec<Message>)>,
+}
+
+impl Advanced {
+    fn new(channel: &Channel, messages: &[Message], signals: &Signals) -> Self {
+        Advanced {
+            channel_id: channel.id.clone(),
+            seq: channel.last_seq,
+            snapshot: signals
+                .is_watched(&channel.id)
+                .then(|| (channel.clone(), messages.to_vec())),
+        }
+    }
 }
 
 impl JobDone {
@@ -70,6 +92,7 @@ impl JobDone {
 /// State owned by the writer task.
 struct Writer {
     conn: SqliteConnection,
+    signals: Signals,
     /// Channels as last committed (or about to be, within the current group).
     cache: HashMap<ChannelId, Channel>,
 }
@@ -108,6 +131,7 @@ impl SqliteStore {
                     Ok(runtime) => runtime.block_on(run_writer(
                         Writer {
                             conn,
+                            signals: writer_signals.clone(),
                             cache: HashMap::new(),
                         },
                         queue,
@@ -183,7 +207,7 @@ impl SqliteStore {
                 .await;
                 match result {
                     Ok(()) => {
-                        let advanced = Some((channel.id.clone(), channel.last_seq));
+                        let advanced = Some(Advanced::new(&channel, &messages, &writer.signals));
                         writer.cache.insert(channel.id.clone(), channel);
                         JobDone {
                             keep: true,
@@ -246,7 +270,8 @@ impl SqliteStore {
                 {
                     return JobDone::failed(error, reply);
                 }
-                let advanced = (!messages.is_empty()).then(|| (id.clone(), after.last_seq));
+                let advanced = (!messages.is_empty())
+                    .then(|| Advanced::new(&after, &messages, &writer.signals));
                 writer.cache.insert(id, after);
                 JobDone {
                     keep: true,
@@ -260,35 +285,30 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn mark_read(
-        &self,
-        id: &ChannelId,
-        slot: &SlotLabel,
-        holder: &PrincipalId,
-        seq: Seq,
-    ) -> Result<(), StoreError> {
-        let (id, slot, holder) = (id.clone(), slot.clone(), holder.clone());
+    pub async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
         self.submit(move |writer, reply| {
             Box::pin(async move {
-                let result = sqlx::query(
-                    "UPDATE slots SET read_seq = MAX(read_seq, ?4) \
-                     WHERE channel_id = ?1 AND label = ?2 AND holder = ?3",
-                )
-                .bind(id.as_str())
-                .bind(slot.as_str())
-                .bind(holder.as_str())
-                .bind(seq.0)
-                .execute(&mut writer.conn)
-                .await;
-                match result {
-                    Ok(_) => JobDone {
-                        keep: true,
-                        finish: Box::new(move |commit| {
-                            let _ = reply.send(commit);
-                        }),
-                        advanced: None,
-                    },
-                    Err(error) => JobDone::failed(error.into(), reply),
+                for mark in &marks {
+                    let result = sqlx::query(
+                        "UPDATE slots SET read_seq = MAX(read_seq, ?4) \
+                         WHERE channel_id = ?1 AND label = ?2 AND holder = ?3",
+                    )
+                    .bind(mark.channel.as_str())
+                    .bind(mark.slot.as_str())
+                    .bind(mark.holder.as_str())
+                    .bind(mark.seq.0)
+                    .execute(&mut writer.conn)
+                    .await;
+                    if let Err(error) = result {
+                        return JobDone::failed(error.into(), reply);
+                    }
+                }
+                JobDone {
+                    keep: true,
+                    finish: Box::new(move |commit| {
+                        let _ = reply.send(commit);
+                    }),
+                    advanced: None,
                 }
             })
         })
@@ -430,16 +450,52 @@ async fn run_writer(
             writer.cache.clear();
             let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
         }
+        let mut advances: HashMap<ChannelId, Advanced> = HashMap::new();
         for job in done.drain(..) {
             if commit.is_ok()
-                && let Some((channel, seq)) = &job.advanced
+                && let Some(advanced) = job.advanced
             {
-                signals.publish(channel, *seq);
+                merge_advance(&mut advances, advanced);
             }
             (job.finish)(commit.clone().map_err(StoreError::Backend));
         }
+        for (channel_id, advanced) in advances {
+            let snapshot = advanced
+                .snapshot
+                .map(|(channel, messages)| Arc::new(Snapshot { channel, messages }));
+            signals.publish(
+                &channel_id,
+                Advance {
+                    seq: advanced.seq,
+                    snapshot,
+                },
+            );
+        }
     }
     let _ = writer.conn.close().await;
+}
+
+/// Folds the advances of one group together, so each channel is announced once, with every
+/// message the group added to it.
+fn merge_advance(advances: &mut HashMap<ChannelId, Advanced>, next: Advanced) {
+    match advances.get_mut(&next.channel_id) {
+        None => {
+            advances.insert(next.channel_id.clone(), next);
+        }
+        Some(earlier) => {
+            earlier.seq = next.seq;
+            earlier.snapshot = match (earlier.snapshot.take(), next.snapshot) {
+                (Some((_, mut messages)), Some((channel, more))) => {
+                    messages.extend(more);
+                    Some((channel, messages))
+                }
+                // Messages from the earlier job are missing: a partial snapshot is still exact
+                // about what it holds, and readers check coverage before trusting it.
+                (None, Some(later)) => Some(later),
+                (_, None) => None,
+            };
+        }
+    }
 }
 
 async fn run_in_savepoint(writer: &mut Writer, job: Job) -> JobDone {

@@ -304,9 +304,19 @@ async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
         })
         .await
         .expect("post");
-    tokio::time::timeout(std::time::Duration::from_secs(5), subscription.advanced())
+    let advance = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.advanced())
         .await
         .expect("woken after commit");
+    assert_eq!(advance.seq, message.seq);
+    let snapshot = advance
+        .snapshot
+        .expect("the writer attaches what it committed");
+    assert_eq!(snapshot.messages, vec![message.clone()]);
+    assert!(snapshot.covers(Seq(message.seq.0 - 1)));
+    assert!(
+        !snapshot.covers(Seq(message.seq.0 - 2)),
+        "older messages are not in it"
+    );
     assert_eq!(store.signals().watched_channels(), 1);
     drop(subscription);
     assert_eq!(store.signals().watched_channels(), 0);
@@ -317,10 +327,13 @@ async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
     // Alice's own post does not count as unread; the two system messages do.
     assert_eq!(listing[0].seats[0].unread, 2);
     let slot = listing[0].seats[0].slot.clone();
-    store
-        .mark_read(&id, &slot, &alice, message.seq)
-        .await
-        .expect("mark");
+    let mark = ReadMark {
+        channel: id.clone(),
+        slot,
+        holder: alice.clone(),
+        seq: message.seq,
+    };
+    store.mark_read(vec![mark]).await.expect("mark");
     assert_eq!(
         store.channels_of(&alice).await.expect("list")[0].seats[0].unread,
         0

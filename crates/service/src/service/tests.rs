@@ -453,3 +453,72 @@ async fn admin_operations_reissue_and_revoke_invites() {
         .unwrap_err();
     assert_eq!(late.code(), ErrorCode::ChannelClosed);
 }
+
+#[tokio::test]
+async fn woken_waiters_never_see_private_messages_of_other_seats() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let created = service
+        .create_channel(
+            &person("alice"),
+            "Three",
+            &[
+                "invite:alice".into(),
+                "invite:bob".into(),
+                "invite:carol".into(),
+            ],
+            true,
+        )
+        .await
+        .expect("create");
+    let channel = created.channel.id.to_string();
+    for (label, code) in &created.invites {
+        service
+            .join_channel(&person(label.as_str()), code)
+            .await
+            .expect("join");
+    }
+    let head = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync")
+        .next_cursor;
+    let waiter = {
+        let (service, channel) = (service.clone(), channel.clone());
+        tokio::spawn(async move {
+            service
+                .sync_messages(&person("bob"), sync(&channel, head.0, 30_000))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let secret = PostRequest {
+        to: Some("carol".into()),
+        ..text(&channel, "for carol only")
+    };
+    service
+        .post_message(&person("alice"), secret)
+        .await
+        .expect("private post");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    service
+        .post_message(&person("alice"), text(&channel, "for everyone"))
+        .await
+        .expect("public post");
+    let page = waiter.await.expect("task").expect("sync");
+    let texts: Vec<_> = page
+        .messages
+        .iter()
+        .filter_map(|m| m.body.text.clone())
+        .collect();
+    assert_eq!(texts, ["for everyone"]);
+    let carol = service
+        .sync_messages(&person("carol"), sync(&channel, head.0, 0))
+        .await
+        .expect("sync");
+    assert_eq!(carol.messages.len(), 2, "the recipient sees both");
+
+    // Read progress reaches unread counts after the background flush.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let listing = service.list_channels(&person("carol")).await.expect("list");
+    assert_eq!(listing[0].seats[0].unread, 0);
+}
