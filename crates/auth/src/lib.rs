@@ -60,7 +60,11 @@ fn bearer_token(header: &str) -> Option<&str> {
 /// name is the token up to its first `:`, so `alice:s3cret` shows as `alice`.
 fn dev_principal(token: &str) -> Principal {
     let digest = Sha256::digest(token.as_bytes());
-    let name = token.split(':').next().filter(|name| !name.is_empty()).unwrap_or("user");
+    let name = token
+        .split(':')
+        .next()
+        .filter(|name| !name.is_empty())
+        .unwrap_or("user");
     Principal {
         id: PrincipalId::new(format!("dev:{}", hex::encode(&digest[..16]))),
         display_name: name.chars().take(MAX_DISPLAY_NAME_CHARS).collect(),
