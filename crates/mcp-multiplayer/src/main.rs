@@ -75,7 +75,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not open the database {}", settings.database_url))?;
 
+    // Two stages: `shutdown` releases waiting syncs and stops accepting connections;
+    // `transport_shutdown` cuts whatever is still open once the grace period is over.
     let shutdown = CancellationToken::new();
+    let transport_shutdown = CancellationToken::new();
     let service = service::Service::new(
         store,
         settings.service.clone(),
@@ -86,7 +89,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service,
         authenticator: settings.authenticator,
         host_policy: settings.host_policy.clone(),
-        shutdown: shutdown.clone(),
+        transport_shutdown: transport_shutdown.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -116,6 +119,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         served = server => served.context("the HTTP server failed")?,
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still open after the grace period; exiting anyway");
+            transport_shutdown.cancel();
         }
     }
     tracing::info!("stopped");

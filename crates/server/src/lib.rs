@@ -21,7 +21,6 @@ use axum::Router;
 use axum::routing::get;
 use service::Service;
 use tokio_util::sync::CancellationToken;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use middleware::HostPolicy;
@@ -34,8 +33,10 @@ pub struct AppParts {
     pub service: Service,
     pub authenticator: Authenticator,
     pub host_policy: HostPolicy,
-    /// Cancelled at shutdown; ends open MCP streams.
-    pub shutdown: CancellationToken,
+    /// Cancelled only when the grace period after a shutdown signal runs out: it cuts open MCP
+    /// streams. Cancelling it any earlier would drop the answers of syncs that the service is
+    /// still releasing.
+    pub transport_shutdown: CancellationToken,
 }
 
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
@@ -43,7 +44,7 @@ pub fn app(parts: AppParts) -> Router {
     let authenticated = Router::new()
         .route_service(
             "/mcp",
-            mcp::service(parts.service.clone(), parts.shutdown.child_token()),
+            mcp::service(parts.service.clone(), parts.transport_shutdown),
         )
         .nest("/api", api::router(parts.service))
         .layer(axum::middleware::from_fn_with_state(
@@ -57,7 +58,7 @@ pub fn app(parts: AppParts) -> Router {
             Arc::new(parts.host_policy),
             middleware::check_host_and_origin,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(middleware::buffer_body))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -120,6 +120,44 @@ fn forbidden(code: &str, message: &str, hint: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
+/// Reads the whole request body, up to [`crate::MAX_REQUEST_BYTES`], before anything else runs.
+///
+/// Every endpoint needs the whole body anyway. Doing it here gives oversized bodies one answer
+/// (413, `LIMIT_EXCEEDED`) whether or not they declare a length, and lets a refused request
+/// leave its connection clean for the next one.
+pub async fn buffer_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, crate::MAX_REQUEST_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::new(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "the request body exceeds {} bytes",
+                        crate::MAX_REQUEST_BYTES
+                    ),
+                    "Send a smaller request; messages are capped far below this.",
+                )
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                .into_response()
+            } else {
+                ApiError::new(
+                    ErrorCode::InvalidArgument,
+                    "the request body could not be read",
+                    "Send the complete body.",
+                )
+                .into_response()
+            }
+        }
+    }
+}
+
 /// Resolves the bearer token to a principal and attaches it to the request, or answers 401.
 pub async fn authenticate(
     State(authenticator): State<Authenticator>,

@@ -48,6 +48,12 @@ impl ApiError {
         }
     }
 
+    /// Overrides the status that the code implies (e.g. 413 for a body over the size cap).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     fn invalid(reason: impl Into<String>) -> Self {
         Self::new(
             ErrorCode::InvalidArgument,
