@@ -91,14 +91,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         host_policy: settings.host_policy.clone(),
         transport_shutdown: transport_shutdown.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "could not listen on {}; is another server running there?",
-                settings.listen
-            )
-        })?;
+    let listener = listen(settings.listen).with_context(|| {
+        format!(
+            "could not listen on {}; is another server running there?",
+            settings.listen
+        )
+    })?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, public_url = %settings.public_url, database = %redact(&settings.database_url), "listening");
     // A stable line on stdout, for scripts and tests that start the server on port 0.
@@ -124,6 +122,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds with a deep accept queue: thousands of long-polling clients reconnect at once after a
+/// restart, and the default backlog of 128 would make the rest wait for SYN retries.
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(4096)
 }
 
 /// Hides a password in a database URL before it is logged.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
@@ -39,14 +39,16 @@ pub struct SqliteStore {
     readers: SqlitePool,
     writer: mpsc::Sender<Job>,
     signals: Signals,
+    committed: Committed,
 }
 
-/// One change for the writer: it runs inside a savepoint and reports how it went.
+/// One change for the writer. A job that writes more than one statement wraps them in a
+/// savepoint, so its failure undoes only itself; a single statement is atomic on its own.
 type Job = Box<dyn for<'w> FnOnce(&'w mut Writer) -> BoxFuture<'w, JobDone> + Send>;
 
 struct JobDone {
-    /// False when the job failed after writing: its savepoint is rolled back.
-    keep: bool,
+    /// The channel as this job left it, for readers once the group is committed.
+    committed: Option<Channel>,
     /// Called with the outcome of the whole group's commit.
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
     /// What to announce once the group is durable.
@@ -74,13 +76,13 @@ impl Advanced {
 }
 
 impl JobDone {
-    /// A job that failed on its own: its savepoint is undone and its caller told why.
+    /// A job that failed on its own, having written nothing (or undone it): its caller is told why.
     fn failed<T: Send + 'static>(
         error: StoreError,
         reply: oneshot::Sender<Result<T, StoreError>>,
     ) -> Self {
         JobDone {
-            keep: false,
+            committed: None,
             finish: Box::new(move |_| {
                 let _ = reply.send(Err(error));
             }),
@@ -89,12 +91,17 @@ impl JobDone {
     }
 }
 
+/// Channels as last committed, shared by the writer (which alone fills it) and the readers.
+/// A reader that finds a channel here skips two queries; one that does not reads the database.
+type Committed = Arc<RwLock<HashMap<ChannelId, Arc<Channel>>>>;
+
 /// State owned by the writer task.
 struct Writer {
     conn: SqliteConnection,
     signals: Signals,
-    /// Channels as last committed (or about to be, within the current group).
+    /// Channels as last written, committed or about to be within the current group.
     cache: HashMap<ChannelId, Channel>,
+    committed: Committed,
 }
 
 impl SqliteStore {
@@ -118,6 +125,8 @@ impl SqliteStore {
         let (writer, queue) = mpsc::channel(WRITE_QUEUE_CAPACITY);
         let signals = Signals::default();
         let writer_signals = signals.clone();
+        let committed = Committed::default();
+        let writer_committed = committed.clone();
         let max_group = settings.max_group_commit.max(1);
         // The writer gets a thread and a single-threaded runtime of its own: its work is
         // serial by nature, and this keeps it off the request workers.
@@ -133,6 +142,7 @@ impl SqliteStore {
                             conn,
                             signals: writer_signals.clone(),
                             cache: HashMap::new(),
+                            committed: writer_committed,
                         },
                         queue,
                         writer_signals,
@@ -148,6 +158,7 @@ impl SqliteStore {
             readers,
             writer,
             signals,
+            committed,
         })
     }
 
@@ -200,17 +211,18 @@ impl SqliteStore {
                             limit: max_open_owned,
                         }));
                     }
-                    insert_channel_rows(&mut writer.conn, &channel).await?;
-                    insert_messages(&mut writer.conn, &channel.id, &messages).await?;
-                    Ok(())
+                    savepoint(&mut writer.conn).await?;
+                    let written = insert_channel_rows(&mut writer.conn, &channel, &messages).await;
+                    release(&mut writer.conn, written.is_ok()).await?;
+                    written
                 }
                 .await;
                 match result {
                     Ok(()) => {
                         let advanced = Some(Advanced::new(&channel, &messages, &writer.signals));
-                        writer.cache.insert(channel.id.clone(), channel);
+                        writer.cache.insert(channel.id.clone(), channel.clone());
                         JobDone {
-                            keep: true,
+                            committed: Some(channel),
                             finish: Box::new(move |commit| {
                                 let _ = reply.send(commit.map(|()| messages));
                             }),
@@ -256,7 +268,7 @@ impl SqliteStore {
                     // The closure refused before anything was written: nothing to undo.
                     Ok(Err(refusal)) => {
                         return JobDone {
-                            keep: true,
+                            committed: None,
                             finish: Box::new(move |_| {
                                 let _ = reply.send(Err(StoreError::Domain(refusal)));
                             }),
@@ -272,9 +284,10 @@ impl SqliteStore {
                 }
                 let advanced = (!messages.is_empty())
                     .then(|| Advanced::new(&after, &messages, &writer.signals));
+                let committed = (after != before).then(|| after.clone());
                 writer.cache.insert(id, after);
                 JobDone {
-                    keep: true,
+                    committed,
                     finish: Box::new(move |commit| {
                         let _ = reply.send(commit.map(|()| (outcome, messages)));
                     }),
@@ -288,6 +301,9 @@ impl SqliteStore {
     pub async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
         self.submit(move |writer, reply| {
             Box::pin(async move {
+                if let Err(error) = savepoint(&mut writer.conn).await {
+                    return JobDone::failed(error, reply);
+                }
                 for mark in &marks {
                     let result = sqlx::query(
                         "UPDATE slots SET read_seq = MAX(read_seq, ?4) \
@@ -300,11 +316,15 @@ impl SqliteStore {
                     .execute(&mut writer.conn)
                     .await;
                     if let Err(error) = result {
+                        let _ = release(&mut writer.conn, false).await;
                         return JobDone::failed(error.into(), reply);
                     }
                 }
+                if let Err(error) = release(&mut writer.conn, true).await {
+                    return JobDone::failed(error, reply);
+                }
                 JobDone {
-                    keep: true,
+                    committed: None,
                     finish: Box::new(move |commit| {
                         let _ = reply.send(commit);
                     }),
@@ -316,6 +336,15 @@ impl SqliteStore {
     }
 
     pub async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
+        let cached = self
+            .committed
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(id)
+            .cloned();
+        if let Some(channel) = cached {
+            return Ok(Channel::clone(&channel));
+        }
         let mut conn = self.readers.acquire().await?;
         load_channel(&mut conn, id).await
     }
@@ -404,11 +433,14 @@ impl Writer {
         if let Some(channel) = self.cache.get(id) {
             return Ok(channel.clone());
         }
+        // Within the group's transaction, but this channel has no write in it yet (it would be
+        // cached otherwise): what is read here is committed state.
         let channel = load_channel(&mut self.conn, id).await?;
         if self.cache.len() >= WRITER_CACHE_CAPACITY {
             self.cache.clear();
         }
         self.cache.insert(id.clone(), channel.clone());
+        publish_committed(&self.committed, [channel.clone()]);
         Ok(channel)
     }
 }
@@ -430,7 +462,7 @@ async fn run_writer(
         {
             Ok(_) => {
                 for job in group.drain(..) {
-                    done.push(run_in_savepoint(&mut writer, job).await);
+                    done.push(job(&mut writer).await);
                 }
                 sqlx::query("COMMIT")
                     .execute(&mut writer.conn)
@@ -449,6 +481,14 @@ async fn run_writer(
             // The cache may hold changes that never reached the disk.
             writer.cache.clear();
             let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
+        }
+        // Readers see the new state before anyone hears of it: first the committed map, then the
+        // callers' answers, then the wake-ups.
+        if commit.is_ok() {
+            publish_committed(
+                &writer.committed,
+                done.iter_mut().filter_map(|job| job.committed.take()),
+            );
         }
         let mut advances: HashMap<ChannelId, Advanced> = HashMap::new();
         for job in done.drain(..) {
@@ -498,29 +538,44 @@ fn merge_advance(advances: &mut HashMap<ChannelId, Advanced>, next: Advanced) {
     }
 }
 
-async fn run_in_savepoint(writer: &mut Writer, job: Job) -> JobDone {
-    if let Err(error) = sqlx::query("SAVEPOINT job").execute(&mut writer.conn).await {
-        tracing::error!(%error, "could not open a savepoint");
+/// Makes `channels` the state readers see, replacing older versions.
+fn publish_committed(committed: &Committed, channels: impl IntoIterator<Item = Channel>) {
+    let mut map = committed
+        .write()
+        .unwrap_or_else(|poison| poison.into_inner());
+    for channel in channels {
+        if map.len() >= WRITER_CACHE_CAPACITY && !map.contains_key(&channel.id) {
+            map.clear();
+        }
+        map.insert(channel.id.clone(), Arc::new(channel));
     }
-    let done = job(writer).await;
-    let end = if done.keep {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    if let Err(error) = sqlx::raw_sql(end).execute(&mut writer.conn).await {
-        tracing::error!(%error, "could not close a savepoint");
+}
+
+/// Opens the savepoint that makes the following statements one unit within the group.
+async fn savepoint(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query("SAVEPOINT job").execute(conn).await?;
+    Ok(())
+}
+
+/// Closes the savepoint, keeping its writes or undoing them.
+async fn release(conn: &mut SqliteConnection, keep: bool) -> Result<(), StoreError> {
+    if !keep {
+        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
     }
-    done
+    sqlx::query("RELEASE job").execute(&mut *conn).await?;
+    Ok(())
 }
 
 async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Channel, StoreError> {
-    let header =
-        sqlx::query("SELECT name, owner, created_at, closed, last_seq FROM channels WHERE id = ?1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+    let header = sqlx::query(
+        "SELECT name, owner, created_at, closed, \
+         COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = ?1), 0) AS last_seq \
+         FROM channels WHERE id = ?1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
     let slot_rows = sqlx::query(
         "SELECT label, kind, admin, holder, holder_name, rejoin_hash, joined_at, invite_hash \
          FROM slots WHERE channel_id = ?1 ORDER BY position",
@@ -610,16 +665,16 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
 async fn insert_channel_rows(
     conn: &mut SqliteConnection,
     channel: &Channel,
+    messages: &[Message],
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO channels (id, name, owner, created_at, closed, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO channels (id, name, owner, created_at, closed) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .bind(channel.id.as_str())
     .bind(&channel.name)
     .bind(channel.owner.as_str())
     .bind(channel.created_at.0)
     .bind(i64::from(channel.closed))
-    .bind(channel.last_seq.0)
     .execute(&mut *conn)
     .await?;
     for (position, slot) in channel.slots.iter().enumerate() {
@@ -634,34 +689,60 @@ async fn insert_channel_rows(
         .await?;
         write_slot(conn, &channel.id, position, slot, false).await?;
     }
-    Ok(())
+    insert_messages(conn, &channel.id, messages).await
 }
 
 /// Writes what changed between `before` and `after`, plus the new messages.
+///
+/// A channel's last seq is not stored: it is the largest seq of its messages, so a post is one
+/// `INSERT`, atomic without a savepoint. Changes of several rows get a savepoint.
 async fn persist_changes(
     conn: &mut SqliteConnection,
     before: &Channel,
     after: &Channel,
     messages: &[Message],
 ) -> Result<(), StoreError> {
-    if before.name != after.name
-        || before.closed != after.closed
-        || before.last_seq != after.last_seq
-    {
-        sqlx::query("UPDATE channels SET name = ?2, closed = ?3, last_seq = ?4 WHERE id = ?1")
+    let header_changed = before.name != after.name || before.closed != after.closed;
+    let changed_slots: Vec<(usize, &Slot, bool)> = before
+        .slots
+        .iter()
+        .zip(&after.slots)
+        .enumerate()
+        .filter(|(_, (old, new))| old != new)
+        .map(|(position, (old, new))| {
+            let holder_changed =
+                old.seat.as_ref().map(|s| &s.holder) != new.seat.as_ref().map(|s| &s.holder);
+            (position, new, holder_changed)
+        })
+        .collect();
+    let statements = usize::from(header_changed) + changed_slots.len() + messages.len();
+    if statements > 1 {
+        savepoint(conn).await?;
+    }
+    let written = write_changes(conn, after, header_changed, &changed_slots, messages).await;
+    if statements > 1 {
+        release(conn, written.is_ok()).await?;
+    }
+    written
+}
+
+async fn write_changes(
+    conn: &mut SqliteConnection,
+    after: &Channel,
+    header_changed: bool,
+    changed_slots: &[(usize, &Slot, bool)],
+    messages: &[Message],
+) -> Result<(), StoreError> {
+    if header_changed {
+        sqlx::query("UPDATE channels SET name = ?2, closed = ?3 WHERE id = ?1")
             .bind(after.id.as_str())
             .bind(&after.name)
             .bind(i64::from(after.closed))
-            .bind(after.last_seq.0)
             .execute(&mut *conn)
             .await?;
     }
-    for (position, (old, new)) in before.slots.iter().zip(&after.slots).enumerate() {
-        if old != new {
-            let holder_changed =
-                old.seat.as_ref().map(|s| &s.holder) != new.seat.as_ref().map(|s| &s.holder);
-            write_slot(conn, &after.id, position, new, holder_changed).await?;
-        }
+    for (position, slot, holder_changed) in changed_slots {
+        write_slot(conn, &after.id, *position, slot, *holder_changed).await?;
     }
     insert_messages(conn, &after.id, messages).await
 }

@@ -6,8 +6,9 @@ CREATE TABLE channels (
     name        TEXT    NOT NULL,
     owner       TEXT    NOT NULL,
     created_at  INTEGER NOT NULL,
-    closed      INTEGER NOT NULL DEFAULT 0,
-    last_seq    INTEGER NOT NULL
+    -- The last seq is not stored: it is MAX(seq) of the channel's messages, so that posting
+    -- is a single INSERT.
+    closed      INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE INDEX channels_by_owner ON channels (owner, closed);
