@@ -40,6 +40,9 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     signals: Signals,
     committed: Committed,
+    /// Held for the store's lifetime: a second process on the same file would make the
+    /// writer's memory of channels wrong.
+    _exclusive: Arc<std::fs::File>,
 }
 
 /// One change for the writer. A job that writes more than one statement wraps them in a
@@ -112,6 +115,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let exclusive = Arc::new(lock_database(options.get_filename())?);
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&mut conn)
@@ -159,6 +163,7 @@ impl SqliteStore {
             writer,
             signals,
             committed,
+            _exclusive: exclusive,
         })
     }
 
@@ -535,6 +540,33 @@ fn merge_advance(advances: &mut HashMap<ChannelId, Advanced>, next: Advanced) {
                 (_, None) => None,
             };
         }
+    }
+}
+
+/// Takes an exclusive lock on `<database>.lock`, refusing to open a database that another
+/// process is serving. The operating system drops the lock when the process ends, however it
+/// ends.
+fn lock_database(database: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = database.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|error| {
+            StoreError::Backend(format!("cannot open {}: {error}", lock_path.display()))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Backend(format!(
+            "{} is in use by another process; stop it first (one server per SQLite file)",
+            database.display()
+        ))),
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Backend(format!(
+            "cannot lock {}: {error}",
+            lock_path.display()
+        ))),
     }
 }
 

@@ -115,6 +115,16 @@ async fn changes_survive_reopening() {
 }
 
 #[tokio::test]
+async fn one_process_per_database_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let second = Store::open(&url, StoreSettings::default()).await;
+    assert!(matches!(second, Err(StoreError::Backend(message)) if message.contains("in use")));
+    drop(store);
+}
+
+#[tokio::test]
 async fn refused_changes_write_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;
