@@ -50,6 +50,8 @@ pub struct SqliteStore {
 type Job = Box<dyn for<'w> FnOnce(&'w mut Writer) -> BoxFuture<'w, JobDone> + Send>;
 
 struct JobDone {
+    /// The database failed under this job: the group's transaction can no longer be trusted.
+    breaks_group: bool,
     /// The channel as this job left it, for readers once the group is committed.
     committed: Option<Channel>,
     /// Called with the outcome of the whole group's commit.
@@ -85,6 +87,7 @@ impl JobDone {
         reply: oneshot::Sender<Result<T, StoreError>>,
     ) -> Self {
         JobDone {
+            breaks_group: matches!(error, StoreError::Backend(_)),
             committed: None,
             finish: Box::new(move |_| {
                 let _ = reply.send(Err(error));
@@ -227,6 +230,7 @@ impl SqliteStore {
                         let advanced = Some(Advanced::new(&channel, &messages, &writer.signals));
                         writer.cache.insert(channel.id.clone(), channel.clone());
                         JobDone {
+                            breaks_group: false,
                             committed: Some(channel),
                             finish: Box::new(move |commit| {
                                 let _ = reply.send(commit.map(|()| messages));
@@ -273,6 +277,7 @@ impl SqliteStore {
                     // The closure refused before anything was written: nothing to undo.
                     Ok(Err(refusal)) => {
                         return JobDone {
+                            breaks_group: false,
                             committed: None,
                             finish: Box::new(move |_| {
                                 let _ = reply.send(Err(StoreError::Domain(refusal)));
@@ -292,6 +297,7 @@ impl SqliteStore {
                 let committed = (after != before).then(|| after.clone());
                 writer.cache.insert(id, after);
                 JobDone {
+                    breaks_group: false,
                     committed,
                     finish: Box::new(move |commit| {
                         let _ = reply.send(commit.map(|()| (outcome, messages)));
@@ -329,6 +335,7 @@ impl SqliteStore {
                     return JobDone::failed(error, reply);
                 }
                 JobDone {
+                    breaks_group: false,
                     committed: None,
                     finish: Box::new(move |commit| {
                         let _ = reply.send(commit);
@@ -350,8 +357,11 @@ impl SqliteStore {
         if let Some(channel) = cached {
             return Ok(Channel::clone(&channel));
         }
-        let mut conn = self.readers.acquire().await?;
-        load_channel(&mut conn, id).await
+        // One read transaction, so the header and the slots come from the same commit.
+        let mut conn = self.readers.begin().await?;
+        let channel = load_channel(&mut conn, id).await;
+        conn.commit().await?;
+        channel
     }
 
     pub async fn find_channel_by_secret(
@@ -397,7 +407,8 @@ impl SqliteStore {
     }
 
     pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
-        let mut conn = self.readers.acquire().await?;
+        // One read transaction: every channel and count comes from the same commit.
+        let mut conn = self.readers.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM channels WHERE owner = ?1 \
              UNION SELECT channel_id FROM slots WHERE holder = ?1",
@@ -428,6 +439,7 @@ impl SqliteStore {
             }
             listings.push(ChannelListing { channel, seats });
         }
+        conn.commit().await?;
         listings.sort_by_key(|listing| std::cmp::Reverse(listing.channel.created_at));
         Ok(listings)
     }
@@ -438,14 +450,11 @@ impl Writer {
         if let Some(channel) = self.cache.get(id) {
             return Ok(channel.clone());
         }
-        // Within the group's transaction, but this channel has no write in it yet (it would be
-        // cached otherwise): what is read here is committed state.
+        // The cache is only ever trimmed between groups (see `run_writer`), so a channel missing
+        // here has no write in the current group: what is read is committed state. It reaches
+        // readers only through a job's `committed`, after the commit.
         let channel = load_channel(&mut self.conn, id).await?;
-        if self.cache.len() >= WRITER_CACHE_CAPACITY {
-            self.cache.clear();
-        }
         self.cache.insert(id.clone(), channel.clone());
-        publish_committed(&self.committed, [channel.clone()]);
         Ok(channel)
     }
 }
@@ -460,27 +469,47 @@ async fn run_writer(
 ) {
     let mut group = Vec::with_capacity(max_group);
     while queue.recv_many(&mut group, max_group).await > 0 {
-        let mut done = Vec::with_capacity(group.len());
+        // Trimmed here, between groups, never inside one: a channel written earlier in a group
+        // must not be reloaded through the open transaction as if it were committed.
+        if writer.cache.len() >= WRITER_CACHE_CAPACITY {
+            writer.cache.clear();
+        }
+        let mut done: Vec<JobDone> = Vec::with_capacity(group.len());
         let commit = match sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut writer.conn)
             .await
         {
             Ok(_) => {
+                let mut broken = false;
                 for job in group.drain(..) {
-                    done.push(job(&mut writer).await);
+                    if broken {
+                        // Dropping a job drops its reply channel: its caller gets an error.
+                        continue;
+                    }
+                    let outcome = job(&mut writer).await;
+                    broken = outcome.breaks_group;
+                    done.push(outcome);
                 }
-                sqlx::query("COMMIT")
-                    .execute(&mut writer.conn)
-                    .await
-                    .map(drop)
+                if broken {
+                    // Some SQLite errors roll back the whole transaction, after which later
+                    // statements would autocommit one by one. Nothing of this group is kept.
+                    Err(
+                        "a change failed in the database; its whole group was rolled back"
+                            .to_owned(),
+                    )
+                } else {
+                    sqlx::query("COMMIT")
+                        .execute(&mut writer.conn)
+                        .await
+                        .map(drop)
+                        .map_err(|error| error.to_string())
+                }
             }
             Err(error) => {
-                // Dropping the jobs drops their reply channels: each caller gets an error.
                 group.clear();
-                Err(error)
+                Err(error.to_string())
             }
         };
-        let commit = commit.map_err(|error| error.to_string());
         if let Err(error) = &commit {
             tracing::error!(%error, jobs = done.len(), "group commit failed");
             // The cache may hold changes that never reached the disk.

@@ -125,6 +125,56 @@ async fn one_process_per_database_file() {
 }
 
 #[tokio::test]
+async fn a_database_failure_rolls_back_its_group_and_the_writer_carries_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 7).await;
+    let before = store.load_channel(&id).await.expect("load");
+    // Inserting the same channel id again violates the primary key inside the writer.
+    let spec = ChannelSpec::new("Twin", &["invite:alice".into()]).expect("spec");
+    let twin = Channel::create(
+        ChannelId::from_random([7; 12]),
+        spec,
+        &person("alice"),
+        true,
+        Timestamp(9),
+        &mut OsLikeSource::seeded(70),
+    );
+    let (duplicate, post) = tokio::join!(
+        store.insert_channel(twin.channel, 100),
+        store.update_channel(&id, |channel| {
+            channel.post(
+                &person("alice").id,
+                None,
+                draft("same group, maybe", None),
+                Timestamp(9),
+            )
+        })
+    );
+    assert!(matches!(duplicate, Err(StoreError::Backend(_))));
+    let after = store.load_channel(&id).await.expect("load");
+    match post {
+        // The post was committed in a group of its own: it is there.
+        Ok((message, _)) => assert_eq!(after.last_seq, message.seq),
+        // It shared the broken group: nothing of it was kept.
+        Err(StoreError::Backend(_)) => assert_eq!(after, before),
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(after.name, "Test", "the original channel is untouched");
+    store
+        .update_channel(&id, |channel| {
+            channel.post(
+                &person("alice").id,
+                None,
+                draft("later", None),
+                Timestamp(10),
+            )
+        })
+        .await
+        .expect("the writer carries on");
+}
+
+#[tokio::test]
 async fn refused_changes_write_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;
