@@ -150,6 +150,10 @@ pub struct Seat {
     pub holder_name: String,
     pub rejoin_hash: SecretHash,
     pub joined_at: Timestamp,
+    /// The channel's last seq when this holder took the seat with an invite. Private messages
+    /// up to it were for earlier holders of the slot and stay theirs; a rejoin token moves the
+    /// seat with this value, since it is the same holder's history.
+    pub since: Seq,
 }
 
 /// One slot of a channel.
@@ -656,6 +660,7 @@ impl Channel {
         secrets: &mut impl SecretSource,
     ) -> String {
         let token = secret::new_rejoin_token(secrets);
+        let since = self.last_seq;
         let slot = &mut self.slots[index];
         slot.invite_hash = None;
         slot.seat = Some(Seat {
@@ -663,6 +668,7 @@ impl Channel {
             holder_name: who.display_name.clone(),
             rejoin_hash: SecretHash::of(&token),
             joined_at: now,
+            since,
         });
         let label = slot.label.clone();
         self.record(

@@ -150,12 +150,14 @@ pub struct Message {
 }
 
 impl Message {
-    /// Whether the seat `viewer` may read this message. Bots, which referee, see everything;
-    /// that is handled by their caller, not here.
-    pub fn visible_to(&self, viewer: &SlotLabel) -> bool {
+    /// Whether the seat `viewer`, held since `since` (see `Seat::since`), may read this
+    /// message. Bots, which referee, see everything; that is handled by their caller.
+    pub fn visible_to(&self, viewer: &SlotLabel, since: Seq) -> bool {
         match &self.to {
             None => true,
-            Some(recipient) => recipient == viewer || self.sender.as_ref() == Some(viewer),
+            Some(recipient) => {
+                (recipient == viewer || self.sender.as_ref() == Some(viewer)) && self.seq > since
+            }
         }
     }
 }
@@ -229,13 +231,17 @@ mod tests {
             to: Some(bob.clone()),
             at: Timestamp(0),
         };
-        assert!(message.visible_to(&alice));
-        assert!(message.visible_to(&bob));
-        assert!(!message.visible_to(&carol));
+        assert!(message.visible_to(&alice, Seq::ZERO));
+        assert!(message.visible_to(&bob, Seq::ZERO));
+        assert!(!message.visible_to(&carol, Seq::ZERO));
+        assert!(
+            !message.visible_to(&bob, Seq(1)),
+            "a later holder of bob's slot does not inherit its private messages"
+        );
         let public = Message {
             to: None,
             ..message
         };
-        assert!(public.visible_to(&carol));
+        assert!(public.visible_to(&carol, Seq(1)));
     }
 }

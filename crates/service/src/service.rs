@@ -421,10 +421,9 @@ impl Service {
                     &loaded
                 }
             };
-            let slot = channel
-                .acting_seat(&who.id, requested_slot.as_ref())?
-                .label
-                .clone();
+            let seat = channel.acting_seat(&who.id, requested_slot.as_ref())?;
+            let slot = seat.label.clone();
+            let since = seat.seat.as_ref().map_or(Seq::ZERO, |held| held.since);
             if cursor > channel.last_seq {
                 return Err(DomainError::invalid(
                     "cursor",
@@ -439,7 +438,7 @@ impl Service {
                 Some(snapshot) => snapshot
                     .messages
                     .iter()
-                    .filter(|message| message.seq > cursor && message.visible_to(&slot))
+                    .filter(|message| message.seq > cursor && message.visible_to(&slot, since))
                     .take(limit + 1)
                     .cloned()
                     .collect(),
@@ -447,7 +446,7 @@ impl Service {
                     store
                         .messages(
                             &id,
-                            Audience::Seat(&slot),
+                            Audience::Seat { slot: &slot, since },
                             cursor,
                             channel.last_seq,
                             limit + 1,

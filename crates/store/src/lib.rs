@@ -62,8 +62,9 @@ pub struct ReadMark {
 /// Which messages a reader may see.
 #[derive(Debug, Clone, Copy)]
 pub enum Audience<'a> {
-    /// A seat: public messages plus private ones it sent or received.
-    Seat(&'a SlotLabel),
+    /// A seat: public messages plus the private ones it sent or received after `since`
+    /// (see `domain::Seat::since`).
+    Seat { slot: &'a SlotLabel, since: Seq },
     /// Everything (bots referee the whole channel).
     Everything,
 }

@@ -385,15 +385,15 @@ impl SqliteStore {
         upto: Seq,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        let viewer = match audience {
-            Audience::Seat(slot) => Some(slot.as_str()),
-            Audience::Everything => None,
+        let (viewer, since) = match audience {
+            Audience::Seat { slot, since } => (Some(slot.as_str()), since.0),
+            Audience::Everything => (None, 0),
         };
         let rows = sqlx::query(
             "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at \
              FROM messages \
              WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
-               AND (?4 IS NULL OR recipient IS NULL OR recipient = ?4 OR sender = ?4) \
+               AND (?4 IS NULL OR recipient IS NULL OR ((recipient = ?4 OR sender = ?4) AND seq > ?6)) \
              ORDER BY seq LIMIT ?5",
         )
         .bind(id.as_str())
@@ -401,6 +401,7 @@ impl SqliteStore {
         .bind(upto.0)
         .bind(viewer)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(since)
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(message_from_row).collect()
@@ -426,7 +427,7 @@ impl SqliteStore {
                        ON s.channel_id = m.channel_id AND s.label = ?2 \
                      WHERE m.channel_id = ?1 AND m.seq > s.read_seq \
                        AND m.sender IS NOT ?2 \
-                       AND (m.recipient IS NULL OR m.recipient = ?2)",
+                       AND (m.recipient IS NULL OR (m.recipient = ?2 AND m.seq > s.since_seq))",
                 )
                 .bind(channel.id.as_str())
                 .bind(slot.label.as_str())
@@ -638,7 +639,7 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
     .await?
     .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
     let slot_rows = sqlx::query(
-        "SELECT label, kind, admin, holder, holder_name, rejoin_hash, joined_at, invite_hash \
+        "SELECT label, kind, admin, holder, holder_name, rejoin_hash, joined_at, since_seq, invite_hash \
          FROM slots WHERE channel_id = ?1 ORDER BY position",
     )
     .bind(id.as_str())
@@ -676,6 +677,7 @@ fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
                 row.try_get::<Option<i64>, _>("joined_at")?
                     .unwrap_or_default(),
             ),
+            since: Seq(row.try_get("since_seq")?),
         }),
         None => None,
     };
@@ -818,7 +820,7 @@ async fn write_slot(
     let seat = slot.seat.as_ref();
     sqlx::query(
         "UPDATE slots SET admin = ?3, holder = ?4, holder_name = ?5, rejoin_hash = ?6, joined_at = ?7, \
-         invite_hash = ?8, read_seq = CASE WHEN ?9 THEN 0 ELSE read_seq END \
+         invite_hash = ?8, read_seq = CASE WHEN ?9 THEN 0 ELSE read_seq END, since_seq = ?10 \
          WHERE channel_id = ?1 AND position = ?2",
     )
     .bind(channel.as_str())
@@ -830,6 +832,7 @@ async fn write_slot(
     .bind(seat.map(|s| s.joined_at.0))
     .bind(slot.invite_hash.as_ref().map(SecretHash::as_str))
     .bind(reset_read)
+    .bind(seat.map_or(0, |s| s.since.0))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -303,7 +303,16 @@ async fn private_messages_reach_sender_and_recipient_only() {
         async move {
             let label = SlotLabel::parse(slot).expect("label");
             store
-                .messages(&id, Audience::Seat(&label), Seq::ZERO, last, 100)
+                .messages(
+                    &id,
+                    Audience::Seat {
+                        slot: &label,
+                        since: Seq::ZERO,
+                    },
+                    Seq::ZERO,
+                    last,
+                    100,
+                )
                 .await
                 .expect("messages")
                 .into_iter()

@@ -522,3 +522,52 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
     let listing = service.list_channels(&person("carol")).await.expect("list");
     assert_eq!(listing[0].seats[0].unread, 0);
 }
+
+#[tokio::test]
+async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let secret = PostRequest {
+        to: Some("bob".into()),
+        ..text(&channel, "for bob's eyes")
+    };
+    service
+        .post_message(&person("alice"), secret)
+        .await
+        .expect("private post");
+    let yield_bob = AdminRequest {
+        channel_id: channel.clone(),
+        op: "yield_slot".into(),
+        slot: Some("bob".into()),
+        ..AdminRequest::default()
+    };
+    let (_, invite) = service
+        .update_channel(&person("alice"), yield_bob)
+        .await
+        .expect("yield");
+    let (_, code) = invite.expect("fresh invite");
+    service
+        .join_channel(&person("carol"), &code)
+        .await
+        .expect("carol takes bob's slot");
+    // Counted before carol reads anything, so the background read-progress flush cannot race.
+    let listing = service.list_channels(&person("carol")).await.expect("list");
+    let unread = listing[0].seats[0].unread;
+    let history = service
+        .sync_messages(&person("carol"), sync(&channel, 0, 0))
+        .await
+        .expect("sync");
+    assert!(
+        history
+            .messages
+            .iter()
+            .all(|m| m.body.text.as_deref() != Some("for bob's eyes")),
+        "the previous holder's private message stays private"
+    );
+    assert!(history.messages.len() > 3, "the public history is readable");
+    assert_eq!(
+        unread as usize,
+        history.messages.len(),
+        "unread counts agree with what is visible"
+    );
+}

@@ -23,6 +23,9 @@ CREATE TABLE slots (
     holder_name  TEXT,
     rejoin_hash  TEXT,
     joined_at    INTEGER,
+    -- The channel's last seq when the holder took the seat with an invite: private messages
+    -- up to it belong to earlier holders of the slot.
+    since_seq    INTEGER NOT NULL DEFAULT 0,
     invite_hash  TEXT,
     -- The newest seq the holder has synced past; drives unread counts.
     read_seq     INTEGER NOT NULL DEFAULT 0,
