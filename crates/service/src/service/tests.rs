@@ -76,6 +76,13 @@ fn text(channel_id: &str, body: &str) -> PostRequest {
     }
 }
 
+fn private(channel_id: &str, to: &str, body: &str) -> PostRequest {
+    PostRequest {
+        to: Some(to.into()),
+        ..text(channel_id, body)
+    }
+}
+
 fn sync(channel_id: &str, cursor: i64, wait_ms: u64) -> SyncRequest {
     SyncRequest {
         channel_id: channel_id.into(),
@@ -491,10 +498,7 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let secret = PostRequest {
-        to: Some("carol".into()),
-        ..text(&channel, "for carol only")
-    };
+    let secret = private(&channel, "carol", "for carol only");
     service
         .post_message(&person("alice"), secret)
         .await
@@ -527,10 +531,7 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
 async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
-    let secret = PostRequest {
-        to: Some("bob".into()),
-        ..text(&channel, "for bob's eyes")
-    };
+    let secret = private(&channel, "bob", "for bob's eyes");
     service
         .post_message(&person("alice"), secret)
         .await
