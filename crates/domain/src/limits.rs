@@ -24,3 +24,12 @@ pub const DEFAULT_SYNC_PAGE: usize = 100;
 pub const DEFAULT_SYNC_WAIT_MS: u64 = 25_000;
 /// The longest a sync may wait, kept below the ~60 s after which clients drop a tool call.
 pub const MAX_SYNC_WAIT_MS: u64 = 45_000;
+
+/// How long a sync asked to wait `requested` ms will wait at most.
+pub fn sync_wait(requested: Option<u64>) -> std::time::Duration {
+    std::time::Duration::from_millis(
+        requested
+            .unwrap_or(DEFAULT_SYNC_WAIT_MS)
+            .min(MAX_SYNC_WAIT_MS),
+    )
+}

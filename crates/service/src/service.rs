@@ -3,10 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use domain::limits::{
-    DEFAULT_SYNC_PAGE, DEFAULT_SYNC_WAIT_MS, MAX_OPEN_CHANNELS_PER_OWNER, MAX_SYNC_PAGE,
-    MAX_SYNC_WAIT_MS,
-};
+use domain::limits::{DEFAULT_SYNC_PAGE, MAX_OPEN_CHANNELS_PER_OWNER, MAX_SYNC_PAGE};
 use domain::{
     AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
     Principal, SecretSource, Seq, SlotLabel, Timestamp,
@@ -386,12 +383,7 @@ impl Service {
         if cursor.0 < 0 {
             return Err(DomainError::invalid("cursor", "the cursor is a seq, 0 or more").into());
         }
-        let wait = Duration::from_millis(
-            request
-                .wait_ms
-                .unwrap_or(DEFAULT_SYNC_WAIT_MS)
-                .min(MAX_SYNC_WAIT_MS),
-        );
+        let wait = domain::limits::sync_wait(request.wait_ms);
         let limit = request
             .limit
             .unwrap_or(DEFAULT_SYNC_PAGE)

@@ -134,12 +134,7 @@ impl McpServer {
     ) -> Result<Json<SyncMessagesOut>, ToolError> {
         let who = caller(&context)?;
         let args = args.into_inner()?;
-        let wait_secs = Duration::from_millis(
-            args.wait_ms
-                .unwrap_or(domain::limits::DEFAULT_SYNC_WAIT_MS)
-                .min(domain::limits::MAX_SYNC_WAIT_MS),
-        )
-        .as_secs_f64();
+        let wait_secs = domain::limits::sync_wait(args.wait_ms).as_secs_f64();
         let sync = ops::sync_messages(&self.service, &who, args);
         tokio::pin!(sync);
         let progress_token = context.meta.get_progress_token();
