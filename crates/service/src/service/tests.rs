@@ -76,6 +76,15 @@ fn text(channel_id: &str, body: &str) -> PostRequest {
     }
 }
 
+/// Reads the whole history as `who` and returns the cursor to wait from.
+async fn head_of(service: &Service, who: &str, channel_id: &str) -> domain::Seq {
+    service
+        .sync_messages(&person(who), sync(channel_id, 0, 0))
+        .await
+        .expect("sync")
+        .next_cursor
+}
+
 fn private(channel_id: &str, to: &str, body: &str) -> PostRequest {
     PostRequest {
         to: Some(to.into()),
@@ -135,11 +144,7 @@ async fn a_waiting_sync_is_woken_by_a_post() {
 async fn an_idle_sync_times_out_with_an_empty_page() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
-    let head = service
-        .sync_messages(&person("bob"), sync(&channel, 0, 0))
-        .await
-        .expect("sync")
-        .next_cursor;
+    let head = head_of(&service, "bob", &channel).await;
     let page = service
         .sync_messages(&person("bob"), sync(&channel, head.0, 50))
         .await
@@ -157,11 +162,7 @@ async fn shutdown_releases_waiting_syncs() {
         _dir,
     } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
-    let head = service
-        .sync_messages(&person("bob"), sync(&channel, 0, 0))
-        .await
-        .expect("sync")
-        .next_cursor;
+    let head = head_of(&service, "bob", &channel).await;
     let waiter = {
         let service = service.clone();
         tokio::spawn(async move {
@@ -384,11 +385,7 @@ async fn waiting_syncs_per_principal_are_capped() {
     })
     .await;
     let channel = two_players(&service).await;
-    let head = service
-        .sync_messages(&person("bob"), sync(&channel, 0, 0))
-        .await
-        .expect("sync")
-        .next_cursor;
+    let head = head_of(&service, "bob", &channel).await;
     let mut waiters = Vec::new();
     for _ in 0..2 {
         let (service, channel) = (service.clone(), channel.clone());
@@ -484,11 +481,7 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
             .await
             .expect("join");
     }
-    let head = service
-        .sync_messages(&person("bob"), sync(&channel, 0, 0))
-        .await
-        .expect("sync")
-        .next_cursor;
+    let head = head_of(&service, "bob", &channel).await;
     let waiter = {
         let (service, channel) = (service.clone(), channel.clone());
         tokio::spawn(async move {
