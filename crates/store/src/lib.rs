@@ -2,6 +2,7 @@
 //!
 //! - [`sqlite`]: the embedded backend: one writer task that commits in groups, and a pool of
 //!   readers.
+//! - [`oauth`]: people, OAuth clients, codes and tokens for the authorization server.
 //! - [`signals`]: "channel X advanced to seq N" notifications that wake waiting syncs; a backend
 //!   publishes them only after its commit.
 //!
@@ -9,6 +10,7 @@
 //! stores the changed channel together with the messages the closure produced, all in one
 //! transaction or not at all. Nothing here knows HTTP, MCP or bots.
 
+pub mod oauth;
 pub mod signals;
 pub mod sqlite;
 
@@ -69,6 +71,16 @@ pub enum Audience<'a> {
     Everything,
 }
 
+/// What a process opening the database means to do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Serve: the only process on this database, which may keep channels in memory.
+    Everything,
+    /// Administer people and tokens only. No server keeps those in memory beyond a few
+    /// seconds, so this may run beside one.
+    PeopleAndTokens,
+}
+
 /// Tuning that the binary sets from its configuration.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
@@ -97,9 +109,23 @@ pub enum Store {
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
     pub async fn open(url: &str, settings: StoreSettings) -> Result<Self, StoreError> {
+        Self::open_with(url, settings, Access::Everything).await
+    }
+
+    /// Opens the database for [`Access::PeopleAndTokens`] only, beside a server that may be
+    /// running on it (the `token` commands).
+    pub async fn open_for_token_admin(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreSettings::default(), Access::PeopleAndTokens).await
+    }
+
+    async fn open_with(
+        url: &str,
+        settings: StoreSettings,
+        access: Access,
+    ) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(url, settings).await?,
+                sqlite::SqliteStore::open(url, settings, access).await?,
             ))
         } else {
             Err(StoreError::Backend(format!(

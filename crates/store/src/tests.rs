@@ -415,3 +415,209 @@ async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
             .is_empty()
     );
 }
+
+mod oauth {
+    use super::open;
+    use crate::Store;
+    use crate::oauth::*;
+    use domain::{PrincipalId, SecretHash, Timestamp};
+
+    async fn with_person(store: &Store) -> PrincipalId {
+        let id = PrincipalId::new("usr_test");
+        store
+            .create_person(Person {
+                id: id.clone(),
+                display_name: "Ada".into(),
+                created_at: Timestamp(1),
+            })
+            .await
+            .expect("person stored");
+        id
+    }
+
+    fn token(secret: &str, kind: TokenKind, family: &str, person: &PrincipalId) -> TokenRecord {
+        TokenRecord {
+            token_hash: SecretHash::of(secret),
+            kind,
+            family: family.into(),
+            person: person.clone(),
+            client_id: Some("client".into()),
+            resource: "http://127.0.0.1/mcp".into(),
+            scope: "mcp:read mcp:write".into(),
+            name: None,
+            created_at: Timestamp(1),
+            expires_at: Some(Timestamp(10_000)),
+        }
+    }
+
+    fn code(secret: &str, person: &PrincipalId) -> AuthorizationCode {
+        AuthorizationCode {
+            code_hash: SecretHash::of(secret),
+            client_id: "client".into(),
+            person: person.clone(),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            code_challenge: "challenge".into(),
+            resource: "http://127.0.0.1/mcp".into(),
+            scope: "mcp:read".into(),
+            expires_at: Timestamp(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_once_and_a_replay_revokes_what_it_gave() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        let person = with_person(&store).await;
+        store
+            .insert_code(code("c1", &person))
+            .await
+            .expect("code stored");
+        let first = store
+            .exchange_code(
+                &SecretHash::of("c1"),
+                Timestamp(2),
+                vec![
+                    token("a1", TokenKind::Access, "fam1", &person),
+                    token("r1", TokenKind::Refresh, "fam1", &person),
+                ],
+            )
+            .await
+            .expect("exchanged");
+        assert_eq!(first, CodeExchange::Issued);
+        let (_, spent) = store
+            .code(&SecretHash::of("c1"))
+            .await
+            .expect("read")
+            .expect("code kept");
+        assert!(spent);
+
+        let replay = store
+            .exchange_code(
+                &SecretHash::of("c1"),
+                Timestamp(3),
+                vec![token("a2", TokenKind::Access, "fam2", &person)],
+            )
+            .await
+            .expect("replay answered");
+        assert_eq!(replay, CodeExchange::Replayed);
+        for secret in ["a1", "r1"] {
+            let stored = store
+                .token(&SecretHash::of(secret))
+                .await
+                .expect("read")
+                .expect("token kept");
+            assert!(stored.revoked, "{secret} must be revoked after the replay");
+        }
+        assert!(
+            store
+                .token(&SecretHash::of("a2"))
+                .await
+                .expect("read")
+                .is_none(),
+            "a replay issues nothing"
+        );
+        let unknown = store
+            .exchange_code(&SecretHash::of("nope"), Timestamp(3), Vec::new())
+            .await
+            .expect("answered");
+        assert_eq!(unknown, CodeExchange::Unknown);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        let person = with_person(&store).await;
+        for secret in ["a1", "r1"] {
+            let kind = if secret == "a1" {
+                TokenKind::Access
+            } else {
+                TokenKind::Refresh
+            };
+            store
+                .insert_token(token(secret, kind, "fam", &person))
+                .await
+                .expect("stored");
+        }
+        let rotated = store
+            .rotate_refresh(
+                &SecretHash::of("r1"),
+                Timestamp(5),
+                vec![
+                    token("a2", TokenKind::Access, "fam", &person),
+                    token("r2", TokenKind::Refresh, "fam", &person),
+                ],
+            )
+            .await
+            .expect("rotated");
+        assert_eq!(rotated, Rotation::Rotated);
+        let live = store
+            .token(&SecretHash::of("r2"))
+            .await
+            .expect("read")
+            .expect("new refresh token");
+        assert!(!live.revoked && !live.rotated);
+        assert_eq!(live.display_name, "Ada");
+
+        let reused = store
+            .rotate_refresh(
+                &SecretHash::of("r1"),
+                Timestamp(6),
+                vec![token("a3", TokenKind::Access, "fam", &person)],
+            )
+            .await
+            .expect("answered");
+        assert_eq!(reused, Rotation::Reused);
+        for secret in ["a1", "a2", "r2"] {
+            let stored = store
+                .token(&SecretHash::of(secret))
+                .await
+                .expect("read")
+                .expect("kept");
+            assert!(stored.revoked, "{secret} must be revoked after reuse");
+        }
+        // An access token is never a refresh token.
+        let wrong_kind = store
+            .rotate_refresh(&SecretHash::of("a1"), Timestamp(7), Vec::new())
+            .await
+            .expect("answered");
+        assert_eq!(wrong_kind, Rotation::Unknown);
+    }
+
+    #[tokio::test]
+    async fn a_setting_is_generated_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        let first = store
+            .setting_or_insert("cookie_key", "one".into())
+            .await
+            .expect("stored");
+        let second = store
+            .setting_or_insert("cookie_key", "two".into())
+            .await
+            .expect("read");
+        assert_eq!((first.as_str(), second.as_str()), ("one", "one"));
+    }
+
+    #[tokio::test]
+    async fn token_admin_opens_beside_a_running_server() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = open(&dir).await;
+        let person = with_person(&server).await;
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let admin = Store::open_for_token_admin(&url)
+            .await
+            .expect("admin opens");
+        let mut personal = token("p1", TokenKind::Personal, "p1", &person);
+        personal.name = Some("ci".into());
+        personal.expires_at = None;
+        admin.insert_token(personal).await.expect("stored");
+        let seen = server
+            .token(&SecretHash::of("p1"))
+            .await
+            .expect("read")
+            .expect("the server sees the admin's token");
+        assert_eq!(seen.record.name.as_deref(), Some("ci"));
+        assert_eq!(admin.personal_tokens().await.expect("listed").len(), 1);
+    }
+}

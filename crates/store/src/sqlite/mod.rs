@@ -25,8 +25,12 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+mod oauth;
+
 use crate::signals::{Advance, Snapshot};
-use crate::{Audience, ChannelListing, ReadMark, SeatSummary, Signals, StoreError, StoreSettings};
+use crate::{
+    Access, Audience, ChannelListing, ReadMark, SeatSummary, Signals, StoreError, StoreSettings,
+};
 
 /// Channels kept in the writer's memory before it starts over.
 const WRITER_CACHE_CAPACITY: usize = 10_000;
@@ -41,8 +45,8 @@ pub struct SqliteStore {
     signals: Signals,
     committed: Committed,
     /// Held for the store's lifetime: a second process on the same file would make the
-    /// writer's memory of channels wrong.
-    _exclusive: Arc<std::fs::File>,
+    /// writer's memory of channels wrong. `None` for [`Access::PeopleAndTokens`].
+    _exclusive: Option<Arc<std::fs::File>>,
 }
 
 /// One change for the writer. A job that writes more than one statement wraps them in a
@@ -111,14 +115,21 @@ struct Writer {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str, settings: StoreSettings) -> Result<Self, StoreError> {
+    pub async fn open(
+        url: &str,
+        settings: StoreSettings,
+        access: Access,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let exclusive = Arc::new(lock_database(options.get_filename())?);
+        let exclusive = match access {
+            Access::Everything => Some(Arc::new(lock_database(options.get_filename())?)),
+            Access::PeopleAndTokens => None,
+        };
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&mut conn)
@@ -172,6 +183,39 @@ impl SqliteStore {
 
     pub fn signals(&self) -> &Signals {
         &self.signals
+    }
+
+    /// Runs `work` as one job of the writer's next group, inside its own savepoint.
+    async fn submit_sql<T, W>(&self, work: W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.submit(move |writer, reply| {
+            Box::pin(async move {
+                if let Err(error) = savepoint(&mut writer.conn).await {
+                    return JobDone::failed(error, reply);
+                }
+                let outcome = work(&mut writer.conn).await;
+                if let Err(error) = release(&mut writer.conn, outcome.is_ok()).await {
+                    return JobDone::failed(error, reply);
+                }
+                match outcome {
+                    Ok(value) => JobDone {
+                        breaks_group: false,
+                        committed: None,
+                        finish: Box::new(move |commit| {
+                            let _ = reply.send(commit.map(|()| value));
+                        }),
+                        advanced: None,
+                    },
+                    Err(error) => JobDone::failed(error, reply),
+                }
+            })
+        })
+        .await
     }
 
     /// Queues `job` for the writer and waits for its reply.

@@ -1,0 +1,235 @@
+//! What the authorization server keeps: people, registered clients, authorization codes and
+//! tokens, as plain records. The rules that decide what to store live in the `auth` crate; this
+//! module only stores and finds, atomically where a rule needs it (a code is exchanged once, a
+//! refresh token is rotated once).
+
+use domain::{PrincipalId, SecretHash, Timestamp};
+
+use crate::{Store, StoreError};
+
+/// A principal created by the authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: PrincipalId,
+    pub display_name: String,
+    pub created_at: Timestamp,
+}
+
+/// A client registered through dynamic client registration (RFC 7591).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    /// Present for confidential clients (`client_secret_post` / `client_secret_basic`).
+    pub secret_hash: Option<SecretHash>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub auth_method: String,
+    pub created_at: Timestamp,
+}
+
+/// An authorization code waiting to be exchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: SecretHash,
+    pub client_id: String,
+    pub person: PrincipalId,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub resource: String,
+    pub scope: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    /// Issued by `mcp-multiplayer token create` for scripts; used like an access token.
+    Personal,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+            TokenKind::Personal => "personal",
+        }
+    }
+
+    fn from_stored(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "access" => Ok(TokenKind::Access),
+            "refresh" => Ok(TokenKind::Refresh),
+            "personal" => Ok(TokenKind::Personal),
+            other => Err(StoreError::Corrupt(format!("unknown token kind {other:?}"))),
+        }
+    }
+}
+
+/// A token as stored: everything but the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token_hash: SecretHash,
+    pub kind: TokenKind,
+    /// The grant this token belongs to (see the `tokens` table).
+    pub family: String,
+    pub person: PrincipalId,
+    pub client_id: Option<String>,
+    /// The resource (RFC 8707) the token was issued for: its audience.
+    pub resource: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// A personal token's name.
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    /// `None` for a personal token without expiry.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A stored token with what a request check needs beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub record: TokenRecord,
+    pub display_name: String,
+    /// A refresh token that was already exchanged for a new one.
+    pub rotated: bool,
+    pub revoked: bool,
+}
+
+/// What became of an attempt to exchange an authorization code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeExchange {
+    /// The code was fresh: it is now spent and the tokens are stored.
+    Issued,
+    /// The code had been exchanged before: the tokens issued for it are now revoked.
+    Replayed,
+    /// No such code.
+    Unknown,
+}
+
+/// What became of an attempt to rotate a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and the new tokens are stored.
+    Rotated,
+    /// The old token had been used before: its whole family is now revoked.
+    Reused,
+    /// No such token, or it is revoked.
+    Unknown,
+}
+
+impl Store {
+    pub async fn create_person(&self, person: Person) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.create_person(person).await,
+        }
+    }
+
+    pub async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.person(id).await,
+        }
+    }
+
+    pub async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.register_client(client).await,
+        }
+    }
+
+    pub async fn registered_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<RegisteredClient>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.registered_client(client_id).await,
+        }
+    }
+
+    pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.insert_code(code).await,
+        }
+    }
+
+    /// The code stored under `hash`, spent or not, with whether it is spent.
+    pub async fn code(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.code(hash).await,
+        }
+    }
+
+    /// Spends the code and stores `tokens` in one transaction; a code spent before revokes the
+    /// tokens it was exchanged for instead.
+    pub async fn exchange_code(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<CodeExchange, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.exchange_code(hash, now, tokens).await,
+        }
+    }
+
+    /// Spends the refresh token and stores `tokens` in one transaction; a refresh token used
+    /// before revokes its whole family instead.
+    pub async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        now: Timestamp,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<Rotation, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.rotate_refresh(old, now, tokens).await,
+        }
+    }
+
+    pub async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.insert_token(token).await,
+        }
+    }
+
+    pub async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.token(hash).await,
+        }
+    }
+
+    /// Revokes every token of `family`; returns how many were still live.
+    pub async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.revoke_family(family, now).await,
+        }
+    }
+
+    /// Personal tokens, live ones first.
+    pub async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.personal_tokens().await,
+        }
+    }
+
+    /// The value stored under `key`, or `value` stored now if there was none.
+    pub async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.setting_or_insert(key, value).await,
+        }
+    }
+
+    /// Deletes codes and tokens that expired before `before`.
+    pub async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.purge_expired(before).await,
+        }
+    }
+}
+
+pub(crate) fn token_kind(raw: &str) -> Result<TokenKind, StoreError> {
+    TokenKind::from_stored(raw)
+}

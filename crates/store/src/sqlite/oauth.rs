@@ -1,0 +1,384 @@
+//! The authorization server's tables in SQLite. Writes run as writer jobs, so they join the
+//! group commit like every other change; reads use the read pool.
+
+use domain::{PrincipalId, SecretHash, Timestamp};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::oauth::{
+    AuthorizationCode, CodeExchange, Person, RegisteredClient, Rotation, StoredToken, TokenRecord,
+    token_kind,
+};
+
+const TOKEN_COLUMNS: &str = "t.token_hash, t.kind, t.family, t.person_id, t.client_id, \
+    t.resource, t.scope, t.name, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, \
+    p.display_name";
+
+impl SqliteStore {
+    pub async fn create_person(&self, person: Person) -> Result<(), StoreError> {
+        self.submit_sql(move |conn| Box::pin(insert_person(conn, person)))
+            .await
+    }
+
+    pub async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query("SELECT id, display_name, created_at FROM people WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(|row| Person {
+            id: PrincipalId::new(row.get::<String, _>(0)),
+            display_name: row.get(1),
+            created_at: Timestamp(row.get(2)),
+        }))
+    }
+
+    pub async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
+        self.submit_sql(move |conn| Box::pin(insert_client(conn, client)))
+            .await
+    }
+
+    pub async fn registered_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<RegisteredClient>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, secret_hash, name, redirect_uris, auth_method, created_at \
+             FROM oauth_clients WHERE client_id = ?1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|row| {
+            let uris: String = row.get(3);
+            Ok(RegisteredClient {
+                client_id: row.get(0),
+                secret_hash: row
+                    .get::<Option<String>, _>(1)
+                    .map(SecretHash::from_trusted),
+                name: row.get(2),
+                redirect_uris: serde_json::from_str(&uris)
+                    .map_err(|error| StoreError::Corrupt(format!("redirect_uris: {error}")))?,
+                auth_method: row.get(4),
+                created_at: Timestamp(row.get(5)),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
+        self.submit_sql(move |conn| Box::pin(insert_code(conn, code)))
+            .await
+    }
+
+    pub async fn code(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code_hash, client_id, person_id, redirect_uri, code_challenge, resource, \
+             scope, expires_at, used_at FROM oauth_codes WHERE code_hash = ?1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|row| {
+            let code = AuthorizationCode {
+                code_hash: SecretHash::from_trusted(row.get(0)),
+                client_id: row.get(1),
+                person: PrincipalId::new(row.get::<String, _>(2)),
+                redirect_uri: row.get(3),
+                code_challenge: row.get(4),
+                resource: row.get(5),
+                scope: row.get(6),
+                expires_at: Timestamp(row.get(7)),
+            };
+            (code, row.get::<Option<i64>, _>(8).is_some())
+        }))
+    }
+
+    pub async fn exchange_code(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<CodeExchange, StoreError> {
+        let hash = hash.clone();
+        self.submit_sql(move |conn| Box::pin(exchange_code(conn, hash, now, tokens)))
+            .await
+    }
+
+    pub async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        now: Timestamp,
+        tokens: Vec<TokenRecord>,
+    ) -> Result<Rotation, StoreError> {
+        let old = old.clone();
+        self.submit_sql(move |conn| Box::pin(rotate_refresh(conn, old, now, tokens)))
+            .await
+    }
+
+    pub async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.submit_sql(move |conn| Box::pin(insert_token(conn, token)))
+            .await
+    }
+
+    pub async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
+             WHERE t.token_hash = ?1"
+        ))
+        .bind(hash.as_str())
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(stored_token).transpose()
+    }
+
+    pub async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let family = family.to_owned();
+        self.submit_sql(move |conn| Box::pin(revoke_family(conn, family, now)))
+            .await
+    }
+
+    pub async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
+             WHERE t.kind = 'personal' ORDER BY t.revoked_at IS NOT NULL, t.created_at"
+        ))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(stored_token).collect()
+    }
+
+    pub async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
+        let key = key.to_owned();
+        self.submit_sql(move |conn| Box::pin(setting_or_insert(conn, key, value)))
+            .await
+    }
+
+    pub async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.submit_sql(move |conn| Box::pin(purge_expired(conn, before)))
+            .await
+    }
+}
+
+async fn insert_person(conn: &mut SqliteConnection, person: Person) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES (?1, ?2, ?3)")
+        .bind(person.id.as_str())
+        .bind(&person.display_name)
+        .bind(person.created_at.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_client(
+    conn: &mut SqliteConnection,
+    client: RegisteredClient,
+) -> Result<(), StoreError> {
+    let uris = serde_json::to_string(&client.redirect_uris)
+        .map_err(|error| StoreError::Backend(error.to_string()))?;
+    sqlx::query(
+        "INSERT INTO oauth_clients \
+         (client_id, secret_hash, name, redirect_uris, auth_method, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&client.client_id)
+    .bind(client.secret_hash.as_ref().map(SecretHash::as_str))
+    .bind(&client.name)
+    .bind(uris)
+    .bind(&client.auth_method)
+    .bind(client.created_at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_code(
+    conn: &mut SqliteConnection,
+    code: AuthorizationCode,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_codes (code_hash, client_id, person_id, redirect_uri, \
+         code_challenge, resource, scope, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(code.code_hash.as_str())
+    .bind(&code.client_id)
+    .bind(code.person.as_str())
+    .bind(&code.redirect_uri)
+    .bind(&code.code_challenge)
+    .bind(&code.resource)
+    .bind(&code.scope)
+    .bind(code.expires_at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn exchange_code(
+    conn: &mut SqliteConnection,
+    hash: SecretHash,
+    now: Timestamp,
+    tokens: Vec<TokenRecord>,
+) -> Result<CodeExchange, StoreError> {
+    let family = tokens.first().map(|token| token.family.clone());
+    let spent = sqlx::query(
+        "UPDATE oauth_codes SET used_at = ?2, family = ?3 \
+         WHERE code_hash = ?1 AND used_at IS NULL",
+    )
+    .bind(hash.as_str())
+    .bind(now.0)
+    .bind(family)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if spent == 1 {
+        for token in tokens {
+            insert_token(conn, token).await?;
+        }
+        return Ok(CodeExchange::Issued);
+    }
+    let earlier: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT family FROM oauth_codes WHERE code_hash = ?1")
+            .bind(hash.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    match earlier {
+        None => Ok(CodeExchange::Unknown),
+        Some((family,)) => {
+            if let Some(family) = family {
+                revoke_family(conn, family, now).await?;
+            }
+            Ok(CodeExchange::Replayed)
+        }
+    }
+}
+
+async fn rotate_refresh(
+    conn: &mut SqliteConnection,
+    old: SecretHash,
+    now: Timestamp,
+    tokens: Vec<TokenRecord>,
+) -> Result<Rotation, StoreError> {
+    let spent = sqlx::query(
+        "UPDATE tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND kind = 'refresh' \
+         AND rotated_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(old.as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if spent == 1 {
+        for token in tokens {
+            insert_token(conn, token).await?;
+        }
+        return Ok(Rotation::Rotated);
+    }
+    let earlier: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT family, rotated_at FROM tokens WHERE token_hash = ?1 AND kind = 'refresh'",
+    )
+    .bind(old.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match earlier {
+        Some((family, Some(_))) => {
+            revoke_family(conn, family, now).await?;
+            Ok(Rotation::Reused)
+        }
+        _ => Ok(Rotation::Unknown),
+    }
+}
+
+async fn insert_token(conn: &mut SqliteConnection, token: TokenRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (token_hash, kind, family, person_id, client_id, resource, scope, \
+         name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(token.token_hash.as_str())
+    .bind(token.kind.as_str())
+    .bind(&token.family)
+    .bind(token.person.as_str())
+    .bind(&token.client_id)
+    .bind(&token.resource)
+    .bind(&token.scope)
+    .bind(&token.name)
+    .bind(token.created_at.0)
+    .bind(token.expires_at.map(|at| at.0))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    conn: &mut SqliteConnection,
+    family: String,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let revoked =
+        sqlx::query("UPDATE tokens SET revoked_at = ?2 WHERE family = ?1 AND revoked_at IS NULL")
+            .bind(&family)
+            .bind(now.0)
+            .execute(conn)
+            .await?
+            .rows_affected();
+    Ok(revoked)
+}
+
+async fn setting_or_insert(
+    conn: &mut SqliteConnection,
+    key: String,
+    value: String,
+) -> Result<String, StoreError> {
+    sqlx::query("INSERT INTO server_settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+        .bind(&key)
+        .bind(&value)
+        .execute(&mut *conn)
+        .await?;
+    let (stored,): (String,) = sqlx::query_as("SELECT value FROM server_settings WHERE key = ?1")
+        .bind(&key)
+        .fetch_one(conn)
+        .await?;
+    Ok(stored)
+}
+
+async fn purge_expired(conn: &mut SqliteConnection, before: Timestamp) -> Result<u64, StoreError> {
+    let codes = sqlx::query("DELETE FROM oauth_codes WHERE expires_at < ?1")
+        .bind(before.0)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    // A rotated or revoked refresh token is kept until it expires: presenting it again must
+    // still be recognised as reuse.
+    let tokens = sqlx::query(
+        "DELETE FROM tokens WHERE kind != 'personal' AND expires_at IS NOT NULL \
+         AND expires_at < ?1",
+    )
+    .bind(before.0)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(codes + tokens)
+}
+
+fn stored_token(row: &SqliteRow) -> Result<StoredToken, StoreError> {
+    Ok(StoredToken {
+        record: TokenRecord {
+            token_hash: SecretHash::from_trusted(row.get(0)),
+            kind: token_kind(row.get::<&str, _>(1))?,
+            family: row.get(2),
+            person: PrincipalId::new(row.get::<String, _>(3)),
+            client_id: row.get(4),
+            resource: row.get(5),
+            scope: row.get(6),
+            name: row.get(7),
+            created_at: Timestamp(row.get(8)),
+            expires_at: row.get::<Option<i64>, _>(9).map(Timestamp),
+        },
+        rotated: row.get::<Option<i64>, _>(10).is_some(),
+        revoked: row.get::<Option<i64>, _>(11).is_some(),
+        display_name: row.get(12),
+    })
+}
