@@ -1,0 +1,142 @@
+//! Values the server signs and later trusts again: the cookie that remembers a person, and the
+//! token that binds a consent form to the request it was rendered for. HMAC-SHA-256 under a key
+//! generated once and kept in the store, so every instance and every restart agrees.
+
+use domain::{PrincipalId, Timestamp};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How long the person cookie lasts.
+pub const PERSON_COOKIE_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
+/// How long a rendered consent form stays valid.
+pub const FORM_TTL_MS: i64 = 30 * 60 * 1000;
+
+pub(crate) struct Signer {
+    key: Vec<u8>,
+}
+
+impl Signer {
+    pub(crate) fn new(key: &str) -> Self {
+        Signer {
+            key: key.as_bytes().to_vec(),
+        }
+    }
+
+    /// The MAC of `parts`, each prefixed with its length so that no two lists encode alike.
+    fn mac(&self, purpose: &str, parts: &[&str]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any size");
+        for part in std::iter::once(purpose).chain(parts.iter().copied()) {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac
+    }
+
+    fn verify(&self, purpose: &str, parts: &[&str], signature_hex: &str) -> bool {
+        match hex::decode(signature_hex) {
+            Ok(signature) => self.mac(purpose, parts).verify_slice(&signature).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// `<person>.<expiry>.<mac>`.
+    pub(crate) fn sign_person(&self, person: &PrincipalId, now: Timestamp) -> String {
+        let expiry = (now.0 + PERSON_COOKIE_TTL_MS).to_string();
+        let mac = self.mac("person", &[person.as_str(), &expiry]);
+        format!(
+            "{}.{expiry}.{}",
+            person.as_str(),
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    pub(crate) fn verify_person(&self, value: &str, now: Timestamp) -> Option<PrincipalId> {
+        let mut parts = value.rsplitn(3, '.');
+        let signature = parts.next()?;
+        let expiry = parts.next()?;
+        let person = parts.next()?;
+        let live = expiry.parse::<i64>().ok()? > now.0;
+        (live && self.verify("person", &[person, expiry], signature))
+            .then(|| PrincipalId::new(person))
+    }
+
+    /// `<expiry>.<mac>` over the fields of a consent form.
+    pub(crate) fn sign_form(&self, fields: &[&str], now: Timestamp) -> String {
+        let expiry = (now.0 + FORM_TTL_MS).to_string();
+        let mut parts = vec![expiry.as_str()];
+        parts.extend_from_slice(fields);
+        format!(
+            "{expiry}.{}",
+            hex::encode(self.mac("form", &parts).finalize().into_bytes())
+        )
+    }
+
+    pub(crate) fn verify_form(&self, fields: &[&str], token: &str, now: Timestamp) -> bool {
+        let Some((expiry, signature)) = token.split_once('.') else {
+            return false;
+        };
+        let live = expiry.parse::<i64>().is_ok_and(|expiry| expiry > now.0);
+        let mut parts = vec![expiry];
+        parts.extend_from_slice(fields);
+        live && self.verify("form", &parts, signature)
+    }
+
+    /// Compares a typed passphrase with the configured one in constant time.
+    pub(crate) fn same_passphrase(&self, typed: &str, configured: &str) -> bool {
+        let expected = self
+            .mac("passphrase", &[configured])
+            .finalize()
+            .into_bytes();
+        self.mac("passphrase", &[typed])
+            .verify_slice(&expected)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn person_cookies_verify_and_expire() {
+        let signer = Signer::new("key");
+        let person = PrincipalId::new("usr_abc");
+        let cookie = signer.sign_person(&person, Timestamp(0));
+        assert_eq!(signer.verify_person(&cookie, Timestamp(1)), Some(person));
+        assert_eq!(
+            signer.verify_person(&cookie, Timestamp(PERSON_COOKIE_TTL_MS + 1)),
+            None
+        );
+        let forged = cookie.replacen("usr_abc", "usr_xyz", 1);
+        assert_eq!(signer.verify_person(&forged, Timestamp(1)), None);
+        assert_eq!(
+            Signer::new("other").verify_person(&cookie, Timestamp(1)),
+            None
+        );
+        assert_eq!(signer.verify_person("garbage", Timestamp(1)), None);
+    }
+
+    #[test]
+    fn form_tokens_bind_their_fields() {
+        let signer = Signer::new("key");
+        let token = signer.sign_form(&["client", "https://a/cb"], Timestamp(0));
+        assert!(signer.verify_form(&["client", "https://a/cb"], &token, Timestamp(1)));
+        assert!(!signer.verify_form(&["client", "https://evil/cb"], &token, Timestamp(1)));
+        assert!(!signer.verify_form(&["clien", "thttps://a/cb"], &token, Timestamp(1)));
+        assert!(!signer.verify_form(
+            &["client", "https://a/cb"],
+            &token,
+            Timestamp(FORM_TTL_MS + 1)
+        ));
+    }
+
+    #[test]
+    fn passphrases_compare_exactly() {
+        let signer = Signer::new("key");
+        assert!(signer.same_passphrase("open sesame", "open sesame"));
+        assert!(!signer.same_passphrase("open sesame ", "open sesame"));
+        assert!(!signer.same_passphrase("", "open sesame"));
+    }
+}

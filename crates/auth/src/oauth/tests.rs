@@ -1,0 +1,1 @@
+//! The authorization server's rules, against a real SQLite store.
