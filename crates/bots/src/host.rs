@@ -224,15 +224,26 @@ fn string_arg(
     call: &str,
     name: &str,
 ) -> rquickjs::Result<String> {
-    match value.and_then(|value| value.as_string()) {
-        Some(text) => text.to_string(),
-        None => Err(refuse(
-            ctx,
-            host,
-            BotErrorKind::BadArgument,
-            format!("{call}: {name} must be a string, got {}", describe(value)),
-        )),
-    }
+    let reason = match value.and_then(|value| value.as_string()) {
+        Some(text) => match rust_string(text) {
+            Ok(text) => return Ok(text),
+            Err(reason) => reason,
+        },
+        None => format!("must be a string, got {}", describe(value)),
+    };
+    Err(refuse(
+        ctx,
+        host,
+        BotErrorKind::BadArgument,
+        format!("{call}: {name} {reason}"),
+    ))
+}
+
+/// A JavaScript string as Rust text. JavaScript strings may hold lone surrogates, which have no
+/// UTF-8 form; those are refused rather than silently replaced, so a bot's text is never altered.
+fn rust_string(text: &rquickjs::String<'_>) -> Result<String, String> {
+    text.to_string()
+        .map_err(|_| "holds a lone surrogate (invalid Unicode)".to_owned())
 }
 
 /// Reads an integral number argument within `min..=max`.
@@ -491,7 +502,7 @@ fn read_body<'js>(
         return Err(Ok(format!("{SHAPE}, got nothing")));
     };
     if let Some(text) = value.as_string() {
-        let text = text.to_string().map_err(Err)?;
+        let text = rust_string(text).map_err(|reason| Ok(format!("the text {reason}")))?;
         return Body::new(Some(text), None).map_err(|error| Ok(error.to_string()));
     }
     let Some(object) = value
@@ -516,7 +527,9 @@ fn read_body<'js>(
     let text_value: Value = object.get("text").map_err(Err)?;
     if !text_value.is_undefined() && !text_value.is_null() {
         match text_value.as_string() {
-            Some(js_text) => text = Some(js_text.to_string().map_err(Err)?),
+            Some(js_text) => {
+                text = Some(rust_string(js_text).map_err(|reason| Ok(format!("text {reason}")))?)
+            }
             None => {
                 return Err(Ok(format!(
                     "text must be a string, got {}",

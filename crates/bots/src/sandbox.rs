@@ -155,7 +155,13 @@ fn run(
     )));
 
     js.with(|ctx| {
-        let outcome = drive(&ctx, bot, context, event, &host, deadline);
+        // Classifying reads the thrown value, which may run bot code (a `message` getter), so
+        // the refusal and budget checks come after it.
+        let outcome =
+            drive(&ctx, bot, context, event, &host, deadline).map_err(|failure| match failure {
+                Failure::Bot(error) => error,
+                Failure::Js(error, phase) => classify(&ctx, error, phase, bot.name()),
+            });
         // A refused `ctx` call fails the event even if the bot caught its exception.
         if let Some(refusal) = host.borrow_mut().refusal.take() {
             return Err(refusal);
@@ -163,10 +169,7 @@ fn run(
         if budget_spent.get() {
             return Err(over_budget());
         }
-        outcome.map_err(|failure| match failure {
-            Failure::Bot(error) => error,
-            Failure::Js(error, phase) => classify(&ctx, error, phase, bot.name()),
-        })
+        outcome
     })?;
 
     // Native work the engine does without polling the interrupt (a long sort, say) is caught
@@ -380,6 +383,15 @@ fn describe_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> String {
             text.to_string().unwrap_or_else(|_| "?".to_owned())
         );
     }
+    if let Some(number) = value.as_number() {
+        return format!("the number {number}");
+    }
+    if let Some(flag) = value.as_bool() {
+        return flag.to_string();
+    }
+    if value.is_null() || value.is_undefined() {
+        return value.type_name().to_owned();
+    }
     if value.is_object() {
         if let Ok(Some(json)) = ctx.json_stringify(value.clone())
             && let Ok(json) = json.to_string()
@@ -388,15 +400,8 @@ fn describe_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> String {
         }
         // The rendering failed; its exception must not linger in the context.
         let _ = ctx.catch();
-        return format!("a {}", value.type_name());
     }
-    match value.as_number() {
-        Some(number) => format!("the number {number}"),
-        None => match value.as_bool() {
-            Some(flag) => format!("the value {flag}"),
-            None => format!("a {}", value.type_name()),
-        },
-    }
+    format!("a {}", value.type_name())
 }
 
 /// The first line number in a QuickJS stack trace that points into `file_name`
