@@ -15,7 +15,7 @@ pub fn event_cost(iterations: usize) -> (Duration, Duration) {
     let bot = builtin("guess").expect("GuessBot is builtin");
     let limits = Limits::default();
     let slot = |label: &str| SlotLabel::parse(label).expect("static label");
-    let players = vec![
+    let players = [
         Player {
             slot: slot("alice"),
             name: "Alice".into(),
