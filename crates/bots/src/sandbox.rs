@@ -339,6 +339,14 @@ fn describe_thrown<'js>(
 ) -> BotError {
     let location = phase.describe();
     let Some(object) = thrown.as_object().filter(|_| thrown.is_error()) else {
+        if phase == Phase::Setup {
+            // Host code throws only errors; a bare value here means the engine could not even
+            // allocate the "out of memory" error.
+            return BotError::new(
+                BotErrorKind::Memory,
+                "the memory cap is too small for the sandbox setup",
+            );
+        }
         return BotError::new(
             BotErrorKind::Threw,
             format!("{location} threw {}", describe_value(ctx, thrown)),
@@ -361,6 +369,7 @@ fn describe_thrown<'js>(
             BotErrorKind::StackOverflow
         }
         ("SyntaxError", _) if phase == Phase::Load => BotErrorKind::BadSource,
+        _ if phase == Phase::Setup => BotErrorKind::Internal,
         _ => BotErrorKind::Threw,
     };
     let message = match kind {

@@ -664,3 +664,29 @@ fn a_message_event_cannot_see_past_its_caps_either() {
     assert_eq!(error.kind, BotErrorKind::TooManyPosts);
     assert_healthy();
 }
+
+#[test]
+fn memory_and_stack_caps_are_configurable() {
+    let tiny_heap = Limits {
+        memory_bytes: 64 * 1024,
+        ..Limits::default()
+    };
+    let bot = source(&on_init("ctx.post('hi');"));
+    let error = run_event(&bot, &context(), &Event::Init, &tiny_heap).unwrap_err();
+    assert_eq!(error.kind, BotErrorKind::Memory, "{error}");
+
+    let depth_probe = source(&on_init(
+        "let depth = 0; const down = () => { depth++; down(); }; try { down(); } catch (e) {} ctx.post(String(depth));",
+    ));
+    let depth_with = |stack_bytes| {
+        let limits = Limits {
+            stack_bytes,
+            ..Limits::default()
+        };
+        let reaction = run_event(&depth_probe, &context(), &Event::Init, &limits)
+            .expect("a caught overflow is the bot's business");
+        texts(&reaction)[0].parse::<u32>().expect("a number")
+    };
+    assert!(depth_with(64 * 1024) < depth_with(512 * 1024));
+    assert_healthy();
+}
