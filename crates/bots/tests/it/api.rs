@@ -203,3 +203,39 @@ fn constructor_errors_are_reported_as_such() {
         "{error}"
     );
 }
+
+/// The example in the bot-writing guide runs as documented.
+#[test]
+fn the_guide_example_plays_a_round() {
+    let guide = include_str!("../../../../docs/bot-api.md");
+    let example = guide
+        .split("## A complete example")
+        .nth(1)
+        .and_then(|section| section.split("```js\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("the guide has a js example");
+    let bot = bots::BotSource::new("coin.js", example).expect("small");
+    let limits = Limits::default();
+    let mut ctx = context();
+    let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
+    let commitment = init.posts[0].body.data.clone().expect("data")["commitment"].clone();
+    ctx.state = init.state;
+    let first = run_event(&bot, &ctx, &message("alice", "heads"), &limits).expect("call");
+    assert!(first.posts.is_empty());
+    ctx.state = first.state;
+    let again = run_event(&bot, &ctx, &message("alice", "tails"), &limits).expect("call");
+    assert_eq!(again.posts[0].to, Some(slot("alice")));
+    let last = run_event(&bot, &ctx, &message("bob", "tails"), &limits).expect("call");
+    let reveal = last.posts[0].body.data.clone().expect("data");
+    assert_eq!(reveal["commitment"], commitment);
+    let salt = hex::decode(reveal["salt"].as_str().expect("hex")).expect("hex");
+    assert_eq!(
+        bots::commitment(
+            ctx.channel_id.as_str(),
+            "referee",
+            reveal["value"].as_str().expect("string"),
+            &salt
+        ),
+        commitment.as_str().expect("string")
+    );
+}
