@@ -20,17 +20,14 @@ use sha2::{Digest, Sha256};
 use crate::commitment::{MIN_SALT_BYTES, commitment};
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{BotPost, EventContext};
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_RANDOM_BYTES};
 use crate::random::EventRandom;
-
-/// Most bytes one `ctx.random_bytes` call returns.
-pub const MAX_RANDOM_BYTES: usize = 1024;
 
 /// Largest integer `ctx.random_int` accepts as a bound: JavaScript's `Number.MAX_SAFE_INTEGER`.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// What the host functions of one event share.
-pub struct HostState {
+pub(crate) struct HostState {
     pub posts: Vec<BotPost>,
     /// The state as last set by `ctx.set_state` this event, if it was called.
     pub new_state: Option<serde_json::Value>,
@@ -52,7 +49,7 @@ pub struct HostState {
 }
 
 /// Shared handle captured by every host function.
-pub type Host = Rc<RefCell<HostState>>;
+pub(crate) type Host = Rc<RefCell<HostState>>;
 
 impl HostState {
     pub fn new(context: &EventContext, limits: &Limits, budget_spent: Rc<Cell<bool>>) -> Self {
@@ -118,7 +115,7 @@ fn refuse(ctx: &Ctx<'_>, host: &Host, kind: BotErrorKind, message: String) -> rq
 }
 
 /// Builds the frozen `ctx` object for one event.
-pub fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Result<Object<'js>> {
+pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
     {
         let state = host.borrow();

@@ -6,7 +6,7 @@
 //! global state and needs no async runtime; `docs/bot-api.md` is the guide for bot authors.
 //!
 //! - [`sandbox`]: one event in a fresh runtime under the [`Limits`], and error classification.
-//! - [`host`]: the `ctx` object bots receive, written in Rust.
+//! - `host` (private): the `ctx` object bots receive, written in Rust.
 //! - [`event`]: what goes in ([`EventContext`], [`Event`]) and what comes out ([`Reaction`]).
 //! - [`source`]: [`BotSource`] and its [`CodeHash`].
 //! - [`limits`]: the per-event caps and their defaults.
@@ -21,7 +21,7 @@ pub mod builtin;
 pub mod commitment;
 pub mod error;
 pub mod event;
-pub mod host;
+mod host;
 pub mod limits;
 pub mod random;
 pub mod sandbox;

@@ -5,6 +5,9 @@ use std::time::Duration;
 /// Largest bot source accepted, in bytes of UTF-8.
 pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
 
+/// Most bytes one `ctx.random_bytes` call returns.
+pub const MAX_RANDOM_BYTES: usize = 1024;
+
 /// Caps applied to every event. Each event gets a fresh runtime, so none of them carries over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

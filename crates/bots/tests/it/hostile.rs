@@ -690,3 +690,24 @@ fn memory_and_stack_caps_are_configurable() {
     assert!(depth_with(64 * 1024) < depth_with(512 * 1024));
     assert_healthy();
 }
+
+#[test]
+fn stack_trace_hooks_run_as_bot_code_under_the_same_rules() {
+    // QuickJS calls Error.prepareStackTrace whenever an error is built, including the host's
+    // own refusals: re-entering ctx from there must not upset the host's bookkeeping.
+    assert_contained(
+        init(&on_init(
+            r#"
+            Error.prepareStackTrace = () => { ctx.post("from the hook"); return "trace"; };
+            try { ctx.random_int("a", 1); } catch (e) {}
+            "#,
+        )),
+        BotErrorKind::BadArgument,
+    );
+    assert_contained(
+        init(&on_init(
+            r#"Error.prepareStackTrace = () => { for (;;) {} }; null.boom;"#,
+        )),
+        BotErrorKind::CpuBudget,
+    );
+}
