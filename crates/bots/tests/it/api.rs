@@ -4,7 +4,8 @@ use bots::{BotErrorKind, Event, Limits, builtin, catalog, check_source, run_even
 use domain::{Body, Message, MessageKind, Seq, Timestamp};
 
 use crate::support::{
-    NOW_MS, assert_contained, context, init, message, on_init, player, slot, source, texts,
+    NOW_MS, assert_contained, context, init, message, on_init, player, relaxed_limits, slot,
+    source, texts,
 };
 
 #[test]
@@ -25,7 +26,7 @@ fn handlers_receive_the_event_and_ctx_describes_the_channel() {
     );
     let mut ctx = context();
     ctx.params = serde_json::json!({"level": 3});
-    let limits = Limits::default();
+    let limits = relaxed_limits();
 
     let joined = run_event(&bot, &ctx, &Event::Join(player("carol")), &limits).expect("join");
     assert_eq!(texts(&joined), ["join carol Carol"]);
@@ -72,7 +73,7 @@ fn missing_handlers_are_fine() {
         &source("class Bot {}"),
         &context(),
         &message("alice", "x"),
-        &Limits::default(),
+        &relaxed_limits(),
     )
     .expect("no on_message");
 }
@@ -98,7 +99,7 @@ fn state_round_trips_and_is_only_returned_when_set() {
         }"#,
     );
     let mut ctx = context();
-    let limits = Limits::default();
+    let limits = relaxed_limits();
     let first = run_event(&bot, &ctx, &message("alice", "save"), &limits).expect("runs");
     assert_eq!(first.state, Some(serde_json::json!({"count": 1})));
     ctx.state = first.state;
@@ -155,16 +156,16 @@ fn sha256_and_commit_match_the_rust_side() {
 fn check_source_loads_without_running_handlers() {
     check_source(
         &source("class Bot { on_init() { for (;;) {} } }"),
-        &Limits::default(),
+        &relaxed_limits(),
     )
     .expect("handlers are not called");
-    let error = check_source(&source("class Nope {}"), &Limits::default()).unwrap_err();
+    let error = check_source(&source("class Nope {}"), &relaxed_limits()).unwrap_err();
     assert_eq!(error.kind, BotErrorKind::BadSource);
     for entry in catalog() {
         let bot = builtin(entry.name).expect("catalog entries exist");
         assert_eq!(bot.code_hash(), &entry.code_hash);
         assert!(bot.code_hash().as_str().starts_with("sha256:"));
-        check_source(&bot, &Limits::default()).expect("builtins load");
+        check_source(&bot, &relaxed_limits()).expect("builtins load");
     }
     assert!(builtin("nope").is_none());
 }
@@ -173,7 +174,7 @@ fn check_source_loads_without_running_handlers() {
 fn echo_bot_repeats_and_counts() {
     let bot = builtin("echo").expect("echo is builtin");
     let mut ctx = context();
-    let limits = Limits::default();
+    let limits = relaxed_limits();
     let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
     ctx.state = init.state;
     let echoed = run_event(&bot, &ctx, &message("alice", "ping"), &limits).expect("echo");
@@ -215,7 +216,7 @@ fn the_guide_example_plays_a_round() {
         .and_then(|block| block.split("```").next())
         .expect("the guide has a js example");
     let bot = bots::BotSource::new("coin.js", example).expect("small");
-    let limits = Limits::default();
+    let limits = relaxed_limits();
     let mut ctx = context();
     let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
     let commitment = init.posts[0].body.data.clone().expect("data")["commitment"].clone();

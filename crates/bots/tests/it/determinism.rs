@@ -1,6 +1,6 @@
 //! Same code, seed and events give the same outputs; the ambient clock and randomness are gone.
 
-use bots::{BotSeed, Event, Limits, builtin, run_event};
+use bots::{BotSeed, Event, builtin, run_event};
 use domain::{Body, Message, MessageKind, Seq, Timestamp};
 
 use crate::support::{NOW_MS, context, on_init, player, slot, source, texts};
@@ -23,7 +23,7 @@ fn probe(seed: u8, event_seq: i64) -> Vec<String> {
         &source(&on_init(PROBE)),
         &ctx,
         &Event::Init,
-        &Limits::default(),
+        &crate::support::relaxed_limits(),
     )
     .expect("probe runs");
     texts(&reaction).into_iter().map(str::to_owned).collect()
@@ -60,7 +60,7 @@ fn a_whole_guess_game_replays_identically() {
         let mut ctx = context();
         ctx.players.clear();
         ctx.params = serde_json::json!({"turn_order": "random"});
-        let limits = Limits::default();
+        let limits = crate::support::relaxed_limits();
         let mut transcript = Vec::new();
         let mut events = vec![
             Event::Init,

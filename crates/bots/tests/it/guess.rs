@@ -1,7 +1,7 @@
 //! GuessBot played through whole games, with a small stand-in for the service that feeds events
 //! in channel order and keeps the bot's state between them.
 
-use bots::{BotErrorKind, BotPost, BotSeed, Event, EventContext, Limits, builtin, run_event};
+use bots::{BotErrorKind, BotPost, BotSeed, Event, EventContext, builtin, run_event};
 use domain::{Body, Message, MessageKind, Seq, Timestamp};
 use serde_json::{Value, json};
 
@@ -38,7 +38,12 @@ impl Game {
         self.context.event_seq = Seq(self.next_seq);
         self.next_seq += 1;
         let bot = builtin("guess").expect("GuessBot is builtin");
-        let reaction = run_event(&bot, &self.context, &event, &Limits::default())?;
+        let reaction = run_event(
+            &bot,
+            &self.context,
+            &event,
+            &crate::support::relaxed_limits(),
+        )?;
         if let Some(state) = reaction.state {
             self.context.state = Some(state);
         }
@@ -350,7 +355,13 @@ fn bad_params_fail_init_with_a_clear_message() {
         let mut context = context();
         context.params = params;
         let bot = builtin("guess").expect("builtin");
-        let error = run_event(&bot, &context, &Event::Init, &Limits::default()).unwrap_err();
+        let error = run_event(
+            &bot,
+            &context,
+            &Event::Init,
+            &crate::support::relaxed_limits(),
+        )
+        .unwrap_err();
         assert_eq!(error.kind, BotErrorKind::Threw);
         assert!(error.message.contains(expected), "{error}");
         assert!(error.line.is_some(), "{error}");
