@@ -1,6 +1,6 @@
 //! What bots see and what the host returns, for well-behaved code.
 
-use bots::{BotErrorKind, Event, Limits, builtin, catalog, check_source, run_event};
+use bots::{BotErrorKind, Event, builtin, catalog, check_source, run_event};
 use domain::{Body, Message, MessageKind, Seq, Timestamp};
 
 use crate::support::{
