@@ -1,0 +1,99 @@
+//! How much one bot event costs: runs GuessBot moves in fresh runtimes and reports percentiles.
+
+use std::time::{Duration, Instant};
+
+use domain::{Body, ChannelId, Message, MessageKind, Seq, SlotKind, SlotLabel, Timestamp};
+
+use crate::builtin::builtin;
+use crate::event::{BotSeed, Event, EventContext, Player, SlotInfo};
+use crate::limits::Limits;
+use crate::sandbox::run_event;
+
+/// Per-event cost of a GuessBot move (a wrong guess, so the game goes on), measured over
+/// `iterations` runs after a few warm-up runs. Returns (p50, p99).
+pub fn event_cost(iterations: usize) -> (Duration, Duration) {
+    let bot = builtin("guess").expect("GuessBot is builtin");
+    let limits = Limits::default();
+    let slot = |label: &str| SlotLabel::parse(label).expect("static label");
+    let players = [
+        Player {
+            slot: slot("alice"),
+            name: "Alice".into(),
+        },
+        Player {
+            slot: slot("bob"),
+            name: "Bob".into(),
+        },
+    ];
+    let mut context = EventContext {
+        channel_id: ChannelId::from_random([1; 12]),
+        bot_slot: slot("referee"),
+        event_seq: Seq(1),
+        now: Timestamp(1_700_000_000_000),
+        slots: vec![
+            SlotInfo {
+                slot: slot("referee"),
+                kind: SlotKind::Bot,
+                holder: None,
+            },
+            SlotInfo {
+                slot: slot("alice"),
+                kind: SlotKind::Invite,
+                holder: Some("Alice".into()),
+            },
+            SlotInfo {
+                slot: slot("bob"),
+                kind: SlotKind::Invite,
+                holder: Some("Bob".into()),
+            },
+        ],
+        players: Vec::new(),
+        params: serde_json::json!({}),
+        state: None,
+        seed: BotSeed([42; 32]),
+    };
+    // Set the game up: init, then both players join; the first joiner has the first turn.
+    let mut events = vec![Event::Init];
+    events.extend(players.iter().cloned().map(Event::Join));
+    for (index, event) in events.iter().enumerate() {
+        context.event_seq = Seq(index as i64 + 1);
+        if let Event::Join(player) = event {
+            context.players.push(player.clone());
+        }
+        let reaction = run_event(&bot, &context, event, &limits).expect("setup events succeed");
+        if let Some(state) = reaction.state {
+            context.state = Some(state);
+        }
+    }
+    let target = context
+        .state
+        .as_ref()
+        .and_then(|state| state.get("target"))
+        .and_then(serde_json::Value::as_i64)
+        .expect("GuessBot keeps its target in state");
+    let wrong_guess = if target == 1 { 2 } else { 1 };
+    let guess = Event::Message(Message {
+        seq: Seq(10),
+        kind: MessageKind::User,
+        sender: Some(slot("alice")),
+        sender_name: "Alice".into(),
+        body: Body::new(Some(wrong_guess.to_string()), None).expect("short text"),
+        to: None,
+        at: Timestamp(1_700_000_000_500),
+    });
+    context.event_seq = Seq(10);
+
+    let mut samples = Vec::with_capacity(iterations);
+    for round in 0..iterations + 5 {
+        let started = Instant::now();
+        let reaction = run_event(&bot, &context, &guess, &limits);
+        let elapsed = started.elapsed();
+        assert!(reaction.is_ok(), "a guess succeeds: {reaction:?}");
+        if round >= 5 {
+            samples.push(elapsed);
+        }
+    }
+    samples.sort();
+    let percentile = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    (percentile(50), percentile(99))
+}

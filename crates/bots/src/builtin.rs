@@ -1,0 +1,63 @@
+//! The bots compiled into the binary: their sources (the `.js` files in `builtin/`) and a
+//! catalog of names, summaries and code hashes.
+
+use std::sync::OnceLock;
+
+use crate::source::{BotSource, CodeHash};
+
+/// A builtin bot as listed by `list_bots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltinInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub code_hash: CodeHash,
+}
+
+struct Builtin {
+    name: &'static str,
+    file_name: &'static str,
+    summary: &'static str,
+    source: &'static str,
+}
+
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "guess",
+        file_name: "guess.js",
+        summary: "GuessBot: guess a secret number in turns with high/low and hot/cold hints. \
+                  The bot commits to the number when attached and reveals it with the salt at \
+                  the end, so anyone can check it never changed. Params: min, max (default \
+                  1-100), turn_order \"join\" or \"random\".",
+        source: include_str!("../builtin/guess.js"),
+    },
+    Builtin {
+        name: "echo",
+        file_name: "echo.js",
+        summary: "EchoBot: repeats every user message back to the channel (privately when the \
+                  message was private). For trying bots out.",
+        source: include_str!("../builtin/echo.js"),
+    },
+];
+
+/// Every builtin bot, in catalog order. Hashed once, on first use.
+pub fn catalog() -> &'static [BuiltinInfo] {
+    static CATALOG: OnceLock<Vec<BuiltinInfo>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        BUILTINS
+            .iter()
+            .map(|bot| BuiltinInfo {
+                name: bot.name,
+                summary: bot.summary,
+                code_hash: CodeHash::of(bot.source),
+            })
+            .collect()
+    })
+}
+
+/// The builtin bot called `name`, ready to run.
+pub fn builtin(name: &str) -> Option<BotSource> {
+    let bot = BUILTINS.iter().find(|bot| bot.name == name)?;
+    let source = BotSource::new(bot.file_name, bot.source)
+        .expect("builtin sources are far below the source cap");
+    Some(source)
+}

@@ -1,0 +1,101 @@
+//! What the host hands a bot for one event ([`EventContext`], [`Event`]) and what it gets back
+//! ([`Reaction`]).
+
+use std::fmt;
+
+use domain::{Body, ChannelId, Message, Seq, SlotKind, SlotLabel, Timestamp};
+
+/// Something that happened in the channel, delivered to the bot in channel order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The bot was attached; calls `on_init()`.
+    Init,
+    /// A participant took a seat; calls `on_join(player)`.
+    Join(Player),
+    /// A participant left a seat; calls `on_leave(player)`.
+    Leave(Player),
+    /// A message the bot may see (bots see private messages too); calls `on_message(msg)`.
+    /// The service does not deliver the bot's own posts back to it.
+    Message(Message),
+}
+
+impl Event {
+    /// The handler method this event calls on the bot object.
+    pub fn handler_name(&self) -> &'static str {
+        match self {
+            Event::Init => "on_init",
+            Event::Join(_) => "on_join",
+            Event::Leave(_) => "on_leave",
+            Event::Message(_) => "on_message",
+        }
+    }
+}
+
+/// A seated participant, as bots see them: `{slot, name}` in JavaScript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    pub slot: SlotLabel,
+    pub name: String,
+}
+
+/// One of the channel's slots: `{slot, kind, holder}` in JavaScript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub slot: SlotLabel,
+    pub kind: SlotKind,
+    /// Display name of whoever holds the slot, if anyone.
+    pub holder: Option<String>,
+}
+
+/// The secret a bot's randomness is derived from, fixed when the bot is attached.
+///
+/// Its `Debug` output hides the bytes, since secrets are never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotSeed(pub [u8; 32]);
+
+impl fmt::Debug for BotSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotSeed(..)")
+    }
+}
+
+/// Everything the bot may know about the channel at the time of the event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventContext {
+    pub channel_id: ChannelId,
+    /// The bot's own slot; it is also the bot's identity in commitments.
+    pub bot_slot: SlotLabel,
+    /// The seq of the channel message that records this event (the attach notice for `Init`,
+    /// the join or leave notice, or the message itself). Randomness is derived from it, so it
+    /// must differ between events of one bot.
+    pub event_seq: Seq,
+    /// The event's timestamp: `ctx.now()`, `Date.now()` and `new Date()` all return it.
+    pub now: Timestamp,
+    pub slots: Vec<SlotInfo>,
+    /// Seated participants, in the order they took their seats.
+    pub players: Vec<Player>,
+    /// The JSON the bot was attached with; the second argument of the constructor.
+    pub params: serde_json::Value,
+    /// What the bot saved with `ctx.set_state` in its last successful event, if anything.
+    pub state: Option<serde_json::Value>,
+    pub seed: BotSeed,
+}
+
+/// A message the bot asked to post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotPost {
+    /// `Some(slot)` for `ctx.post_to(slot, …)`: only that slot sees it.
+    pub to: Option<SlotLabel>,
+    /// Checked against the same caps as participants' bodies.
+    pub body: Body,
+}
+
+/// The outcome of a successful event, to be stored in the same transaction as the event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reaction {
+    /// Posts in the order the bot made them.
+    pub posts: Vec<BotPost>,
+    /// `Some` when the bot called `ctx.set_state`: the value to store in place of the old one.
+    /// `None` leaves the stored state as it was.
+    pub state: Option<serde_json::Value>,
+}

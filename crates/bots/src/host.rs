@@ -1,0 +1,554 @@
+//! The `ctx` object bots receive: host functions written in Rust, and the per-event state they
+//! share ([`HostState`]).
+//!
+//! Host functions validate their arguments themselves instead of relying on JavaScript
+//! conversions, and read bot values only through engine primitives (`JSON.stringify` in C, own
+//! keys), so whatever a bot does to prototypes or globals cannot change what the host records.
+//!
+//! A refused call (a post over the cap, a bad body, a wrong argument type) throws a `TypeError`
+//! into bot code *and* records the refusal; the event then fails with that refusal even if the
+//! bot caught the exception. Catching cannot turn a broken post into a silently missing one.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use domain::{Body, SlotLabel};
+use rquickjs::function::Rest;
+use rquickjs::{Ctx, Exception, Function, Object, Value};
+use sha2::{Digest, Sha256};
+
+use crate::commitment::{MIN_SALT_BYTES, commitment};
+use crate::error::{BotError, BotErrorKind};
+use crate::event::{BotPost, EventContext};
+use crate::limits::{Limits, MAX_RANDOM_BYTES};
+use crate::random::EventRandom;
+
+/// Largest integer `ctx.random_int` accepts as a bound: JavaScript's `Number.MAX_SAFE_INTEGER`.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// What the host functions of one event share.
+pub(crate) struct HostState {
+    pub posts: Vec<BotPost>,
+    /// The state as last set by `ctx.set_state` this event, if it was called.
+    pub new_state: Option<serde_json::Value>,
+    /// The first refused call; it fails the event whatever the bot does next.
+    pub refusal: Option<BotError>,
+    random: EventRandom,
+    /// JSON text of the current state, handed out by `ctx.get_state`.
+    state_json: String,
+    players_json: String,
+    slots_json: String,
+    slot_labels: Vec<SlotLabel>,
+    channel_id: String,
+    bot_slot: String,
+    now_ms: i64,
+    max_posts: usize,
+    max_state_bytes: usize,
+    /// Set by the interrupt handler when the time budget ran out.
+    budget_spent: Rc<Cell<bool>>,
+}
+
+/// Shared handle captured by every host function.
+pub(crate) type Host = Rc<RefCell<HostState>>;
+
+impl HostState {
+    pub fn new(context: &EventContext, limits: &Limits, budget_spent: Rc<Cell<bool>>) -> Self {
+        let players: Vec<serde_json::Value> = context
+            .players
+            .iter()
+            .map(|player| serde_json::json!({"slot": player.slot.as_str(), "name": player.name}))
+            .collect();
+        let slots: Vec<serde_json::Value> = context
+            .slots
+            .iter()
+            .map(|slot| {
+                serde_json::json!({
+                    "slot": slot.slot.as_str(),
+                    "kind": slot.kind.as_str(),
+                    "holder": slot.holder,
+                })
+            })
+            .collect();
+        Self {
+            posts: Vec::new(),
+            new_state: None,
+            refusal: None,
+            random: EventRandom::new(&context.seed, context.event_seq.0),
+            state_json: context
+                .state
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), ToString::to_string),
+            players_json: serde_json::Value::Array(players).to_string(),
+            slots_json: serde_json::Value::Array(slots).to_string(),
+            slot_labels: context.slots.iter().map(|slot| slot.slot.clone()).collect(),
+            channel_id: context.channel_id.as_str().to_owned(),
+            bot_slot: context.bot_slot.as_str().to_owned(),
+            now_ms: context.now.0,
+            max_posts: limits.max_posts,
+            max_state_bytes: limits.max_state_bytes,
+            budget_spent,
+        }
+    }
+
+    /// Records that the time budget ran out, for a check the host makes outside the engine.
+    pub fn mark_budget_spent(&self) {
+        self.budget_spent.set(true);
+    }
+
+    pub fn budget_is_spent(&self) -> bool {
+        self.budget_spent.get()
+    }
+
+    /// The next float of the event's random stream, for `Math.random`.
+    pub fn random_unit(&mut self) -> f64 {
+        self.random.unit_f64()
+    }
+}
+
+/// Records a refusal (the first one wins) and throws it into bot code as a `TypeError`.
+fn refuse(ctx: &Ctx<'_>, host: &Host, kind: BotErrorKind, message: String) -> rquickjs::Error {
+    let thrown = Exception::throw_type(ctx, &message);
+    host.borrow_mut()
+        .refusal
+        .get_or_insert_with(|| BotError::new(kind, message));
+    thrown
+}
+
+/// Builds the frozen `ctx` object for one event.
+pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Result<Object<'js>> {
+    let object = Object::new(ctx.clone())?;
+    {
+        let state = host.borrow();
+        object.set("channel_id", state.channel_id.as_str())?;
+        object.set("bot_slot", state.bot_slot.as_str())?;
+    }
+
+    object.set(
+        "post",
+        host_function(ctx, host, "post", |ctx, host, args| {
+            post(ctx, host, None, args.first())
+        })?,
+    )?;
+    object.set(
+        "post_to",
+        host_function(ctx, host, "post_to", |ctx, host, args| {
+            let to = recipient(ctx, host, args.first())?;
+            post(ctx, host, Some(to), args.get(1))
+        })?,
+    )?;
+    object.set(
+        "get_state",
+        host_function(ctx, host, "get_state", |ctx, host, _args| {
+            let json = host.borrow().state_json.clone();
+            ctx.json_parse(json)
+        })?,
+    )?;
+    object.set(
+        "set_state",
+        host_function(ctx, host, "set_state", set_state)?,
+    )?;
+    object.set(
+        "players",
+        host_function(ctx, host, "players", |ctx, host, _args| {
+            let json = host.borrow().players_json.clone();
+            ctx.json_parse(json)
+        })?,
+    )?;
+    object.set(
+        "slots",
+        host_function(ctx, host, "slots", |ctx, host, _args| {
+            let json = host.borrow().slots_json.clone();
+            ctx.json_parse(json)
+        })?,
+    )?;
+    object.set(
+        "now",
+        host_function(ctx, host, "now", |ctx, host, _args| {
+            Ok(Value::new_number(ctx.clone(), host.borrow().now_ms as f64))
+        })?,
+    )?;
+    object.set(
+        "sha256",
+        host_function(ctx, host, "sha256", |ctx, host, args| {
+            let text = string_arg(ctx, host, args.first(), "ctx.sha256(text)", "text")?;
+            let digest = hex::encode(Sha256::digest(text.as_bytes()));
+            string_value(ctx, &digest)
+        })?,
+    )?;
+    object.set(
+        "random_int",
+        host_function(ctx, host, "random_int", random_int)?,
+    )?;
+    object.set(
+        "random_bytes",
+        host_function(ctx, host, "random_bytes", random_bytes)?,
+    )?;
+    object.set("commit", host_function(ctx, host, "commit", commit)?)?;
+
+    let freeze: Function = ctx.globals().get::<_, Object>("Object")?.get("freeze")?;
+    freeze.call::<_, Object>((object.clone(),))
+}
+
+type HostFn = for<'js> fn(&Ctx<'js>, &Host, &[Value<'js>]) -> rquickjs::Result<Value<'js>>;
+
+/// Wraps a host function: every argument arrives as a raw `Value`, so no JavaScript conversion
+/// (`valueOf`, `toString`) runs before the function has checked the types itself.
+fn host_function<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    name: &str,
+    body: HostFn,
+) -> rquickjs::Result<Function<'js>> {
+    let host = Rc::clone(host);
+    Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
+        body(&ctx, &host, &args.0)
+    })?
+    .with_name(name)
+}
+
+fn string_value<'js>(ctx: &Ctx<'js>, text: &str) -> rquickjs::Result<Value<'js>> {
+    Ok(rquickjs::String::from_str(ctx.clone(), text)?.into_value())
+}
+
+fn describe(value: Option<&Value<'_>>) -> &'static str {
+    value.map_or("nothing", |value| value.type_name())
+}
+
+fn string_arg(
+    ctx: &Ctx<'_>,
+    host: &Host,
+    value: Option<&Value<'_>>,
+    call: &str,
+    name: &str,
+) -> rquickjs::Result<String> {
+    let reason = match value.and_then(|value| value.as_string()) {
+        Some(text) => match rust_string(text) {
+            Ok(text) => return Ok(text),
+            Err(reason) => reason,
+        },
+        None => format!("must be a string, got {}", describe(value)),
+    };
+    Err(refuse(
+        ctx,
+        host,
+        BotErrorKind::BadArgument,
+        format!("{call}: {name} {reason}"),
+    ))
+}
+
+/// A JavaScript string as Rust text. JavaScript strings may hold lone surrogates, which have no
+/// UTF-8 form; those are refused rather than silently replaced, so a bot's text is never altered.
+fn rust_string(text: &rquickjs::String<'_>) -> Result<String, String> {
+    text.to_string()
+        .map_err(|_| "holds a lone surrogate (invalid Unicode)".to_owned())
+}
+
+/// Reads an integral number argument within `min..=max`.
+fn integer_arg(
+    ctx: &Ctx<'_>,
+    host: &Host,
+    value: Option<&Value<'_>>,
+    call: &str,
+    name: &str,
+    (min, max): (f64, f64),
+) -> rquickjs::Result<i64> {
+    match value.and_then(|value| value.as_number()) {
+        Some(number) if number.fract() == 0.0 && (min..=max).contains(&number) => Ok(number as i64),
+        _ => Err(refuse(
+            ctx,
+            host,
+            BotErrorKind::BadArgument,
+            format!(
+                "{call}: {name} must be an integer from {min} to {max}, got {}",
+                value.map_or_else(
+                    || "nothing".to_owned(),
+                    |value| match value.as_number() {
+                        Some(number) => number.to_string(),
+                        None => value.type_name().to_owned(),
+                    }
+                )
+            ),
+        )),
+    }
+}
+
+fn random_int<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let call = "ctx.random_int(lo, hi)";
+    let bounds = (-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER);
+    let lo = integer_arg(ctx, host, args.first(), call, "lo", bounds)?;
+    let hi = integer_arg(ctx, host, args.get(1), call, "hi", bounds)?;
+    if lo > hi {
+        return Err(refuse(
+            ctx,
+            host,
+            BotErrorKind::BadArgument,
+            format!("{call}: lo ({lo}) must not be greater than hi ({hi})"),
+        ));
+    }
+    let drawn = host.borrow_mut().random.int_in(lo, hi);
+    Ok(Value::new_number(ctx.clone(), drawn as f64))
+}
+
+fn random_bytes<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let count = integer_arg(
+        ctx,
+        host,
+        args.first(),
+        "ctx.random_bytes(n)",
+        "n",
+        (1.0, MAX_RANDOM_BYTES as f64),
+    )?;
+    let mut bytes = vec![0; count as usize];
+    host.borrow_mut().random.fill(&mut bytes);
+    string_value(ctx, &hex::encode(bytes))
+}
+
+fn commit<'js>(ctx: &Ctx<'js>, host: &Host, args: &[Value<'js>]) -> rquickjs::Result<Value<'js>> {
+    let call = "ctx.commit(value, salt_hex)";
+    let value = string_arg(ctx, host, args.first(), call, "value")?;
+    let salt_hex = string_arg(ctx, host, args.get(1), call, "salt_hex")?;
+    let salt = match hex::decode(&salt_hex) {
+        Ok(salt) if salt.len() >= MIN_SALT_BYTES => salt,
+        _ => {
+            return Err(refuse(
+                ctx,
+                host,
+                BotErrorKind::BadArgument,
+                format!(
+                    "{call}: salt_hex must be hex of at least {MIN_SALT_BYTES} bytes, e.g. ctx.random_bytes(16)"
+                ),
+            ));
+        }
+    };
+    let digest = {
+        let state = host.borrow();
+        commitment(&state.channel_id, &state.bot_slot, &value, &salt)
+    };
+    string_value(ctx, &digest)
+}
+
+/// Serializes a bot value to JSON with the engine's own `JSON.stringify` (the C function, which
+/// a bot cannot replace; `toJSON` methods still apply, as they would for any JSON).
+///
+/// `Ok(None)` means the value has no JSON form (`undefined`, a function, a symbol). A failure
+/// caused by the bot's value (a cycle, a BigInt, a throwing `toJSON`) is returned as `Err(Ok(message))`;
+/// a failure that must propagate unchanged (the time budget, out of memory) as `Err(Err(error))`.
+fn to_json<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    value: &Value<'js>,
+) -> Result<Option<serde_json::Value>, Result<String, rquickjs::Error>> {
+    let text = match ctx.json_stringify(value.clone()) {
+        Ok(Some(text)) => text.to_string().map_err(Err)?,
+        Ok(None) => return Ok(None),
+        Err(rquickjs::Error::Exception) => {
+            let thrown = ctx.catch();
+            let message = thrown
+                .as_object()
+                .and_then(|object| object.get::<_, Option<String>>("message").ok().flatten())
+                .unwrap_or_else(|| "the value threw while being serialized".to_owned());
+            if host.borrow().budget_spent.get() || message == "out of memory" {
+                return Err(Err(ctx.throw(thrown)));
+            }
+            return Err(Ok(message));
+        }
+        Err(other) => return Err(Err(other)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|error| Ok(error.to_string()))
+}
+
+fn set_state<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let call = "ctx.set_state(state)";
+    let Some(value) = args.first() else {
+        return Err(refuse(
+            ctx,
+            host,
+            BotErrorKind::BadState,
+            format!("{call}: pass the new state (any JSON value; null clears it)"),
+        ));
+    };
+    let json = match to_json(ctx, host, value) {
+        Ok(Some(json)) => json,
+        Ok(None) => {
+            return Err(refuse(
+                ctx,
+                host,
+                BotErrorKind::BadState,
+                format!(
+                    "{call}: a {} has no JSON form; use null to clear the state",
+                    value.type_name()
+                ),
+            ));
+        }
+        Err(Ok(reason)) => {
+            return Err(refuse(
+                ctx,
+                host,
+                BotErrorKind::BadState,
+                format!("{call}: the state is not JSON: {reason}"),
+            ));
+        }
+        Err(Err(propagate)) => return Err(propagate),
+    };
+    let text = json.to_string();
+    let max_state_bytes = host.borrow().max_state_bytes;
+    if text.len() > max_state_bytes {
+        return Err(refuse(
+            ctx,
+            host,
+            BotErrorKind::StateTooLarge,
+            format!(
+                "{call}: the state is {} bytes of JSON; the limit is {max_state_bytes}",
+                text.len()
+            ),
+        ));
+    }
+    let mut state = host.borrow_mut();
+    state.state_json = text;
+    state.new_state = Some(json);
+    Ok(Value::new_undefined(ctx.clone()))
+}
+
+/// Checks `ctx.post_to`'s first argument against the channel's slots.
+fn recipient(ctx: &Ctx<'_>, host: &Host, value: Option<&Value<'_>>) -> rquickjs::Result<SlotLabel> {
+    let label = string_arg(ctx, host, value, "ctx.post_to(slot, body)", "slot")?;
+    let known = host
+        .borrow()
+        .slot_labels
+        .iter()
+        .find(|slot| slot.as_str() == label)
+        .cloned();
+    known.ok_or_else(|| {
+        refuse(
+            ctx,
+            host,
+            BotErrorKind::BadPost,
+            format!(
+                "ctx.post_to(slot, body): the channel has no slot {label:?}; ctx.slots() lists them"
+            ),
+        )
+    })
+}
+
+fn post<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    to: Option<SlotLabel>,
+    body: Option<&Value<'js>>,
+) -> rquickjs::Result<Value<'js>> {
+    let call = if to.is_some() {
+        "ctx.post_to(slot, body)"
+    } else {
+        "ctx.post(body)"
+    };
+    let too_many = |ctx: &Ctx<'_>| {
+        let max_posts = host.borrow().max_posts;
+        refuse(
+            ctx,
+            host,
+            BotErrorKind::TooManyPosts,
+            format!("{call}: a bot may post at most {max_posts} messages per event"),
+        )
+    };
+    // Checked before reading the body so that a flood stops cheaply, and again after, because
+    // reading the body may run bot code (getters) that posts too.
+    if host.borrow().posts.len() >= host.borrow().max_posts {
+        return Err(too_many(ctx));
+    }
+    let body = match read_body(ctx, host, body) {
+        Ok(body) => body,
+        Err(Ok(reason)) => {
+            return Err(refuse(
+                ctx,
+                host,
+                BotErrorKind::BadPost,
+                format!("{call}: {reason}"),
+            ));
+        }
+        Err(Err(propagate)) => return Err(propagate),
+    };
+    if host.borrow().posts.len() >= host.borrow().max_posts {
+        return Err(too_many(ctx));
+    }
+    host.borrow_mut().posts.push(BotPost { to, body });
+    Ok(Value::new_undefined(ctx.clone()))
+}
+
+/// Reads a post body: a string (the text) or an object with `text` and/or `data`.
+fn read_body<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    value: Option<&Value<'js>>,
+) -> Result<Body, Result<String, rquickjs::Error>> {
+    const SHAPE: &str = "body must be a string or an object {text?: string, data?: object}";
+    let Some(value) = value else {
+        return Err(Ok(format!("{SHAPE}, got nothing")));
+    };
+    if let Some(text) = value.as_string() {
+        let text = rust_string(text).map_err(|reason| Ok(format!("the text {reason}")))?;
+        return Body::new(Some(text), None).map_err(|error| Ok(error.to_string()));
+    }
+    let Some(object) = value
+        .as_object()
+        .filter(|_| !value.is_array() && !value.is_function())
+    else {
+        return Err(Ok(format!("{SHAPE}, got {}", value.type_name())));
+    };
+    let mut text = None;
+    let mut data = None;
+    for key in object.keys::<String>() {
+        let key = key.map_err(Err)?;
+        match key.as_str() {
+            "text" | "data" => {}
+            other => {
+                return Err(Ok(format!(
+                    "{SHAPE}; unknown field {other:?} (put structured content under data)"
+                )));
+            }
+        }
+    }
+    let text_value: Value = object.get("text").map_err(Err)?;
+    if !text_value.is_undefined() && !text_value.is_null() {
+        match text_value.as_string() {
+            Some(js_text) => {
+                text = Some(rust_string(js_text).map_err(|reason| Ok(format!("text {reason}")))?)
+            }
+            None => {
+                return Err(Ok(format!(
+                    "text must be a string, got {}",
+                    text_value.type_name()
+                )));
+            }
+        }
+    }
+    let data_value: Value = object.get("data").map_err(Err)?;
+    if !data_value.is_undefined() && !data_value.is_null() {
+        if !data_value.is_object() || data_value.is_array() || data_value.is_function() {
+            return Err(Ok(format!(
+                "data must be a plain object, got {}",
+                data_value.type_name()
+            )));
+        }
+        match to_json(ctx, host, &data_value) {
+            Ok(Some(serde_json::Value::Object(map))) => data = Some(map),
+            Ok(_) => return Err(Ok("data must serialize to a JSON object".to_owned())),
+            Err(Ok(reason)) => return Err(Ok(format!("data is not JSON: {reason}"))),
+            Err(Err(propagate)) => return Err(Err(propagate)),
+        }
+    }
+    Body::new(text, data).map_err(|error| Ok(error.to_string()))
+}

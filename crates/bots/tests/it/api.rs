@@ -1,0 +1,242 @@
+//! What bots see and what the host returns, for well-behaved code.
+
+use bots::{BotErrorKind, Event, builtin, catalog, check_source, run_event};
+use domain::{Body, Message, MessageKind, Seq, Timestamp};
+
+use crate::support::{
+    NOW_MS, assert_contained, context, init, message, on_init, player, relaxed_limits, slot,
+    source, texts,
+};
+
+#[test]
+fn handlers_receive_the_event_and_ctx_describes_the_channel() {
+    let bot = source(
+        r#"
+        class Bot {
+            constructor(ctx, params) { this.ctx = ctx; this.params = params; }
+            on_join(p) { this.ctx.post(`join ${p.slot} ${p.name}`); }
+            on_leave(p) { this.ctx.post(`leave ${p.slot}`); }
+            on_message(m) {
+                this.ctx.post(JSON.stringify(m));
+                this.ctx.post(JSON.stringify(this.ctx.slots()));
+                this.ctx.post(`${this.ctx.channel_id} ${this.ctx.bot_slot} ${this.ctx.now()} ${this.params.level}`);
+            }
+        }
+        "#,
+    );
+    let mut ctx = context();
+    ctx.params = serde_json::json!({"level": 3});
+    let limits = relaxed_limits();
+
+    let joined = run_event(&bot, &ctx, &Event::Join(player("carol")), &limits).expect("join");
+    assert_eq!(texts(&joined), ["join carol Carol"]);
+    let left = run_event(&bot, &ctx, &Event::Leave(player("bob")), &limits).expect("leave");
+    assert_eq!(texts(&left), ["leave bob"]);
+
+    let private = Event::Message(Message {
+        seq: Seq(12),
+        kind: MessageKind::User,
+        sender: Some(slot("alice")),
+        sender_name: "Alice".into(),
+        body: Body::new(Some("hi".into()), None).expect("valid"),
+        to: Some(slot("referee")),
+        at: Timestamp(NOW_MS - 5),
+    });
+    let seen = run_event(&bot, &ctx, &private, &limits).expect("message");
+    let msg: serde_json::Value = serde_json::from_str(texts(&seen)[0]).expect("json");
+    assert_eq!(
+        msg,
+        serde_json::json!({
+            "seq": 12, "kind": "user", "sender": "alice", "sender_name": "Alice",
+            "body": {"text": "hi", "data": null}, "private": true, "to": "referee",
+            "at": NOW_MS - 5,
+        })
+    );
+    let slots: serde_json::Value = serde_json::from_str(texts(&seen)[1]).expect("json");
+    assert_eq!(
+        slots[1],
+        serde_json::json!({"slot": "alice", "kind": "invite", "holder": "Alice"})
+    );
+    assert_eq!(slots[4]["kind"], "spectator");
+    assert_eq!(
+        texts(&seen)[2],
+        format!("{} referee {NOW_MS} 3", ctx.channel_id)
+    );
+}
+
+#[test]
+fn missing_handlers_are_fine() {
+    let reaction = init("class Bot {}").expect("no handler, no work");
+    assert!(reaction.posts.is_empty());
+    assert_eq!(reaction.state, None);
+    run_event(
+        &source("class Bot {}"),
+        &context(),
+        &message("alice", "x"),
+        &relaxed_limits(),
+    )
+    .expect("no on_message");
+}
+
+#[test]
+fn globalthis_bot_works_too() {
+    let reaction = init("globalThis.Bot = class { constructor(ctx) { ctx.post('built'); } };")
+        .expect("assigned class");
+    assert_eq!(texts(&reaction), ["built"]);
+}
+
+#[test]
+fn state_round_trips_and_is_only_returned_when_set() {
+    let bot = source(
+        r#"class Bot {
+            constructor(ctx) { this.ctx = ctx; }
+            on_message(m) {
+                const s = this.ctx.get_state() || {count: 0};
+                s.count += 1;
+                if (m.body.text === "save") this.ctx.set_state(s);
+                this.ctx.post(String(s.count));
+            }
+        }"#,
+    );
+    let mut ctx = context();
+    let limits = relaxed_limits();
+    let first = run_event(&bot, &ctx, &message("alice", "save"), &limits).expect("runs");
+    assert_eq!(first.state, Some(serde_json::json!({"count": 1})));
+    ctx.state = first.state;
+    let second = run_event(&bot, &ctx, &message("alice", "peek"), &limits).expect("runs");
+    assert_eq!(texts(&second), ["2"]);
+    assert_eq!(second.state, None, "get_state alone changes nothing");
+    let cleared = init(&on_init("ctx.set_state(null);")).expect("null clears");
+    assert_eq!(cleared.state, Some(serde_json::Value::Null));
+}
+
+#[test]
+fn posts_keep_order_recipients_and_bodies() {
+    let reaction = init(&on_init(
+        r#"
+        ctx.post("public");
+        ctx.post_to("bob", {text: "psst", data: {card: 7}});
+        ctx.post({data: {only: "data"}});
+        "#,
+    ))
+    .expect("posts");
+    assert_eq!(reaction.posts.len(), 3);
+    assert_eq!(reaction.posts[0].to, None);
+    assert_eq!(reaction.posts[1].to, Some(slot("bob")));
+    assert_eq!(reaction.posts[1].body.text.as_deref(), Some("psst"));
+    assert_eq!(
+        reaction.posts[1]
+            .body
+            .data
+            .as_ref()
+            .and_then(|d| d.get("card")),
+        Some(&serde_json::json!(7))
+    );
+    assert_eq!(reaction.posts[2].body.text, None);
+}
+
+#[test]
+fn sha256_and_commit_match_the_rust_side() {
+    let reaction = init(&on_init(
+        r#"ctx.post(ctx.sha256("abc")); ctx.post(ctx.commit("42", "000102030405060708090a0b0c0d0e0f"));"#,
+    ))
+    .expect("hashing");
+    assert_eq!(
+        texts(&reaction)[0],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let salt: Vec<u8> = (0..16).collect();
+    assert_eq!(
+        texts(&reaction)[1],
+        bots::commitment(context().channel_id.as_str(), "referee", "42", &salt)
+    );
+}
+
+#[test]
+fn check_source_loads_without_running_handlers() {
+    check_source(
+        &source("class Bot { on_init() { for (;;) {} } }"),
+        &relaxed_limits(),
+    )
+    .expect("handlers are not called");
+    let error = check_source(&source("class Nope {}"), &relaxed_limits()).unwrap_err();
+    assert_eq!(error.kind, BotErrorKind::BadSource);
+    for entry in catalog() {
+        let bot = builtin(entry.name).expect("catalog entries exist");
+        assert_eq!(bot.code_hash(), &entry.code_hash);
+        assert!(bot.code_hash().as_str().starts_with("sha256:"));
+        check_source(&bot, &relaxed_limits()).expect("builtins load");
+    }
+    assert!(builtin("nope").is_none());
+}
+
+#[test]
+fn echo_bot_repeats_and_counts() {
+    let bot = builtin("echo").expect("echo is builtin");
+    let mut ctx = context();
+    let limits = relaxed_limits();
+    let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
+    ctx.state = init.state;
+    let echoed = run_event(&bot, &ctx, &message("alice", "ping"), &limits).expect("echo");
+    assert_eq!(texts(&echoed), ["ping"]);
+    assert_eq!(echoed.state, Some(serde_json::json!({"echoed": 1})));
+    let private = Event::Message(Message {
+        to: Some(slot("referee")),
+        ..match message("bob", "secret") {
+            Event::Message(m) => m,
+            _ => unreachable!("message() builds a message"),
+        }
+    });
+    let echoed = run_event(&bot, &ctx, &private, &limits).expect("echo");
+    assert_eq!(echoed.posts[0].to, Some(slot("bob")));
+}
+
+#[test]
+fn constructor_errors_are_reported_as_such() {
+    let error = assert_contained(
+        init("class Bot { constructor() { throw new RangeError('no'); } }"),
+        BotErrorKind::Threw,
+    );
+    assert!(
+        error
+            .message
+            .contains("the Bot constructor threw RangeError: no"),
+        "{error}"
+    );
+}
+
+/// The example in the bot-writing guide runs as documented.
+#[test]
+fn the_guide_example_plays_a_round() {
+    let guide = include_str!("../../../../docs/bot-api.md");
+    let example = guide
+        .split("## A complete example")
+        .nth(1)
+        .and_then(|section| section.split("```js\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("the guide has a js example");
+    let bot = bots::BotSource::new("coin.js", example).expect("small");
+    let limits = relaxed_limits();
+    let mut ctx = context();
+    let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
+    let commitment = init.posts[0].body.data.clone().expect("data")["commitment"].clone();
+    ctx.state = init.state;
+    let first = run_event(&bot, &ctx, &message("alice", "heads"), &limits).expect("call");
+    assert!(first.posts.is_empty());
+    ctx.state = first.state;
+    let again = run_event(&bot, &ctx, &message("alice", "tails"), &limits).expect("call");
+    assert_eq!(again.posts[0].to, Some(slot("alice")));
+    let last = run_event(&bot, &ctx, &message("bob", "tails"), &limits).expect("call");
+    let reveal = last.posts[0].body.data.clone().expect("data");
+    assert_eq!(reveal["commitment"], commitment);
+    let salt = hex::decode(reveal["salt"].as_str().expect("hex")).expect("hex");
+    assert_eq!(
+        bots::commitment(
+            ctx.channel_id.as_str(),
+            "referee",
+            reveal["value"].as_str().expect("string"),
+            &salt
+        ),
+        commitment.as_str().expect("string")
+    );
+}

@@ -1,0 +1,8 @@
+//! The bots crate through its public API: hostile code, determinism, the builtin bots.
+//! One test binary, so the engine is linked once.
+
+mod api;
+mod determinism;
+mod guess;
+mod hostile;
+mod support;
