@@ -84,6 +84,8 @@ class ServerProcess:
                 f"127.0.0.1:{port}",
                 "--data-dir",
                 str(self.data_dir),
+                # Most suites test channels, not sign-in: the dev authenticator unless told.
+                *([] if "--auth" in self.extra_args else ["--auth", "dev"]),
                 *self.extra_args,
             ],
             stdout=subprocess.PIPE,

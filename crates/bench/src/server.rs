@@ -57,7 +57,7 @@ impl ServerProcess {
         let mut command = Command::new(&exe);
         command
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--auth", "dev", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
             .args(["--rate-limit", "0", "--max-waiting-syncs", "0"])
             .args(["--log-format", "text"])

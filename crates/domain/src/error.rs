@@ -17,6 +17,7 @@ pub enum ErrorCode {
     LimitExceeded,
     RateLimited,
     Unauthenticated,
+    InsufficientScope,
     Internal,
 }
 
@@ -35,11 +36,12 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::InsufficientScope => "INSUFFICIENT_SCOPE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
 
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidArgument,
         ErrorCode::ChannelNotFound,
         ErrorCode::ChannelClosed,
@@ -52,6 +54,7 @@ impl ErrorCode {
         ErrorCode::LimitExceeded,
         ErrorCode::RateLimited,
         ErrorCode::Unauthenticated,
+        ErrorCode::InsufficientScope,
         ErrorCode::Internal,
     ];
 }

@@ -24,12 +24,110 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure a server's throughput, latency, fan-out and memory (starts one unless --url).
     Bench(bench::BenchArgs),
+    /// Personal tokens for scripts and curl: create, list, revoke. Safe to run beside a
+    /// running server.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a personal token and print it (it is shown only once).
+    Create(TokenCreateArgs),
+    /// List personal tokens (never their values).
+    List(DatabaseArgs),
+    /// Revoke the personal token with this name.
+    Revoke {
+        /// The token's name, as given to `token create`.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenCreateArgs {
+    /// A unique name for the token, to list and revoke it (letters, digits, '-', '_', '.').
+    #[arg(long)]
+    pub name: String,
+    /// Display name of the new person the token acts as. Default: the token's name.
+    #[arg(long, conflicts_with = "person")]
+    pub display_name: Option<String>,
+    /// Act as this existing person (a `usr_…` id from `token list`) instead of a new one.
+    #[arg(long)]
+    pub person: Option<String>,
+    /// Only grant mcp:read: the token can look but not post, join or create.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Days until the token expires. Default: never.
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Where the data lives; shared by `serve` and `token`.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Directory for the embedded database; created if missing.
+    #[arg(long, env = "MCP_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL. Default: a SQLite file in --data-dir.
+    #[arg(long, env = "MCP_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The directory to create (for the embedded default) and the URL to open.
+    pub fn location(&self) -> (Option<PathBuf>, String) {
+        match &self.database_url {
+            Some(url) => (None, url.clone()),
+            None => (
+                Some(self.data_dir.clone()),
+                format!(
+                    "sqlite://{}",
+                    self.data_dir.join("mcp-multiplayer.db").display()
+                ),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
+    /// OAuth 2.1: clients sign in through our authorization server and consent page.
+    Oauth,
     /// Development only: every distinct bearer token is its own person. Loopback only.
     Dev,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approval {
+    /// A person approves each connection on the consent page.
+    Prompt,
+    /// As prompt, and the person must type --passphrase: a private server.
+    Passphrase,
+    /// Approve at once, a new person per grant: tests and local development. Loopback only
+    /// unless --force-auto-approval.
+    Auto,
+}
+
+/// A value that must never be printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(raw.to_owned()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,13 +142,8 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:8100")]
     pub listen: SocketAddr,
 
-    /// Directory for the embedded database; created if missing.
-    #[arg(long, env = "MCP_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-
-    /// Database URL. Default: a SQLite file in --data-dir.
-    #[arg(long, env = "MCP_DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     /// The URL clients use to reach this server (e.g. https://mcp.example.com behind a TLS
     /// terminator). Default: http://<listen>.
@@ -68,8 +161,32 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
 
     /// How callers are identified.
-    #[arg(long, env = "MCP_AUTH", value_enum, default_value = "dev")]
+    #[arg(long, env = "MCP_AUTH", value_enum, default_value = "oauth")]
     pub auth: AuthMode,
+
+    /// How the consent page approves a connection (OAuth).
+    #[arg(long, env = "MCP_APPROVAL", value_enum, default_value = "prompt")]
+    pub approval: Approval,
+
+    /// The passphrase people must type on the consent page (--approval passphrase).
+    #[arg(long, env = "MCP_PASSPHRASE", hide_env_values = true)]
+    pub passphrase: Option<Secret>,
+
+    /// Allow --approval auto on a non-loopback address. Anyone who reaches the port gets in.
+    #[arg(long, env = "MCP_FORCE_AUTO_APPROVAL")]
+    pub force_auto_approval: bool,
+
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, env = "MCP_ACCESS_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of OAuth refresh tokens, in days.
+    #[arg(long, env = "MCP_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: u64,
+
+    /// Test only: accept client ID metadata documents served over plain HTTP on loopback.
+    #[arg(long, env = "MCP_TEST_LOOPBACK_METADATA_DOCUMENTS", hide = true)]
+    pub test_loopback_metadata_documents: bool,
 
     /// Log format.
     #[arg(long, env = "MCP_LOG_FORMAT", value_enum, default_value = "text")]
@@ -94,41 +211,58 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: Option<PathBuf>,
     pub database_url: String,
-    pub public_url: String,
+    /// `None`: `http://<the address actually bound>`, known only after binding.
+    pub public_url: Option<String>,
     pub host_policy: server::HostPolicy,
-    pub authenticator: auth::Authenticator,
+    pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     pub shutdown_grace_secs: u64,
+}
+
+/// How callers will be identified, before the store exists.
+#[derive(Debug)]
+pub enum AuthSettings {
+    Dev,
+    /// The issuer is filled in once the public URL is known.
+    OAuth(auth::OAuthConfig),
 }
 
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 impl ServeArgs {
     pub fn validate(&self) -> anyhow::Result<Settings> {
-        let authenticator = match self.auth {
+        let loopback = self.listen.ip().is_loopback();
+        let auth = match self.auth {
             AuthMode::Dev => {
-                if !self.listen.ip().is_loopback() {
+                if !loopback {
                     bail!(
                         "--auth dev trusts anyone who can reach the port, so it only listens on loopback \
                          (e.g. --listen 127.0.0.1:8100), not on {}",
                         self.listen
                     );
                 }
-                auth::Authenticator::Dev
+                AuthSettings::Dev
             }
+            AuthMode::Oauth => AuthSettings::OAuth(self.oauth_config(loopback)?),
         };
         let public_url = self
             .public_url
+            .as_deref()
+            .map(|url| url.trim_end_matches('/').to_owned());
+        // Until bound, a port-0 address has no port; loopback origins on any port are allowed.
+        let provisional = public_url
             .clone()
-            .unwrap_or_else(|| match self.listen.port() {
-                // Port 0 is chosen at bind time; loopback origins on any port are allowed anyway.
-                0 => format!("http://{}", self.listen.ip()),
-                _ => format!("http://{}", self.listen),
-            })
-            .trim_end_matches('/')
-            .to_owned();
-        let (scheme, public_host) = split_url(&public_url)
-            .with_context(|| format!("--public-url {public_url:?} is not an http(s) URL"))?;
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let (scheme, public_host) = split_url(&provisional)
+            .with_context(|| format!("--public-url {provisional:?} is not an http(s) URL"))?;
+        if public_url
+            .as_deref()
+            .is_some_and(|url| url[scheme.len() + 3..].contains('/'))
+        {
+            bail!(
+                "--public-url must be a scheme and host only (e.g. https://mcp.example.com), without a path"
+            );
+        }
 
         let hosts = if self.allowed_hosts.iter().any(|host| host == "*") {
             Vec::new()
@@ -160,23 +294,14 @@ impl ServeArgs {
             origins
         };
 
-        let (data_dir, database_url) = match &self.database_url {
-            Some(url) => (None, url.clone()),
-            None => (
-                Some(self.data_dir.clone()),
-                format!(
-                    "sqlite://{}",
-                    self.data_dir.join("mcp-multiplayer.db").display()
-                ),
-            ),
-        };
+        let (data_dir, database_url) = self.database.location();
         Ok(Settings {
             listen: self.listen,
             data_dir,
             database_url,
             public_url,
             host_policy: server::HostPolicy { hosts, origins },
-            authenticator,
+            auth,
             service: service::ServiceSettings {
                 rate_limit_per_second: self.rate_limit,
                 max_waiting_syncs: self.max_waiting_syncs,
@@ -184,6 +309,42 @@ impl ServeArgs {
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
         })
+    }
+}
+
+impl ServeArgs {
+    fn oauth_config(&self, loopback: bool) -> anyhow::Result<auth::OAuthConfig> {
+        let approval = match self.approval {
+            Approval::Prompt => auth::ApprovalMode::Prompt,
+            Approval::Passphrase => match &self.passphrase {
+                Some(Secret(passphrase)) if passphrase.chars().count() >= 8 => {
+                    auth::ApprovalMode::Passphrase(passphrase.clone())
+                }
+                Some(_) => bail!("--passphrase must have at least 8 characters"),
+                None => bail!("--approval passphrase needs --passphrase (or MCP_PASSPHRASE)"),
+            },
+            Approval::Auto => {
+                if !loopback && !self.force_auto_approval {
+                    bail!(
+                        "--approval auto lets anyone who reaches the port in, so it only listens on \
+                         loopback; add --force-auto-approval if you really mean {}",
+                        self.listen
+                    );
+                }
+                auth::ApprovalMode::Auto
+            }
+        };
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_days == 0 {
+            bail!("token lifetimes must be positive");
+        }
+        // The issuer is a placeholder until the public URL is known (see `main`).
+        let mut config = auth::OAuthConfig::new("http://unset");
+        config.approval = approval;
+        config.access_token_ttl = std::time::Duration::from_secs(self.access_token_ttl_secs);
+        config.refresh_token_ttl =
+            std::time::Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600);
+        config.allow_loopback_metadata_documents = self.test_loopback_metadata_documents;
+        Ok(config)
     }
 }
 
@@ -213,7 +374,7 @@ mod tests {
             Cli::try_parse_from(["mcp-multiplayer", "serve"].iter().chain(args)).expect("parses");
         match cli.command {
             Command::Serve(args) => args,
-            Command::Bench(_) => unreachable!("serve was given"),
+            _ => unreachable!("serve was given"),
         }
     }
 
@@ -222,14 +383,49 @@ mod tests {
         let settings = parse(&[]).validate().expect("valid");
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8100");
         assert_eq!(settings.database_url, "sqlite://data/mcp-multiplayer.db");
-        assert_eq!(settings.public_url, "http://127.0.0.1:8100");
+        assert_eq!(settings.public_url, None);
         assert!(settings.host_policy.hosts.contains(&"localhost".to_owned()));
+        assert!(
+            matches!(settings.auth, AuthSettings::OAuth(_)),
+            "OAuth is the default"
+        );
     }
 
     #[test]
-    fn dev_auth_is_refused_off_loopback() {
-        let error = parse(&["--listen", "0.0.0.0:8100"]).validate().unwrap_err();
+    fn dev_auth_and_auto_approval_are_refused_off_loopback() {
+        let error = parse(&["--auth", "dev", "--listen", "0.0.0.0:8100"])
+            .validate()
+            .unwrap_err();
         assert!(error.to_string().contains("loopback"));
+        let error = parse(&["--approval", "auto", "--listen", "0.0.0.0:8100"])
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().contains("loopback"));
+        assert!(
+            parse(&[
+                "--approval",
+                "auto",
+                "--listen",
+                "0.0.0.0:8100",
+                "--force-auto-approval"
+            ])
+            .validate()
+            .is_ok()
+        );
+        assert!(parse(&["--listen", "0.0.0.0:8100"]).validate().is_ok());
+    }
+
+    #[test]
+    fn passphrase_mode_needs_a_passphrase_that_is_never_printed() {
+        assert!(parse(&["--approval", "passphrase"]).validate().is_err());
+        assert!(
+            parse(&["--approval", "passphrase", "--passphrase", "short"])
+                .validate()
+                .is_err()
+        );
+        let args = parse(&["--approval", "passphrase", "--passphrase", "open sesame"]);
+        let settings = args.validate().expect("valid");
+        assert!(!format!("{args:?} {settings:?}").contains("open sesame"));
     }
 
     #[test]
@@ -242,7 +438,10 @@ mod tests {
         ])
         .validate()
         .expect("valid");
-        assert_eq!(settings.public_url, "https://mcp.example.com");
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("https://mcp.example.com")
+        );
         assert!(
             settings
                 .host_policy

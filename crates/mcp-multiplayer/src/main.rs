@@ -2,8 +2,10 @@
 //! serves the app until SIGINT/SIGTERM, and maps the outcome to an exit code.
 //!
 //! - [`config`]: flags, environment variables and their validation.
+//! - [`token`]: the `token` commands (personal tokens).
 
 mod config;
+mod token;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use config::{Cli, Command, LogFormat, ServeArgs};
+use config::{AuthSettings, Cli, Command, LogFormat, ServeArgs};
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc: when one post wakes a thousand syncs, a thousand responses are built at once, and
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime
             .block_on(bench::run(args))
             .map_err(anyhow::Error::from),
+        Command::Token(command) => runtime.block_on(token::run(command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,12 +65,6 @@ fn init_logging(format: LogFormat) {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let settings = args.validate()?;
-    if matches!(settings.authenticator, auth::Authenticator::Dev) {
-        tracing::warn!(
-            "DEVELOPMENT AUTHENTICATION: every bearer token is accepted and names its own user. \
-             Never expose this server beyond this machine."
-        );
-    }
     // Each waiting sync holds a socket; the default soft limit of 1024 files is far too low.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
@@ -80,6 +77,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store::Store::open(&settings.database_url, store::StoreSettings::default())
         .await
         .with_context(|| format!("could not open the database {}", settings.database_url))?;
+    let listener = listen(settings.listen).with_context(|| {
+        format!(
+            "could not listen on {}; is another server running there?",
+            settings.listen
+        )
+    })?;
+    let local = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let authenticator = authenticator(settings.auth, &public_url, &store).await?;
 
     // Two stages: `shutdown` releases waiting syncs and stops accepting connections;
     // `transport_shutdown` cuts whatever is still open once the grace period is over.
@@ -93,18 +102,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let app = server::app(server::AppParts {
         service,
-        authenticator: settings.authenticator,
+        authenticator,
         host_policy: settings.host_policy.clone(),
         transport_shutdown: transport_shutdown.clone(),
     });
-    let listener = listen(settings.listen).with_context(|| {
-        format!(
-            "could not listen on {}; is another server running there?",
-            settings.listen
-        )
-    })?;
-    let local = listener.local_addr()?;
-    tracing::info!(address = %local, public_url = %settings.public_url, database = %redact(&settings.database_url), "listening");
+    tracing::info!(address = %local, public_url = %public_url, database = %redact(&settings.database_url), "listening");
     // A stable line on stdout, for scripts and tests that start the server on port 0.
     println!("mcp-multiplayer listening on http://{local} (MCP endpoint http://{local}/mcp)");
 
@@ -128,6 +130,57 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Builds the authenticator; in OAuth mode the issuer is the public URL, now that it is known.
+async fn authenticator(
+    settings: AuthSettings,
+    public_url: &str,
+    store: &store::Store,
+) -> anyhow::Result<auth::Authenticator> {
+    match settings {
+        AuthSettings::Dev => {
+            tracing::warn!(
+                "DEVELOPMENT AUTHENTICATION: every bearer token is accepted and names its own user. \
+                 Never expose this server beyond this machine."
+            );
+            Ok(auth::Authenticator::Dev)
+        }
+        AuthSettings::OAuth(mut config) => {
+            config.issuer = public_url.trim_end_matches('/').to_owned();
+            if config.approval == auth::ApprovalMode::Auto {
+                tracing::warn!(
+                    "AUTO APPROVAL: every OAuth request is approved for a new person without asking. \
+                     For tests and local development only."
+                );
+            }
+            if config.allow_loopback_metadata_documents {
+                tracing::warn!(
+                    "test switch on: client metadata documents may be fetched over http from loopback"
+                );
+            }
+            tracing::info!(issuer = %config.issuer, approval = ?config.approval, "OAuth authorization server on");
+            let server = auth::OAuthServer::new(config, store.clone())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let server = Arc::new(server);
+            tokio::spawn(purge_expired_grants(server.clone()));
+            Ok(auth::Authenticator::OAuth(server))
+        }
+    }
+}
+
+/// Deletes spent codes and expired tokens, hourly.
+async fn purge_expired_grants(server: Arc<auth::OAuthServer>) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match server.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired codes and tokens deleted"),
+            Err(error) => tracing::warn!(%error, "could not delete expired codes and tokens"),
+        }
+    }
 }
 
 /// Binds with a deep accept queue: thousands of long-polling clients reconnect at once after a

@@ -20,6 +20,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
             .args([
                 "serve",
+                "--auth",
+                "dev",
                 "--listen",
                 "127.0.0.1:0",
                 "--rate-limit",

@@ -4,13 +4,15 @@
 //! - [`api`]: `/api`, the REST API.
 //! - [`ops`]: the capabilities in wire types, shared by both surfaces.
 //! - [`wire`]: the JSON shapes clients see.
-//! - [`middleware`]: Host/Origin checks and bearer authentication.
+//! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
+//! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
 pub mod mcp;
 pub mod middleware;
+pub mod oauth;
 pub mod ops;
 pub mod wire;
 
@@ -41,6 +43,10 @@ pub struct AppParts {
 
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
 pub fn app(parts: AppParts) -> Router {
+    let authorization_server = match parts.authenticator.oauth() {
+        Some(server) => oauth::router(server.clone()),
+        None => Router::new(),
+    };
     let authenticated = Router::new()
         .route_service(
             "/mcp",
@@ -53,6 +59,7 @@ pub fn app(parts: AppParts) -> Router {
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(authorization_server)
         .merge(authenticated)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(parts.host_policy),

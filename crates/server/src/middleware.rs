@@ -1,11 +1,11 @@
 //! Request middleware: the Host and Origin checks that stop DNS rebinding and cross-site use,
-//! and the authentication that attaches a [`Principal`] to every `/mcp` and `/api` request.
+//! and the authentication that attaches a `Principal` to every `/mcp` and `/api` request.
 
 use std::sync::Arc;
 
-use auth::{AuthError, Authenticator};
+use auth::{AuthError, Authenticator, Scope};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::ErrorCode;
@@ -129,8 +129,9 @@ pub async fn buffer_body(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, crate::MAX_REQUEST_BYTES).await {
         Ok(bytes) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
+            let mut request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+            request.extensions_mut().insert(BufferedBody(bytes));
+            next.run(request).await
         }
         Err(error) => {
             let too_large = std::error::Error::source(&error)
@@ -158,7 +159,9 @@ pub async fn buffer_body(request: Request, next: Next) -> Response {
     }
 }
 
-/// Resolves the bearer token to a principal and attaches it to the request, or answers 401.
+/// Resolves the bearer token to a caller, checks that its scopes allow the request, and
+/// attaches the principal to the request; or answers 401 (no valid token), 403 (insufficient
+/// scope) or 503 (the token could not be checked).
 pub async fn authenticate(
     State(authenticator): State<Authenticator>,
     mut request: Request,
@@ -168,30 +171,130 @@ pub async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    match authenticator.authenticate(authorization) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
+    match authenticator.authenticate(authorization).await {
+        Ok(caller) => {
+            if !caller.scopes.contains(Scope::Write) && needs_write(&request) {
+                return insufficient_scope(&authenticator);
+            }
+            request.extensions_mut().insert(caller.principal);
             next.run(request).await
         }
+        Err(AuthError::Unavailable(cause)) => {
+            tracing::error!(%cause, "token check failed");
+            ApiError::new(
+                ErrorCode::Internal,
+                "the token could not be checked right now",
+                "Retry in a moment.",
+            )
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            .into_response()
+        }
         Err(error) => {
-            let challenge = match error {
-                AuthError::Missing => r#"Bearer realm="mcp-multiplayer""#,
-                AuthError::Invalid => r#"Bearer realm="mcp-multiplayer", error="invalid_token""#,
-            };
             let mut response = ApiError::new(
                 ErrorCode::Unauthenticated,
                 error.to_string(),
-                "Send Authorization: Bearer <token>.",
+                match authenticator {
+                    Authenticator::Dev => "Send Authorization: Bearer <token>.",
+                    Authenticator::OAuth(_) => {
+                        "Sign in through OAuth (your MCP client does this when you connect), \
+                         or send a token from `mcp-multiplayer token create`."
+                    }
+                },
             )
             .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            if let Ok(challenge) = HeaderValue::from_str(&challenge(&authenticator, &error)) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
             response
         }
     }
 }
+
+/// The `WWW-Authenticate` value of a 401: where to find out how to get a token (RFC 9728 §5.1).
+fn challenge(authenticator: &Authenticator, error: &AuthError) -> String {
+    let mut challenge = match authenticator {
+        Authenticator::Dev => r#"Bearer realm="mcp-multiplayer""#.to_owned(),
+        Authenticator::OAuth(server) => format!(
+            r#"Bearer resource_metadata="{}", scope="{}""#,
+            server.resource_metadata_url(),
+            auth::Scopes::all()
+        ),
+    };
+    if *error == AuthError::Invalid {
+        challenge.push_str(r#", error="invalid_token""#);
+    }
+    challenge
+}
+
+fn insufficient_scope(authenticator: &Authenticator) -> Response {
+    let mut response = ApiError::new(
+        ErrorCode::InsufficientScope,
+        "this token may only read",
+        "Authorize again and grant the mcp:write scope, or use a token created with it.",
+    )
+    .with_status(StatusCode::FORBIDDEN)
+    .into_response();
+    let metadata = authenticator
+        .oauth()
+        .map(|server| {
+            format!(
+                r#", resource_metadata="{}""#,
+                server.resource_metadata_url()
+            )
+        })
+        .unwrap_or_default();
+    let value = format!(
+        r#"Bearer error="insufficient_scope", scope="{}"{metadata}, error_description="this request needs the mcp:write scope""#,
+        auth::Scopes::all()
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Whether a request changes something. REST: any method but GET and HEAD. MCP: a
+/// `tools/call` of a tool not annotated read-only. The body is already buffered
+/// ([`buffer_body`]), so peeking at it costs no I/O.
+fn needs_write(request: &Request) -> bool {
+    if request.uri().path() != "/mcp" {
+        return !matches!(*request.method(), Method::GET | Method::HEAD);
+    }
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+        #[serde(borrow)]
+        params: Option<CallParams<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct CallParams<'a> {
+        #[serde(borrow)]
+        name: Option<&'a str>,
+    }
+    let Some(body) = request.extensions().get::<BufferedBody>() else {
+        return true;
+    };
+    match serde_json::from_slice::<Call<'_>>(&body.0) {
+        Ok(Call {
+            method: Some("tools/call"),
+            params,
+        }) => !params
+            .and_then(|params| params.name)
+            .is_some_and(crate::mcp::tool_is_read_only),
+        Ok(_) => false,
+        // Whatever it is, rmcp will refuse it; no need to guess its scope.
+        Err(_) => false,
+    }
+}
+
+/// The request body as read by [`buffer_body`], for middleware that must look into it.
+#[derive(Clone)]
+pub struct BufferedBody(pub axum::body::Bytes);
 
 #[cfg(test)]
 mod tests {

@@ -22,9 +22,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidArgument | ErrorCode::SlotRequired => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::NotMember | ErrorCode::NotAdmin | ErrorCode::ReadOnlySeat => {
-            StatusCode::FORBIDDEN
-        }
+        ErrorCode::NotMember
+        | ErrorCode::NotAdmin
+        | ErrorCode::ReadOnlySeat
+        | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::ChannelNotFound | ErrorCode::SlotNotFound | ErrorCode::InviteInvalid => {
             StatusCode::NOT_FOUND
         }

@@ -30,6 +30,16 @@ use tokio_util::sync::CancellationToken;
 /// Built once: rebuilding the router, schemas included, on every request costs throughput.
 static TOOLS: LazyLock<ToolRouter<McpServer>> = LazyLock::new(McpServer::tool_router);
 
+/// Whether the tool called `name` only reads (its `readOnlyHint`), so a read-only token may
+/// call it. Unknown tools count as writes.
+pub fn tool_is_read_only(name: &str) -> bool {
+    TOOLS
+        .get(name)
+        .and_then(|tool| tool.annotations.as_ref())
+        .and_then(|annotations| annotations.read_only_hint)
+        .unwrap_or(false)
+}
+
 const INSTRUCTIONS: &str = "MCP Multiplayer: channels where assistant sessions meet, talk and play. \
 Create a channel (create_channel), hand each invite code to one other participant, who calls join_channel. \
 Then take turns with post_message and wait for the others with sync_messages (pass next_cursor back and wait_ms ~25000). \
