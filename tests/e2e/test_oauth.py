@@ -1,0 +1,526 @@
+"""OAuth 2.1: the official Python SDK signs in through our authorization server (auto approval),
+two sign-ins are two principals, and every refusal the issue lists gets its OAuth error:
+missing PKCE, wrong verifier, `plain`, redirect mismatch, unknown client, wrong audience,
+expired and revoked tokens, refresh-token reuse, replayed codes. Client ID metadata documents
+are served from loopback (a test-only server switch allows plain HTTP there)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import json
+import secrets
+import subprocess
+import threading
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx2
+import pytest
+
+from conftest import BINARY, connect, leaf_exceptions
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+pytestmark = pytest.mark.anyio
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+@pytest.fixture
+def oauth(server_factory):
+    return server_factory("--auth", "oauth", "--approval", "auto")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: a hand-driven client, to reach every refusal
+# ---------------------------------------------------------------------------------------------
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class Flow:
+    """A raw OAuth client against one server."""
+
+    def __init__(self, server):
+        self.base = server.base_url
+        self.http = httpx2.Client(timeout=10.0, follow_redirects=False)
+
+    def register(self, redirect_uris=(REDIRECT,), method: str = "none", **extra) -> dict:
+        response = self.http.post(
+            f"{self.base}/register",
+            json={"redirect_uris": list(redirect_uris), "client_name": "Test client", "token_endpoint_auth_method": method, **extra},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def authorize(self, client_id: str, challenge: str | None, redirect_uri: str = REDIRECT, **overrides) -> httpx2.Response:
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": "st4te",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": f"{self.base}/mcp",
+            **overrides,
+        }
+        params = {key: value for key, value in params.items() if value is not None}
+        return self.http.get(f"{self.base}/authorize", params=params)
+
+    def code(self, client_id: str, challenge: str, redirect_uri: str = REDIRECT, **overrides) -> str:
+        response = self.authorize(client_id, challenge, redirect_uri, **overrides)
+        query = redirect_query(response)
+        assert "code" in query, query
+        assert query["state"] == "st4te" and query["iss"] == self.base, query
+        return query["code"]
+
+    def token(self, form: dict, **kwargs) -> httpx2.Response:
+        return self.http.post(f"{self.base}/token", data=form, **kwargs)
+
+    def exchange(self, client_id: str, code: str, verifier: str, redirect_uri: str = REDIRECT, **extra) -> httpx2.Response:
+        form = {"grant_type": "authorization_code", "client_id": client_id, "code": code, "code_verifier": verifier, "redirect_uri": redirect_uri, **extra}
+        return self.token(form)
+
+    def sign_in(self, **register_extra) -> tuple[dict, dict]:
+        """Registers, authorizes and exchanges: (client, token response)."""
+        client = self.register(**register_extra)
+        verifier, challenge = pkce()
+        response = self.exchange(client["client_id"], self.code(client["client_id"], challenge), verifier)
+        assert response.status_code == 200, response.text
+        return client, response.json()
+
+    def api(self, token: str, path: str = "/api/channels", method: str = "GET", **kwargs) -> httpx2.Response:
+        return self.http.request(method, f"{self.base}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+
+def redirect_query(response: httpx2.Response) -> dict[str, str]:
+    assert response.status_code in (302, 303), f"expected a redirect, got {response.status_code}: {response.text[:300]}"
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT) or location.startswith("http://127.0.0.1"), location
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def assert_oauth_error(response: httpx2.Response, error: str, status: int = 400) -> None:
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    body = response.json()
+    assert body["error"] == error, body
+    assert body["error_description"], body
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture
+def flow(oauth):
+    client = Flow(oauth)
+    yield client
+    client.http.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The official SDK, end to end
+# ---------------------------------------------------------------------------------------------
+
+
+class MemoryStorage:
+    def __init__(self):
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client_info
+
+    async def set_client_info(self, client_info):
+        self.client_info = client_info
+
+
+def sdk_provider(server, storage: MemoryStorage) -> OAuthClientProvider:
+    """The SDK's provider, with a headless browser: the authorization URL is fetched without
+    following the redirect, and the callback parameters are read off the Location header."""
+    captured: dict[str, str] = {}
+
+    async def redirect_handler(url: str) -> None:
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=10.0) as http:
+            response = await http.get(url)
+        captured.update(redirect_query(response))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        assert "code" in captured, f"no code in the redirect: {captured}"
+        return AuthorizationCodeResult(code=captured["code"], state=captured.get("state"), iss=captured.get("iss"))
+
+    metadata = OAuthClientMetadata(
+        client_name="pytest SDK client",
+        redirect_uris=["http://127.0.0.1:9/callback"],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+    return OAuthClientProvider(server.mcp_url, metadata, storage, redirect_handler, callback_handler)
+
+
+async def test_the_python_sdk_signs_in_and_two_sign_ins_are_two_players(oauth, mode):
+    alice_storage, bob_storage = MemoryStorage(), MemoryStorage()
+    async with (
+        httpx2.AsyncClient(auth=sdk_provider(oauth, alice_storage), timeout=httpx2.Timeout(30.0, read=120.0)) as alice_http,
+        httpx2.AsyncClient(auth=sdk_provider(oauth, bob_storage), timeout=httpx2.Timeout(30.0, read=120.0)) as bob_http,
+    ):
+        try:
+            async with (
+                Client(streamable_http_client(oauth.mcp_url, http_client=alice_http), mode=mode) as alice,
+                Client(streamable_http_client(oauth.mcp_url, http_client=bob_http), mode=mode) as bob,
+            ):
+                created = (await alice.call_tool("create_channel", {"name": "OAuth game", "slots": ["invite:a", "invite:b"]})).structured_content
+                channel_id = created["channel"]["channel_id"]
+                joined = await bob.call_tool("join_channel", {"code": created["invites"][0]["code"]})
+                assert not joined.is_error, joined
+                await alice.call_tool("post_message", {"channel_id": channel_id, "text": "hello over OAuth"})
+                synced = (await bob.call_tool("sync_messages", {"channel_id": channel_id, "cursor": 0, "wait_ms": 0})).structured_content
+        except BaseExceptionGroup as group:
+            raise leaf_exceptions(group)[0] from None
+    said = [message for message in synced["messages"] if message.get("text") == "hello over OAuth"]
+    assert len(said) == 1, synced["messages"]
+    alice_name = said[0]["from_name"]
+    assert alice_name.startswith("guest-"), "auto approval names a fresh guest"
+    holders = {slot["slot"]: slot["holder"] for slot in synced["channel"]["slots"]}
+    assert holders["a"] == alice_name and holders["b"] != alice_name, holders
+    # The tokens the SDK stored are ours: prefixed, opaque, with a refresh token.
+    for storage in (alice_storage, bob_storage):
+        assert storage.tokens.access_token.startswith("mcp_at_")
+        assert storage.tokens.refresh_token.startswith("mcp_rt_")
+        assert storage.client_info.client_id.startswith("mcpc_")
+
+
+async def test_tokens_survive_a_restart(oauth, flow, mode):
+    _, tokens = flow.sign_in()
+    assert flow.api(tokens["access_token"]).status_code == 200
+    oauth.restart()
+    assert flow.api(tokens["access_token"]).status_code == 200, "a restart signs nobody out"
+    async with connect(oauth, tokens["access_token"], mode) as player:
+        listed = await player.call("list_channels")
+        assert listed["channels"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery and the protected resource
+# ---------------------------------------------------------------------------------------------
+
+
+def test_metadata_points_clients_to_us(oauth, flow):
+    for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"):
+        prm = flow.http.get(f"{oauth.base_url}{path}").json()
+        assert prm["resource"] == f"{oauth.base_url}/mcp"
+        assert prm["authorization_servers"] == [oauth.base_url]
+        assert prm["scopes_supported"] == ["mcp:read", "mcp:write"]
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        meta = flow.http.get(f"{oauth.base_url}{path}").json()
+        assert meta["issuer"] == oauth.base_url
+        assert meta["code_challenge_methods_supported"] == ["S256"]
+        assert "none" in meta["token_endpoint_auth_methods_supported"]
+        assert meta["client_id_metadata_document_supported"] is True
+        assert meta["authorization_response_iss_parameter_supported"] is True
+
+
+def test_without_a_valid_token_the_resource_says_where_to_sign_in(oauth, flow):
+    for path, method in (("/mcp", "POST"), ("/api/channels", "GET")):
+        response = flow.http.request(method, f"{oauth.base_url}{path}", json={})
+        assert response.status_code == 401
+        challenge = response.headers["www-authenticate"]
+        assert f'resource_metadata="{oauth.base_url}/.well-known/oauth-protected-resource/mcp"' in challenge
+        assert 'scope="mcp:read mcp:write"' in challenge
+        assert "error=" not in challenge, "no token is not an invalid token"
+    for bad in ("mcp_at_" + "0" * 64, "mcp_rt_nope", "alice"):
+        response = flow.api(bad)
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_a_read_only_personal_token_gets_insufficient_scope(oauth, flow):
+    token = create_personal_token(oauth, "reader", "--read-only")
+    assert flow.api(token).status_code == 200, "reading is allowed"
+    response = flow.api(token, method="POST", json={"name": "x", "slots": ["invite:a"]})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+    challenge = response.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge and 'scope="mcp:read mcp:write"' in challenge
+    # Over MCP too: a read-only tool passes, a writing one is refused at the HTTP layer.
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "create_channel", "arguments": {"name": "x", "slots": ["invite:a"]}}}
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    refused = flow.http.post(f"{oauth.base_url}/mcp", json=rpc, headers=headers)
+    assert refused.status_code == 403 and 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+
+
+def create_personal_token(server, name: str, *extra: str) -> str:
+    result = subprocess.run(
+        [str(BINARY), "token", "create", "--name", name, "--data-dir", str(server.data_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    token = result.stdout.strip()
+    assert token.startswith("mcp_pat_"), result
+    assert token not in result.stderr
+    return token
+
+
+def test_personal_tokens_are_listed_and_revoked_beside_a_running_server(oauth, flow):
+    token = create_personal_token(oauth, "ci-bot", "--display-name", "CI bot")
+    created = flow.api(token, method="POST", json={"name": "From CI", "slots": ["invite:ci"]})
+    assert created.status_code in (200, 201), created.text
+    listed = subprocess.run([str(BINARY), "token", "list", "--data-dir", str(oauth.data_dir)], capture_output=True, text=True, check=True)
+    assert "ci-bot" in listed.stdout and "CI bot" in listed.stdout and token not in listed.stdout
+    subprocess.run([str(BINARY), "token", "revoke", "ci-bot", "--data-dir", str(oauth.data_dir)], capture_output=True, check=True)
+    # Another process revoked it: the server's memory of checked tokens lasts at most 5 s.
+    deadline = time.monotonic() + 8
+    while flow.api(token).status_code == 200:
+        assert time.monotonic() < deadline, "the revoked token still works"
+        time.sleep(0.25)
+    assert flow.api(token).status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals at the authorization endpoint
+# ---------------------------------------------------------------------------------------------
+
+
+def test_missing_pkce_plain_and_malformed_challenges_are_refused(flow):
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    missing = redirect_query(flow.authorize(client, None))
+    assert missing["error"] == "invalid_request" and "PKCE" in missing["error_description"]
+    assert missing["state"] == "st4te" and missing["iss"] == flow.base
+    plain = redirect_query(flow.authorize(client, challenge, code_challenge_method="plain"))
+    assert plain["error"] == "invalid_request" and "S256" in plain["error_description"]
+    short = redirect_query(flow.authorize(client, "abc"))
+    assert short["error"] == "invalid_request"
+    wrong_type = redirect_query(flow.authorize(client, challenge, response_type="token"))
+    assert wrong_type["error"] == "unsupported_response_type"
+    scope = redirect_query(flow.authorize(client, challenge, scope="mcp:read admin"))
+    assert scope["error"] == "invalid_scope"
+
+
+def test_redirect_mismatch_and_unknown_clients_are_never_redirected(flow):
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    for response in (
+        flow.authorize(client, challenge, redirect_uri="http://127.0.0.1:9/other"),
+        flow.authorize(client, challenge, redirect_uri="https://evil.example/callback"),
+        flow.authorize("mcpc_" + "0" * 32, challenge),
+        flow.authorize("", challenge),
+    ):
+        assert response.status_code == 400, response.status_code
+        assert "location" not in response.headers
+        assert "text/html" in response.headers["content-type"]
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_a_foreign_resource_is_refused(flow):
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    refused = redirect_query(flow.authorize(client, challenge, resource="https://other.example/mcp"))
+    assert refused["error"] == "invalid_target"
+    # The canonical resource with a trailing slash, and the bare base URL, are ours.
+    for resource in (f"{flow.base}/mcp/", flow.base, None):
+        assert "code" in redirect_query(flow.authorize(client, challenge, resource=resource))
+
+
+def test_registration_refuses_unsafe_redirect_uris(flow):
+    for uris in (["http://example.com/cb"], ["javascript:alert(1)"], [], ["https://a.example/cb#x"]):
+        response = flow.http.post(f"{flow.base}/register", json={"redirect_uris": uris})
+        assert_oauth_error(response, "invalid_redirect_uri")
+    response = flow.http.post(f"{flow.base}/register", json={"redirect_uris": [REDIRECT], "grant_types": ["password"]})
+    assert_oauth_error(response, "invalid_client_metadata")
+    response = flow.http.post(f"{flow.base}/register", content=b"not json", headers={"content-type": "application/json"})
+    assert_oauth_error(response, "invalid_client_metadata")
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals at the token endpoint
+# ---------------------------------------------------------------------------------------------
+
+
+def test_wrong_verifier_wrong_redirect_and_other_clients_get_invalid_grant(flow):
+    client = flow.register()["client_id"]
+    other = flow.register()["client_id"]
+    verifier, challenge = pkce()
+    wrong_verifier, _ = pkce()
+    code = flow.code(client, challenge)
+    assert_oauth_error(flow.exchange(client, code, wrong_verifier), "invalid_grant")
+    code = flow.code(client, challenge)
+    assert_oauth_error(flow.exchange(client, code, verifier, redirect_uri="http://127.0.0.1:9/other"), "invalid_grant")
+    code = flow.code(client, challenge)
+    assert_oauth_error(flow.exchange(other, code, verifier), "invalid_grant")
+    code = flow.code(client, challenge)
+    assert_oauth_error(flow.token({"grant_type": "authorization_code", "client_id": client, "code": code, "redirect_uri": REDIRECT}), "invalid_request")
+    assert_oauth_error(flow.exchange("mcpc_" + "1" * 32, code, verifier), "invalid_client", status=401)
+    assert_oauth_error(flow.token({"grant_type": "password", "client_id": client}), "unsupported_grant_type")
+    assert_oauth_error(flow.http.post(f"{flow.base}/token", json={"grant_type": "authorization_code"}), "invalid_request")
+
+
+def test_a_replayed_code_revokes_what_it_gave(flow):
+    client = flow.register()["client_id"]
+    verifier, challenge = pkce()
+    code = flow.code(client, challenge)
+    first = flow.exchange(client, code, verifier)
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    tokens = first.json()
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600
+    assert tokens["scope"] == "mcp:read mcp:write"
+    assert flow.api(tokens["access_token"]).status_code == 200
+    assert_oauth_error(flow.exchange(client, code, verifier), "invalid_grant")
+    assert flow.api(tokens["access_token"]).status_code == 401, "the first exchange's tokens are revoked"
+    refresh = flow.token({"grant_type": "refresh_token", "client_id": client, "refresh_token": tokens["refresh_token"]})
+    assert_oauth_error(refresh, "invalid_grant")
+
+
+def test_refresh_tokens_rotate_and_reuse_revokes_the_family(flow):
+    client, tokens = flow.sign_in()
+    client_id = client["client_id"]
+    rotated = flow.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()
+    assert new["refresh_token"] != tokens["refresh_token"] and new["access_token"] != tokens["access_token"]
+    assert flow.api(new["access_token"]).status_code == 200
+    # Narrowing the scope on refresh is allowed; widening is not.
+    reuse = flow.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]})
+    assert_oauth_error(reuse, "invalid_grant")
+    assert "revoked" in reuse.json()["error_description"]
+    for token in (tokens["access_token"], new["access_token"]):
+        assert flow.api(token).status_code == 401, "the whole family is revoked"
+    after = flow.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": new["refresh_token"]})
+    assert_oauth_error(after, "invalid_grant")
+
+
+def test_revocation_signs_a_grant_out(flow):
+    client, tokens = flow.sign_in()
+    response = flow.http.post(f"{flow.base}/revoke", data={"client_id": client["client_id"], "token": tokens["refresh_token"]})
+    assert response.status_code == 200
+    assert flow.api(tokens["access_token"]).status_code == 401
+    # Unknown tokens are accepted silently (RFC 7009 §2.2).
+    assert flow.http.post(f"{flow.base}/revoke", data={"client_id": client["client_id"], "token": "nope"}).status_code == 200
+
+
+def test_confidential_clients_must_authenticate(flow):
+    client = flow.register(method="client_secret_basic")
+    assert client["client_secret"].startswith("mcp_cs_")
+    verifier, challenge = pkce()
+    code = flow.code(client["client_id"], challenge)
+    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": REDIRECT}
+    assert_oauth_error(flow.token({**form, "client_id": client["client_id"]}), "invalid_client", status=401)
+    wrong = flow.token(form, auth=(client["client_id"], "mcp_cs_wrong"))
+    assert_oauth_error(wrong, "invalid_client", status=401)
+    right = flow.token(form, auth=(client["client_id"], client["client_secret"]))
+    assert right.status_code == 200, right.text
+
+
+def test_expired_access_tokens_are_refused(server_factory):
+    server = server_factory("--auth", "oauth", "--approval", "auto", "--access-token-ttl-secs", "1")
+    flow = Flow(server)
+    client, tokens = flow.sign_in()
+    assert tokens["expires_in"] == 1
+    assert flow.api(tokens["access_token"]).status_code == 200
+    time.sleep(1.2)
+    assert flow.api(tokens["access_token"]).status_code == 401
+    refreshed = flow.token({"grant_type": "refresh_token", "client_id": client["client_id"], "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200 and flow.api(refreshed.json()["access_token"]).status_code == 200
+
+
+def test_tokens_for_another_public_url_are_refused(server_factory, tmp_path):
+    server = server_factory("--auth", "oauth", "--approval", "auto")
+    flow = Flow(server)
+    _, tokens = flow.sign_in()
+    port = server.port
+    server.stop()
+    # Same database, another public URL: the old tokens' audience is no longer this resource.
+    server.extra_args = [*server.extra_args, "--public-url", f"http://localhost:{port}"]
+    server.start(port)
+    assert flow.api(tokens["access_token"]).status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# Client ID metadata documents
+# ---------------------------------------------------------------------------------------------
+
+
+class DocumentServer:
+    """Serves client metadata documents on loopback: path -> JSON body."""
+
+    def __init__(self):
+        documents: dict[str, bytes] = {}
+        self.documents = documents
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                body = documents.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body or b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def publish(self, path: str, document: dict) -> str:
+        self.documents[path] = json.dumps(document).encode()
+        return f"{self.base}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_client_id_metadata_documents(server_factory):
+    documents = DocumentServer()
+    try:
+        strict = Flow(server_factory("--auth", "oauth", "--approval", "auto"))
+        testing = Flow(server_factory("--auth", "oauth", "--approval", "auto", "--test-loopback-metadata-documents"))
+        url = f"{documents.base}/client.json"
+        documents.publish("/client.json", {"client_id": url, "client_name": "Doc client", "redirect_uris": [REDIRECT]})
+        verifier, challenge = pkce()
+        # Without the test switch, http and loopback documents are never fetched.
+        assert strict.authorize(url, challenge).status_code == 400
+        code = testing.code(url, challenge)
+        tokens = testing.exchange(url, code, verifier)
+        assert tokens.status_code == 200, tokens.text
+        assert testing.api(tokens.json()["access_token"]).status_code == 200
+        # Redirect URIs of a document match exactly.
+        assert testing.authorize(url, challenge, redirect_uri="http://127.0.0.1:9/elsewhere").status_code == 400
+        # A document that names another client_id is refused.
+        liar = documents.publish("/liar.json", {"client_id": "https://claude.ai/x.json", "redirect_uris": [REDIRECT]})
+        assert testing.authorize(liar, challenge).status_code == 400
+        missing = f"{documents.base}/missing.json"
+        assert testing.authorize(missing, challenge).status_code == 400
+    finally:
+        documents.close()
+
+
+def test_consent_page_modes_are_guarded_by_configuration(server_factory):
+    """Prompt mode shows a page rather than redirecting; the consent form itself is tested in
+    headless Chromium (tests/js)."""
+    server = server_factory("--auth", "oauth")
+    flow = Flow(server)
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    page = flow.authorize(client, challenge)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "Test client" in page.text and "127.0.0.1:9" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # A forged form (no valid form token) is refused; nothing is redirected.
+    form = {"response_type": "code", "client_id": client, "redirect_uri": REDIRECT, "code_challenge": challenge, "code_challenge_method": "S256", "decision": "approve", "display_name": "Mallory", "form_token": "1.00"}
+    forged = flow.http.post(f"{server.base_url}/authorize", data=form)
+    assert forged.status_code == 400 and "location" not in forged.headers
