@@ -7,10 +7,12 @@
 //! - [`rpc`]: JSON-RPC request bodies and response parsing.
 //! - [`channels`]: the tool calls used for set-up and posting.
 //! - [`throughput`]: the closed-loop phases (baselines, `post_message`, `get_channel`).
+//! - [`auth_cost`]: `get_channel` with issued tokens next to the dev authenticator.
 //! - [`waiters`], [`fanout`], [`memory`]: waiting syncs, fan-out rounds, memory with many waiters.
 //! - [`procfs`]: memory and CPU readings from /proc.
 //! - [`stats`], [`report`]: percentiles, formatting and the summary table.
 
+mod auth_cost;
 mod channels;
 mod client;
 mod fanout;
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use client::Target;
 use report::Row;
-use server::ServerProcess;
+use server::{ServerAuth, ServerProcess};
 
 /// A part of the bench that can be run on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +45,8 @@ pub enum Scenario {
     Fanout,
     /// Server memory with many waiting syncs, each on its own connection.
     Memory,
+    /// `get_channel` with tokens checked by the OAuth server next to `--auth dev`, alternating.
+    Auth,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -121,6 +125,17 @@ pub(crate) struct Context {
     pub fanout_settle: Duration,
     pub memory_waiters: usize,
     pub memory_settle: Duration,
+}
+
+impl Context {
+    /// The same settings against another server.
+    fn against(&self, target: Target, server_pid: u32) -> Context {
+        Context {
+            target: Arc::new(target),
+            server_pid: Some(server_pid),
+            ..*self
+        }
+    }
 }
 
 impl BenchArgs {
@@ -213,7 +228,7 @@ async fn bench(args: BenchArgs) -> Result<(), BenchError> {
             (None, target, args.server_pid)
         }
         None => {
-            let (server, target) = start_server().await?;
+            let (server, target) = start_server(ServerAuth::Dev).await?;
             let pid = server.pid;
             (Some(server), target, Some(pid))
         }
@@ -263,7 +278,7 @@ async fn bench(args: BenchArgs) -> Result<(), BenchError> {
             stop_server(old).await;
             println!();
             println!("starting a fresh server so the memory figures start from a clean heap");
-            match start_server().await {
+            match start_server(ServerAuth::Dev).await {
                 Ok((fresh, target)) => {
                     context.server_pid = Some(fresh.pid);
                     context.target = Arc::new(target);
@@ -309,8 +324,8 @@ async fn bench(args: BenchArgs) -> Result<(), BenchError> {
 }
 
 /// Starts a server and prints what it is.
-async fn start_server() -> Result<(ServerProcess, Target), BenchError> {
-    let server = ServerProcess::start().await?;
+async fn start_server(auth: ServerAuth) -> Result<(ServerProcess, Target), BenchError> {
+    let server = ServerProcess::start(auth).await?;
     let target = Target::at(server.addr).map_err(BenchError::Server)?;
     println!(
         "server: started {} serve (pid {}) on {}, data in {} (removed afterwards)",
@@ -389,6 +404,17 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match fanout::fanout(context).await {
             Ok(fanout_rows) => rows.extend(fanout_rows),
             Err(error) => fail("fan-out", error),
+        }
+    }
+    if args.runs(Scenario::Auth) {
+        if args.url.is_some() {
+            println!();
+            println!("auth: skipped with --url (it starts a dev and an OAuth server of its own)");
+        } else {
+            match auth_cost::auth_cost(context).await {
+                Ok(auth_rows) => rows.extend(auth_rows),
+                Err(error) => fail("auth", error),
+            }
         }
     }
     (rows, failures)

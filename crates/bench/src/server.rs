@@ -45,7 +45,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `<this executable> serve` on 127.0.0.1:0 with the rate limit and the waiting-sync
     /// cap off, and waits for its listening line.
-    pub async fn start() -> Result<Self, BenchError> {
+    pub async fn start(auth: ServerAuth) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|error| BenchError::Server(format!("cannot find this executable: {error}")))?;
         let data = tempfile::Builder::new()
@@ -57,7 +57,13 @@ impl ServerProcess {
         let mut command = Command::new(&exe);
         command
             .arg("serve")
-            .args(["--auth", "dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--auth",
+                auth.flag(),
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data.path())
             .args(["--rate-limit", "0", "--max-waiting-syncs", "0"])
             .args(["--log-format", "text"])
@@ -127,6 +133,35 @@ impl ServerProcess {
         })
     }
 
+    /// Issues `count` personal tokens with `token create` on this server's database. They are
+    /// checked exactly as OAuth access tokens are (hash, memory of recent checks, store).
+    pub async fn personal_tokens(&self, count: usize) -> Result<Vec<String>, BenchError> {
+        let mut tokens = Vec::with_capacity(count);
+        for i in 0..count {
+            let output = Command::new(&self.exe)
+                .args([
+                    "token",
+                    "create",
+                    "--name",
+                    &format!("bench-{i}"),
+                    "--data-dir",
+                ])
+                .arg(self.data.path())
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .map_err(|error| BenchError::Setup(format!("token create: {error}")))?;
+            if !output.status.success() {
+                return Err(BenchError::Setup(format!(
+                    "token create failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+            tokens.push(String::from_utf8_lossy(&output.stdout).trim().to_owned());
+        }
+        Ok(tokens)
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         self.data.path()
     }
@@ -157,6 +192,24 @@ async fn relay_log(stderr: tokio::process::ChildStderr, count: Arc<AtomicUsize>)
             eprintln!("  [server] {line}");
         } else if seen == RELAYED_LOG_LINES + 1 {
             eprintln!("  [server] … (further log lines are only counted)");
+        }
+    }
+}
+
+/// How the started server identifies callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAuth {
+    /// Every token is its own principal: the bench makes up tokens freely.
+    Dev,
+    /// Tokens must be issued by the server (`token create`).
+    OAuth,
+}
+
+impl ServerAuth {
+    fn flag(self) -> &'static str {
+        match self {
+            ServerAuth::Dev => "dev",
+            ServerAuth::OAuth => "oauth",
         }
     }
 }

@@ -241,6 +241,14 @@ pub async fn prepare_channels(context: &Context) -> Result<LoadChannels, BenchEr
     let tokens: Vec<String> = (0..context.concurrency)
         .map(|i| format!("bench-client-{i}"))
         .collect();
+    prepare_channels_as(context, tokens).await
+}
+
+/// One channel per token, each created by that token's principal.
+pub async fn prepare_channels_as(
+    context: &Context,
+    tokens: Vec<String>,
+) -> Result<LoadChannels, BenchError> {
     let mut seats = Vec::with_capacity(tokens.len());
     let conns = workers(context, &tokens, |_| Op::Healthz).await?;
     for ((mut conn, _), token) in conns.into_iter().zip(tokens) {
@@ -250,6 +258,28 @@ pub async fn prepare_channels(context: &Context) -> Result<LoadChannels, BenchEr
         seats.push((token, created.channel_id));
     }
     Ok(LoadChannels { seats })
+}
+
+/// `get_channel` by every client on its own channel, for `duration`, without printing.
+pub async fn get_channel_load(
+    context: &Context,
+    channels: &LoadChannels,
+) -> Result<LoadResult, BenchError> {
+    let tokens: Vec<String> = channels
+        .seats
+        .iter()
+        .map(|(token, _)| token.clone())
+        .collect();
+    let op = |i: usize| Op::Tool {
+        name: "get_channel",
+        args: json!({"channel_id": channels.seats[i].1}),
+    };
+    Ok(closed_loop(
+        workers(context, &tokens, op).await?,
+        context.duration,
+        context.server_pid,
+    )
+    .await)
 }
 
 /// `post_message` or `get_channel` by every client on its own channel.

@@ -32,9 +32,12 @@ impl Page {
             ),
         );
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // Not `no-referrer`: under it browsers send `Origin: null` with the page's own form,
+        // which the Origin check refuses. `same-origin` still keeps the authorization request
+        // out of the Referer sent to the client's redirect URI.
         headers.insert(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
