@@ -1,1 +1,180 @@
-//! The authorization server's rules, against a real SQLite store.
+//! The authorization server's rules, against a real SQLite store: a grant from authorization
+//! to a checked bearer token, and what makes a token stop working.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::Scope;
+
+const ISSUER: &str = "https://mcp.example.com";
+const REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+static NOW: AtomicI64 = AtomicI64::new(1_000_000);
+
+fn test_clock() -> Timestamp {
+    Timestamp(NOW.load(Ordering::SeqCst))
+}
+
+async fn server(dir: &tempfile::TempDir, issuer: &str) -> OAuthServer {
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = Store::open(&url, store::StoreSettings::default())
+        .await
+        .expect("store opens");
+    let mut config = OAuthConfig::new(issuer);
+    config.access_token_ttl = Duration::from_secs(60);
+    OAuthServer::new(config, store)
+        .await
+        .expect("server starts")
+        .with_clock(test_clock)
+}
+
+fn params(client_id: &str) -> AuthorizeParams {
+    AuthorizeParams {
+        response_type: Some("code".into()),
+        client_id: Some(client_id.into()),
+        redirect_uri: Some(REDIRECT.into()),
+        scope: Some("mcp:read".into()),
+        state: Some("xyz".into()),
+        code_challenge: Some(URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER))),
+        code_challenge_method: Some("S256".into()),
+        resource: Some(format!("{ISSUER}/mcp/")),
+    }
+}
+
+/// Registers a public client, approves for a new person and exchanges the code.
+async fn grant(server: &OAuthServer) -> (String, TokenResponse) {
+    let client = server
+        .register(RegistrationRequest {
+            redirect_uris: vec![REDIRECT.into()],
+            client_name: Some("Claude".into()),
+            token_endpoint_auth_method: Some("none".into()),
+            grant_types: None,
+            response_types: None,
+            scope: None,
+        })
+        .await
+        .expect("registered");
+    let client_id = client["client_id"].as_str().expect("id").to_owned();
+    let request = server
+        .check_authorize(&params(&client_id))
+        .await
+        .expect("valid request");
+    assert_eq!(request.client_name, "Claude");
+    let person = server.create_person(" Ada ").await.expect("person");
+    assert_eq!(person.display_name, "Ada");
+    let location = server
+        .decide(&request, Consent::Approve(person.id))
+        .await
+        .expect("approved");
+    let query: HashMap<String, String> = url::Url::parse(&location)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(query["state"], "xyz");
+    assert_eq!(query["iss"], ISSUER);
+    let tokens = server
+        .token(
+            TokenParams {
+                grant_type: Some("authorization_code".into()),
+                code: Some(query["code"].clone()),
+                redirect_uri: Some(REDIRECT.into()),
+                code_verifier: Some(VERIFIER.into()),
+                client_id: Some(client_id.clone()),
+                ..TokenParams::default()
+            },
+            None,
+        )
+        .await
+        .expect("exchanged");
+    (client_id, tokens)
+}
+
+#[tokio::test]
+async fn a_grant_becomes_a_caller_with_the_granted_scope_until_it_expires() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = server(&dir, ISSUER).await;
+    let (_, tokens) = grant(&server).await;
+    assert_eq!(tokens.scope, "mcp:read");
+    let caller = server
+        .check_bearer(&tokens.access_token)
+        .await
+        .expect("valid token");
+    assert_eq!(caller.principal.display_name, "Ada");
+    assert!(caller.scopes.contains(Scope::Read) && !caller.scopes.contains(Scope::Write));
+    assert_eq!(
+        server.check_bearer(&tokens.refresh_token).await,
+        Err(AuthError::Invalid),
+        "a refresh token is no bearer token"
+    );
+    // Expiry is checked on every request, remembered checks included.
+    NOW.fetch_add(61_000, Ordering::SeqCst);
+    assert_eq!(
+        server.check_bearer(&tokens.access_token).await,
+        Err(AuthError::Invalid)
+    );
+}
+
+#[tokio::test]
+async fn tokens_issued_for_another_resource_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, tokens) = {
+        let first = server(&dir, ISSUER).await;
+        grant(&first).await
+    };
+    // The same database served under another public URL: another resource.
+    let moved = OAuthServer::new(
+        OAuthConfig::new("https://elsewhere.example.com"),
+        Store::open_for_token_admin(&format!(
+            "sqlite://{}",
+            dir.path().join("auth.db").display()
+        ))
+        .await
+        .expect("store opens"),
+    )
+    .await
+    .expect("server starts")
+    .with_clock(test_clock);
+    assert_eq!(
+        moved.check_bearer(&tokens.access_token).await,
+        Err(AuthError::Invalid)
+    );
+}
+
+#[tokio::test]
+async fn requests_that_cannot_be_trusted_are_shown_not_redirected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = server(&dir, ISSUER).await;
+    let (client_id, _) = grant(&server).await;
+    let mut wrong_redirect = params(&client_id);
+    wrong_redirect.redirect_uri = Some("https://claude.ai.evil.example/cb".into());
+    assert!(matches!(
+        server.check_authorize(&wrong_redirect).await,
+        Err(AuthorizeError::Page { .. })
+    ));
+    let mut foreign = params(&client_id);
+    foreign.resource = Some("https://other.example/mcp".into());
+    match server.check_authorize(&foreign).await {
+        Err(AuthorizeError::Redirect(url)) => {
+            assert!(
+                url.starts_with(REDIRECT) && url.contains("error=invalid_target"),
+                "{url}"
+            );
+        }
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+    let request = server
+        .check_authorize(&params(&client_id))
+        .await
+        .expect("valid");
+    let token = server.form_token(&request);
+    assert!(server.check_form_token(&request, &token));
+    let mut swapped = request.clone();
+    swapped.redirect_uri = "https://claude.ai/other".into();
+    assert!(!server.check_form_token(&swapped, &token));
+}
