@@ -524,3 +524,23 @@ def test_consent_page_modes_are_guarded_by_configuration(server_factory):
     form = {"response_type": "code", "client_id": client, "redirect_uri": REDIRECT, "code_challenge": challenge, "code_challenge_method": "S256", "decision": "approve", "display_name": "Mallory", "form_token": "1.00"}
     forged = flow.http.post(f"{server.base_url}/authorize", data=form)
     assert forged.status_code == 400 and "location" not in forged.headers
+
+
+def test_no_secret_reaches_the_log(server_factory):
+    server = server_factory("--auth", "oauth", "--approval", "auto")
+    flow = Flow(server)
+    client = flow.register(method="client_secret_post")
+    verifier, challenge = pkce()
+    code = flow.code(client["client_id"], challenge)
+    tokens = flow.exchange(client["client_id"], code, verifier, client_secret=client["client_secret"]).json()
+    refreshed = flow.token(
+        {"grant_type": "refresh_token", "client_id": client["client_id"], "client_secret": client["client_secret"], "refresh_token": tokens["refresh_token"]}
+    ).json()
+    flow.api(refreshed["access_token"])
+    flow.api("mcp_at_" + "f" * 64)
+    flow.exchange(client["client_id"], code, verifier, client_secret=client["client_secret"])  # a replay, logged as a warning
+    server.stop()
+    log = server.log_path.read_text()
+    assert "authorization code replayed" in log, "the log is being written"
+    for secret in (code, client["client_secret"], verifier, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"], refreshed["refresh_token"]):
+        assert secret not in log
