@@ -165,6 +165,8 @@ pub struct Slot {
     pub seat: Option<Seat>,
     /// The hash of the one invite code that can fill this slot now, if any.
     pub invite_hash: Option<SecretHash>,
+    /// The bot attached to a bot slot: what everyone may know of it.
+    pub bot: Option<BotCard>,
 }
 
 impl Slot {
@@ -255,6 +257,7 @@ impl Channel {
                 .slots
                 .into_iter()
                 .map(|spec| Slot {
+                    bot: None,
                     label: spec.label,
                     kind: spec.kind,
                     admin: false,
@@ -345,7 +348,7 @@ impl Channel {
             })
     }
 
-    fn slot_index(&self, label: &SlotLabel) -> Result<usize, DomainError> {
+    pub(crate) fn slot_index(&self, label: &SlotLabel) -> Result<usize, DomainError> {
         self.slots
             .iter()
             .position(|slot| &slot.label == label)
@@ -467,24 +470,28 @@ impl Channel {
             return Err(DomainError::ReadOnlySeat);
         }
         self.ensure_open()?;
+        let sender_label = sender.label.clone();
+        let sender_name = sender
+            .seat
+            .as_ref()
+            .map(|seat| seat.holder_name.clone())
+            .unwrap_or_default();
+        let mut draft = draft;
         if let Some(to) = &draft.to {
-            self.slot(to)?;
-            if to == &sender.label {
+            let to = self.recipient(to)?;
+            if to == sender_label {
                 return Err(DomainError::invalid(
                     "to",
                     "a private message needs another slot as recipient",
                 ));
             }
+            draft.to = Some(to);
         }
         let message = Message {
             seq: self.last_seq.next(),
             kind: MessageKind::User,
-            sender: Some(sender.label.clone()),
-            sender_name: sender
-                .seat
-                .as_ref()
-                .map(|seat| seat.holder_name.clone())
-                .unwrap_or_default(),
+            sender: Some(sender_label),
+            sender_name,
             body: draft.body,
             to: draft.to,
             at: now,
@@ -508,7 +515,7 @@ impl Channel {
         self.record(
             now,
             format!("{} left seat {label}.", who.display_name),
-            json!({"event": "left", "slot": label.as_str()}),
+            json!({"event": "left", "slot": label.as_str(), "name": who.display_name}),
         );
         Ok(label)
     }
@@ -565,14 +572,14 @@ impl Channel {
             AdminOp::YieldSlot { slot } => {
                 let index = self.seat_slot_index(&slot)?;
                 self.ensure_may_unseat(who, index)?;
-                self.slots[index].seat = None;
+                let former = self.slots[index].seat.take().map(|seat| seat.holder_name);
                 self.slots[index].admin = false;
                 let code = secret::new_invite_code(secrets);
                 self.slots[index].invite_hash = Some(SecretHash::of(&code));
                 self.record(
                     now,
                     format!("{actor} opened seat {slot} for a new player."),
-                    json!({"event": "slot_yielded", "slot": slot.as_str()}),
+                    json!({"event": "slot_yielded", "slot": slot.as_str(), "name": former}),
                 );
                 Ok(Some((slot, code)))
             }
@@ -585,12 +592,12 @@ impl Channel {
                     ));
                 }
                 self.ensure_may_unseat(who, index)?;
-                self.slots[index].seat = None;
+                let former = self.slots[index].seat.take().map(|seat| seat.holder_name);
                 self.slots[index].admin = false;
                 self.record(
                     now,
                     format!("{actor} removed the player in seat {slot}."),
-                    json!({"event": "kicked", "slot": slot.as_str()}),
+                    json!({"event": "kicked", "slot": slot.as_str(), "name": former}),
                 );
                 Ok(None)
             }
@@ -643,7 +650,7 @@ impl Channel {
         }
     }
 
-    fn ensure_open(&self) -> Result<(), DomainError> {
+    pub(crate) fn ensure_open(&self) -> Result<(), DomainError> {
         if self.closed {
             Err(DomainError::ChannelClosed)
         } else {
@@ -680,7 +687,7 @@ impl Channel {
     }
 
     /// Queues a system message recording a change.
-    fn record(&mut self, now: Timestamp, text: String, data: serde_json::Value) {
+    pub(crate) fn record(&mut self, now: Timestamp, text: String, data: serde_json::Value) {
         self.last_seq = self.last_seq.next();
         self.new_messages.push(Message {
             seq: self.last_seq,
@@ -693,6 +700,10 @@ impl Channel {
         });
     }
 }
+
+mod bots;
+
+pub use bots::{BOT_ALIAS, BotCard};
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,10 @@ pub mod limits;
 pub mod message;
 pub mod secret;
 
-pub use channel::{AdminOp, Channel, ChannelSpec, Created, Joined, Seat, Slot, SlotKind, SlotSpec};
+pub use channel::{
+    AdminOp, BOT_ALIAS, BotCard, Channel, ChannelSpec, Created, Joined, Seat, Slot, SlotKind,
+    SlotSpec,
+};
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 pub use message::{Body, Draft, Message, MessageKind};

@@ -100,6 +100,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(service::SystemClock),
         shutdown.clone(),
     );
+    match service.resume_bots().await {
+        Ok(0) => {}
+        Ok(channels) => tracing::info!(channels, "resuming bot events left over from the last run"),
+        Err(error) => tracing::warn!(%error, "could not look for pending bot events"),
+    }
     let app = server::app(server::AppParts {
         service,
         authenticator,

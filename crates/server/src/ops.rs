@@ -4,7 +4,7 @@
 //! Each function is a thin mapping; the decisions are in `service` and `domain`.
 
 use domain::Principal;
-use service::{AdminRequest, PostRequest, Service, ServiceError, SyncRequest};
+use service::{AdminRequest, BotRequest, CodeOf, PostRequest, Service, ServiceError, SyncRequest};
 
 use crate::wire::*;
 
@@ -13,8 +13,9 @@ pub async fn create_channel(
     who: &Principal,
     args: CreateChannelArgs,
 ) -> Result<CreateChannelOut, ServiceError> {
+    let bot = bot_request(args.bot_preset, args.bot_code, args.bot_params);
     let created = service
-        .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true))
+        .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true), bot)
         .await?;
     let invites: Vec<InviteView> = created.invites.into_iter().map(InviteView::new).collect();
     let next_step = if invites.is_empty() {
@@ -171,5 +172,74 @@ pub async fn leave_channel(
     Ok(LeaveChannelOut {
         channel_id: args.channel_id,
         left_slot: left.to_string(),
+    })
+}
+
+/// A bot request from the optional arguments; `None` when none was given.
+fn bot_request(
+    preset: Option<String>,
+    code: Option<String>,
+    params: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Option<BotRequest> {
+    (preset.is_some() || code.is_some() || params.is_some()).then(|| BotRequest {
+        preset,
+        code,
+        params: params.map(serde_json::Value::Object),
+    })
+}
+
+pub async fn attach_bot(
+    service: &Service,
+    who: &Principal,
+    args: AttachBotArgs,
+) -> Result<ChannelView, ServiceError> {
+    let request = bot_request(args.bot_preset, args.bot_code, args.bot_params).unwrap_or_default();
+    let channel = service
+        .attach_bot(who, &args.channel_id, args.slot.as_deref(), request)
+        .await?;
+    Ok(ChannelView::new(&channel, &who.id))
+}
+
+pub fn list_bots(service: &Service) -> ListBotsOut {
+    ListBotsOut {
+        bots: service
+            .list_bots()
+            .iter()
+            .map(|bot| CatalogEntry {
+                name: bot.name.to_owned(),
+                summary: bot.summary.to_owned(),
+                code_hash: bot.code_hash.as_str().to_owned(),
+            })
+            .collect(),
+        next_step: "Read a bot's exact code with get_bot_code before trusting it as a referee; \
+                    create_channel with bot_preset attaches it."
+            .into(),
+    }
+}
+
+pub async fn get_bot_code(
+    service: &Service,
+    who: &Principal,
+    args: GetBotCodeArgs,
+) -> Result<BotCodeOut, ServiceError> {
+    let of = match (args.preset, args.channel_id) {
+        (Some(preset), None) => CodeOf::Preset(preset),
+        (None, Some(channel_id)) => CodeOf::Attached {
+            channel_id,
+            slot: args.slot,
+        },
+        _ => {
+            return Err(domain::DomainError::invalid(
+                "preset",
+                "give either preset (a builtin bot) or channel_id (the bot of a channel)",
+            )
+            .into());
+        }
+    };
+    let code = service.get_bot_code(who, of).await?;
+    Ok(BotCodeOut {
+        name: code.name,
+        code_hash: code.code_hash,
+        source: code.source,
     })
 }

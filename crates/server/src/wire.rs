@@ -28,6 +28,24 @@ pub struct SlotView {
     pub admin: bool,
     /// Whether you hold this seat.
     pub yours: bool,
+    /// The bot in a bot slot: read its code with get_bot_code and check the hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotView>,
+}
+
+/// An attached bot, as every member sees it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BotView {
+    pub name: String,
+    /// `sha256:` + hex of the exact source bytes get_bot_code returns.
+    pub code_hash: String,
+    /// `sha256:` + hex of the parameters' JSON.
+    pub params_hash: String,
+    /// Commitment to the bot's secret seed; the seed is revealed when the bot is replaced or
+    /// the channel closes.
+    pub seed_commitment: String,
+    /// True after repeated failures; an admin re-enables it with attach_bot.
+    pub disabled: bool,
 }
 
 /// A channel's set-up, from the caller's point of view.
@@ -68,6 +86,13 @@ impl ChannelView {
                     holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
                     admin: slot.admin,
                     yours: slot.held_by(viewer),
+                    bot: slot.bot.as_ref().map(|card| BotView {
+                        name: card.name.clone(),
+                        code_hash: card.code_hash.clone(),
+                        params_hash: card.params_hash.clone(),
+                        seed_commitment: card.seed_commitment.clone(),
+                        disabled: card.disabled,
+                    }),
                 })
                 .collect(),
         }
@@ -158,7 +183,76 @@ pub struct CreateChannelArgs {
     /// Take the first invite slot yourself (default true). False only sets the channel up.
     #[serde(default)]
     pub join: Option<bool>,
+    /// A builtin referee bot to attach (see list_bots), e.g. "guess". A `bot:referee` slot is
+    /// added when `slots` has no bot slot.
+    #[serde(default)]
+    pub bot_preset: Option<String>,
+    /// Or the JavaScript source of your own bot (see the bot-api resource).
+    #[serde(default)]
+    pub bot_code: Option<String>,
+    /// The bot's parameters, e.g. {"min": 1, "max": 100} for guess.
+    #[serde(default)]
+    pub bot_params: Option<Map<String, Value>>,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachBotArgs {
+    /// The channel's id (ch_…).
+    pub channel_id: String,
+    /// The bot slot to use; default: the first bot slot.
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// A builtin bot (see list_bots).
+    #[serde(default)]
+    pub bot_preset: Option<String>,
+    /// Or inline JavaScript source.
+    #[serde(default)]
+    pub bot_code: Option<String>,
+    /// The bot's parameters.
+    #[serde(default)]
+    pub bot_params: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GetBotCodeArgs {
+    /// A builtin bot's name (see list_bots)…
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// …or a channel whose bot you want to read.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// With channel_id: the bot's slot; default: the first bot slot.
+    #[serde(default)]
+    pub slot: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BotCodeOut {
+    pub name: String,
+    /// `sha256:` + hex of `source`'s exact UTF-8 bytes.
+    pub code_hash: String,
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CatalogEntry {
+    /// Use as bot_preset.
+    pub name: String,
+    pub summary: String,
+    pub code_hash: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListBotsOut {
+    pub bots: Vec<CatalogEntry>,
+    pub next_step: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct CreateChannelOut {

@@ -21,7 +21,7 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Domain(refusal) => ServiceError::Domain(refusal),
-            StoreError::Backend(_) | StoreError::Corrupt(_) => {
+            StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::Conflict(_) => {
                 tracing::error!(%error, "storage failed");
                 ServiceError::Internal
             }
@@ -30,6 +30,12 @@ impl From<StoreError> for ServiceError {
 }
 
 impl ServiceError {
+    /// An internal failure: logged here, once, and shown to the caller only as `INTERNAL`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal failure");
+        ServiceError::Internal
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ServiceError::Domain(refusal) => refusal.code(),

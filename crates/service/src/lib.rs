@@ -3,6 +3,7 @@
 //! - [`service`]: [`Service`], the methods, and the long-polling sync.
 //! - [`error`]: [`ServiceError`] with its stable code and recovery hint.
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
+//! - `bots`: attaching bots and running their events, exactly once and in order.
 //! - [`reads`]: read progress for unread counts, written in batches.
 //!
 //! A method takes the authenticated [`Principal`] and plain arguments, checks them through the
@@ -10,10 +11,12 @@
 //! Nothing here knows HTTP, MCP or SQL.
 
 mod admission;
+mod bots;
 mod error;
 mod reads;
 mod service;
 
+pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use domain::Principal;
 pub use error::ServiceError;
 pub use service::{

@@ -69,17 +69,18 @@ impl Default for ServiceSettings {
 /// The service. Cheap to clone; all clones share one store and one set of limits.
 #[derive(Clone)]
 pub struct Service {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
     admission: Admission,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     settings: ServiceSettings,
     /// Cancelled at shutdown: waiting syncs answer at once with what they have.
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     reads: ReadTracker,
+    pub(crate) bots: crate::bots::BotRunner,
 }
 
 /// A channel just created.
@@ -190,6 +191,14 @@ impl AdminRequest {
     }
 }
 
+/// Whether the channel has a bot that still takes events.
+fn has_live_bots(channel: &Channel) -> bool {
+    channel
+        .slots
+        .iter()
+        .any(|slot| slot.bot.as_ref().is_some_and(|bot| !bot.disabled))
+}
+
 fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainError> {
     raw.map(SlotLabel::parse).transpose()
 }
@@ -210,6 +219,7 @@ impl Service {
                 settings,
                 shutdown,
                 reads: ReadTracker::default(),
+                bots: crate::bots::BotRunner::new(bots::Limits::default()),
             }),
         };
         service.spawn_housekeeping();
@@ -255,7 +265,7 @@ impl Service {
         self.inner.clock.now()
     }
 
-    fn admit(&self, who: &Principal) -> Result<(), ServiceError> {
+    pub(crate) fn admit(&self, who: &Principal) -> Result<(), ServiceError> {
         self.inner.admission.admit(&who.id)
     }
 
@@ -266,24 +276,39 @@ impl Service {
         name: &str,
         slots: &[String],
         join: bool,
+        bot: Option<crate::bots::BotRequest>,
     ) -> Result<Created, ServiceError> {
         self.admit(who)?;
-        let spec = ChannelSpec::new(name, slots)?;
+        // A bot needs a bot slot; name one for the caller who did not.
+        let mut slots = slots.to_vec();
+        if bot.is_some() && !slots.iter().any(|slot| slot.starts_with("bot:")) {
+            slots.insert(0, "bot:referee".to_owned());
+        }
+        let spec = ChannelSpec::new(name, &slots)?;
         let mut id_bytes = [0u8; 12];
         OsSecrets.fill(&mut id_bytes);
-        let created = Channel::create(
-            ChannelId::from_random(id_bytes),
-            spec,
-            who,
-            join,
-            self.now(),
-            &mut OsSecrets,
-        );
+        let id = ChannelId::from_random(id_bytes);
+        let now = self.now();
+        let mut created = Channel::create(id.clone(), spec, who, join, now, &mut OsSecrets);
+        let mut records = Vec::new();
+        if let Some(bot) = bot {
+            let slot = created.channel.bot_slot_for(None)?;
+            let prepared = self.prepare_bot(&id, &slot, bot).await?;
+            records.push(prepared.attach(&mut created.channel, &who.id, now)?);
+        }
         let channel = created.channel.clone();
+        let has_bots = !records.is_empty();
         self.inner
             .store
-            .insert_channel(created.channel, self.inner.settings.max_open_channels)
+            .insert_channel(
+                created.channel,
+                self.inner.settings.max_open_channels,
+                records,
+            )
             .await?;
+        if has_bots {
+            self.wake_bots(&id);
+        }
         tracing::info!(channel = %channel.id, slots = channel.slots.len(), "channel created");
         Ok(Created {
             channel,
@@ -318,6 +343,9 @@ impl Service {
             })
             .await?;
         tracing::info!(channel = %id, slot = %joined.slot, "seat taken");
+        if has_live_bots(&channel) {
+            self.wake_bots(&id);
+        }
         Ok(Joined {
             channel,
             slot: joined.slot,
@@ -359,13 +387,17 @@ impl Service {
             to: parse_slot(request.to.as_deref())?,
         };
         let (who_id, clock) = (who.id.clone(), self.inner.clock.clone());
-        let (message, _) = self
+        let ((message, has_bots), _) = self
             .inner
             .store
             .update_channel(&id, move |channel| {
-                channel.post(&who_id, slot.as_ref(), draft, clock.now())
+                let message = channel.post(&who_id, slot.as_ref(), draft, clock.now())?;
+                Ok((message, has_live_bots(channel)))
             })
             .await?;
+        if has_bots {
+            self.wake_bots(&id);
+        }
         Ok(message)
     }
 
@@ -498,6 +530,12 @@ impl Service {
         self.admit(who)?;
         let id = ChannelId::parse(&request.channel_id)?;
         let op = request.to_op()?;
+        // Closing ends the bots' secrecy: their seeds are published with the close.
+        let seeds = if op == AdminOp::Close {
+            self.seeds_of(&id).await?
+        } else {
+            Vec::new()
+        };
         let (actor, clock) = (who.clone(), self.inner.clock.clone());
         let (outcome, _) = self
             .inner
@@ -506,10 +544,17 @@ impl Service {
                 if !channel.is_visible_to(&actor.id) {
                     return Err(DomainError::NotMember);
                 }
-                let invite = channel.administer(&actor, op, clock.now(), &mut OsSecrets)?;
+                let now = clock.now();
+                let invite = channel.administer(&actor, op, now, &mut OsSecrets)?;
+                for (slot, seed) in &seeds {
+                    channel.reveal_bot_seed(slot, seed, now);
+                }
                 Ok((channel.clone(), invite))
             })
             .await?;
+        if has_live_bots(&outcome.0) {
+            self.wake_bots(&id);
+        }
         Ok(outcome)
     }
 
@@ -524,13 +569,17 @@ impl Service {
         let id = ChannelId::parse(channel_id)?;
         let slot = parse_slot(slot)?;
         let (leaver, clock) = (who.clone(), self.inner.clock.clone());
-        let (left, _) = self
+        let ((left, has_bots), _) = self
             .inner
             .store
             .update_channel(&id, move |channel| {
-                channel.leave(&leaver, slot.as_ref(), clock.now())
+                let left = channel.leave(&leaver, slot.as_ref(), clock.now())?;
+                Ok((left, has_live_bots(channel)))
             })
             .await?;
+        if has_bots {
+            self.wake_bots(&id);
+        }
         Ok(left)
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`sqlite`]: the embedded backend: one writer task that commits in groups, and a pool of
 //!   readers.
+//! - [`bots`]: what is stored of attached bots beside their public card.
 //! - [`oauth`]: people, OAuth clients, codes and tokens for the authorization server.
 //! - [`signals`]: "channel X advanced to seq N" notifications that wake waiting syncs; a backend
 //!   publishes them only after its commit.
@@ -10,6 +11,7 @@
 //! stores the changed channel together with the messages the closure produced, all in one
 //! transaction or not at all. Nothing here knows HTTP, MCP or bots.
 
+pub mod bots;
 pub mod oauth;
 pub mod signals;
 pub mod sqlite;
@@ -30,6 +32,9 @@ pub enum StoreError {
     /// A stored row could not be read back into domain types.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The change was based on a state that moved on meanwhile; nothing was written.
+    #[error("conflicting change: {0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -148,9 +153,10 @@ impl Store {
         &self,
         channel: Channel,
         max_open_owned: usize,
+        bots: Vec<bots::BotRecord>,
     ) -> Result<Vec<Message>, StoreError> {
         match self {
-            Store::Sqlite(store) => store.insert_channel(channel, max_open_owned).await,
+            Store::Sqlite(store) => store.insert_channel(channel, max_open_owned, bots).await,
         }
     }
 
@@ -164,6 +170,23 @@ impl Store {
     where
         T: Send + 'static,
         F: FnOnce(&mut Channel) -> Result<T, DomainError> + Send + 'static,
+    {
+        self.update_channel_and_bots(id, move |channel| {
+            change(channel).map(|outcome| (outcome, Vec::new()))
+        })
+        .await
+    }
+
+    /// As [`Store::update_channel`], and the bot rows `change` asks for are written in the same
+    /// transaction.
+    pub async fn update_channel_and_bots<T, F>(
+        &self,
+        id: &ChannelId,
+        change: F,
+    ) -> Result<(T, Vec<Message>), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Channel) -> Result<(T, Vec<bots::BotWrite>), DomainError> + Send + 'static,
     {
         match self {
             Store::Sqlite(store) => store.update_channel(id, change).await,

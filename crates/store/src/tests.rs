@@ -61,7 +61,7 @@ async fn new_channel(store: &Store, seed: u8) -> (ChannelId, Vec<(SlotLabel, Str
     );
     let id = created.channel.id.clone();
     store
-        .insert_channel(created.channel, 100)
+        .insert_channel(created.channel, 100, Vec::new())
         .await
         .expect("insert");
     (id, created.invites)
@@ -141,7 +141,7 @@ async fn a_database_failure_rolls_back_its_group_and_the_writer_carries_on() {
         &mut OsLikeSource::seeded(70),
     );
     let (duplicate, post) = tokio::join!(
-        store.insert_channel(twin.channel, 100),
+        store.insert_channel(twin.channel, 100, Vec::new()),
         store.update_channel(&id, |channel| {
             channel.post(
                 &person("alice").id,
@@ -273,7 +273,7 @@ async fn private_messages_reach_sender_and_recipient_only() {
     );
     let id = created.channel.id.clone();
     store
-        .insert_channel(created.channel, 100)
+        .insert_channel(created.channel, 100, Vec::new())
         .await
         .expect("insert");
     for (seed, (label, code)) in (100..).zip(created.invites) {
@@ -339,7 +339,7 @@ async fn open_channels_per_owner_are_capped() {
             &mut OsLikeSource::seeded(seed),
         );
         store
-            .insert_channel(created.channel, 2)
+            .insert_channel(created.channel, 2, Vec::new())
             .await
             .expect("under the cap");
     }
@@ -352,7 +352,7 @@ async fn open_channels_per_owner_are_capped() {
         Timestamp(1),
         &mut OsLikeSource::seeded(9),
     );
-    let refused = store.insert_channel(created.channel, 2).await;
+    let refused = store.insert_channel(created.channel, 2, Vec::new()).await;
     assert!(matches!(
         refused,
         Err(StoreError::Domain(
@@ -373,9 +373,18 @@ async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
         })
         .await
         .expect("post");
-    let advance = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.advanced())
-        .await
-        .expect("woken after commit");
+    // The channel's creation may still be announced after its insert returned (answers go out
+    // before wake-ups): skip announcements older than the post.
+    let advance = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let advance = subscription.advanced().await;
+            if advance.seq >= message.seq {
+                break advance;
+            }
+        }
+    })
+    .await
+    .expect("woken after commit");
     assert_eq!(advance.seq, message.seq);
     let snapshot = advance
         .snapshot

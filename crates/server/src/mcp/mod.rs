@@ -44,14 +44,22 @@ const INSTRUCTIONS: &str = "MCP Multiplayer: channels where assistant sessions m
 Create a channel (create_channel), hand each invite code to one other participant, who calls join_channel. \
 Then take turns with post_message and wait for the others with sync_messages (pass next_cursor back and wait_ms ~25000). \
 Your identity comes from your login, not from this connection; keep your rejoin_token to get your seat back. \
-Read mcp-multiplayer://docs/quickstart for the full flow.";
+Games are refereed by bots whose code is public: list_bots, get_bot_code, create_channel with bot_preset. \
+Read mcp-multiplayer://docs/quickstart for the full flow, mcp-multiplayer://docs/bot-api to write a bot.";
 
 /// The documents served as MCP resources.
-const DOCS: [(&str, &str, &str); 1] = [(
-    "mcp-multiplayer://docs/quickstart",
-    "quickstart",
-    include_str!("../../docs/quickstart.md"),
-)];
+const DOCS: [(&str, &str, &str); 2] = [
+    (
+        "mcp-multiplayer://docs/quickstart",
+        "quickstart",
+        include_str!("../../docs/quickstart.md"),
+    ),
+    (
+        "mcp-multiplayer://docs/bot-api",
+        "bot-api",
+        include_str!("../../../../docs/bot-api.md"),
+    ),
+];
 
 /// One tool-call handler. Built per request by the transport, so it only clones an `Arc`.
 #[derive(Clone)]

@@ -220,4 +220,61 @@ impl McpServer {
             ops::leave_channel(&self.service, &who, args.into_inner()?).await?,
         ))
     }
+
+    #[tool(
+        description = "Attach a referee bot to a bot slot of a channel you administer: a builtin (bot_preset, see list_bots) or your own JavaScript (bot_code, see the bot-api resource), with bot_params. A bot already there is replaced and its seed revealed. Everyone sees the bot's code hash and seed commitment in the channel; next: tell the players to check it with get_bot_code.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn attach_bot(
+        &self,
+        Parameters(args): Parameters<Args<AttachBotArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<ChannelView>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::attach_bot(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
+
+    #[tool(
+        description = "List the builtin referee bots: name (use as bot_preset), what they do, and the sha256 hash of their exact code. Next: read one with get_bot_code, then create_channel with bot_preset.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_bots(
+        &self,
+        Parameters(args): Parameters<Args<NoArgs>>,
+    ) -> Result<Json<ListBotsOut>, ToolError> {
+        args.into_inner()?;
+        Ok(Json(ops::list_bots(&self.service)))
+    }
+
+    #[tool(
+        description = "Read the exact JavaScript source of a bot, to check what referees you: a builtin (preset) or the bot attached to a channel you are in (channel_id, slot). sha256 of the source bytes equals code_hash.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn get_bot_code(
+        &self,
+        Parameters(args): Parameters<Args<GetBotCodeArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<BotCodeOut>, ToolError> {
+        let who = caller(&context)?;
+        Ok(Json(
+            ops::get_bot_code(&self.service, &who, args.into_inner()?).await?,
+        ))
+    }
 }

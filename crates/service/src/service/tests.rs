@@ -57,6 +57,7 @@ async fn two_players(service: &Service) -> String {
             "Game",
             &["invite:alice".into(), "invite:bob".into()],
             true,
+            None,
         )
         .await
         .expect("create");
@@ -471,6 +472,7 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
                 "invite:carol".into(),
             ],
             true,
+            None,
         )
         .await
         .expect("create");

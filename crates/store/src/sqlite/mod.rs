@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
-    Body, Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seat, SecretHash,
-    Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Body, BotCard, Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seat,
+    SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
 };
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+mod bots;
 mod oauth;
 
 use crate::signals::{Advance, Snapshot};
@@ -246,6 +247,7 @@ impl SqliteStore {
         &self,
         mut channel: Channel,
         max_open_owned: usize,
+        bots: Vec<crate::bots::BotRecord>,
     ) -> Result<Vec<Message>, StoreError> {
         self.submit(move |writer, reply| {
             Box::pin(async move {
@@ -264,7 +266,13 @@ impl SqliteStore {
                         }));
                     }
                     savepoint(&mut writer.conn).await?;
-                    let written = insert_channel_rows(&mut writer.conn, &channel, &messages).await;
+                    let mut written =
+                        insert_channel_rows(&mut writer.conn, &channel, &messages).await;
+                    for bot in bots {
+                        if written.is_ok() {
+                            written = bots::insert_bot(&mut writer.conn, bot).await;
+                        }
+                    }
                     release(&mut writer.conn, written.is_ok()).await?;
                     written
                 }
@@ -296,7 +304,9 @@ impl SqliteStore {
     ) -> Result<(T, Vec<Message>), StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Channel) -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&mut Channel) -> Result<(T, Vec<crate::bots::BotWrite>), DomainError>
+            + Send
+            + 'static,
     {
         let id = id.clone();
         self.submit(move |writer, reply| {
@@ -317,7 +327,7 @@ impl SqliteStore {
                             reply,
                         );
                     }
-                    Ok(Ok(outcome)) => outcome,
+                    Ok(Ok(decided)) => decided,
                     // The closure refused before anything was written: nothing to undo.
                     Ok(Err(refusal)) => {
                         return JobDone {
@@ -330,9 +340,11 @@ impl SqliteStore {
                         };
                     }
                 };
+                let (outcome, bot_writes) = outcome;
                 let messages = after.take_new_messages();
                 if let Err(error) =
-                    persist_changes(&mut writer.conn, &before, &after, &messages).await
+                    persist_with_bots(&mut writer.conn, &before, &after, &messages, bot_writes)
+                        .await
                 {
                     return JobDone::failed(error, reply);
                 }
@@ -683,8 +695,11 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
     .await?
     .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
     let slot_rows = sqlx::query(
-        "SELECT label, kind, admin, holder, holder_name, rejoin_hash, joined_at, since_seq, invite_hash \
-         FROM slots WHERE channel_id = ?1 ORDER BY position",
+        "SELECT s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, \
+         s.since_seq, s.invite_hash, b.name AS bot_name, b.code_hash, b.params_hash, \
+         b.seed_commitment, b.disabled \
+         FROM slots s LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
+         WHERE s.channel_id = ?1 ORDER BY s.position",
     )
     .bind(id.as_str())
     .fetch_all(&mut *conn)
@@ -734,6 +749,16 @@ fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
         invite_hash: row
             .try_get::<Option<String>, _>("invite_hash")?
             .map(SecretHash::from_trusted),
+        bot: match row.try_get::<Option<String>, _>("bot_name")? {
+            Some(name) => Some(BotCard {
+                name,
+                code_hash: row.try_get("code_hash")?,
+                params_hash: row.try_get("params_hash")?,
+                seed_commitment: row.try_get("seed_commitment")?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -797,6 +822,31 @@ async fn insert_channel_rows(
         write_slot(conn, &channel.id, position, slot, false).await?;
     }
     insert_messages(conn, &channel.id, messages).await
+}
+
+/// [`persist_changes`] and the bot rows, all or nothing.
+async fn persist_with_bots(
+    conn: &mut SqliteConnection,
+    before: &Channel,
+    after: &Channel,
+    messages: &[Message],
+    bot_writes: Vec<crate::bots::BotWrite>,
+) -> Result<(), StoreError> {
+    if bot_writes.is_empty() {
+        return persist_changes(conn, before, after, messages).await;
+    }
+    sqlx::query("SAVEPOINT bots").execute(&mut *conn).await?;
+    let mut written = persist_changes(conn, before, after, messages).await;
+    for write in bot_writes {
+        if written.is_ok() {
+            written = bots::write_bot(conn, &after.id, write).await;
+        }
+    }
+    if written.is_err() {
+        sqlx::query("ROLLBACK TO bots").execute(&mut *conn).await?;
+    }
+    sqlx::query("RELEASE bots").execute(&mut *conn).await?;
+    written
 }
 
 /// Writes what changed between `before` and `after`, plus the new messages.

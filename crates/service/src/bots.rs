@@ -1,0 +1,617 @@
+//! Bots in channels: attaching them (checked source, secret seed, public commitment), and
+//! running them.
+//!
+//! Each channel's bot events run one at a time, in channel order, on a bounded blocking pool;
+//! different channels run in parallel. An event's reaction (posts, state) and the bot's progress
+//! counter are stored in one transaction, guarded by the counter's old value, so every message
+//! reaches a bot exactly once even across crashes: after a restart, [`Service::resume_bots`]
+//! picks up where the counters stand, and a re-run of an event whose reaction was never stored
+//! gives the same reaction (bots are deterministic in code, seed and events).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bots::{BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction, SlotInfo};
+use domain::{
+    BotCard, Channel, ChannelId, DomainError, Message, MessageKind, Principal, Seq, SlotKind,
+    SlotLabel,
+};
+use rand::RngCore;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use store::Audience;
+use store::bots::{BotRecord, BotWrite};
+use tokio::sync::Semaphore;
+
+use crate::error::ServiceError;
+use crate::service::Service;
+
+/// Consecutive failed events after which a bot is disabled.
+pub const MAX_BOT_FAILURES: u32 = 3;
+/// Largest `bot_params`, in bytes of JSON.
+pub const MAX_BOT_PARAMS_BYTES: usize = 16 * 1024;
+
+/// Which bot to attach, as asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BotRequest {
+    /// A builtin bot's name (see `list_bots`).
+    pub preset: Option<String>,
+    /// Inline JavaScript source.
+    pub code: Option<String>,
+    /// The bot's parameters: the second argument of its constructor.
+    pub params: Option<Value>,
+}
+
+/// Where a bot's code is asked for.
+#[derive(Debug, Clone)]
+pub enum CodeOf {
+    Preset(String),
+    Attached {
+        channel_id: String,
+        slot: Option<String>,
+    },
+}
+
+/// A bot's code as `get_bot_code` returns it.
+#[derive(Debug, Clone)]
+pub struct BotCode {
+    pub name: String,
+    pub code_hash: String,
+    pub source: String,
+}
+
+/// Runs bot events: at most one task per channel, and at most `permits` events at once.
+pub(crate) struct BotRunner {
+    /// Channels with a running task; `true` when more work arrived while it ran.
+    busy: Mutex<HashMap<ChannelId, bool>>,
+    permits: Arc<Semaphore>,
+    pub(crate) limits: Limits,
+}
+
+impl BotRunner {
+    pub(crate) fn new(limits: Limits) -> Self {
+        let parallel = std::thread::available_parallelism().map_or(2, usize::from);
+        BotRunner {
+            busy: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(parallel)),
+            limits,
+        }
+    }
+}
+
+impl BotRequest {
+    /// Resolves the request into a checked source and parameters.
+    async fn resolve(self, limits: &Limits) -> Result<(BotSource, Value), ServiceError> {
+        let source = match (self.preset, self.code) {
+            (Some(_), Some(_)) => {
+                return Err(DomainError::invalid(
+                    "bot_code",
+                    "give bot_preset or bot_code, not both",
+                )
+                .into());
+            }
+            (Some(preset), None) => bots::builtin(&preset).ok_or_else(|| {
+                let names: Vec<&str> = bots::catalog().iter().map(|bot| bot.name).collect();
+                DomainError::invalid(
+                    "bot_preset",
+                    format!("unknown bot {preset:?}; builtin bots: {}", names.join(", ")),
+                )
+            })?,
+            (None, Some(code)) => BotSource::new("inline", code)
+                .map_err(|error| DomainError::invalid("bot_code", error.to_string()))?,
+            (None, None) => {
+                return Err(
+                    DomainError::invalid("bot_preset", "give bot_preset or bot_code").into(),
+                );
+            }
+        };
+        let params = self.params.unwrap_or_else(|| json!({}));
+        if !params.is_object() {
+            return Err(
+                DomainError::invalid("bot_params", "bot_params must be a JSON object").into(),
+            );
+        }
+        if serde_json::to_string(&params).map_or(usize::MAX, |text| text.len())
+            > MAX_BOT_PARAMS_BYTES
+        {
+            return Err(DomainError::LimitExceeded {
+                what: "bot_params (bytes of JSON)",
+                limit: MAX_BOT_PARAMS_BYTES,
+            }
+            .into());
+        }
+        let checked = source.clone();
+        let limits = limits.clone();
+        tokio::task::spawn_blocking(move || bots::check_source(&checked, &limits))
+            .await
+            .map_err(|error| ServiceError::internal(format!("bot check: {error}")))?
+            .map_err(|error| DomainError::invalid("bot_code", error.to_string()))?;
+        Ok((source, params))
+    }
+}
+
+/// A bot ready to attach: its stored record (processed up to just before its notice) and card.
+pub(crate) struct Prepared {
+    pub record: BotRecord,
+    pub card: BotCard,
+}
+
+impl Prepared {
+    fn new(channel_id: &ChannelId, slot: &SlotLabel, source: &BotSource, params: Value) -> Self {
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        let seed_hex = hex::encode(seed);
+        let seed_commitment = bots::commitment(channel_id.as_str(), slot.as_str(), &seed_hex, b"");
+        let params_hash = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(params.to_string().as_bytes()))
+        );
+        let card = BotCard {
+            name: source.name().to_owned(),
+            code_hash: source.code_hash().as_str().to_owned(),
+            params_hash: params_hash.clone(),
+            seed_commitment: seed_commitment.clone(),
+            disabled: false,
+        };
+        let record = BotRecord {
+            channel_id: channel_id.clone(),
+            slot: slot.clone(),
+            name: card.name.clone(),
+            source: source.source().to_owned(),
+            code_hash: card.code_hash.clone(),
+            params,
+            params_hash,
+            seed: seed_hex,
+            seed_commitment,
+            state: None,
+            processed_seq: Seq(0),
+            failures: 0,
+            disabled: false,
+        };
+        Prepared { record, card }
+    }
+
+    /// Attaches to `channel` (which checks the caller's rights) and returns the row to store.
+    pub(crate) fn attach(
+        mut self,
+        channel: &mut Channel,
+        who: &domain::PrincipalId,
+        now: domain::Timestamp,
+    ) -> Result<BotRecord, DomainError> {
+        let notice = channel.attach_bot(who, &self.record.slot, self.card, now)?;
+        // The notice itself is the bot's first event (`on_init`).
+        self.record.processed_seq = Seq(notice.0 - 1);
+        Ok(self.record)
+    }
+}
+
+impl Service {
+    /// Checks a bot request and prepares its record for `slot` of `channel_id`.
+    pub(crate) async fn prepare_bot(
+        &self,
+        channel_id: &ChannelId,
+        slot: &SlotLabel,
+        request: BotRequest,
+    ) -> Result<Prepared, ServiceError> {
+        let (source, params) = request.resolve(&self.inner.bots.limits).await?;
+        Ok(Prepared::new(channel_id, slot, &source, params))
+    }
+
+    /// Attaches a bot to a bot slot (admins only), replacing and revealing any bot there.
+    pub async fn attach_bot(
+        &self,
+        who: &Principal,
+        channel_id: &str,
+        slot: Option<&str>,
+        request: BotRequest,
+    ) -> Result<Channel, ServiceError> {
+        self.admit(who)?;
+        let id = ChannelId::parse(channel_id)?;
+        let slot = slot.map(SlotLabel::parse).transpose()?;
+        let current = self.inner.store.load_channel(&id).await?;
+        if !current.is_visible_to(&who.id) {
+            return Err(DomainError::ChannelNotFound.into());
+        }
+        let slot = current.bot_slot_for(slot.as_ref())?;
+        let prepared = self.prepare_bot(&id, &slot, request).await?;
+        let previous = self
+            .inner
+            .store
+            .bots_of(&id)
+            .await?
+            .into_iter()
+            .find(|bot| bot.slot == slot);
+        let (actor, clock) = (who.id.clone(), self.inner.clock.clone());
+        let (channel, _) = self
+            .inner
+            .store
+            .update_channel_and_bots(&id, move |channel| {
+                let now = clock.now();
+                if let Some(previous) = &previous {
+                    if !channel.is_admin(&actor) {
+                        return Err(DomainError::NotAdmin);
+                    }
+                    channel.reveal_bot_seed(&previous.slot, &previous.seed, now);
+                }
+                let record = prepared.attach(channel, &actor, now)?;
+                Ok((channel.clone(), vec![BotWrite::Attach(record)]))
+            })
+            .await?;
+        tracing::info!(channel = %id, slot = %slot, "bot attached");
+        self.wake_bots(&id);
+        Ok(channel)
+    }
+
+    /// The builtin bots: name, summary, code hash.
+    pub fn list_bots(&self) -> &'static [bots::BuiltinInfo] {
+        bots::catalog()
+    }
+
+    /// The exact source of a builtin bot, or of a bot attached to a channel the caller is in.
+    pub async fn get_bot_code(&self, who: &Principal, of: CodeOf) -> Result<BotCode, ServiceError> {
+        self.admit(who)?;
+        match of {
+            CodeOf::Preset(name) => {
+                let source = bots::builtin(&name).ok_or_else(|| {
+                    DomainError::invalid("preset", format!("unknown bot {name:?}; see list_bots"))
+                })?;
+                Ok(BotCode {
+                    name: source.name().to_owned(),
+                    code_hash: source.code_hash().as_str().to_owned(),
+                    source: source.source().to_owned(),
+                })
+            }
+            CodeOf::Attached { channel_id, slot } => {
+                let id = ChannelId::parse(&channel_id)?;
+                let channel = self.inner.store.load_channel(&id).await?;
+                if !channel.may_read_bots(who) {
+                    return Err(DomainError::ChannelNotFound.into());
+                }
+                let slot = channel
+                    .bot_slot_for(slot.map(|raw| SlotLabel::parse(&raw)).transpose()?.as_ref())?;
+                let bot = self
+                    .inner
+                    .store
+                    .bots_of(&id)
+                    .await?
+                    .into_iter()
+                    .find(|bot| bot.slot == slot)
+                    .ok_or_else(|| {
+                        DomainError::invalid("slot", format!("no bot is attached to {slot}"))
+                    })?;
+                Ok(BotCode {
+                    name: bot.name,
+                    code_hash: bot.code_hash,
+                    source: bot.source,
+                })
+            }
+        }
+    }
+
+    /// Seeds of every bot of the channel, for the reveal at close.
+    pub(crate) async fn seeds_of(
+        &self,
+        id: &ChannelId,
+    ) -> Result<Vec<(SlotLabel, String)>, ServiceError> {
+        Ok(self
+            .inner
+            .store
+            .bots_of(id)
+            .await?
+            .into_iter()
+            .map(|bot| (bot.slot, bot.seed))
+            .collect())
+    }
+
+    /// Starts (or re-arms) the channel's bot task.
+    pub(crate) fn wake_bots(&self, id: &ChannelId) {
+        let mut busy = self
+            .inner
+            .bots
+            .busy
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(again) = busy.get_mut(id) {
+            *again = true;
+            return;
+        }
+        busy.insert(id.clone(), false);
+        drop(busy);
+        let service = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move { service.run_bots(id).await });
+    }
+
+    /// Wakes the bots of every channel that has events left over, e.g. after a restart.
+    pub async fn resume_bots(&self) -> Result<usize, ServiceError> {
+        let behind = self.inner.store.channels_with_bots_behind().await?;
+        for id in &behind {
+            self.wake_bots(id);
+        }
+        Ok(behind.len())
+    }
+
+    async fn run_bots(self, id: ChannelId) {
+        loop {
+            if let Err(error) = self.drain_bots(&id).await {
+                tracing::warn!(channel = %id, %error, "bot events stopped; they resume with the next message");
+            }
+            let mut busy = self
+                .inner
+                .bots
+                .busy
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            match busy.get_mut(&id) {
+                Some(again) if *again => *again = false,
+                _ => {
+                    busy.remove(&id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Gives every enabled bot of the channel its pending events, one at a time, in order.
+    async fn drain_bots(&self, id: &ChannelId) -> Result<(), ServiceError> {
+        loop {
+            if self.inner.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let channel = self.inner.store.load_channel(id).await?;
+            if channel.closed {
+                return Ok(());
+            }
+            let pending: Vec<BotRecord> = self
+                .inner
+                .store
+                .bots_of(id)
+                .await?
+                .into_iter()
+                .filter(|bot| !bot.disabled && bot.processed_seq < channel.last_seq)
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for bot in pending {
+                self.next_bot_event(&channel, bot).await?;
+            }
+        }
+    }
+
+    /// Handles the bot's next event, or skips the messages that are no event for it.
+    async fn next_bot_event(&self, channel: &Channel, bot: BotRecord) -> Result<(), ServiceError> {
+        let messages = self
+            .inner
+            .store
+            .messages(
+                &channel.id,
+                Audience::Everything,
+                bot.processed_seq,
+                channel.last_seq,
+                100,
+            )
+            .await?;
+        let Some(last) = messages.last().map(|message| message.seq) else {
+            return Ok(());
+        };
+        let found = messages
+            .into_iter()
+            .find_map(|message| event_for(&bot.slot, &message).map(|event| (message, event)));
+        let Some((message, event)) = found else {
+            // Nothing here for this bot: move its counter past these messages.
+            let progress = BotWrite::Progress {
+                slot: bot.slot.clone(),
+                from: bot.processed_seq,
+                to: last,
+                state: None,
+                failures: bot.failures,
+                disabled: false,
+            };
+            self.store_bot_outcome(&channel.id, progress, |_| Ok(()))
+                .await;
+            return Ok(());
+        };
+        let context = event_context(channel, &bot, &message)?;
+        let source = BotSource::new(bot.name.clone(), bot.source.clone())
+            .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
+        let limits = self.inner.bots.limits.clone();
+        let permit = self
+            .inner
+            .bots
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::internal("the bot pool is closed"))?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            bots::run_event(&source, &context, &event, &limits)
+        })
+        .await
+        .map_err(|error| ServiceError::internal(format!("bot event: {error}")))?;
+        let (slot, now, seq) = (bot.slot.clone(), message.at, message.seq);
+        match outcome {
+            Ok(reaction) => {
+                let progress = BotWrite::Progress {
+                    slot: slot.clone(),
+                    from: bot.processed_seq,
+                    to: seq,
+                    state: reaction.state.clone(),
+                    failures: 0,
+                    disabled: false,
+                };
+                let failures = bot.failures;
+                let stored = self
+                    .store_bot_outcome(&channel.id, progress, move |channel| {
+                        apply_reaction(channel, &slot, reaction, now)
+                    })
+                    .await;
+                if !stored {
+                    // The reaction could not be posted (e.g. to a slot that does not exist):
+                    // that is the bot's failure, recorded as such.
+                    let error = bots::BotError::new(
+                        bots::BotErrorKind::BadPost,
+                        "a post was refused by the channel (unknown recipient slot, or the channel closed)",
+                    );
+                    self.record_bot_failure(channel, &bot, failures, seq, now, error)
+                        .await;
+                }
+            }
+            Err(error) => {
+                self.record_bot_failure(channel, &bot, bot.failures, seq, now, error)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_bot_failure(
+        &self,
+        channel: &Channel,
+        bot: &BotRecord,
+        failures: u32,
+        seq: Seq,
+        now: domain::Timestamp,
+        error: bots::BotError,
+    ) {
+        let failures = failures.saturating_add(1);
+        let disable = failures >= MAX_BOT_FAILURES;
+        tracing::info!(channel = %channel.id, slot = %bot.slot, kind = error.kind.as_str(), failures, "bot event failed");
+        let progress = BotWrite::Progress {
+            slot: bot.slot.clone(),
+            from: bot.processed_seq,
+            to: seq,
+            state: None,
+            failures,
+            disabled: disable,
+        };
+        let slot = bot.slot.clone();
+        let details = json!({"kind": error.kind.as_str(), "message": error.message, "line": error.line, "seq": seq.0});
+        let summary = error.to_string();
+        self.store_bot_outcome(&channel.id, progress, move |channel| {
+            channel.bot_failed(&slot, details, &summary, disable, now)
+        })
+        .await;
+    }
+
+    /// Stores a bot's outcome with its progress; `false` when the channel refused the change
+    /// (nothing was stored). A conflict (someone else moved the counter) is not an error.
+    async fn store_bot_outcome(
+        &self,
+        id: &ChannelId,
+        progress: BotWrite,
+        change: impl FnOnce(&mut Channel) -> Result<(), DomainError> + Send + 'static,
+    ) -> bool {
+        let result = self
+            .inner
+            .store
+            .update_channel_and_bots(id, move |channel| {
+                change(channel)?;
+                Ok(((), vec![progress]))
+            })
+            .await;
+        match result {
+            Ok(_) => true,
+            Err(store::StoreError::Domain(_)) => false,
+            Err(error) => {
+                tracing::warn!(channel = %id, %error, "could not store a bot outcome");
+                true
+            }
+        }
+    }
+}
+
+/// Posts the reaction's messages from the bot's slot, all or none.
+fn apply_reaction(
+    channel: &mut Channel,
+    slot: &SlotLabel,
+    reaction: Reaction,
+    now: domain::Timestamp,
+) -> Result<(), DomainError> {
+    let mut trial = channel.clone();
+    for post in reaction.posts {
+        trial.bot_post(slot, post.body, post.to, now)?;
+    }
+    *channel = trial;
+    Ok(())
+}
+
+/// What a channel message is for the bot in `slot`, if anything.
+fn event_for(slot: &SlotLabel, message: &Message) -> Option<Event> {
+    match message.kind {
+        MessageKind::User => Some(Event::Message(message.clone())),
+        // Bots do not hear bots: two echo bots would talk forever.
+        MessageKind::Bot => None,
+        MessageKind::System => {
+            let data = message.body.data.as_ref()?;
+            let event = data.get("event")?.as_str()?;
+            let player = || {
+                Some(Player {
+                    slot: SlotLabel::parse(data.get("slot")?.as_str()?).ok()?,
+                    name: data
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            };
+            match event {
+                "joined" | "rejoined" => player().map(Event::Join),
+                "left" | "kicked" | "slot_yielded" => player().map(Event::Leave),
+                "bot_attached" if data.get("slot")?.as_str()? == slot.as_str() => Some(Event::Init),
+                _ => None,
+            }
+        }
+    }
+}
+
+fn event_context(
+    channel: &Channel,
+    bot: &BotRecord,
+    message: &Message,
+) -> Result<EventContext, ServiceError> {
+    let seed_bytes = hex::decode(&bot.seed)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| ServiceError::internal("stored bot seed is corrupt"))?;
+    let slots = channel
+        .slots
+        .iter()
+        .map(|slot| SlotInfo {
+            slot: slot.label.clone(),
+            kind: slot.kind,
+            holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
+        })
+        .collect();
+    let mut seated: Vec<(domain::Timestamp, usize, Player)> = channel
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| slot.kind == SlotKind::Invite)
+        .filter_map(|(position, slot)| {
+            slot.seat.as_ref().map(|seat| {
+                (
+                    seat.joined_at,
+                    position,
+                    Player {
+                        slot: slot.label.clone(),
+                        name: seat.holder_name.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    seated.sort_by_key(|(joined_at, position, _)| (*joined_at, *position));
+    Ok(EventContext {
+        channel_id: channel.id.clone(),
+        bot_slot: bot.slot.clone(),
+        event_seq: message.seq,
+        now: message.at,
+        slots,
+        players: seated.into_iter().map(|(_, _, player)| player).collect(),
+        params: bot.params.clone(),
+        state: bot.state.clone(),
+        seed: BotSeed(seed_bytes),
+    })
+}

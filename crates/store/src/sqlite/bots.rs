@@ -1,0 +1,150 @@
+//! The `bots` table in SQLite.
+
+use domain::{ChannelId, Seq, SlotLabel};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::bots::{BotRecord, BotWrite};
+
+impl SqliteStore {
+    pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel_id, slot, name, source, code_hash, params, params_hash, seed, \
+             seed_commitment, state, processed_seq, failures, disabled \
+             FROM bots WHERE channel_id = ?1 ORDER BY slot",
+        )
+        .bind(channel.as_str())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(bot_from_row).collect()
+    }
+
+    pub async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT b.channel_id FROM bots b \
+             WHERE b.disabled = 0 AND b.processed_seq < \
+               (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.channel_id = b.channel_id)",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| ChannelId::from_trusted(id))
+            .collect())
+    }
+}
+
+pub(super) async fn insert_bot(
+    conn: &mut SqliteConnection,
+    bot: BotRecord,
+) -> Result<(), StoreError> {
+    let params = serde_json::to_string(&bot.params)
+        .map_err(|error| StoreError::Backend(error.to_string()))?;
+    let state = bot
+        .state
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| StoreError::Backend(error.to_string()))?;
+    sqlx::query(
+        "INSERT INTO bots (channel_id, slot, name, source, code_hash, params, params_hash, seed, \
+         seed_commitment, state, processed_seq, failures, disabled) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT (channel_id, slot) DO UPDATE SET name = excluded.name, \
+         source = excluded.source, code_hash = excluded.code_hash, params = excluded.params, \
+         params_hash = excluded.params_hash, seed = excluded.seed, \
+         seed_commitment = excluded.seed_commitment, state = excluded.state, \
+         processed_seq = excluded.processed_seq, failures = excluded.failures, \
+         disabled = excluded.disabled",
+    )
+    .bind(bot.channel_id.as_str())
+    .bind(bot.slot.as_str())
+    .bind(&bot.name)
+    .bind(&bot.source)
+    .bind(&bot.code_hash)
+    .bind(params)
+    .bind(&bot.params_hash)
+    .bind(&bot.seed)
+    .bind(&bot.seed_commitment)
+    .bind(state)
+    .bind(bot.processed_seq.0)
+    .bind(i64::from(bot.failures))
+    .bind(i64::from(bot.disabled))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn write_bot(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    write: BotWrite,
+) -> Result<(), StoreError> {
+    match write {
+        BotWrite::Attach(bot) => insert_bot(conn, bot).await,
+        BotWrite::Progress {
+            slot,
+            from,
+            to,
+            state,
+            failures,
+            disabled,
+        } => {
+            let state = state
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|error| StoreError::Backend(error.to_string()))?;
+            let moved = sqlx::query(
+                "UPDATE bots SET processed_seq = ?4, state = COALESCE(?5, state), \
+                 failures = ?6, disabled = ?7 \
+                 WHERE channel_id = ?1 AND slot = ?2 AND processed_seq = ?3",
+            )
+            .bind(channel.as_str())
+            .bind(slot.as_str())
+            .bind(from.0)
+            .bind(to.0)
+            .bind(state)
+            .bind(i64::from(failures))
+            .bind(i64::from(disabled))
+            .execute(conn)
+            .await?
+            .rows_affected();
+            if moved == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "the bot in {slot} is no longer at seq {}",
+                    from.0
+                )))
+            }
+        }
+    }
+}
+
+fn bot_from_row(row: &SqliteRow) -> Result<BotRecord, StoreError> {
+    let params: String = row.try_get("params")?;
+    let state: Option<String> = row.try_get("state")?;
+    let corrupt =
+        |what: &str, error: serde_json::Error| StoreError::Corrupt(format!("{what}: {error}"));
+    Ok(BotRecord {
+        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
+        slot: SlotLabel::from_trusted(row.try_get("slot")?),
+        name: row.try_get("name")?,
+        source: row.try_get("source")?,
+        code_hash: row.try_get("code_hash")?,
+        params: serde_json::from_str(&params).map_err(|error| corrupt("bot params", error))?,
+        params_hash: row.try_get("params_hash")?,
+        seed: row.try_get("seed")?,
+        seed_commitment: row.try_get("seed_commitment")?,
+        state: state
+            .map(|state| serde_json::from_str(&state))
+            .transpose()
+            .map_err(|error| corrupt("bot state", error))?,
+        processed_seq: Seq(row.try_get("processed_seq")?),
+        failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+    })
+}
