@@ -630,3 +630,81 @@ mod oauth {
         assert_eq!(admin.personal_tokens().await.expect("listed").len(), 1);
     }
 }
+
+mod bots {
+    use super::{new_channel, open, person};
+    use crate::StoreError;
+    use crate::bots::{BotRecord, BotWrite};
+    use domain::{Seq, SlotLabel, Timestamp};
+
+    #[tokio::test]
+    async fn bot_progress_moves_once_and_with_its_channel_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir).await;
+        // A channel whose "bob" slot stands in for a bot slot: the row is what matters here.
+        let (id, _) = new_channel(&store, 3).await;
+        let slot = SlotLabel::parse("bob").expect("label");
+        let record = BotRecord {
+            channel_id: id.clone(),
+            slot: slot.clone(),
+            name: "echo".into(),
+            source: "class Bot {}".into(),
+            code_hash: "sha256:00".into(),
+            params: serde_json::json!({}),
+            params_hash: "sha256:11".into(),
+            seed: "22".repeat(32),
+            seed_commitment: "33".into(),
+            state: None,
+            processed_seq: Seq(1),
+            failures: 0,
+            disabled: false,
+        };
+        store
+            .update_channel_and_bots(&id, move |_| Ok(((), vec![BotWrite::Attach(record)])))
+            .await
+            .expect("attached");
+        let progress = |from, to| BotWrite::Progress {
+            slot: slot.clone(),
+            from: Seq(from),
+            to: Seq(to),
+            state: Some(serde_json::json!({"n": to})),
+            failures: 0,
+            disabled: false,
+        };
+        let first = progress(1, 2);
+        store
+            .update_channel_and_bots(&id, move |channel| {
+                channel.post(&person("alice").id, None, super::draft("reply", None), Timestamp(9))?;
+                Ok(((), vec![first]))
+            })
+            .await
+            .expect("progress from 1");
+        // The same step again (a second runner, or a replay): refused, and its post with it.
+        let again = progress(1, 2);
+        let refused = store
+            .update_channel_and_bots(&id, move |channel| {
+                channel.post(&person("alice").id, None, super::draft("twice", None), Timestamp(9))?;
+                Ok(((), vec![again]))
+            })
+            .await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        let bots = store.bots_of(&id).await.expect("bots");
+        assert_eq!(bots[0].processed_seq, Seq(2));
+        assert_eq!(bots[0].state, Some(serde_json::json!({"n": 2})));
+        let channel = store.load_channel(&id).await.expect("channel");
+        let messages = store
+            .messages(&id, crate::Audience::Everything, Seq(0), channel.last_seq, 100)
+            .await
+            .expect("messages");
+        assert_eq!(
+            messages.iter().filter(|m| m.body.text.as_deref() == Some("twice")).count(),
+            0,
+            "the refused change wrote nothing"
+        );
+        assert_eq!(
+            store.channels_with_bots_behind().await.expect("behind"),
+            vec![id.clone()],
+            "the bot has not seen the last post yet"
+        );
+    }
+}
