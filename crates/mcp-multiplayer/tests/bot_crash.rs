@@ -1,0 +1,320 @@
+//! Bots survive crashes: SIGKILL the server while a client posts into a channel with a bot, over
+//! several rounds, restart it on the same data directory each time, and check at the end that
+//! the bot answered every user message exactly once, in channel order, and that its saved state
+//! (a counter) saw every message exactly once too.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Answers every user message with `{re: <its seq>, count: <user messages so far>}`; the count
+/// lives in the bot's state, so a lost or repeated event shows up as a wrong count.
+const COUNTING_BOT: &str = r#"
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; }
+  on_message(msg) {
+    if (msg.kind !== "user") { return; }
+    const state = this.ctx.get_state() || { count: 0 };
+    state.count += 1;
+    this.ctx.post({ data: { re: msg.seq, count: state.count } });
+    this.ctx.set_state(state);
+  }
+}
+"#;
+
+const ROUNDS: usize = 4;
+const WRITERS: usize = 3;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
+            .args([
+                "serve",
+                "--auth",
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server prints its address");
+        assert!(
+            line.starts_with("mcp-multiplayer listening on http://"),
+            "unexpected first line: {line:?}"
+        );
+        let address = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .expect("a listening line")
+            .to_owned();
+        Server {
+            child,
+            base: address,
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn call(agent: &ureq::Agent, url: &str, body: Option<Value>) -> Result<Value, String> {
+    let auth = "Bearer alice";
+    let response = match body {
+        Some(body) => agent
+            .post(url)
+            .header("Authorization", auth)
+            .send_json(body),
+        None => agent.get(url).header("Authorization", auth).call(),
+    };
+    let mut response = response.map_err(|error| error.to_string())?;
+    let status = response.status();
+    let value: Value = response
+        .body_mut()
+        .read_json()
+        .map_err(|error| error.to_string())?;
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(format!("{status}: {value}"))
+    }
+}
+
+/// A different number each call (std's hasher keys are random per process): enough to vary
+/// the moment of each kill without a random-number crate.
+fn random_below(bound: u64) -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(bound);
+    hasher.finish() % bound
+}
+
+/// The whole channel as alice sees it (everything here is public).
+fn history(http: &ureq::Agent, base: &str, channel: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = call(
+            http,
+            &format!("{base}/api/channels/{channel}/messages?cursor={cursor}&wait_ms=0&limit=200"),
+            None,
+        )
+        .expect("sync");
+        messages.extend(
+            page["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .cloned(),
+        );
+        cursor = page["next_cursor"].as_i64().expect("cursor");
+        if !page["has_more"].as_bool().expect("has_more") {
+            return messages;
+        }
+    }
+}
+
+/// User messages' seqs, and the bot's replies as (reply seq, re, count).
+fn split(messages: &[Value]) -> (Vec<i64>, Vec<(i64, i64, i64)>) {
+    let mut users = Vec::new();
+    let mut replies = Vec::new();
+    for message in messages {
+        let seq = message["seq"].as_i64().expect("seq");
+        match message["kind"].as_str().expect("kind") {
+            "user" => users.push(seq),
+            "bot" => {
+                assert_eq!(
+                    message["from_slot"], "referee",
+                    "bot posts come from the bot slot"
+                );
+                replies.push((
+                    seq,
+                    message["data"]["re"].as_i64().expect("re"),
+                    message["data"]["count"].as_i64().expect("count"),
+                ));
+            }
+            _ => {
+                // A failed bot event would show up here; the counting bot must never fail.
+                assert_ne!(
+                    message["data"]["event"], "bot_error",
+                    "the bot failed: {message}"
+                );
+            }
+        }
+    }
+    (users, replies)
+}
+
+#[test]
+fn bot_events_run_exactly_once_across_kills() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = agent();
+    let mut server = Server::start(dir.path());
+    let created = call(
+        &http,
+        &format!("{}/api/channels", server.base),
+        Some(json!({
+            "name": "Bot crash test",
+            "slots": ["invite:alice", "invite:bob"],
+            "bot_code": COUNTING_BOT,
+        })),
+    )
+    .expect("create");
+    let channel = created["channel"]["channel_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let mut kills = Vec::new();
+    for round in 0..ROUNDS {
+        // Writers post as fast as they can until the server dies under them.
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let url = format!("{}/api/channels/{channel}/messages", server.base);
+                let acknowledged = acknowledged.clone();
+                std::thread::spawn(move || {
+                    let http = agent();
+                    for n in 0.. {
+                        let text = format!("round {round} writer {writer} message {n}");
+                        match call(&http, &url, Some(json!({ "text": text }))) {
+                            Ok(posted) => acknowledged
+                                .lock()
+                                .expect("lock")
+                                .push(posted["message"]["seq"].as_i64().expect("seq")),
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill after a varying number of acknowledged posts, plus a varying delay, so the kill
+        // lands at different points of the bot's work (running an event, storing it, idle).
+        let before = acknowledged.lock().expect("lock").len();
+        let target = before + 20 + random_below(80) as usize;
+        let started = Instant::now();
+        while acknowledged.lock().expect("lock").len() < target
+            && started.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(random_below(40)));
+        server.kill();
+        for writer in writers {
+            writer.join().expect("writer thread");
+        }
+        let posted = acknowledged.lock().expect("lock").len() - before;
+        assert!(
+            posted >= 20,
+            "round {round}: the writers got going ({posted} posts)"
+        );
+        // How far the bot had got when it died (read after the restart).
+        server = Server::start(dir.path());
+        let (users, replies) = split(&history(&http, &server.base, &channel));
+        kills.push((users.len(), replies.len()));
+    }
+
+    // A few more messages after the last restart, then wait for the bot to catch up.
+    for n in 0..5 {
+        let posted = call(
+            &http,
+            &format!("{}/api/channels/{channel}/messages", server.base),
+            Some(json!({ "text": format!("after the kills {n}") })),
+        )
+        .expect("post after the last restart");
+        acknowledged
+            .lock()
+            .expect("lock")
+            .push(posted["message"]["seq"].as_i64().expect("seq"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (users, replies) = loop {
+        let (users, replies) = split(&history(&http, &server.base, &channel));
+        if replies.len() >= users.len() || Instant::now() > deadline {
+            break (users, replies);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "{} user messages, {} replies; at each restart (users, replies): {kills:?}",
+        users.len(),
+        replies.len()
+    );
+    // The kills did land while the bot was behind at least once, or the test proved little.
+    assert!(
+        kills.iter().any(|(users, replies)| replies < users),
+        "the bot was never behind at a kill: {kills:?}"
+    );
+
+    // Every acknowledged post is there, as a user message.
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    for seq in &acknowledged {
+        assert!(users.contains(seq), "acknowledged post {seq} is stored");
+    }
+    // Exactly one reply per user message, none to anything else.
+    let mut answers: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (reply, re, _) in &replies {
+        answers.entry(*re).or_default().push(*reply);
+    }
+    let duplicates: Vec<_> = answers.iter().filter(|(_, r)| r.len() > 1).collect();
+    assert!(duplicates.is_empty(), "answered twice: {duplicates:?}");
+    let missing: Vec<_> = users
+        .iter()
+        .filter(|seq| !answers.contains_key(seq))
+        .collect();
+    assert!(missing.is_empty(), "never answered: {missing:?}");
+    assert_eq!(
+        answers.keys().copied().collect::<Vec<_>>(),
+        users,
+        "replies only to user messages"
+    );
+    // In channel order: replies appear in the order of what they answer, each after its message.
+    let order: Vec<i64> = replies.iter().map(|(_, re, _)| *re).collect();
+    assert_eq!(order, users, "replies in channel order");
+    for (reply, re, _) in &replies {
+        assert!(reply > re, "reply {reply} comes after message {re}");
+    }
+    // The bot's state saw each message exactly once: the n-th user message gets count n.
+    let position: HashMap<i64, i64> = users.iter().zip(1..).map(|(seq, n)| (*seq, n)).collect();
+    for (_, re, count) in &replies {
+        assert_eq!(Some(count), position.get(re), "count in the reply to {re}");
+    }
+}
