@@ -8,11 +8,13 @@
 //! - [`channels`]: the tool calls used for set-up and posting.
 //! - [`throughput`]: the closed-loop phases (baselines, `post_message`, `get_channel`).
 //! - [`auth_cost`]: `get_channel` with issued tokens next to the dev authenticator.
+//! - [`bot_cost`]: bot runtime per event, a GuessBot move end to end, busy-bot isolation.
 //! - [`waiters`], [`fanout`], [`memory`]: waiting syncs, fan-out rounds, memory with many waiters.
 //! - [`procfs`]: memory and CPU readings from /proc.
 //! - [`stats`], [`report`]: percentiles, formatting and the summary table.
 
 mod auth_cost;
+mod bot_cost;
 mod channels;
 mod client;
 mod fanout;
@@ -47,6 +49,8 @@ pub enum Scenario {
     Memory,
     /// `get_channel` with tokens checked by the OAuth server next to `--auth dev`, alternating.
     Auth,
+    /// Bot runtime per event, a GuessBot move end to end, and posts beside a busy-looping bot.
+    Bots,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -404,6 +408,12 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match fanout::fanout(context).await {
             Ok(fanout_rows) => rows.extend(fanout_rows),
             Err(error) => fail("fan-out", error),
+        }
+    }
+    if args.runs(Scenario::Bots) {
+        match bot_cost::bot_cost(context).await {
+            Ok(bot_rows) => rows.extend(bot_rows),
+            Err(error) => fail("bots", error),
         }
     }
     if args.runs(Scenario::Auth) {

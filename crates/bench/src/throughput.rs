@@ -265,14 +265,28 @@ pub async fn get_channel_load(
     context: &Context,
     channels: &LoadChannels,
 ) -> Result<LoadResult, BenchError> {
+    tool_load(context, channels, "get_channel").await
+}
+
+/// `post_message` or `get_channel` by every client on its own channel, for `duration`,
+/// without printing.
+pub async fn tool_load(
+    context: &Context,
+    channels: &LoadChannels,
+    tool: &'static str,
+) -> Result<LoadResult, BenchError> {
     let tokens: Vec<String> = channels
         .seats
         .iter()
         .map(|(token, _)| token.clone())
         .collect();
-    let op = |i: usize| Op::Tool {
-        name: "get_channel",
-        args: json!({"channel_id": channels.seats[i].1}),
+    let op = |i: usize| {
+        let channel_id = &channels.seats[i].1;
+        let args = match tool {
+            "post_message" => json!({"channel_id": channel_id, "text": "bench message"}),
+            _ => json!({"channel_id": channel_id}),
+        };
+        Op::Tool { name: tool, args }
     };
     Ok(closed_loop(
         workers(context, &tokens, op).await?,

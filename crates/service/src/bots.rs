@@ -514,6 +514,11 @@ impl Service {
         match result {
             Ok(_) => true,
             Err(store::StoreError::Domain(_)) => false,
+            // The bot was replaced (attach_bot) while this event ran: its outcome is void.
+            Err(store::StoreError::Conflict(reason)) => {
+                tracing::debug!(channel = %id, %reason, "bot outcome dropped: the bot moved on");
+                true
+            }
             Err(error) => {
                 tracing::warn!(channel = %id, %error, "could not store a bot outcome");
                 true

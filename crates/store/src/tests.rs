@@ -674,7 +674,12 @@ mod bots {
         let first = progress(1, 2);
         store
             .update_channel_and_bots(&id, move |channel| {
-                channel.post(&person("alice").id, None, super::draft("reply", None), Timestamp(9))?;
+                channel.post(
+                    &person("alice").id,
+                    None,
+                    super::draft("reply", None),
+                    Timestamp(9),
+                )?;
                 Ok(((), vec![first]))
             })
             .await
@@ -683,21 +688,38 @@ mod bots {
         let again = progress(1, 2);
         let refused = store
             .update_channel_and_bots(&id, move |channel| {
-                channel.post(&person("alice").id, None, super::draft("twice", None), Timestamp(9))?;
+                channel.post(
+                    &person("alice").id,
+                    None,
+                    super::draft("twice", None),
+                    Timestamp(9),
+                )?;
                 Ok(((), vec![again]))
             })
             .await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
         let bots = store.bots_of(&id).await.expect("bots");
         assert_eq!(bots[0].processed_seq, Seq(2));
         assert_eq!(bots[0].state, Some(serde_json::json!({"n": 2})));
         let channel = store.load_channel(&id).await.expect("channel");
         let messages = store
-            .messages(&id, crate::Audience::Everything, Seq(0), channel.last_seq, 100)
+            .messages(
+                &id,
+                crate::Audience::Everything,
+                Seq(0),
+                channel.last_seq,
+                100,
+            )
             .await
             .expect("messages");
         assert_eq!(
-            messages.iter().filter(|m| m.body.text.as_deref() == Some("twice")).count(),
+            messages
+                .iter()
+                .filter(|m| m.body.text.as_deref() == Some("twice"))
+                .count(),
             0,
             "the refused change wrote nothing"
         );
