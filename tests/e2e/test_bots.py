@@ -393,7 +393,10 @@ async def test_inline_echo_bot_public_and_private(server, mode):
 
 async def test_hostile_bot_is_contained_disabled_and_replaced(server, mode):
     async with connect(server, "alice", mode) as alice, connect(server, "bob", mode) as bob:
-        elsewhere = await alice.call("create_channel", name="elsewhere", slots=["invite:alice", "invite:x"])
+        elsewhere = await alice.call(
+            "create_channel", name="elsewhere", slots=["invite:alice", "invite:x"], bot_code=ECHO_BOT
+        )
+        elsewhere_feed = Feed(alice, elsewhere["channel"]["channel_id"])
         created = await alice.call(
             "create_channel", name="hostile", slots=["invite:alice", "invite:bob"], bot_code=SPINNING_BOT
         )
@@ -412,6 +415,8 @@ async def test_hostile_bot_is_contained_disabled_and_replaced(server, mode):
             other = await alice.call("post_message", channel_id=elsewhere["channel"]["channel_id"], text=f"still here {n}")
             assert other["message"]["kind"] == "user"
             assert time.monotonic() - began < 2.0, "a spinning bot must not stall other channels"
+            # The other channel's own bot keeps answering as well.
+            await elsewhere_feed.wait_for(from_bot(re=other["message"]["seq"]), timeout_s=5.0)
         errors = []
         for seq in posted:
             error = await feed.wait_for(system_event("bot_error", seq=seq), after=start)
