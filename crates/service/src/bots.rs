@@ -409,7 +409,7 @@ impl Service {
                 disabled: false,
             };
             self.store_bot_outcome(&channel.id, progress, |_| Ok(()))
-                .await;
+                .await?;
             return Ok(());
         };
         let context = event_context(channel, &bot, &message)?;
@@ -446,7 +446,7 @@ impl Service {
                     .store_bot_outcome(&channel.id, progress, move |channel| {
                         apply_reaction(channel, &slot, reaction, now)
                     })
-                    .await;
+                    .await?;
                 if !stored {
                     // The reaction could not be posted (e.g. to a slot that does not exist):
                     // that is the bot's failure, recorded as such.
@@ -455,12 +455,12 @@ impl Service {
                         "a post was refused by the channel (unknown recipient slot, or the channel closed)",
                     );
                     self.record_bot_failure(channel, &bot, failures, seq, now, error)
-                        .await;
+                        .await?;
                 }
             }
             Err(error) => {
                 self.record_bot_failure(channel, &bot, bot.failures, seq, now, error)
-                    .await;
+                    .await?;
             }
         }
         Ok(())
@@ -474,7 +474,7 @@ impl Service {
         seq: Seq,
         now: domain::Timestamp,
         error: bots::BotError,
-    ) {
+    ) -> Result<(), ServiceError> {
         let failures = failures.saturating_add(1);
         let disable = failures >= MAX_BOT_FAILURES;
         tracing::info!(channel = %channel.id, slot = %bot.slot, kind = error.kind.as_str(), failures, "bot event failed");
@@ -492,17 +492,20 @@ impl Service {
         self.store_bot_outcome(&channel.id, progress, move |channel| {
             channel.bot_failed(&slot, details, &summary, disable, now)
         })
-        .await;
+        .await?;
+        Ok(())
     }
 
-    /// Stores a bot's outcome with its progress; `false` when the channel refused the change
-    /// (nothing was stored). A conflict (someone else moved the counter) is not an error.
+    /// Stores a bot's outcome with its progress; `Ok(false)` when the channel refused the
+    /// change (nothing was stored). A conflict (the bot was replaced meanwhile) voids the
+    /// outcome and is no error. A storage failure stops this round of events; the next write
+    /// to the channel (or the next start) resumes them.
     async fn store_bot_outcome(
         &self,
         id: &ChannelId,
         progress: BotWrite,
         change: impl FnOnce(&mut Channel) -> Result<(), DomainError> + Send + 'static,
-    ) -> bool {
+    ) -> Result<bool, ServiceError> {
         let result = self
             .inner
             .store
@@ -512,17 +515,14 @@ impl Service {
             })
             .await;
         match result {
-            Ok(_) => true,
-            Err(store::StoreError::Domain(_)) => false,
+            Ok(_) => Ok(true),
+            Err(store::StoreError::Domain(_)) => Ok(false),
             // The bot was replaced (attach_bot) while this event ran: its outcome is void.
             Err(store::StoreError::Conflict(reason)) => {
                 tracing::debug!(channel = %id, %reason, "bot outcome dropped: the bot moved on");
-                true
+                Ok(true)
             }
-            Err(error) => {
-                tracing::warn!(channel = %id, %error, "could not store a bot outcome");
-                true
-            }
+            Err(error) => Err(error.into()),
         }
     }
 }
