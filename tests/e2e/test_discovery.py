@@ -19,8 +19,11 @@ TOOLS = {
     "list_channels",
     "update_channel",
     "leave_channel",
+    "attach_bot",
+    "list_bots",
+    "get_bot_code",
 }
-READ_ONLY = {"get_channel", "sync_messages", "list_channels"}
+READ_ONLY = {"get_channel", "sync_messages", "list_channels", "list_bots", "get_bot_code"}
 DESTRUCTIVE = {"update_channel", "leave_channel"}
 QUICKSTART = "mcp-multiplayer://docs/quickstart"
 
@@ -112,3 +115,5 @@ async def test_the_quickstart_resource(server, mode):
     for word in ("create_channel", "join_channel", "sync_messages", "rejoin_token"):
         assert word in content.text, word
     assert missing is not None, "reading an unknown resource succeeded"
+    # The guide for a model about to write a bot.
+    assert "mcp-multiplayer://docs/bot-api" in by_uri, list(by_uri)

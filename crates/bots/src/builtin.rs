@@ -15,7 +15,6 @@ pub struct BuiltinInfo {
 
 struct Builtin {
     name: &'static str,
-    file_name: &'static str,
     summary: &'static str,
     source: &'static str,
 }
@@ -23,7 +22,6 @@ struct Builtin {
 const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "guess",
-        file_name: "guess.js",
         summary: "GuessBot: guess a secret number in turns with high/low and hot/cold hints. \
                   The bot commits to the number when attached and reveals it with the salt at \
                   the end, so anyone can check it never changed. Params: min, max (default \
@@ -32,7 +30,6 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "echo",
-        file_name: "echo.js",
         summary: "EchoBot: repeats every user message back to the channel (privately when the \
                   message was private). For trying bots out.",
         source: include_str!("../builtin/echo.js"),
@@ -57,7 +54,7 @@ pub fn catalog() -> &'static [BuiltinInfo] {
 /// The builtin bot called `name`, ready to run.
 pub fn builtin(name: &str) -> Option<BotSource> {
     let bot = BUILTINS.iter().find(|bot| bot.name == name)?;
-    let source = BotSource::new(bot.file_name, bot.source)
-        .expect("builtin sources are far below the source cap");
+    let source =
+        BotSource::new(bot.name, bot.source).expect("builtin sources are far below the source cap");
     Some(source)
 }

@@ -108,6 +108,20 @@ impl ChannelSpec {
                 "a channel needs at least one invite slot, e.g. [\"invite:alice\", \"invite:bob\"]",
             ));
         }
+        if let Some(slot) = slots
+            .iter()
+            .find(|slot| slot.kind != SlotKind::Bot && slot.label.as_str() == bots::BOT_ALIAS)
+        {
+            return Err(DomainError::invalid(
+                "slots",
+                format!(
+                    "the label \"{}\" is reserved for bot slots (`to: \"bot\"` means the channel's bot); rename {}:{}",
+                    bots::BOT_ALIAS,
+                    slot.kind.as_str(),
+                    slot.label
+                ),
+            ));
+        }
         for (index, slot) in slots.iter().enumerate() {
             if slots[..index]
                 .iter()

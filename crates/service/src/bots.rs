@@ -210,7 +210,7 @@ impl Service {
         let slot = slot.map(SlotLabel::parse).transpose()?;
         let current = self.inner.store.load_channel(&id).await?;
         if !current.is_visible_to(&who.id) {
-            return Err(DomainError::ChannelNotFound.into());
+            return Err(DomainError::NotMember.into());
         }
         let slot = current.bot_slot_for(slot.as_ref())?;
         let prepared = self.prepare_bot(&id, &slot, request).await?;
@@ -265,7 +265,7 @@ impl Service {
                 let id = ChannelId::parse(&channel_id)?;
                 let channel = self.inner.store.load_channel(&id).await?;
                 if !channel.may_read_bots(who) {
-                    return Err(DomainError::ChannelNotFound.into());
+                    return Err(DomainError::NotMember.into());
                 }
                 let slot = channel
                     .bot_slot_for(slot.map(|raw| SlotLabel::parse(&raw)).transpose()?.as_ref())?;

@@ -503,3 +503,85 @@ fn every_domain_error_has_a_code_and_a_hint() {
             .all(|e| !e.hint().is_empty() && !e.to_string().is_empty())
     );
 }
+
+fn card(name: &str) -> BotCard {
+    BotCard {
+        name: name.into(),
+        code_hash: "sha256:00".into(),
+        params_hash: "sha256:11".into(),
+        seed_commitment: "22".into(),
+        disabled: false,
+    }
+}
+
+#[test]
+fn bots_attach_by_admins_post_from_their_slot_and_answer_to_the_alias() {
+    let mut game = game();
+    let channel = &mut game.channel;
+    let referee = label("referee");
+    assert_eq!(
+        channel.attach_bot(&person("mallory").id, &referee, card("guess"), NOW),
+        Err(DomainError::NotAdmin)
+    );
+    assert!(
+        channel
+            .attach_bot(&person("alice").id, &label("alice"), card("guess"), NOW)
+            .is_err()
+    );
+    let notice = channel
+        .attach_bot(&person("alice").id, &referee, card("guess"), NOW)
+        .expect("admin attaches");
+    assert_eq!(notice, channel.last_seq);
+    let posted = channel
+        .bot_post(
+            &referee,
+            Body::new(Some("hi".into()), None).expect("body"),
+            None,
+            NOW,
+        )
+        .expect("bot posts");
+    assert_eq!(
+        (posted.kind, posted.sender_name.as_str()),
+        (MessageKind::Bot, "guess")
+    );
+    // No bot in a player's slot can post as one.
+    assert!(
+        channel
+            .bot_post(
+                &label("alice"),
+                Body::new(Some("x".into()), None).expect("body"),
+                None,
+                NOW
+            )
+            .is_err()
+    );
+    // `to: "bot"` means the only bot slot.
+    assert_eq!(channel.recipient(&label("bot")), Ok(referee.clone()));
+    channel
+        .bot_failed(
+            &referee,
+            serde_json::json!({"kind": "cpu_budget"}),
+            "spun",
+            true,
+            NOW,
+        )
+        .expect("recorded");
+    assert!(
+        channel
+            .slot(&referee)
+            .expect("slot")
+            .bot
+            .as_ref()
+            .is_some_and(|bot| bot.disabled)
+    );
+}
+
+#[test]
+fn the_bot_label_is_kept_for_bot_slots() {
+    let refused = ChannelSpec::new("x", &["invite:alice".into(), "invite:bot".into()]);
+    assert_eq!(
+        refused.map(|_| ()).map_err(|e| e.code()),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert!(ChannelSpec::new("x", &["bot:bot".into(), "invite:alice".into()]).is_ok());
+}
