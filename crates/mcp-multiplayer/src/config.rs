@@ -203,6 +203,14 @@ pub struct ServeArgs {
     /// Seconds to let requests finish after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Time budget of one bot event, in milliseconds (an interrupt bot code cannot catch).
+    #[arg(long, env = "MCP_BOT_BUDGET_MS", default_value_t = 50)]
+    pub bot_budget_ms: u64,
+
+    /// Heap cap of one bot event, in MiB.
+    #[arg(long, env = "MCP_BOT_MEMORY_MIB", default_value_t = 16)]
+    pub bot_memory_mib: usize,
 }
 
 /// Validated configuration, split per crate.
@@ -305,6 +313,7 @@ impl ServeArgs {
             service: service::ServiceSettings {
                 rate_limit_per_second: self.rate_limit,
                 max_waiting_syncs: self.max_waiting_syncs,
+                bot_limits: self.bot_limits()?,
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
@@ -313,6 +322,20 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    fn bot_limits(&self) -> anyhow::Result<bots::Limits> {
+        if !(1..=10_000).contains(&self.bot_budget_ms) {
+            bail!("--bot-budget-ms must be between 1 and 10000");
+        }
+        if !(1..=1024).contains(&self.bot_memory_mib) {
+            bail!("--bot-memory-mib must be between 1 and 1024");
+        }
+        Ok(bots::Limits {
+            cpu: std::time::Duration::from_millis(self.bot_budget_ms),
+            memory_bytes: self.bot_memory_mib * 1024 * 1024,
+            ..bots::Limits::default()
+        })
+    }
+
     fn oauth_config(&self, loopback: bool) -> anyhow::Result<auth::OAuthConfig> {
         let approval = match self.approval {
             Approval::Prompt => auth::ApprovalMode::Prompt,

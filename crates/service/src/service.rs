@@ -54,6 +54,8 @@ pub struct ServiceSettings {
     pub max_waiting_syncs: usize,
     /// Open channels one principal may own.
     pub max_open_channels: usize,
+    /// Caps on every bot event.
+    pub bot_limits: bots::Limits,
 }
 
 impl Default for ServiceSettings {
@@ -62,6 +64,7 @@ impl Default for ServiceSettings {
             rate_limit_per_second: 20,
             max_waiting_syncs: 32,
             max_open_channels: MAX_OPEN_CHANNELS_PER_OWNER,
+            bot_limits: bots::Limits::default(),
         }
     }
 }
@@ -211,6 +214,7 @@ impl Service {
         shutdown: CancellationToken,
     ) -> Self {
         let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
+        let bots = crate::bots::BotRunner::new(settings.bot_limits.clone());
         let service = Self {
             inner: Arc::new(Inner {
                 store,
@@ -219,7 +223,7 @@ impl Service {
                 settings,
                 shutdown,
                 reads: ReadTracker::default(),
-                bots: crate::bots::BotRunner::new(bots::Limits::default()),
+                bots,
             }),
         };
         service.spawn_housekeeping();
