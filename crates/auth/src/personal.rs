@@ -6,7 +6,7 @@ use domain::{PrincipalId, SecretHash, Timestamp};
 use store::Store;
 use store::oauth::{StoredToken, TokenKind, TokenRecord};
 
-use crate::oauth::{OAuthError, check_display_name, create_person, now_for_commands};
+use crate::oauth::{OAuthError, check_display_name, create_person, system_now};
 use crate::scope::Scopes;
 use crate::secrets;
 
@@ -46,7 +46,7 @@ pub async fn create(store: &Store, request: PersonalTokenRequest) -> Result<Issu
             "a live personal token is already named {name:?}; revoke it or pick another name"
         ));
     }
-    let now = now_for_commands();
+    let now = system_now();
     let person = match &request.person {
         Some(id) => store
             .person(id)
@@ -107,7 +107,7 @@ pub async fn revoke(store: &Store, name: &str) -> Result<(), String> {
         .find(|token| !token.revoked && token.record.name.as_deref() == Some(name))
         .ok_or_else(|| format!("no live personal token named {name:?}; see `token list`"))?;
     store
-        .revoke_family(&token.record.family, now_for_commands())
+        .revoke_family(&token.record.family, system_now())
         .await
         .map_err(|error| error.to_string())?;
     Ok(())

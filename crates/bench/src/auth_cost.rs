@@ -44,10 +44,11 @@ async fn measure(
     let mut dev_runs = Vec::with_capacity(ROUNDS);
     let mut oauth_runs = Vec::with_capacity(ROUNDS);
     for round in 1..=ROUNDS {
-        let dev_run = throughput::get_channel_load(&dev_context, &dev_channels).await?;
+        let dev_run = throughput::tool_load(&dev_context, &dev_channels, "get_channel").await?;
         println!("  round {round} dev:   {:>8.0} req/s", dev_run.rate());
         dev_runs.push(dev_run);
-        let oauth_run = throughput::get_channel_load(&oauth_context, &oauth_channels).await?;
+        let oauth_run =
+            throughput::tool_load(&oauth_context, &oauth_channels, "get_channel").await?;
         println!("  round {round} oauth: {:>8.0} req/s", oauth_run.rate());
         oauth_runs.push(oauth_run);
     }

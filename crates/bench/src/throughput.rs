@@ -260,14 +260,6 @@ pub async fn prepare_channels_as(
     Ok(LoadChannels { seats })
 }
 
-/// `get_channel` by every client on its own channel, for `duration`, without printing.
-pub async fn get_channel_load(
-    context: &Context,
-    channels: &LoadChannels,
-) -> Result<LoadResult, BenchError> {
-    tool_load(context, channels, "get_channel").await
-}
-
 /// `post_message` or `get_channel` by every client on its own channel, for `duration`,
 /// without printing.
 pub async fn tool_load(
@@ -309,25 +301,7 @@ pub async fn tool_phase(
         "== {tool}: {clients} clients, each on its own channel, {} s ==",
         context.duration.as_secs()
     );
-    let tokens: Vec<String> = channels
-        .seats
-        .iter()
-        .map(|(token, _)| token.clone())
-        .collect();
-    let op = |i: usize| {
-        let channel_id = &channels.seats[i].1;
-        let args = match tool {
-            "post_message" => json!({"channel_id": channel_id, "text": "bench message"}),
-            _ => json!({"channel_id": channel_id}),
-        };
-        Op::Tool { name: tool, args }
-    };
-    let result = closed_loop(
-        workers(context, &tokens, op).await?,
-        context.duration,
-        context.server_pid,
-    )
-    .await;
+    let result = tool_load(context, channels, tool).await?;
     result.print(tool, clients);
     let relative = baselines.compare(result.rate());
     if let Some(relative) = &relative {

@@ -6,13 +6,19 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::{Server, agent};
+
+mod support;
+
+/// A REST call as alice: a POST with a body, a GET without.
+fn call(http: &ureq::Agent, url: &str, body: Option<Value>) -> Result<Value, String> {
+    let method = if body.is_some() { "POST" } else { "GET" };
+    support::call(http, method, url, "alice", body)
+}
 
 /// Answers every user message with `{re: <its seq>, count: <user messages so far>}`; the count
 /// lives in the bot's state, so a lost or repeated event shows up as a wrong count.
@@ -31,93 +37,6 @@ class Bot {
 
 const ROUNDS: usize = 4;
 const WRITERS: usize = 3;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
-            .args([
-                "serve",
-                "--auth",
-                "dev",
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        assert!(
-            line.starts_with("mcp-multiplayer listening on http://"),
-            "unexpected first line: {line:?}"
-        );
-        let address = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .expect("a listening line")
-            .to_owned();
-        Server {
-            child,
-            base: address,
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn call(agent: &ureq::Agent, url: &str, body: Option<Value>) -> Result<Value, String> {
-    let auth = "Bearer alice";
-    let response = match body {
-        Some(body) => agent
-            .post(url)
-            .header("Authorization", auth)
-            .send_json(body),
-        None => agent.get(url).header("Authorization", auth).call(),
-    };
-    let mut response = response.map_err(|error| error.to_string())?;
-    let status = response.status();
-    let value: Value = response
-        .body_mut()
-        .read_json()
-        .map_err(|error| error.to_string())?;
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(format!("{status}: {value}"))
-    }
-}
 
 /// A different number each call (std's hasher keys are random per process): enough to vary
 /// the moment of each kill without a random-number crate.

@@ -2,103 +2,13 @@
 //! directory, and check that every acknowledged message is there, in order, with no gaps and
 //! no duplicates.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
-            .args([
-                "serve",
-                "--auth",
-                "dev",
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        let address = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .expect("a listening line")
-            .to_owned();
-        Server {
-            child,
-            base: address,
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn call(
-    agent: &ureq::Agent,
-    method: &str,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let auth = format!("Bearer {token}");
-    let response = match body {
-        Some(body) => agent
-            .post(url)
-            .header("Authorization", &auth)
-            .send_json(body),
-        None if method == "GET" => agent.get(url).header("Authorization", &auth).call(),
-        None => agent.post(url).header("Authorization", &auth).send_empty(),
-    };
-    let mut response = response.map_err(|error| error.to_string())?;
-    let status = response.status();
-    let value: Value = response
-        .body_mut()
-        .read_json()
-        .map_err(|error| error.to_string())?;
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(format!("{status}: {value}"))
-    }
-}
+use serde_json::json;
+use support::{Server, agent, call};
 
 #[test]
 fn acknowledged_posts_survive_a_kill() {

@@ -264,7 +264,7 @@ impl Service {
             CodeOf::Attached { channel_id, slot } => {
                 let id = ChannelId::parse(&channel_id)?;
                 let channel = self.inner.store.load_channel(&id).await?;
-                if !channel.may_read_bots(who) {
+                if !channel.is_visible_to(&who.id) {
                     return Err(DomainError::NotMember.into());
                 }
                 let slot = channel

@@ -339,16 +339,13 @@ fn scope_names() -> Vec<&'static str> {
     Scope::ALL.iter().map(|scope| scope.as_str()).collect()
 }
 
-fn system_now() -> Timestamp {
+/// The wall clock; also used by the `token` commands.
+pub(crate) fn system_now() -> Timestamp {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis())
         .unwrap_or_default();
     Timestamp(i64::try_from(millis).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn now_for_commands() -> Timestamp {
-    system_now()
 }
 
 fn after(now: Timestamp, ttl: Duration) -> Timestamp {

@@ -6,10 +6,10 @@
 use serde_json::json;
 
 use super::{Channel, SlotKind};
+use crate::PrincipalId;
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::{Body, Message, MessageKind};
-use crate::{Principal, PrincipalId};
 
 /// What participants may write as a recipient to mean "the channel's bot".
 pub const BOT_ALIAS: &str = "bot";
@@ -187,10 +187,5 @@ impl Channel {
                 "this channel has several bots; name the bot's slot",
             )),
         }
-    }
-
-    /// Whether `principal` may read the bot code of this channel.
-    pub fn may_read_bots(&self, principal: &Principal) -> bool {
-        self.is_visible_to(&principal.id)
     }
 }
