@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::client::open_many;
-use crate::procfs::{self, Memory, settle};
+use crate::procfs::{self, Memory, settle, settle_memory};
 use crate::report::Row;
 use crate::stats::{Latencies, mb, ms};
 use crate::waiters::{arm, stage};
@@ -79,13 +79,21 @@ pub async fn memory(context: &Context) -> Result<Row, BenchError> {
         .await;
     let sent_after = arming.elapsed();
     let settled = settle(pid, context.memory_settle, Duration::from_secs(30)).await;
-    let waiting = reading(pid);
-    let per_waiter = per_item(idle, waiting, connected);
+    let arrived = reading(pid);
     println!(
-        "  {sent}/{connected} syncs sent in {:.1} s, settled {:.1} s later",
+        "  {sent}/{connected} syncs sent in {:.1} s, all parked {:.1} s later; server RSS then {}",
         sent_after.as_secs_f64(),
-        settled.as_secs_f64()
+        settled.as_secs_f64(),
+        describe(arrived)
     );
+    let (waiting, returned) = settle_memory(pid, Duration::from_secs(60)).await;
+    if pid.is_some() {
+        println!(
+            "  the allocator returned the arrival burst's memory over the next {:.1} s",
+            returned.as_secs_f64()
+        );
+    }
+    let per_waiter = per_item(idle, waiting, connected);
     println!(
         "  server RSS with {connected} waiting syncs: {}{}",
         describe(waiting),

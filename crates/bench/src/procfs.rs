@@ -131,6 +131,31 @@ pub async fn settle(server_pid: Option<u32>, min: Duration, max: Duration) -> Du
     started.elapsed()
 }
 
+/// Waits until the resident memory of `pid` stops falling: less than 1% over a second, or
+/// `max` has passed. The allocator hands the memory of a burst back to the system over a few
+/// seconds, and the figure that matters is the one it settles at. Returns the reading and the
+/// time waited.
+pub async fn settle_memory(pid: Option<u32>, max: Duration) -> (Option<Memory>, Duration) {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let started = Instant::now();
+    let Some(pid) = pid else {
+        return (None, Duration::ZERO);
+    };
+    let mut before = memory(pid);
+    while started.elapsed() < max {
+        sleep(WINDOW).await;
+        let now = memory(pid);
+        match (before, now) {
+            (Some(before), Some(now)) if now.rss_kib * 100 >= before.rss_kib * 99 => {
+                return (Some(now), started.elapsed());
+            }
+            (_, None) => return (None, started.elapsed()),
+            _ => before = now,
+        }
+    }
+    (before, started.elapsed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

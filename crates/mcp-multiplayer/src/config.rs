@@ -200,6 +200,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_MAX_WAITING_SYNCS", default_value_t = 32)]
     pub max_waiting_syncs: usize,
 
+    /// Seconds a client has to send a request's headers once it has started; then the
+    /// connection is closed. Guards against clients that hold connections by trickling bytes.
+    #[arg(long, env = "MCP_HEADER_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+
     /// Seconds to let requests finish after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -225,6 +230,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     pub shutdown_grace_secs: u64,
+    pub header_read_timeout: std::time::Duration,
 }
 
 /// How callers will be identified, before the store exists.
@@ -317,6 +323,7 @@ impl ServeArgs {
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
         })
     }
 }

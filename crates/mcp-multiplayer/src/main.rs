@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 /// jemalloc: when one post wakes a thousand syncs, a thousand responses are built at once, and
 /// glibc's allocator made that burst a quarter slower (fan-out p99 55-59 ms against 40-43 ms,
-/// `bench --only fanout`). Memory per waiting sync is the same within 5%.
+/// `bench --only fanout`). Its background thread (the `background_threads` feature) hands
+/// memory freed after such a burst back to the system within seconds; without it, the server
+/// kept the burst's peak resident while thousands of syncs waited (330 MB against 260 MB with
+/// 10,000 waiters, `bench --only memory`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -124,12 +127,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    // `into_make_service` hands each connection a clone of the finished router (an `Arc`);
-    // serving the `Router` itself rebuilds its route table per connection, 11 KB each.
-    let server = axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = server::listen::serve(
+        listener,
+        app,
+        settings.header_read_timeout,
+        shutdown.clone(),
+    );
     tokio::select! {
-        served = server => served.context("the HTTP server failed")?,
+        () = server => {}
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still open after the grace period; exiting anyway");
             transport_shutdown.cancel();

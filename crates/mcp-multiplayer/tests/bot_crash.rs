@@ -106,7 +106,7 @@ fn split(messages: &[Value]) -> (Vec<i64>, Vec<(i64, i64, i64)>) {
 fn bot_events_run_exactly_once_across_kills() {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = agent();
-    let mut server = Server::start(dir.path());
+    let mut server = Server::start(dir.path(), &[]);
     let created = call(
         &http,
         &format!("{}/api/channels", server.base),
@@ -166,7 +166,7 @@ fn bot_events_run_exactly_once_across_kills() {
             "round {round}: the writers got going ({posted} posts)"
         );
         // How far the bot had got when it died (read after the restart).
-        server = Server::start(dir.path());
+        server = Server::start(dir.path(), &[]);
         let (users, replies) = split(&history(&http, &server.base, &channel));
         kills.push((users.len(), replies.len()));
     }

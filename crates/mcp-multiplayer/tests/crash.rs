@@ -13,7 +13,7 @@ use support::{Server, agent, call};
 #[test]
 fn acknowledged_posts_survive_a_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[]);
     let http = agent();
     let created = call(
         &http,
@@ -67,7 +67,7 @@ fn acknowledged_posts_survive_a_kill() {
         "the writers got going before the kill"
     );
 
-    let server = Server::start(dir.path());
+    let server = Server::start(dir.path(), &[]);
     let mut stored = Vec::new();
     let mut cursor = 0;
     loop {

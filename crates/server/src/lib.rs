@@ -6,10 +6,12 @@
 //! - [`wire`]: the JSON shapes clients see.
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
+//! - [`listen`]: the accept loop and hyper's connection settings.
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
+pub mod listen;
 pub mod mcp;
 pub mod middleware;
 pub mod oauth;
@@ -47,20 +49,25 @@ pub fn app(parts: AppParts) -> Router {
         Some(server) => oauth::router(server.clone()),
         None => Router::new(),
     };
-    let authenticated = Router::new()
+    let authenticate =
+        axum::middleware::from_fn_with_state(parts.authenticator, middleware::authenticate);
+    // Parking sits outside authentication, so that a parked sync holds neither: each pass
+    // through rmcp authenticates again (and a token revoked meanwhile ends the wait).
+    let mcp = Router::new()
         .route_service(
             "/mcp",
             mcp::service(parts.service.clone(), parts.transport_shutdown),
         )
+        .route_layer(authenticate.clone())
+        .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs));
+    let api = Router::new()
         .nest("/api", api::router(parts.service))
-        .layer(axum::middleware::from_fn_with_state(
-            parts.authenticator,
-            middleware::authenticate,
-        ));
+        .layer(authenticate);
     Router::new()
         .route("/healthz", get(healthz))
         .merge(authorization_server)
-        .merge(authenticated)
+        .merge(mcp)
+        .merge(api)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(parts.host_policy),
             middleware::check_host_and_origin,

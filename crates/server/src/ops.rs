@@ -4,7 +4,9 @@
 //! Each function is a thin mapping; the decisions are in `service` and `domain`.
 
 use domain::Principal;
-use service::{AdminRequest, BotRequest, CodeOf, PostRequest, Service, ServiceError, SyncRequest};
+use service::{
+    AdminRequest, BotRequest, CodeOf, PostRequest, Service, ServiceError, SyncPage, SyncRequest,
+};
 
 use crate::wire::*;
 
@@ -104,19 +106,22 @@ pub async fn sync_messages(
     who: &Principal,
     args: SyncMessagesArgs,
 ) -> Result<SyncMessagesOut, ServiceError> {
-    let page = service
-        .sync_messages(
-            who,
-            SyncRequest {
-                channel_id: args.channel_id,
-                slot: args.slot,
-                cursor: args.cursor,
-                wait_ms: args.wait_ms,
-                limit: args.limit,
-            },
-        )
-        .await?;
-    Ok(SyncMessagesOut {
+    let page = service.sync_messages(who, sync_request(args)).await?;
+    Ok(sync_page(page, who))
+}
+
+pub fn sync_request(args: SyncMessagesArgs) -> SyncRequest {
+    SyncRequest {
+        channel_id: args.channel_id,
+        slot: args.slot,
+        cursor: args.cursor,
+        wait_ms: args.wait_ms,
+        limit: args.limit,
+    }
+}
+
+pub fn sync_page(page: SyncPage, who: &Principal) -> SyncMessagesOut {
+    SyncMessagesOut {
         messages: page.messages.into_iter().map(MessageView::from).collect(),
         next_cursor: page.next_cursor.0,
         has_more: page.has_more,
@@ -125,7 +130,7 @@ pub async fn sync_messages(
             .channel
             .map(|channel| ChannelView::new(&channel, &who.id)),
         waited_ms: page.waited_ms,
-    })
+    }
 }
 
 pub async fn list_channels(

@@ -1,6 +1,7 @@
 //! Every capability of MCP Multiplayer, one method each, shared by the MCP tools and the REST API.
 //!
-//! - [`service`]: [`Service`], the methods, and the long-polling sync.
+//! - [`service`]: [`Service`] and its methods.
+//! - [`sync`]: the long-polling sync, in steps that a caller may run itself.
 //! - [`error`]: [`ServiceError`] with its stable code and recovery hint.
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
 //! - `bots`: attaching bots and running their events, exactly once and in order.
@@ -15,12 +16,13 @@ mod bots;
 mod error;
 mod reads;
 mod service;
+mod sync;
 
 pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use domain::Principal;
 pub use error::ServiceError;
 pub use service::{
-    AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SyncPage,
-    SyncRequest, SystemClock,
+    AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SystemClock,
 };
 pub use store::ChannelListing;
+pub use sync::{PendingSync, SyncPage, SyncRequest, SyncStep};

@@ -3,15 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use domain::limits::{DEFAULT_SYNC_PAGE, MAX_OPEN_CHANNELS_PER_OWNER, MAX_SYNC_PAGE};
+use domain::limits::MAX_OPEN_CHANNELS_PER_OWNER;
 use domain::{
     AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
-    Principal, SecretSource, Seq, SlotLabel, Timestamp,
+    Principal, SecretSource, SlotLabel, Timestamp,
 };
 use rand::RngCore;
 use serde_json::{Map, Value};
-use store::{Advance, Audience, ChannelListing, Store};
-use tokio::time::Instant;
+use store::{ChannelListing, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
@@ -77,12 +76,12 @@ pub struct Service {
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    admission: Admission,
+    pub(crate) admission: Admission,
     pub(crate) clock: Arc<dyn Clock>,
     settings: ServiceSettings,
     /// Cancelled at shutdown: waiting syncs answer at once with what they have.
     pub(crate) shutdown: CancellationToken,
-    reads: ReadTracker,
+    pub(crate) reads: ReadTracker,
     pub(crate) bots: crate::bots::BotRunner,
 }
 
@@ -113,32 +112,6 @@ pub struct PostRequest {
     pub data: Option<Map<String, Value>>,
     pub to: Option<String>,
     pub kind: Option<String>,
-}
-
-/// Arguments of `sync_messages`, as received.
-#[derive(Debug, Default, Clone)]
-pub struct SyncRequest {
-    pub channel_id: String,
-    pub slot: Option<String>,
-    pub cursor: Option<i64>,
-    pub wait_ms: Option<u64>,
-    pub limit: Option<usize>,
-}
-
-/// What one sync returns.
-#[derive(Debug)]
-pub struct SyncPage {
-    pub messages: Vec<Message>,
-    /// Pass this as `cursor` next time.
-    pub next_cursor: Seq,
-    /// More messages are ready: sync again at once.
-    pub has_more: bool,
-    /// The seat the messages were read for.
-    pub slot: SlotLabel,
-    /// The channel, when its membership or settings may have changed (or on a first sync).
-    pub channel: Option<Channel>,
-    /// How long the call waited before answering.
-    pub waited_ms: u64,
 }
 
 /// Arguments of `update_channel`, as received.
@@ -202,7 +175,7 @@ fn has_live_bots(channel: &Channel) -> bool {
         .any(|slot| slot.bot.as_ref().is_some_and(|bot| !bot.disabled))
 }
 
-fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainError> {
+pub(crate) fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainError> {
     raw.map(SlotLabel::parse).transpose()
 }
 
@@ -403,116 +376,6 @@ impl Service {
             self.wake_bots(&id);
         }
         Ok(message)
-    }
-
-    /// Returns the messages after `cursor` that the caller's seat may see. When there are
-    /// none, waits up to `wait_ms` for one and answers within moments of its commit.
-    pub async fn sync_messages(
-        &self,
-        who: &Principal,
-        request: SyncRequest,
-    ) -> Result<SyncPage, ServiceError> {
-        self.admit(who)?;
-        let id = ChannelId::parse(&request.channel_id)?;
-        let requested_slot = parse_slot(request.slot.as_deref())?;
-        let cursor = Seq(request.cursor.unwrap_or(0));
-        if cursor.0 < 0 {
-            return Err(DomainError::invalid("cursor", "the cursor is a seq, 0 or more").into());
-        }
-        let wait = domain::limits::sync_wait(request.wait_ms);
-        let limit = request
-            .limit
-            .unwrap_or(DEFAULT_SYNC_PAGE)
-            .clamp(1, MAX_SYNC_PAGE);
-        let started = Instant::now();
-        let deadline = started + wait;
-        let store = &self.inner.store;
-
-        let mut waiting = None;
-        // Subscribe before reading, so that a commit between the read and the wait still wakes us.
-        let mut subscription = store.signals().subscribe(&id);
-        let mut latest: Option<Advance> = None;
-        loop {
-            // After a wake-up, the committed state usually travels with the signal; the database
-            // is read only when it does not cover everything after the cursor.
-            let snapshot = latest
-                .take()
-                .and_then(|advance| advance.snapshot)
-                .filter(|snapshot| snapshot.covers(cursor));
-            // Borrowed from the snapshot when there is one: a thousand woken syncs need not
-            // each copy the channel just to check their seat.
-            let loaded;
-            let channel: &Channel = match &snapshot {
-                Some(snapshot) => &snapshot.channel,
-                None => {
-                    loaded = store.load_channel(&id).await?;
-                    &loaded
-                }
-            };
-            let seat = channel.acting_seat(&who.id, requested_slot.as_ref())?;
-            let slot = seat.label.clone();
-            let since = seat.seat.as_ref().map_or(Seq::ZERO, |held| held.since);
-            if cursor > channel.last_seq {
-                return Err(DomainError::invalid(
-                    "cursor",
-                    format!(
-                        "cursor {} is ahead of the channel's last seq {}",
-                        cursor.0, channel.last_seq.0
-                    ),
-                )
-                .into());
-            }
-            let mut messages = match &snapshot {
-                Some(snapshot) => snapshot
-                    .messages
-                    .iter()
-                    .filter(|message| message.seq > cursor && message.visible_to(&slot, since))
-                    .take(limit + 1)
-                    .cloned()
-                    .collect(),
-                None => {
-                    store
-                        .messages(
-                            &id,
-                            Audience::Seat { slot: &slot, since },
-                            cursor,
-                            channel.last_seq,
-                            limit + 1,
-                        )
-                        .await?
-                }
-            };
-            let has_more = messages.len() > limit;
-            messages.truncate(limit);
-            let out_of_time = Instant::now() >= deadline || self.inner.shutdown.is_cancelled();
-            if !messages.is_empty() || out_of_time {
-                let next_cursor = match (has_more, messages.last()) {
-                    (true, Some(last)) => last.seq,
-                    _ => channel.last_seq,
-                };
-                if next_cursor > cursor {
-                    self.inner.reads.record(&id, &slot, &who.id, next_cursor);
-                }
-                let roster_changed =
-                    cursor == Seq::ZERO || messages.iter().any(|m| m.kind == MessageKind::System);
-                return Ok(SyncPage {
-                    messages,
-                    next_cursor,
-                    has_more,
-                    slot,
-                    channel: roster_changed.then(|| channel.clone()),
-                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-            if waiting.is_none() {
-                waiting = Some(self.inner.admission.start_waiting(&who.id)?);
-            }
-            tokio::select! {
-                advance = subscription.advanced() => latest = Some(advance),
-                () = tokio::time::sleep_until(deadline) => {}
-                () = self.inner.shutdown.cancelled() => {}
-            }
-        }
     }
 
     /// The caller's channels with unread counts per seat.

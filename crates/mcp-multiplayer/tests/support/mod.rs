@@ -14,7 +14,8 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(data_dir: &Path) -> Server {
+    /// Starts the server on `data_dir`, with `flags` added to `serve`'s.
+    pub fn start(data_dir: &Path, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
             .args([
                 "serve",
@@ -27,6 +28,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

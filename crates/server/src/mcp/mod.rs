@@ -4,13 +4,17 @@
 //! - [`tools`]: one method per tool, each a thin adapter over [`crate::ops`].
 //! - [`error`]: refusals as tool results with a code and a hint.
 //! - [`args`]: argument parsing that reports shape errors the same way.
+//! - [`parking`]: waiting syncs wait outside rmcp's per-request session.
 //!
 //! Stateless: every POST stands alone, so `initialize`-era clients and 2026-07-28 clients are
 //! served by the same endpoint, and any instance can answer any request.
 
 mod args;
 mod error;
+mod parking;
 mod tools;
+
+pub use parking::park_waiting_syncs;
 
 use std::sync::{Arc, LazyLock};
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::McpServer;
 use super::args::Args;
 use super::error::ToolError;
+use super::parking::Parking;
 use crate::ops;
 use crate::wire::*;
 
@@ -133,6 +134,9 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<SyncMessagesOut>, ToolError> {
         let who = caller(&context)?;
+        if let Some(parking) = Parking::of(&context) {
+            return parking.sync_step(&self.service, &who, args).await;
+        }
         let args = args.into_inner()?;
         let wait_secs = domain::limits::sync_wait(args.wait_ms).as_secs_f64();
         let sync = ops::sync_messages(&self.service, &who, args);

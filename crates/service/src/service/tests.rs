@@ -6,6 +6,7 @@ use domain::{ErrorCode, PrincipalId, Timestamp};
 use store::StoreSettings;
 
 use super::*;
+use crate::{SyncPage, SyncRequest, SyncStep};
 
 struct FixedClock;
 
@@ -66,6 +67,31 @@ async fn two_players(service: &Service) -> String {
         .join_channel(&person("bob"), &code)
         .await
         .expect("join");
+    created.channel.id.to_string()
+}
+
+/// Alice creates a three-player channel; Bob and Carol join it.
+async fn three_players(service: &Service) -> String {
+    let created = service
+        .create_channel(
+            &person("alice"),
+            "Three",
+            &[
+                "invite:alice".into(),
+                "invite:bob".into(),
+                "invite:carol".into(),
+            ],
+            true,
+            None,
+        )
+        .await
+        .expect("create");
+    for (label, code) in &created.invites {
+        service
+            .join_channel(&person(label.as_str()), code)
+            .await
+            .expect("join");
+    }
     created.channel.id.to_string()
 }
 
@@ -462,27 +488,7 @@ async fn admin_operations_reissue_and_revoke_invites() {
 #[tokio::test]
 async fn woken_waiters_never_see_private_messages_of_other_seats() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
-    let created = service
-        .create_channel(
-            &person("alice"),
-            "Three",
-            &[
-                "invite:alice".into(),
-                "invite:bob".into(),
-                "invite:carol".into(),
-            ],
-            true,
-            None,
-        )
-        .await
-        .expect("create");
-    let channel = created.channel.id.to_string();
-    for (label, code) in &created.invites {
-        service
-            .join_channel(&person(label.as_str()), code)
-            .await
-            .expect("join");
-    }
+    let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     let waiter = {
         let (service, channel) = (service.clone(), channel.clone());
@@ -566,4 +572,175 @@ async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
         history.messages.len(),
         "unread counts agree with what is visible"
     );
+}
+
+fn pending(step: SyncStep) -> crate::PendingSync {
+    match step {
+        SyncStep::Pending(pending) => pending,
+        SyncStep::Ready(page) => panic!("expected a pending sync, got {page:?}"),
+    }
+}
+
+fn ready(step: SyncStep) -> SyncPage {
+    match step {
+        SyncStep::Ready(page) => page,
+        SyncStep::Pending(pending) => panic!("expected a page, got {pending:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let parked = pending(
+        service
+            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
+            .await
+            .expect("start"),
+    );
+    let woken = tokio::spawn(parked.wait());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    service
+        .post_message(&person("alice"), text(&channel, "your move"))
+        .await
+        .expect("post");
+    let page = ready(
+        service
+            .resume_sync(woken.await.expect("wait"))
+            .await
+            .expect("resume"),
+    );
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.next_cursor.0, head.0 + 1);
+    assert!(
+        page.waited_ms >= 100,
+        "waited_ms counts from the start of the sync, not from the resume: {}",
+        page.waited_ms
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = three_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let parked = pending(
+        service
+            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
+            .await
+            .expect("start"),
+    );
+    let woken = tokio::spawn(parked.wait());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The channel advances, but Bob's seat sees nothing new.
+    service
+        .post_message(
+            &person("alice"),
+            private(&channel, "carol", "for carol only"),
+        )
+        .await
+        .expect("post");
+    pending(
+        service
+            .resume_sync(woken.await.expect("wait"))
+            .await
+            .expect("resume"),
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_sync_checks_the_seat_again() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let parked = pending(
+        service
+            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
+            .await
+            .expect("start"),
+    );
+    let woken = tokio::spawn(parked.wait());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let kick = AdminRequest {
+        channel_id: channel.clone(),
+        op: "kick".into(),
+        slot: Some("bob".into()),
+        name: None,
+        admin: None,
+    };
+    service
+        .update_channel(&person("alice"), kick)
+        .await
+        .expect("kick");
+    let refused = service
+        .resume_sync(woken.await.expect("wait"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::NotMember);
+}
+
+#[tokio::test]
+async fn a_pending_sync_holds_its_waiting_slot_until_dropped() {
+    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+        max_waiting_syncs: 1,
+        ..unlimited()
+    })
+    .await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let bob = person("bob");
+    let start = || service.start_sync(&bob, sync(&channel, head.0, 30_000));
+    let first = pending(start().await.expect("first"));
+    assert_eq!(
+        start().await.unwrap_err().code(),
+        ErrorCode::LimitExceeded,
+        "a parked sync counts as waiting"
+    );
+    drop(first);
+    pending(
+        start()
+            .await
+            .expect("the slot is free again once the first is abandoned"),
+    );
+}
+
+#[tokio::test]
+async fn a_pending_sync_answers_empty_at_its_deadline_or_at_shutdown() {
+    let Fixture {
+        service,
+        shutdown,
+        _dir,
+    } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let short = pending(
+        service
+            .start_sync(&person("bob"), sync(&channel, head.0, 50))
+            .await
+            .expect("start"),
+    );
+    let page = ready(
+        service
+            .resume_sync(short.wait().await)
+            .await
+            .expect("resume"),
+    );
+    assert!(page.messages.is_empty());
+    assert_eq!(page.next_cursor, head);
+
+    let long = pending(
+        service
+            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
+            .await
+            .expect("start"),
+    );
+    shutdown.cancel();
+    let page = ready(
+        service
+            .resume_sync(long.wait().await)
+            .await
+            .expect("resume"),
+    );
+    assert!(page.messages.is_empty());
 }

@@ -1,0 +1,265 @@
+//! The HTTP connection layer, driven over raw TCP: parked syncs and their waiting slots, the cap
+//! on a request's head, and the header read timeout that stops clients trickling bytes.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Server, agent, call};
+
+/// One request on its own connection, sent but not yet answered.
+struct Exchange {
+    stream: TcpStream,
+}
+
+impl Exchange {
+    fn send(server: &Server, request: &[u8]) -> Exchange {
+        let address = server.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream.write_all(request).expect("send");
+        Exchange { stream }
+    }
+
+    /// The status and body of the answer, or `None` when none came within `patience`.
+    fn answer(&mut self, patience: Duration) -> Option<(u16, String)> {
+        self.stream
+            .set_read_timeout(Some(patience))
+            .expect("timeout");
+        let mut received = Vec::new();
+        let mut chunk = [0_u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    received.extend_from_slice(&chunk[..n]);
+                    if complete(&received) {
+                        break;
+                    }
+                }
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    if received.is_empty() {
+                        return None;
+                    }
+                    break;
+                }
+                Err(error) => panic!("read failed: {error}"),
+            }
+        }
+        let text = String::from_utf8_lossy(&received).into_owned();
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or_else(String::new, |(_, body)| body.to_owned());
+        Some((status, body))
+    }
+}
+
+/// Whether `received` holds a whole response with a `Content-Length` body.
+fn complete(received: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(received);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .is_some_and(|length| body.len() >= length)
+}
+
+fn mcp_post(server: &Server, token: &str, body: &Value) -> Vec<u8> {
+    let body = body.to_string();
+    let host = server.base.trim_start_matches("http://");
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn sync_call(channel: &str, cursor: i64) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "sync_messages",
+            "arguments": {"channel_id": channel, "cursor": cursor, "wait_ms": 30_000},
+        },
+    })
+}
+
+/// The tool result's text, which holds the page or the error as JSON.
+fn tool_text(body: &str) -> Value {
+    let response: Value = serde_json::from_str(body).expect("a JSON-RPC response");
+    let result = &response["result"];
+    let text = result["content"]
+        .as_array()
+        .and_then(|content| content.last())
+        .and_then(|block| block["text"].as_str())
+        .unwrap_or_else(|| panic!("no text in {response}"));
+    serde_json::from_str(text).expect("the text is JSON")
+}
+
+/// Alice creates a channel, Bob joins; returns the channel id and the last seq.
+fn channel_with_bob(server: &Server) -> (String, i64) {
+    let http = agent();
+    let created = call(
+        &http,
+        "POST",
+        &format!("{}/api/channels", server.base),
+        "alice",
+        Some(json!({"name": "Parking", "slots": ["invite:alice", "invite:bob"]})),
+    )
+    .expect("create");
+    let channel = created["channel"]["channel_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let code = created["invites"][0]["code"].as_str().expect("invite code");
+    let joined = call(
+        &http,
+        "POST",
+        &format!("{}/api/join", server.base),
+        "bob",
+        Some(json!({"code": code})),
+    )
+    .expect("join");
+    let last_seq = joined["channel"]["last_seq"].as_i64().expect("last_seq");
+    (channel, last_seq)
+}
+
+/// A sync Bob sends that must be waiting (not answered) a moment later.
+fn parked_sync(server: &Server, channel: &str, cursor: i64) -> Exchange {
+    let mut exchange = Exchange::send(
+        server,
+        &mcp_post(server, "bob", &sync_call(channel, cursor)),
+    );
+    if let Some((status, body)) = exchange.answer(Duration::from_millis(300)) {
+        panic!("the sync answered instead of waiting: {status} {body}");
+    }
+    exchange
+}
+
+#[test]
+fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-waiting-syncs", "3"]);
+    let (channel, head) = channel_with_bob(&server);
+
+    let abandoned: Vec<Exchange> = (0..3)
+        .map(|_| parked_sync(&server, &channel, head))
+        .collect();
+    let mut over_the_cap = Exchange::send(
+        &server,
+        &mcp_post(&server, "bob", &sync_call(&channel, head)),
+    );
+    let (status, body) = over_the_cap
+        .answer(Duration::from_secs(10))
+        .expect("a fourth sync is refused at once");
+    assert_eq!(status, 200);
+    assert_eq!(
+        tool_text(&body)["error"]["code"],
+        "LIMIT_EXCEEDED",
+        "{body}"
+    );
+
+    // The clients go away without an answer; the server must notice and free their slots.
+    drop(abandoned);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut waiting = Vec::new();
+    while waiting.len() < 3 {
+        let mut exchange = Exchange::send(
+            &server,
+            &mcp_post(&server, "bob", &sync_call(&channel, head)),
+        );
+        match exchange.answer(Duration::from_millis(300)) {
+            None => waiting.push(exchange),
+            Some((_, body)) => {
+                assert_eq!(
+                    tool_text(&body)["error"]["code"],
+                    "LIMIT_EXCEEDED",
+                    "{body}"
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "abandoned syncs still hold their slots after 10 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    // One post answers every parked sync with it.
+    call(
+        &agent(),
+        "POST",
+        &format!("{}/api/channels/{channel}/messages", server.base),
+        "alice",
+        Some(json!({"text": "released"})),
+    )
+    .expect("post");
+    for mut exchange in waiting {
+        let (status, body) = exchange
+            .answer(Duration::from_secs(10))
+            .expect("the parked sync answers after the post");
+        assert_eq!(status, 200);
+        let page = tool_text(&body);
+        assert_eq!(page["messages"][0]["text"], "released", "{page}");
+        assert_eq!(page["next_cursor"], head + 1);
+    }
+}
+
+#[test]
+fn a_request_head_over_8_kib_is_refused_with_431() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let host = server.base.trim_start_matches("http://");
+    let padding = "x".repeat(9 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Padding: {padding}\r\n\r\n");
+    let (status, _) = Exchange::send(&server, request.as_bytes())
+        .answer(Duration::from_secs(10))
+        .expect("an answer");
+    assert_eq!(status, 431);
+
+    let ordinary = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let (status, body) = Exchange::send(&server, ordinary.as_bytes())
+        .answer(Duration::from_secs(10))
+        .expect("an answer");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_client_that_trickles_its_headers_is_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--header-read-timeout-secs", "1"]);
+    let host = server.base.trim_start_matches("http://");
+    let mut slow = Exchange::send(
+        &server,
+        format!("POST /mcp HTTP/1.1\r\nHost: {host}\r\n").as_bytes(),
+    );
+    // Never finishing the head: the server must close the connection, with or without a 408.
+    slow.stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    match slow.stream.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
+        Err(error) => panic!("the server kept a half-sent request open: {error}"),
+    }
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer: {text}"
+    );
+}
