@@ -54,6 +54,7 @@ impl Server {
         }
     }
 
+    #[allow(dead_code, reason = "each test binary compiles this module; not all of them kill")]
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
