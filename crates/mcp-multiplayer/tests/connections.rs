@@ -74,26 +74,66 @@ fn complete(received: &[u8]) -> bool {
         .is_some_and(|length| body.len() >= length)
 }
 
+/// The two ways a client states its protocol version: the 2025-11-25 header after an
+/// `initialize`, or 2026-07-28's per-request metadata.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Legacy,
+    PerRequest,
+}
+
+impl Protocol {
+    fn version(self) -> &'static str {
+        match self {
+            Protocol::Legacy => "2025-11-25",
+            Protocol::PerRequest => "2026-07-28",
+        }
+    }
+}
+
 fn mcp_post(server: &Server, token: &str, body: &Value) -> Vec<u8> {
+    mcp_post_as(server, token, body, Protocol::Legacy)
+}
+
+fn mcp_post_as(server: &Server, token: &str, body: &Value, protocol: Protocol) -> Vec<u8> {
+    let mut body = body.clone();
+    let mut extra = String::new();
+    if let Protocol::PerRequest = protocol {
+        body["params"]["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": protocol.version(),
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
+        });
+        extra = format!(
+            "Mcp-Method: {}\r\nMcp-Name: {}\r\n",
+            body["method"].as_str().unwrap_or_default(),
+            body["params"]["name"].as_str().unwrap_or_default()
+        );
+    }
     let body = body.to_string();
     let host = server.base.trim_start_matches("http://");
     format!(
         "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n\r\n{body}",
+         MCP-Protocol-Version: {}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        protocol.version(),
         body.len()
     )
     .into_bytes()
 }
 
 fn sync_call(channel: &str, cursor: i64) -> Value {
+    sync_call_waiting(channel, cursor, 30_000)
+}
+
+fn sync_call_waiting(channel: &str, cursor: i64, wait_ms: u64) -> Value {
     json!({
         "jsonrpc": "2.0",
-        "id": 1,
+        "id": 7,
         "method": "tools/call",
         "params": {
             "name": "sync_messages",
-            "arguments": {"channel_id": channel, "cursor": cursor, "wait_ms": 30_000},
+            "arguments": {"channel_id": channel, "cursor": cursor, "wait_ms": wait_ms},
         },
     })
 }
@@ -262,4 +302,86 @@ fn a_client_that_trickles_its_headers_is_cut_off() {
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "unexpected answer: {text}"
     );
+}
+
+/// A parked sync is answered by our middleware, not by rmcp: its answer must look exactly like
+/// one rmcp gives, in both protocol versions.
+#[test]
+fn a_parked_answer_has_the_shape_of_an_immediate_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let (channel, head) = channel_with_bob(&server);
+    for protocol in [Protocol::Legacy, Protocol::PerRequest] {
+        let post = |body: &Value| mcp_post_as(&server, "bob", body, protocol);
+        let cursor = head_seq(&server, &channel);
+        let (status, immediate) =
+            Exchange::send(&server, &post(&sync_call_waiting(&channel, 0, 0)))
+                .answer(Duration::from_secs(10))
+                .expect("an immediate answer");
+        assert_eq!(status, 200, "{protocol:?}: {immediate}");
+
+        let mut parked = Exchange::send(&server, &post(&sync_call(&channel, cursor)));
+        assert!(
+            parked.answer(Duration::from_millis(300)).is_none(),
+            "{protocol:?}: it waits"
+        );
+        call(
+            &agent(),
+            "POST",
+            &format!("{}/api/channels/{channel}/messages", server.base),
+            "alice",
+            Some(json!({"text": format!("news for {protocol:?}")})),
+        )
+        .expect("post");
+        let (status, woken) = parked
+            .answer(Duration::from_secs(10))
+            .expect("the parked sync answers");
+        assert_eq!(status, 200, "{protocol:?}: {woken}");
+
+        let immediate: Value = serde_json::from_str(&immediate).expect("JSON");
+        let woken: Value = serde_json::from_str(&woken).expect("JSON");
+        assert_eq!(woken["jsonrpc"], "2.0");
+        assert_eq!(
+            woken["id"], 7,
+            "{protocol:?}: the answer carries the request's id"
+        );
+        let keys = |value: &Value| -> Vec<String> {
+            let mut keys: Vec<String> = value["result"]
+                .as_object()
+                .map(|result| result.keys().cloned().collect())
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            keys(&woken),
+            keys(&immediate),
+            "{protocol:?}: parked {woken} vs immediate {immediate}"
+        );
+        assert_eq!(
+            woken["result"]["resultType"],
+            immediate["result"]["resultType"]
+        );
+        assert_eq!(
+            woken["result"]["structuredContent"]["messages"][0]["text"],
+            format!("news for {protocol:?}")
+        );
+        assert_eq!(
+            tool_text(&woken.to_string()),
+            woken["result"]["structuredContent"],
+            "{protocol:?}: the text block repeats the structured content"
+        );
+    }
+}
+
+fn head_seq(server: &Server, channel: &str) -> i64 {
+    let view = call(
+        &agent(),
+        "GET",
+        &format!("{}/api/channels/{channel}", server.base),
+        "bob",
+        None,
+    )
+    .expect("get_channel");
+    view["last_seq"].as_i64().expect("last_seq")
 }

@@ -49,25 +49,22 @@ pub fn app(parts: AppParts) -> Router {
         Some(server) => oauth::router(server.clone()),
         None => Router::new(),
     };
-    let authenticate =
-        axum::middleware::from_fn_with_state(parts.authenticator, middleware::authenticate);
-    // Parking sits outside authentication, so that a parked sync holds neither: each pass
-    // through rmcp authenticates again (and a token revoked meanwhile ends the wait).
-    let mcp = Router::new()
+    let authenticated = Router::new()
         .route_service(
             "/mcp",
             mcp::service(parts.service.clone(), parts.transport_shutdown),
         )
-        .route_layer(authenticate.clone())
-        .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs));
-    let api = Router::new()
+        // A route layer covers the routes added before it: `/mcp` only.
+        .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs))
         .nest("/api", api::router(parts.service))
-        .layer(authenticate);
+        .layer(axum::middleware::from_fn_with_state(
+            parts.authenticator,
+            middleware::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(authorization_server)
-        .merge(mcp)
-        .merge(api)
+        .merge(authenticated)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(parts.host_policy),
             middleware::check_host_and_origin,

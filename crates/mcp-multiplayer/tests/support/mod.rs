@@ -54,7 +54,10 @@ impl Server {
         }
     }
 
-    #[allow(dead_code, reason = "each test binary compiles this module; not all of them kill")]
+    #[allow(
+        dead_code,
+        reason = "each test binary compiles this module; not all of them kill"
+    )]
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");

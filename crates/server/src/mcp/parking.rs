@@ -6,25 +6,26 @@
 //! most of the server's memory. A sync that finds nothing new parks instead:
 //!
 //! 1. [`park_waiting_syncs`] gives each `/mcp` POST that names `sync_messages` a [`Parking`].
-//! 2. The tool runs the sync's first step. When it is pending, the tool leaves the
-//!    [`PendingSync`] in the parking and returns; rmcp's session ends, and the middleware drops
-//!    its answer unsent.
-//! 3. The middleware waits on the pending sync alone, then sends the same request through rmcp
-//!    again, and the tool resumes the sync where it stopped; until it is ready.
+//! 2. rmcp checks the request and calls the tool, which runs the sync's first step. When the
+//!    sync has to wait, the tool leaves a [`ParkedSync`] in the parking and returns; rmcp's
+//!    session ends, and the middleware drops its answer unsent.
+//! 3. The middleware waits on the parked sync alone, resumes it when the channel advances, and
+//!    answers the request itself, framed as rmcp frames a tool result for the protocol version
+//!    that the first pass negotiated.
 //!
-//! rmcp still checks and answers every request; it is only not kept waiting. A sync whose client
-//! asked for progress notifications does not park: they need the session.
+//! A sync whose client asked for progress notifications does not park: they need the session.
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use domain::{ErrorCode, Principal};
 use rmcp::RoleServer;
+use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::Json;
+use rmcp::model::{ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult};
 use rmcp::service::RequestContext;
 use service::{PendingSync, Service, SyncStep};
 
@@ -34,9 +35,18 @@ use crate::middleware::BufferedBody;
 use crate::ops;
 use crate::wire::{ErrorBody, SyncMessagesArgs, SyncMessagesOut};
 
-/// Where a parked sync waits between two passes through rmcp.
+/// Where a tool call leaves its sync when it has to wait.
 #[derive(Clone, Default)]
-pub struct Parking(Arc<Mutex<Option<PendingSync>>>);
+pub struct Parking(Arc<Mutex<Option<ParkedSync>>>);
+
+/// A waiting sync, with what it takes to answer its request later.
+struct ParkedSync {
+    pending: PendingSync,
+    service: Service,
+    who: Principal,
+    request_id: RequestId,
+    protocol_version: Option<ProtocolVersion>,
+}
 
 impl Parking {
     /// The parking of the request this tool call came in, unless the call cannot park.
@@ -50,37 +60,36 @@ impl Parking {
             .and_then(|parts| parts.extensions.get::<Parking>())
     }
 
-    fn take(&self) -> Option<PendingSync> {
+    fn take(&self) -> Option<ParkedSync> {
         self.0
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
     }
 
-    fn put(&self, pending: PendingSync) {
-        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(pending);
+    fn put(&self, parked: ParkedSync) {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(parked);
     }
 
-    /// One step of the sync: resumes the parked one if there is one, else starts it. Parks it
-    /// again when it still has to wait.
-    pub(super) async fn sync_step(
+    /// The tool's side: runs the sync's first step, and parks it if it has to wait.
+    pub(super) async fn start_sync(
         &self,
         service: &Service,
         who: &Principal,
         args: Args<SyncMessagesArgs>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<Json<SyncMessagesOut>, ToolError> {
-        let step = match self.take() {
-            Some(pending) => service.resume_sync(pending).await?,
-            None => {
-                service
-                    .start_sync(who, ops::sync_request(args.into_inner()?))
-                    .await?
-            }
-        };
-        match step {
+        let request = ops::sync_request(args.into_inner()?);
+        match service.start_sync(who, request).await? {
             SyncStep::Ready(page) => Ok(Json(ops::sync_page(page, who))),
             SyncStep::Pending(pending) => {
-                self.put(pending);
+                self.put(ParkedSync {
+                    pending,
+                    service: service.clone(),
+                    who: who.clone(),
+                    request_id: context.id.clone(),
+                    protocol_version: context.protocol_version(),
+                });
                 // rmcp serializes this, and the middleware drops it.
                 Err(ToolError(ErrorBody {
                     code: ErrorCode::Internal.as_str(),
@@ -92,26 +101,83 @@ impl Parking {
     }
 }
 
-/// Runs `/mcp` POSTs that name `sync_messages` with a [`Parking`], and waits out every park.
-pub async fn park_waiting_syncs(request: Request, next: Next) -> Response {
-    let body = match request.extensions().get::<BufferedBody>() {
-        Some(BufferedBody(body)) if request.method() == Method::POST && names_sync(body) => {
-            body.clone()
-        }
-        _ => return next.run(request).await,
-    };
-    let (mut parts, first_body) = request.into_parts();
-    let parking = Parking::default();
-    parts.extensions.insert(parking.clone());
-    let mut request = Request::from_parts(parts.clone(), first_body);
-    loop {
-        let response = next.clone().run(request).await;
-        let Some(pending) = parking.take() else {
-            return response;
+impl ParkedSync {
+    /// Waits until the sync is ready (or refused), then answers its request.
+    async fn answer(self) -> Response {
+        let ParkedSync {
+            mut pending,
+            service,
+            who,
+            request_id,
+            protocol_version,
+        } = self;
+        let outcome = loop {
+            match service.resume_sync(pending.wait().await).await {
+                Ok(SyncStep::Pending(still)) => pending = still,
+                Ok(SyncStep::Ready(page)) => break Ok(Json(ops::sync_page(page, &who))),
+                Err(error) => break Err(ToolError::from(error)),
+            }
         };
-        drop(response);
-        parking.put(pending.wait().await);
-        request = Request::from_parts(parts.clone(), Body::from(body.clone()));
+        tool_response(outcome, request_id, protocol_version.as_ref())
+    }
+}
+
+/// A tool result as rmcp's stateless JSON mode answers it: the result adjusted to the protocol
+/// version (rmcp's `ServerHandler` does the same to every result), in a JSON-RPC response.
+fn tool_response(
+    outcome: Result<Json<SyncMessagesOut>, ToolError>,
+    request_id: RequestId,
+    protocol_version: Option<&ProtocolVersion>,
+) -> Response {
+    let message = match outcome.into_call_tool_result() {
+        Ok(response) => {
+            let mut result = ServerResult::from(response);
+            let current = protocol_version
+                .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+            if current {
+                result.fill_missing_cache_hints();
+            } else {
+                result.strip_result_type_for_legacy_peer();
+                result.strip_non_object_output_for_legacy_peer();
+            }
+            ServerJsonRpcMessage::response(result, request_id)
+        }
+        Err(error) => ServerJsonRpcMessage::error(error, Some(request_id)),
+    };
+    match serde_json::to_vec(&message) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "could not serialize a sync's answer");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Runs `/mcp` POSTs that name `sync_messages` with a [`Parking`], and answers the syncs that
+/// park there.
+pub async fn park_waiting_syncs(mut request: Request, next: Next) -> Response {
+    let may_sync = request.method() == Method::POST
+        && request
+            .extensions()
+            .get::<BufferedBody>()
+            .is_some_and(|BufferedBody(body)| names_sync(body));
+    if !may_sync {
+        return next.run(request).await;
+    }
+    let parking = Parking::default();
+    request.extensions_mut().insert(parking.clone());
+    let response = next.run(request).await;
+    match parking.take() {
+        Some(parked) => {
+            drop(response);
+            parked.answer().await
+        }
+        None => response,
     }
 }
 
