@@ -310,7 +310,7 @@ fn a_client_that_trickles_its_headers_is_cut_off() {
 fn a_parked_answer_has_the_shape_of_an_immediate_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
-    let (channel, head) = channel_with_bob(&server);
+    let (channel, _) = channel_with_bob(&server);
     for protocol in [Protocol::Legacy, Protocol::PerRequest] {
         let post = |body: &Value| mcp_post_as(&server, "bob", body, protocol);
         let cursor = head_seq(&server, &channel);
