@@ -200,10 +200,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_MAX_WAITING_SYNCS", default_value_t = 32)]
     pub max_waiting_syncs: usize,
 
-    /// Seconds a client has to send a request's headers once it has started; then the
-    /// connection is closed. Guards against clients that hold connections by trickling bytes.
-    #[arg(long, env = "MCP_HEADER_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers, and again its body; an idle
+    /// keep-alive connection is closed after as long. Stops clients that hold connections by
+    /// trickling bytes.
+    #[arg(long, env = "MCP_REQUEST_READ_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_read_timeout_secs: u64,
+
+    /// Connections served at once (each waiting sync holds one, about 25 KB). Past it, new
+    /// connections wait until one closes.
+    #[arg(long, env = "MCP_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
 
     /// Seconds to let requests finish after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
@@ -230,7 +236,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     pub shutdown_grace_secs: u64,
-    pub header_read_timeout: std::time::Duration,
+    pub request_read_timeout: std::time::Duration,
+    pub max_connections: usize,
 }
 
 /// How callers will be identified, before the store exists.
@@ -323,7 +330,8 @@ impl ServeArgs {
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
-            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            request_read_timeout: std::time::Duration::from_secs(self.request_read_timeout_secs),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         })
     }
 }

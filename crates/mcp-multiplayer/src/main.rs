@@ -112,6 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service,
         authenticator,
         host_policy: settings.host_policy.clone(),
+        request_read_timeout: settings.request_read_timeout,
         transport_shutdown: transport_shutdown.clone(),
     });
     tracing::info!(address = %local, public_url = %public_url, database = %redact(&settings.database_url), "listening");
@@ -130,7 +131,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = server::listen::serve(
         listener,
         app,
-        settings.header_read_timeout,
+        server::listen::ConnectionSettings {
+            header_read_timeout: settings.request_read_timeout,
+            max_connections: settings.max_connections,
+        },
         shutdown.clone(),
     );
     tokio::select! {

@@ -279,9 +279,9 @@ fn a_request_head_over_8_kib_is_refused_with_431() {
 }
 
 #[test]
-fn a_client_that_trickles_its_headers_is_cut_off() {
+fn a_client_that_trickles_its_request_is_cut_off() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path(), &["--header-read-timeout-secs", "1"]);
+    let server = Server::start(dir.path(), &["--request-read-timeout-secs", "1"]);
     let host = server.base.trim_start_matches("http://");
     let mut slow = Exchange::send(
         &server,
@@ -302,6 +302,21 @@ fn a_client_that_trickles_its_headers_is_cut_off() {
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "unexpected answer: {text}"
     );
+
+    // A complete head, then a body that never finishes: a 408, and the connection closes.
+    let mut slow_body = Exchange::send(
+        &server,
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer bob\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"jsonrpc\""
+        )
+        .as_bytes(),
+    );
+    let (status, body) = slow_body
+        .answer(Duration::from_secs(20))
+        .expect("the server answers a body that stalls");
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("did not arrive"), "{body}");
 }
 
 /// A parked sync is answered by our middleware, not by rmcp: its answer must look exactly like
@@ -384,4 +399,29 @@ fn head_seq(server: &Server, channel: &str) -> i64 {
     )
     .expect("get_channel");
     view["last_seq"].as_i64().expect("last_seq")
+}
+
+#[test]
+fn past_the_connection_limit_a_client_waits_for_a_free_seat() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-connections", "2"]);
+    let host = server.base.trim_start_matches("http://");
+    let health = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut first = Exchange::send(&server, health.as_bytes());
+    let mut second = Exchange::send(&server, health.as_bytes());
+    for exchange in [&mut first, &mut second] {
+        let (status, _) = exchange.answer(Duration::from_secs(10)).expect("served");
+        assert_eq!(status, 200);
+    }
+    // Both keep-alive connections stay open; a third is accepted by the kernel but not served.
+    let mut third = Exchange::send(&server, health.as_bytes());
+    assert!(
+        third.answer(Duration::from_millis(500)).is_none(),
+        "a third connection was served past --max-connections 2"
+    );
+    drop(first);
+    let (status, _) = third
+        .answer(Duration::from_secs(10))
+        .expect("served once a seat is free");
+    assert_eq!(status, 200);
 }

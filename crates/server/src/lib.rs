@@ -19,6 +19,7 @@ pub mod ops;
 pub mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth::Authenticator;
 use axum::Router;
@@ -37,6 +38,8 @@ pub struct AppParts {
     pub service: Service,
     pub authenticator: Authenticator,
     pub host_policy: HostPolicy,
+    /// Time a client has to send a request's body once its head has arrived.
+    pub request_read_timeout: Duration,
     /// Cancelled only when the grace period after a shutdown signal runs out: it cuts open MCP
     /// streams. Cancelling it any earlier would drop the answers of syncs that the service is
     /// still releasing.
@@ -69,7 +72,10 @@ pub fn app(parts: AppParts) -> Router {
             Arc::new(parts.host_policy),
             middleware::check_host_and_origin,
         ))
-        .layer(axum::middleware::from_fn(middleware::buffer_body))
+        .layer(axum::middleware::from_fn_with_state(
+            parts.request_read_timeout,
+            middleware::buffer_body,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 

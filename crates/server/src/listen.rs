@@ -5,15 +5,23 @@
 //! for a server on the open internet whose clients hold thousands of long-polling requests:
 //!
 //! - **A header read timeout.** Without one, a client can open connections and trickle header
-//!   bytes forever, holding a socket and a task each.
-//! - **An 8 KiB read buffer.** hyper's buffer starts at 8 KiB but doubles whenever a read finds
-//!   it part-full, and stays doubled for the connection's life: 16 KiB on most of our
-//!   connections, the largest single cost of a waiting sync. Capping it also caps a request's
-//!   head (request line and headers) at 8 KiB, which MCP and OAuth requests stay far below;
-//!   bodies stream through the buffer and are capped separately.
+//!   bytes forever, holding a socket and a task each. hyper runs this timer whenever it waits
+//!   for a request head, so it also closes a keep-alive connection left idle as long (MCP
+//!   clients drop idle pooled connections after a few seconds). The body has its own timeout,
+//!   in `middleware::buffer_body`.
+//! - **An 8 KiB read buffer.** hyper's buffer starts at 8 KiB, and on most of our connections
+//!   it grew to 16 KiB and stayed so for the connection's life, the largest single cost of a
+//!   waiting sync. Capping it also caps a request's head (request line and headers) at 8 KiB,
+//!   which MCP and OAuth requests stay far below; bodies stream through the buffer and are
+//!   capped separately.
+//!
+//! At shutdown, idle connections close at once and busy ones after their answer; one that is
+//! half-way through sending a head waits out its header timeout, so a timeout longer than the
+//! shutdown grace period makes such a client delay the exit until the grace runs out.
 
 use std::io;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -22,27 +30,60 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted, in bytes; hyper's minimum.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
 
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// Time a client has to send a request's head, counted from when the connection opened or
+    /// last went idle.
+    pub header_read_timeout: Duration,
+    /// Connections served at once. Past it, new ones wait in the kernel's accept queue until
+    /// one closes, so a flood of idle sockets cannot take all memory or file descriptors.
+    pub max_connections: usize,
+}
+
 /// Serves `app` on `listener` until `shutdown` is cancelled, then stops accepting and waits for
-/// the open connections to finish their requests (and for idle ones to close). A client that
-/// starts a request has `header_read_timeout` to send its head.
+/// the open connections to finish their requests (and for idle ones to close).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    settings: ConnectionSettings,
     shutdown: CancellationToken,
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES);
     let connections = GracefulShutdown::new();
+    let capacity = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let mut last_warning = None;
     loop {
+        let seat = match capacity.clone().try_acquire_owned() {
+            Ok(seat) => seat,
+            Err(_) => {
+                // Once a minute at most: a flood would otherwise log a line per connection.
+                if last_warning.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(60)) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        max_connections = settings.max_connections,
+                        "connection limit reached; new connections wait until one closes"
+                    );
+                }
+                tokio::select! {
+                    seat = capacity.clone().acquire_owned() => match seat {
+                        Ok(seat) => seat,
+                        Err(_) => break,
+                    },
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -67,6 +108,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
+            drop(seat);
         });
     }
     drop(listener);

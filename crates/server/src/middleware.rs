@@ -2,6 +2,7 @@
 //! and the authentication that attaches a `Principal` to every `/mcp` and `/api` request.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth::{AuthError, Authenticator, Scope};
 use axum::extract::{Request, State};
@@ -120,14 +121,42 @@ fn forbidden(code: &str, message: &str, hint: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
-/// Reads the whole request body, up to [`crate::MAX_REQUEST_BYTES`], before anything else runs.
+/// Reads the whole request body, up to [`crate::MAX_REQUEST_BYTES`] and within `timeout`,
+/// before anything else runs.
 ///
 /// Every endpoint needs the whole body anyway. Doing it here gives oversized bodies one answer
-/// (413, `LIMIT_EXCEEDED`) whether or not they declare a length, and lets a refused request
-/// leave its connection clean for the next one.
-pub async fn buffer_body(request: Request, next: Next) -> Response {
+/// (413, `LIMIT_EXCEEDED`) whether or not they declare a length, lets a refused request leave
+/// its connection clean for the next one, and cuts off a client that sends its body a byte at
+/// a time (408: hyper's own timeout covers only the head).
+pub async fn buffer_body(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, crate::MAX_REQUEST_BYTES).await {
+    let read = tokio::time::timeout(
+        timeout,
+        axum::body::to_bytes(body, crate::MAX_REQUEST_BYTES),
+    );
+    let Ok(read) = read.await else {
+        tracing::debug!(path = %parts.uri.path(), "request body not received in time");
+        let mut response = ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+            "Send the body right after the headers.",
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT)
+        .into_response();
+        // The rest of the body may still come; the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    };
+    match read {
         Ok(bytes) => {
             let mut request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
             request.extensions_mut().insert(BufferedBody(bytes));

@@ -25,4 +25,4 @@ pub use service::{
     AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SystemClock,
 };
 pub use store::ChannelListing;
-pub use sync::{PendingSync, SyncPage, SyncRequest, SyncStep};
+pub use sync::{PendingSync, SyncPage, SyncRequest, SyncStep, WokenSync};

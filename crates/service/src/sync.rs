@@ -87,16 +87,21 @@ impl std::fmt::Debug for PendingSync {
     }
 }
 
+/// A pending sync that has waited: the only thing [`Service::resume_sync`] takes, so a sync
+/// cannot be resumed without waiting first (and spin).
+#[derive(Debug)]
+pub struct WokenSync(PendingSync);
+
 impl PendingSync {
     /// Waits until the channel advances, the deadline passes or the server shuts down. Then
     /// [`Service::resume_sync`] reads again.
-    pub async fn wait(mut self) -> Self {
+    pub async fn wait(mut self) -> WokenSync {
         tokio::select! {
             advance = self.subscription.advanced() => self.latest = Some(advance),
             () = tokio::time::sleep_until(self.deadline) => {}
             () = self.shutdown.cancelled() => {}
         }
-        self
+        WokenSync(self)
     }
 }
 
@@ -154,8 +159,8 @@ impl Service {
 
     /// The next step of a sync after [`PendingSync::wait`]: reads again, checking the seat
     /// again (the caller may have lost it meanwhile).
-    pub async fn resume_sync(&self, pending: PendingSync) -> Result<SyncStep, ServiceError> {
-        self.sync_step(pending).await
+    pub async fn resume_sync(&self, woken: WokenSync) -> Result<SyncStep, ServiceError> {
+        self.sync_step(woken.0).await
     }
 
     async fn sync_step(&self, mut sync: PendingSync) -> Result<SyncStep, ServiceError> {

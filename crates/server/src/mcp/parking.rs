@@ -123,7 +123,11 @@ impl ParkedSync {
 }
 
 /// A tool result as rmcp's stateless JSON mode answers it: the result adjusted to the protocol
-/// version (rmcp's `ServerHandler` does the same to every result), in a JSON-RPC response.
+/// version (rmcp's `ServerHandler` does the same to every result), in a JSON-RPC response with
+/// status 200 and a JSON content type. rmcp's handler has two more steps that a sync's answer
+/// cannot reach (a remap of `RESOURCE_NOT_FOUND`, a check on input-required results); an rmcp
+/// upgrade that adds steps should be read against this function, and
+/// `tests/connections.rs` compares a parked answer with an immediate one.
 fn tool_response(
     outcome: Result<Json<SyncMessagesOut>, ToolError>,
     request_id: RequestId,
