@@ -131,6 +131,19 @@ fn run(
     })?;
     runtime.set_memory_limit(limits.memory_bytes);
     runtime.set_max_stack_size(limits.stack_bytes);
+    // A promise job that runs out of memory throws where no bot code can see it, and the engine
+    // drops a job's exception; the rejection it leaves behind is how the host learns of it.
+    let job_ran_out_of_memory = Rc::new(Cell::new(false));
+    {
+        let flag = Rc::clone(&job_ran_out_of_memory);
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(
+            move |_ctx, _promise, reason, handled| {
+                if !handled && is_out_of_memory(&reason) {
+                    flag.set(true);
+                }
+            },
+        )));
+    }
     {
         let budget_spent = Rc::clone(&budget_spent);
         // Once the deadline passes this keeps answering "interrupt", so no bot code runs again
@@ -172,6 +185,12 @@ fn run(
         outcome
     })?;
 
+    if job_ran_out_of_memory.get() {
+        return Err(BotError::new(
+            BotErrorKind::Memory,
+            "a promise job ran out of memory",
+        ));
+    }
     // Native work the engine does without polling the interrupt (a long sort, say) is caught
     // here: an event that took longer than its budget fails even if no interrupt fired.
     if budget_spent.get() || Instant::now() > deadline {
@@ -306,6 +325,19 @@ fn event_argument<'js>(ctx: &Ctx<'js>, event: &Event) -> rquickjs::Result<Option
         }),
     };
     ctx.json_parse(json.to_string()).map(Some)
+}
+
+/// Whether a thrown value is the engine's own out-of-memory error.
+fn is_out_of_memory(thrown: &Value<'_>) -> bool {
+    thrown.is_error()
+        && thrown.as_object().is_some_and(|error| {
+            error
+                .get::<_, String>("name")
+                .is_ok_and(|name| name == "InternalError")
+                && error
+                    .get::<_, String>("message")
+                    .is_ok_and(|message| message == "out of memory")
+        })
 }
 
 /// Turns a failed JavaScript call into a [`BotError`], reading the thrown value.

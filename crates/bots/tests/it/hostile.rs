@@ -711,3 +711,17 @@ fn stack_trace_hooks_run_as_bot_code_under_the_same_rules() {
         BotErrorKind::CpuBudget,
     );
 }
+
+#[test]
+fn memory_exhausted_inside_a_promise_job() {
+    assert_contained(
+        init(&on_init(
+            r#"Promise.resolve().then(() => {
+                ctx.post("half done");
+                const hoard = [];
+                while (true) hoard.push(new Array(4096).fill(7));
+            });"#,
+        )),
+        BotErrorKind::Memory,
+    );
+}
