@@ -294,4 +294,27 @@ describe('passphrase mode', () => {
       await context.close();
     }
   });
+
+  test('after ten attempts from one address, even the right passphrase waits', async () => {
+    const context = await browser.newContext();
+    try {
+      const { page } = await openConsent(server, client, context);
+      // The test above used two of this address's ten attempts.
+      let last;
+      for (let attempt = 0; attempt < 9; attempt += 1) {
+        if (!(await page.locator('#display_name').isVisible())) {
+          await page.click('details summary');
+        }
+        await page.fill('#display_name', 'Guesser');
+        await page.fill('#passphrase', attempt < 8 ? 'still not it' : PASSPHRASE);
+        last = await decide(page, 'approve');
+      }
+      assert.equal(last.status(), 429);
+      assert.match(await page.locator('[role="alert"]').innerText(), /Too many passphrase attempts/);
+      await page.waitForTimeout(200);
+      assert.equal(callback.pending, 0, 'no redirect once the attempts are used up');
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -4,7 +4,10 @@
 //! Until the client and its redirect URI are known to match, nothing is sent to the redirect
 //! URI: such errors are shown to the person instead (RFC 6749 §4.1.2.1).
 
+use std::net::IpAddr;
+
 use domain::{PrincipalId, SecretHash};
+use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
 use store::oauth::AuthorizationCode;
 
@@ -243,13 +246,26 @@ impl OAuthServer {
             .verify_form(&form_fields(request), token, self.now())
     }
 
-    /// Whether the typed passphrase opens this server (always true outside passphrase mode).
-    pub fn check_passphrase(&self, typed: Option<&str>) -> bool {
-        match &self.config.approval {
-            ApprovalMode::Passphrase(configured) => self
-                .signer
-                .same_passphrase(typed.unwrap_or_default(), configured),
-            ApprovalMode::Prompt | ApprovalMode::Auto => true,
+    /// Whether the typed passphrase opens this server (always yes outside passphrase mode).
+    ///
+    /// Each address gets [`super::PASSPHRASE_ATTEMPTS`] attempts, then one a minute, right or
+    /// wrong: guessing takes years instead of hours. Behind a reverse proxy every client has
+    /// the proxy's address, so the attempts are shared.
+    pub fn check_passphrase(&self, typed: Option<&str>, from: IpAddr) -> PassphraseCheck {
+        let ApprovalMode::Passphrase(configured) = &self.config.approval else {
+            return PassphraseCheck::Right;
+        };
+        if let Err(not_until) = self.passphrase_attempts.check_key(&from) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return PassphraseCheck::TooManyAttempts { wait };
+        }
+        if self
+            .signer
+            .same_passphrase(typed.unwrap_or_default(), configured)
+        {
+            PassphraseCheck::Right
+        } else {
+            PassphraseCheck::Wrong
         }
     }
 
@@ -286,4 +302,15 @@ fn is_s256_challenge(challenge: &str) -> bool {
         && challenge
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The outcome of a passphrase on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassphraseCheck {
+    Right,
+    Wrong,
+    /// This address used up its attempts; the next one is allowed after `wait`.
+    TooManyAttempts {
+        wait: std::time::Duration,
+    },
 }

@@ -17,16 +17,19 @@ mod signing;
 mod token;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use domain::limits::MAX_DISPLAY_NAME_CHARS;
 use domain::{Principal, PrincipalId, SecretHash, Timestamp};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use serde_json::{Value, json};
 use store::Store;
 use store::oauth::{Person, TokenKind};
 
-pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, Consent};
+pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, Consent, PassphraseCheck};
 pub use clients::{Client, RegistrationRequest};
 pub use error::OAuthError;
 pub use metadata_document::MetadataDocuments;
@@ -97,8 +100,13 @@ pub struct OAuthServer {
     signer: Signer,
     documents: MetadataDocuments,
     checked: RwLock<HashMap<SecretHash, Checked>>,
+    /// Passphrase attempts per client address (`--approval passphrase`).
+    passphrase_attempts: DefaultKeyedRateLimiter<IpAddr>,
     clock: fn() -> Timestamp,
 }
+
+/// Passphrase attempts one address may make: a burst of this many, then one a minute.
+pub const PASSPHRASE_ATTEMPTS: u32 = 10;
 
 /// A token found valid, remembered for [`TOKEN_MEMORY`].
 #[derive(Clone)]
@@ -121,6 +129,10 @@ impl OAuthServer {
             store,
             documents,
             checked: RwLock::new(HashMap::new()),
+            passphrase_attempts: DefaultKeyedRateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::MIN)
+                    .allow_burst(NonZeroU32::new(PASSPHRASE_ATTEMPTS).unwrap_or(NonZeroU32::MIN)),
+            ),
             clock: system_now,
         })
     }

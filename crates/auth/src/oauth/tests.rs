@@ -178,3 +178,37 @@ async fn requests_that_cannot_be_trusted_are_shown_not_redirected() {
     swapped.redirect_uri = "https://claude.ai/other".into();
     assert!(!server.check_form_token(&swapped, &token));
 }
+
+#[tokio::test]
+async fn passphrase_attempts_are_limited_per_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let store = Store::open(&url, store::StoreSettings::default())
+        .await
+        .expect("store opens");
+    let mut config = OAuthConfig::new(ISSUER);
+    config.approval = ApprovalMode::Passphrase("correct horse battery".into());
+    let server = OAuthServer::new(config, store)
+        .await
+        .expect("server starts");
+    let guesser: IpAddr = "203.0.113.7".parse().expect("address");
+    let neighbour: IpAddr = "198.51.100.9".parse().expect("address");
+
+    for _ in 0..PASSPHRASE_ATTEMPTS {
+        assert_eq!(
+            server.check_passphrase(Some("password123"), guesser),
+            PassphraseCheck::Wrong
+        );
+    }
+    match server.check_passphrase(Some("correct horse battery"), guesser) {
+        PassphraseCheck::TooManyAttempts { wait } => {
+            assert!(wait <= Duration::from_secs(60), "{wait:?}");
+        }
+        other => panic!("attempts past the limit must be refused, even right ones: {other:?}"),
+    }
+    assert_eq!(
+        server.check_passphrase(Some("correct horse battery"), neighbour),
+        PassphraseCheck::Right,
+        "another address keeps its own attempts"
+    );
+}

@@ -10,19 +10,20 @@
 
 mod consent;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use auth::oauth::{
     AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, Consent, OAuthError,
-    RegistrationRequest, TokenParams,
+    PassphraseCheck, RegistrationRequest, TokenParams,
 };
 use auth::{ApprovalMode, OAuthServer};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -180,6 +181,7 @@ struct ConsentForm {
 
 async fn authorize(
     State(server): Shared,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -222,7 +224,11 @@ async fn authorize(
     if method == Method::GET {
         return consent_page(&server, &request, remembered.as_ref(), None, StatusCode::OK);
     }
-    answer_consent(&server, &request, form, remembered).await
+    let from = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(peer))| peer.ip(),
+    );
+    answer_consent(&server, &request, form, remembered, from).await
 }
 
 async fn answer_consent(
@@ -230,6 +236,7 @@ async fn answer_consent(
     request: &AuthorizeRequest,
     form: ConsentForm,
     remembered: Option<store::oauth::Person>,
+    from: IpAddr,
 ) -> Response {
     if !server.check_form_token(request, &form.form_token) {
         return Page::error(
@@ -253,17 +260,33 @@ async fn answer_consent(
             StatusCode::BAD_REQUEST,
         );
     }
-    if !server.check_passphrase(form.passphrase.as_deref()) {
-        // Slows down guessing; the page says what went wrong.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        tracing::warn!(client = %request.client_id, "wrong passphrase on the consent page");
-        return consent_page(
-            server,
-            request,
-            remembered.as_ref(),
-            Some("That passphrase is not right. Ask the person who runs this server."),
-            StatusCode::UNAUTHORIZED,
-        );
+    match server.check_passphrase(form.passphrase.as_deref(), from) {
+        PassphraseCheck::Right => {}
+        PassphraseCheck::Wrong => {
+            // Slows down guessing; the page says what went wrong.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tracing::warn!(client = %request.client_id, %from, "wrong passphrase on the consent page");
+            return consent_page(
+                server,
+                request,
+                remembered.as_ref(),
+                Some("That passphrase is not right. Ask the person who runs this server."),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+        PassphraseCheck::TooManyAttempts { wait } => {
+            tracing::warn!(client = %request.client_id, %from, "passphrase attempts used up");
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            return consent_page(
+                server,
+                request,
+                remembered.as_ref(),
+                Some(&format!(
+                    "Too many passphrase attempts from your network. Try again in {minutes} minute(s)."
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
     }
     let typed_name = form
         .display_name
