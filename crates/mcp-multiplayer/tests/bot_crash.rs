@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, agent};
+use support::{Server, agent, create_channel};
 
 mod support;
 
@@ -107,20 +107,15 @@ fn bot_events_run_exactly_once_across_kills() {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = agent();
     let mut server = Server::start(dir.path(), &[]);
-    let created = call(
-        &http,
-        &format!("{}/api/channels", server.base),
-        Some(json!({
+    let (_, channel) = create_channel(
+        &server,
+        "alice",
+        json!({
             "name": "Bot crash test",
             "slots": ["invite:alice", "invite:bob"],
             "bot_code": COUNTING_BOT,
-        })),
-    )
-    .expect("create");
-    let channel = created["channel"]["channel_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        }),
+    );
 
     let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
     let mut kills = Vec::new();

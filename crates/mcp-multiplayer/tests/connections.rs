@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Server, agent, call};
+use support::{Server, agent, call, create_channel};
 
 /// One request on its own connection, sent but not yet answered.
 struct Exchange {
@@ -153,18 +153,11 @@ fn tool_text(body: &str) -> Value {
 /// Alice creates a channel, Bob joins; returns the channel id and the last seq.
 fn channel_with_bob(server: &Server) -> (String, i64) {
     let http = agent();
-    let created = call(
-        &http,
-        "POST",
-        &format!("{}/api/channels", server.base),
+    let (created, channel) = create_channel(
+        server,
         "alice",
-        Some(json!({"name": "Parking", "slots": ["invite:alice", "invite:bob"]})),
-    )
-    .expect("create");
-    let channel = created["channel"]["channel_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        json!({"name": "Parking", "slots": ["invite:alice", "invite:bob"]}),
+    );
     let code = created["invites"][0]["code"].as_str().expect("invite code");
     let joined = call(
         &http,

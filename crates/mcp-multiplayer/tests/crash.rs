@@ -8,25 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Server, agent, call};
+use support::{Server, agent, call, create_channel};
 
 #[test]
 fn acknowledged_posts_survive_a_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
     let http = agent();
-    let created = call(
-        &http,
-        "POST",
-        &format!("{}/api/channels", server.base),
+    let (_, channel) = create_channel(
+        &server,
         "alice",
-        Some(json!({"name": "Crash test", "slots": ["invite:alice", "invite:bob"]})),
-    )
-    .expect("create");
-    let channel = created["channel"]["channel_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        json!({"name": "Crash test", "slots": ["invite:alice", "invite:bob"]}),
+    );
 
     // Writers post until the server dies; each remembers what was acknowledged.
     let acknowledged: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();

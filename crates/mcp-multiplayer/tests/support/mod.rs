@@ -107,3 +107,20 @@ pub fn call(
         Err(format!("{status}: {value}"))
     }
 }
+
+/// Creates a channel over REST as `token`; returns the answer and the channel id.
+pub fn create_channel(server: &Server, token: &str, spec: Value) -> (Value, String) {
+    let created = call(
+        &agent(),
+        "POST",
+        &format!("{}/api/channels", server.base),
+        token,
+        Some(spec),
+    )
+    .expect("create_channel");
+    let channel = created["channel"]["channel_id"]
+        .as_str()
+        .expect("a channel id")
+        .to_owned();
+    (created, channel)
+}

@@ -6,7 +6,7 @@ use domain::{ErrorCode, PrincipalId, Timestamp};
 use store::StoreSettings;
 
 use super::*;
-use crate::{SyncPage, SyncRequest, SyncStep};
+use crate::{PendingSync, SyncPage, SyncRequest, SyncStep};
 
 struct FixedClock;
 
@@ -574,7 +574,7 @@ async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
     );
 }
 
-fn pending(step: SyncStep) -> crate::PendingSync {
+fn pending(step: SyncStep) -> PendingSync {
     match step {
         SyncStep::Pending(pending) => pending,
         SyncStep::Ready(page) => panic!("expected a pending sync, got {page:?}"),
@@ -588,17 +588,27 @@ fn ready(step: SyncStep) -> SyncPage {
     }
 }
 
+/// Bob's sync from `head`, which has to wait.
+async fn bob_waits(
+    service: &Service,
+    channel: &str,
+    head: domain::Seq,
+    wait_ms: u64,
+) -> PendingSync {
+    pending(
+        service
+            .start_sync(&person("bob"), sync(channel, head.0, wait_ms))
+            .await
+            .expect("start"),
+    )
+}
+
 #[tokio::test]
 async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
-    let parked = pending(
-        service
-            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
-            .await
-            .expect("start"),
-    );
+    let parked = bob_waits(&service, &channel, head, 30_000).await;
     let woken = tokio::spawn(parked.wait());
     tokio::time::sleep(Duration::from_millis(100)).await;
     service
@@ -625,12 +635,7 @@ async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
-    let parked = pending(
-        service
-            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
-            .await
-            .expect("start"),
-    );
+    let parked = bob_waits(&service, &channel, head, 30_000).await;
     let woken = tokio::spawn(parked.wait());
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The channel advances, but Bob's seat sees nothing new.
@@ -654,12 +659,7 @@ async fn a_resumed_sync_checks_the_seat_again() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
-    let parked = pending(
-        service
-            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
-            .await
-            .expect("start"),
-    );
+    let parked = bob_waits(&service, &channel, head, 30_000).await;
     let woken = tokio::spawn(parked.wait());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let kick = AdminRequest {
@@ -714,12 +714,7 @@ async fn a_pending_sync_answers_empty_at_its_deadline_or_at_shutdown() {
     } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
-    let short = pending(
-        service
-            .start_sync(&person("bob"), sync(&channel, head.0, 50))
-            .await
-            .expect("start"),
-    );
+    let short = bob_waits(&service, &channel, head, 50).await;
     let page = ready(
         service
             .resume_sync(short.wait().await)
@@ -729,12 +724,7 @@ async fn a_pending_sync_answers_empty_at_its_deadline_or_at_shutdown() {
     assert!(page.messages.is_empty());
     assert_eq!(page.next_cursor, head);
 
-    let long = pending(
-        service
-            .start_sync(&person("bob"), sync(&channel, head.0, 30_000))
-            .await
-            .expect("start"),
-    );
+    let long = bob_waits(&service, &channel, head, 30_000).await;
     shutdown.cancel();
     let page = ready(
         service
