@@ -10,7 +10,6 @@
 //! - [`event`]: what goes in ([`EventContext`], [`Event`]) and what comes out ([`Reaction`]).
 //! - [`source`]: [`BotSource`] and its [`CodeHash`].
 //! - [`limits`]: the per-event caps and their defaults.
-//! - `budget` (private): the event's time budget, counted in the thread's CPU time.
 //! - [`random`]: the seeded, replayable random stream.
 //! - [`commitment`]: the commit-reveal encoding, shared with bots through `ctx.commit`.
 //! - [`builtin`]: the bots compiled into the binary, and their catalog.
@@ -18,7 +17,6 @@
 //! - [`error`]: [`BotError`] and its kinds.
 
 pub mod bench;
-mod budget;
 pub mod builtin;
 pub mod commitment;
 pub mod error;

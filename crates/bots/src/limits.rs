@@ -11,9 +11,8 @@ pub const MAX_RANDOM_BYTES: usize = 1024;
 /// Caps applied to every event. Each event gets a fresh runtime, so none of them carries over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// CPU-time budget for the whole event: compiling the source, the constructor, the handler
-    /// and any promise jobs it leaves behind. Enforced by an interrupt that bot code cannot catch;
-    /// an event starved of CPU still ends after ten times this in wall time.
+    /// Wall-clock budget for the whole event: compiling the source, the constructor, the handler
+    /// and any promise jobs it leaves behind. Enforced by an interrupt that bot code cannot catch.
     pub cpu: Duration,
     /// Heap cap of the runtime, engine overhead included (a fresh runtime uses ~250 KiB).
     pub memory_bytes: usize,

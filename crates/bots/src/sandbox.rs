@@ -7,13 +7,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Instant;
 
 use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 use rquickjs::context::{EvalOptions, intrinsic};
 use rquickjs::function::This;
 use rquickjs::{Constructor, Context, Ctx, Function, Object, Promise, Runtime, Value};
 
-use crate::budget::Budget;
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{BotSeed, Event, EventContext, Reaction};
 use crate::host::{Host, HostState, make_ctx_object};
@@ -111,7 +111,7 @@ fn run(
     event: Option<&Event>,
     limits: &Limits,
 ) -> Result<Reaction, BotError> {
-    let budget = Budget::start(limits.cpu);
+    let deadline = Instant::now() + limits.cpu;
     let budget_spent = Rc::new(Cell::new(false));
     let over_budget = || {
         BotError::new(
@@ -146,10 +146,10 @@ fn run(
     }
     {
         let budget_spent = Rc::clone(&budget_spent);
-        // Once the budget is spent this keeps answering "interrupt", so no bot code runs again
+        // Once the deadline passes this keeps answering "interrupt", so no bot code runs again
         // in this runtime, not even a `finally` block or a getter the host happens to touch.
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            if budget_spent.get() || budget.is_spent() {
+            if budget_spent.get() || Instant::now() >= deadline {
                 budget_spent.set(true);
             }
             budget_spent.get()
@@ -171,7 +171,7 @@ fn run(
         // Classifying reads the thrown value, which may run bot code (a `message` getter), so
         // the refusal and budget checks come after it.
         let outcome =
-            drive(&ctx, bot, context, event, &host, budget).map_err(|failure| match failure {
+            drive(&ctx, bot, context, event, &host, deadline).map_err(|failure| match failure {
                 Failure::Bot(error) => error,
                 Failure::Js(error, phase) => classify(&ctx, error, phase, bot.name()),
             });
@@ -193,7 +193,7 @@ fn run(
     }
     // Native work the engine does without polling the interrupt (a long sort, say) is caught
     // here: an event that took longer than its budget fails even if no interrupt fired.
-    if budget_spent.get() || budget.is_spent() {
+    if budget_spent.get() || Instant::now() > deadline {
         return Err(over_budget());
     }
     let mut state = host.borrow_mut();
@@ -209,7 +209,7 @@ fn drive<'js>(
     context: &EventContext,
     event: Option<&Event>,
     host: &Host,
-    budget: Budget,
+    deadline: Instant,
 ) -> Result<(), Failure> {
     install_globals(ctx, host, context.now.0).map_err(at(Phase::Setup))?;
     let ctx_object = make_ctx_object(ctx, host).map_err(at(Phase::Setup))?;
@@ -266,7 +266,7 @@ fn drive<'js>(
         )));
     };
 
-    run_jobs(ctx, host, budget)?;
+    run_jobs(ctx, host, deadline)?;
 
     // An async handler's rejection is its uncaught exception. A promise still pending once no
     // job is left can never settle (there are no timers or I/O), so it is treated as done.
@@ -280,9 +280,9 @@ fn drive<'js>(
 
 /// Runs queued promise jobs until none is left, within the event's budget. A job that throws is
 /// dropped by the engine, like an unhandled rejection in a browser.
-fn run_jobs(ctx: &Ctx<'_>, host: &Host, budget: Budget) -> Result<(), Failure> {
+fn run_jobs(ctx: &Ctx<'_>, host: &Host, deadline: Instant) -> Result<(), Failure> {
     while ctx.execute_pending_job() {
-        if budget.is_spent() {
+        if Instant::now() >= deadline {
             host.borrow().mark_budget_spent();
         }
         if host.borrow().budget_is_spent() {

@@ -424,11 +424,12 @@ impl Service {
             .acquire_owned()
             .await
             .map_err(|_| ServiceError::internal("the bot pool is closed"))?;
-        let outcome = in_background(move || {
+        let outcome = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             bots::run_event(&source, &context, &event, &limits)
         })
-        .await?;
+        .await
+        .map_err(|error| ServiceError::internal(format!("bot event: {error}")))?;
         let (slot, now, seq) = (bot.slot.clone(), message.at, message.seq);
         match outcome {
             Ok(reaction) => {
@@ -618,58 +619,4 @@ fn event_context(
         state: bot.state.clone(),
         seed: BotSeed(seed_bytes),
     })
-}
-
-/// Runs `job` on a thread of its own at a lower CPU priority (10 nice steps below the server). A bot event is
-/// background work and a request has someone waiting on it: when both want a core, the
-/// scheduler gives the request about nine tenths of it. A thread per event costs tens of
-/// microseconds, next to the half millisecond of the fresh sandbox every event gets anyway; a
-/// pooled thread could not be given its priority back, since raising it needs privileges.
-async fn in_background<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ServiceError> {
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("bot-event".into())
-        .spawn(move || {
-            lower_this_threads_priority();
-            let _ = answer.send(job());
-        })
-        .map_err(|error| ServiceError::internal(format!("bot thread: {error}")))?;
-    answered
-        .await
-        .map_err(|_| ServiceError::internal("the bot thread ended without an answer"))
-}
-
-/// Best effort: where it fails, the event runs at normal priority.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux a thread id names the thread alone, so this leaves the others as they are.
-        // Relative to the server's own niceness, which an operator may have set.
-        let thread = rustix::thread::gettid();
-        let current = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
-        if let Err(error) =
-            rustix::process::setpriority_process(Some(thread), (current + 10).min(19))
-        {
-            tracing::debug!(%error, "could not lower a bot thread's priority");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn bot_events_run_below_normal_priority_and_leave_the_caller_as_it_was() {
-        let own = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
-        let before = own().expect("own priority");
-        let in_event = in_background(move || own().expect("bot thread priority"))
-            .await
-            .expect("the job answers");
-        assert_eq!(in_event, (before + 10).min(19));
-        assert_eq!(own().expect("own priority"), before);
-    }
 }

@@ -268,17 +268,12 @@ fn loop_in_a_promise_job_runs_under_the_budget() {
 
 #[test]
 fn endless_chain_of_promise_jobs() {
-    // Each link waits on the next, so the chain also grows in memory: whichever cap it meets
-    // first ends it, the budget or the memory cap.
-    let error = init(&on_init(
-        r#"const again = () => Promise.resolve().then(again); again();"#,
-    ))
-    .expect_err("an endless chain of jobs cannot succeed");
-    assert!(
-        matches!(error.kind, BotErrorKind::CpuBudget | BotErrorKind::Memory),
-        "unexpected error: {error}"
+    assert_contained(
+        init(&on_init(
+            r#"const again = () => Promise.resolve().then(again); again();"#,
+        )),
+        BotErrorKind::CpuBudget,
     );
-    assert_healthy();
 }
 
 #[test]
