@@ -77,6 +77,14 @@ impl BotRunner {
             limits,
         }
     }
+
+    /// The channels with a running task. A std mutex: held for a map operation, never across
+    /// an await.
+    fn busy(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, bool>> {
+        self.busy
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
 }
 
 impl BotRequest {
@@ -305,12 +313,7 @@ impl Service {
 
     /// Starts (or re-arms) the channel's bot task.
     pub(crate) fn wake_bots(&self, id: &ChannelId) {
-        let mut busy = self
-            .inner
-            .bots
-            .busy
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut busy = self.inner.bots.busy();
         if let Some(again) = busy.get_mut(id) {
             *again = true;
             return;
@@ -336,12 +339,7 @@ impl Service {
             if let Err(error) = self.drain_bots(&id).await {
                 tracing::warn!(channel = %id, %error, "bot events stopped; they resume with the next message");
             }
-            let mut busy = self
-                .inner
-                .bots
-                .busy
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut busy = self.inner.bots.busy();
             match busy.get_mut(&id) {
                 Some(again) if *again => *again = false,
                 _ => {
