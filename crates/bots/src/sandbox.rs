@@ -12,7 +12,7 @@ use std::time::Instant;
 use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 use rquickjs::context::{EvalOptions, intrinsic};
 use rquickjs::function::This;
-use rquickjs::{Constructor, Context, Ctx, Function, Object, Promise, Runtime, Value};
+use rquickjs::{Constructor, Context, Ctx, Function, Object, Persistent, Promise, Runtime, Value};
 
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{BotSeed, Event, EventContext, Reaction};
@@ -78,7 +78,6 @@ enum Phase {
     Load,
     Construct,
     Handler(&'static str),
-    Jobs,
 }
 
 impl Phase {
@@ -88,17 +87,25 @@ impl Phase {
             Phase::Load => "the top-level code",
             Phase::Construct => "the Bot constructor",
             Phase::Handler(name) => name,
-            Phase::Jobs => "a promise job",
         }
     }
 }
 
-/// Why `drive` stopped early.
+/// Why `start` stopped early.
 enum Failure {
     /// A JavaScript call failed; the thrown value, if any, is pending in the context.
     Js(rquickjs::Error, Phase),
     /// The host decided (no `Bot` class, for instance).
     Bot(BotError),
+}
+
+impl Failure {
+    fn into_error(self, ctx: &Ctx<'_>, file_name: &str) -> BotError {
+        match self {
+            Failure::Bot(error) => error,
+            Failure::Js(error, phase) => classify(ctx, error, phase, file_name),
+        }
+    }
 }
 
 fn at(phase: Phase) -> impl Fn(rquickjs::Error) -> Failure {
@@ -131,8 +138,8 @@ fn run(
     })?;
     runtime.set_memory_limit(limits.memory_bytes);
     runtime.set_max_stack_size(limits.stack_bytes);
-    // A promise job that runs out of memory throws where no bot code can see it, and the engine
-    // drops a job's exception; the rejection it leaves behind is how the host learns of it.
+    // A callback that runs out of memory in one go rejects its promise with the engine's
+    // out-of-memory error, which the tracker sees when nothing handles it.
     let job_ran_out_of_memory = Rc::new(Cell::new(false));
     {
         let flag = Rc::clone(&job_ran_out_of_memory);
@@ -167,30 +174,45 @@ fn run(
         Rc::clone(&budget_spent),
     )));
 
-    js.with(|ctx| {
-        // Classifying reads the thrown value, which may run bot code (a `message` getter), so
-        // the refusal and budget checks come after it.
-        let outcome =
-            drive(&ctx, bot, context, event, &host, deadline).map_err(|failure| match failure {
-                Failure::Bot(error) => error,
-                Failure::Js(error, phase) => classify(&ctx, error, phase, bot.name()),
-            });
-        // A refused `ctx` call fails the event even if the bot caught its exception.
+    // Classifying reads the thrown value, which may run bot code (a `message` getter), so the
+    // refusal and budget checks come after it. A refused `ctx` call fails the event even if the
+    // bot caught its exception.
+    let host_verdict = || -> Result<(), BotError> {
         if let Some(refusal) = host.borrow_mut().refusal.take() {
             return Err(refusal);
         }
         if budget_spent.get() {
             return Err(over_budget());
         }
+        Ok(())
+    };
+    let handled = js.with(|ctx| {
+        let outcome = start(&ctx, bot, context, event, &host)
+            .map(|returned| returned.map(|(value, phase)| (Persistent::save(&ctx, value), phase)))
+            .map_err(|failure| failure.into_error(&ctx, bot.name()));
+        host_verdict()?;
         outcome
     })?;
-
-    if job_ran_out_of_memory.get() {
-        return Err(BotError::new(
-            BotErrorKind::Memory,
-            "a promise job ran out of memory",
-        ));
-    }
+    // Jobs run outside the context's lock, where the runtime can report a failed job and the
+    // heap's size between jobs.
+    let jobs = run_jobs(&runtime, &host, deadline);
+    js.with(|ctx| {
+        let outcome = match jobs {
+            _ if job_ran_out_of_memory.get() => Err(BotError::new(
+                BotErrorKind::Memory,
+                "a promise job ran out of memory",
+            )),
+            Err(JobsStopped::Failed | JobsStopped::HeapFull) => Err(BotError::new(
+                BotErrorKind::Memory,
+                "the promise jobs ran out of memory",
+            )),
+            Ok(()) => {
+                settled(&ctx, handled).map_err(|failure| failure.into_error(&ctx, bot.name()))
+            }
+        };
+        host_verdict()?;
+        outcome
+    })?;
     // Native work the engine does without polling the interrupt (a long sort, say) is caught
     // here: an event that took longer than its budget fails even if no interrupt fired.
     if budget_spent.get() || Instant::now() > deadline {
@@ -203,14 +225,15 @@ fn run(
     })
 }
 
-fn drive<'js>(
+/// Loads the bot, builds it and calls the event's handler; returns what the handler returned,
+/// to look at once the promise jobs have run.
+fn start<'js>(
     ctx: &Ctx<'js>,
     bot: &BotSource,
     context: &EventContext,
     event: Option<&Event>,
     host: &Host,
-    deadline: Instant,
-) -> Result<(), Failure> {
+) -> Result<Option<(Value<'js>, Phase)>, Failure> {
     install_globals(ctx, host, context.now.0).map_err(at(Phase::Setup))?;
     let ctx_object = make_ctx_object(ctx, host).map_err(at(Phase::Setup))?;
 
@@ -230,7 +253,7 @@ fn drive<'js>(
         )));
     }
     let Some(event) = event else {
-        return Ok(());
+        return Ok(None);
     };
     let class = Constructor::from_value(class).map_err(at(Phase::Load))?;
 
@@ -247,30 +270,37 @@ fn drive<'js>(
         Some(object) => object.get(handler_name).map_err(at(phase))?,
         None => Value::new_undefined(ctx.clone()),
     };
-    let returned = if handler.is_undefined() || handler.is_null() {
-        None
+    if handler.is_undefined() || handler.is_null() {
+        Ok(None)
     } else if let Some(handler) = handler.as_function() {
         let returned: Value = match event_argument(ctx, event).map_err(at(Phase::Setup))? {
             Some(argument) => handler.call((This(instance.clone()), argument)),
             None => handler.call((This(instance.clone()),)),
         }
         .map_err(at(phase))?;
-        Some(returned)
+        Ok(Some((returned, phase)))
     } else {
-        return Err(Failure::Bot(BotError::new(
+        Err(Failure::Bot(BotError::new(
             BotErrorKind::BadSource,
             format!(
                 "Bot.{handler_name} must be a method, not a {}",
                 handler.type_name()
             ),
-        )));
+        )))
+    }
+}
+
+/// An async handler's rejection is its uncaught exception. A promise still pending once no job
+/// is left can never settle (there are no timers or I/O), so it is treated as done.
+fn settled(
+    ctx: &Ctx<'_>,
+    handled: Option<(Persistent<Value<'static>>, Phase)>,
+) -> Result<(), Failure> {
+    let Some((returned, phase)) = handled else {
+        return Ok(());
     };
-
-    run_jobs(ctx, host, deadline)?;
-
-    // An async handler's rejection is its uncaught exception. A promise still pending once no
-    // job is left can never settle (there are no timers or I/O), so it is treated as done.
-    if let Some(promise) = returned.and_then(|value| value.into_promise())
+    let returned = returned.restore(ctx).map_err(at(phase))?;
+    if let Some(promise) = returned.into_promise()
         && let Some(Err(error)) = Promise::result::<Value>(&promise)
     {
         return Err(Failure::Js(error, phase));
@@ -278,18 +308,53 @@ fn drive<'js>(
     Ok(())
 }
 
-/// Runs queued promise jobs until none is left, within the event's budget. A job that throws is
-/// dropped by the engine, like an unhandled rejection in a browser.
-fn run_jobs(ctx: &Ctx<'_>, host: &Host, deadline: Instant) -> Result<(), Failure> {
-    while ctx.execute_pending_job() {
+/// How the promise jobs ended early.
+enum JobsStopped {
+    /// A job failed in the engine itself (bot code cannot make a job fail: a callback that
+    /// throws rejects its promise instead).
+    Failed,
+    /// The heap came within [`HEAP_HEADROOM`] of its cap.
+    HeapFull,
+}
+
+/// How close to its cap the heap may come while promise jobs run. A callback that runs out of
+/// memory only rejects its promise, and the engine frees the rest as the chain unwinds, so the
+/// host watches the heap between jobs instead of waiting for an error it may never see.
+const HEAP_HEADROOM: i64 = 1 << 20;
+
+/// Jobs between two looks at the heap: a look walks the whole heap, and a job allocates a few
+/// hundred bytes, far below the headroom.
+const JOBS_PER_HEAP_CHECK: u32 = 128;
+
+/// Runs queued promise jobs until none is left, within the event's budget and heap. A callback
+/// that throws rejects its promise, which bot code may or may not handle, as in a browser.
+fn run_jobs(runtime: &Runtime, host: &Host, deadline: Instant) -> Result<(), JobsStopped> {
+    let mut since_heap_check = 0;
+    loop {
+        match runtime.execute_pending_job() {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(failed) => {
+                // Clear the exception the job left pending on its context.
+                failed.0.with(|ctx| drop(ctx.catch()));
+                return Err(JobsStopped::Failed);
+            }
+        }
         if Instant::now() >= deadline {
             host.borrow().mark_budget_spent();
         }
         if host.borrow().budget_is_spent() {
-            return Err(Failure::Js(rquickjs::Error::Exception, Phase::Jobs));
+            return Ok(());
+        }
+        since_heap_check += 1;
+        if since_heap_check == JOBS_PER_HEAP_CHECK {
+            since_heap_check = 0;
+            let heap = runtime.memory_usage();
+            if heap.malloc_limit > 0 && heap.malloc_size + HEAP_HEADROOM >= heap.malloc_limit {
+                return Err(JobsStopped::HeapFull);
+            }
         }
     }
-    Ok(())
 }
 
 /// Replaces `Math.random` with the seeded stream, and runs the prelude (fixed clock, console).
@@ -332,11 +397,8 @@ fn is_out_of_memory(thrown: &Value<'_>) -> bool {
     thrown.is_error()
         && thrown.as_object().is_some_and(|error| {
             error
-                .get::<_, String>("name")
-                .is_ok_and(|name| name == "InternalError")
-                && error
-                    .get::<_, String>("message")
-                    .is_ok_and(|message| message == "out of memory")
+                .get::<_, String>("message")
+                .is_ok_and(|message| message == "out of memory")
         })
 }
 

@@ -266,13 +266,44 @@ fn loop_in_a_promise_job_runs_under_the_budget() {
     );
 }
 
+/// Each link of this chain waits on the next, so it grows in memory as well as in time.
+const ENDLESS_CHAIN: &str = r#"const again = () => Promise.resolve().then(again); again();"#;
+
 #[test]
 fn endless_chain_of_promise_jobs() {
+    // A heap this large leaves the time budget as the cap the chain meets first.
+    let limits = Limits {
+        memory_bytes: 512 << 20,
+        ..Limits::default()
+    };
     assert_contained(
-        init(&on_init(
-            r#"const again = () => Promise.resolve().then(again); again();"#,
-        )),
+        run_event(
+            &source(&on_init(ENDLESS_CHAIN)),
+            &context(),
+            &Event::Init,
+            &limits,
+        ),
         BotErrorKind::CpuBudget,
+    );
+}
+
+#[test]
+fn endless_chain_of_promise_jobs_in_a_small_heap() {
+    // A callback that runs out of memory only rejects its promise, and the chain unwinds and
+    // frees itself: the event must still fail.
+    let limits = Limits {
+        memory_bytes: 4 << 20,
+        cpu: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    assert_contained(
+        run_event(
+            &source(&on_init(ENDLESS_CHAIN)),
+            &context(),
+            &Event::Init,
+            &limits,
+        ),
+        BotErrorKind::Memory,
     );
 }
 
