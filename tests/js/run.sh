@@ -70,7 +70,9 @@ fi
 echo "tests/js: installs ready after $((SECONDS - started)) s; running the suite against $MCP_MULTIPLAYER_BIN"
 cd "$workspace"
 status=0
-node --test --test-reporter=spec "$@" tests/js/*.test.mjs || status=$?
+# A test that hangs (a browser that never answers, say) fails after two minutes instead of
+# holding CI until its own limit.
+node --test --test-reporter=spec --test-timeout=120000 "$@" tests/js/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "tests/js: FAILED (node --test exited with $status) after $((SECONDS - started)) s" >&2
   exit "$status"
