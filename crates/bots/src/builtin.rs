@@ -15,6 +15,8 @@ pub struct BuiltinInfo {
 
 struct Builtin {
     name: &'static str,
+    /// The class name the Python prototype used for this bot, which its users still type.
+    prototype_name: &'static str,
     summary: &'static str,
     source: &'static str,
 }
@@ -22,6 +24,7 @@ struct Builtin {
 const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "guess",
+        prototype_name: "GuessBot",
         summary: "GuessBot: guess a secret number in turns with high/low and hot/cold hints. \
                   The bot commits to the number when attached and reveals it with the salt at \
                   the end, so anyone can check it never changed. Params: min, max (default \
@@ -30,6 +33,7 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "echo",
+        prototype_name: "EchoBot",
         summary: "EchoBot: repeats every user message back to the channel (privately when the \
                   message was private). For trying bots out.",
         source: include_str!("../builtin/echo.js"),
@@ -51,9 +55,12 @@ pub fn catalog() -> &'static [BuiltinInfo] {
     })
 }
 
-/// The builtin bot called `name`, ready to run.
+/// The builtin bot called `name`, ready to run. Names match whatever their case, and the
+/// prototype's class names (`GuessBot`) name the same bots.
 pub fn builtin(name: &str) -> Option<BotSource> {
-    let bot = BUILTINS.iter().find(|bot| bot.name == name)?;
+    let bot = BUILTINS.iter().find(|bot| {
+        name.eq_ignore_ascii_case(bot.name) || name.eq_ignore_ascii_case(bot.prototype_name)
+    })?;
     let source =
         BotSource::new(bot.name, bot.source).expect("builtin sources are far below the source cap");
     Some(source)

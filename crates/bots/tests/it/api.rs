@@ -171,6 +171,25 @@ fn check_source_loads_without_running_handlers() {
 }
 
 #[test]
+fn builtins_answer_to_any_case_and_to_the_prototype_names() {
+    let guess = builtin("guess").expect("guess");
+    for asked in ["GUESS", "Guess", "GuessBot", "guessbot"] {
+        let bot = builtin(asked).unwrap_or_else(|| panic!("{asked} names GuessBot"));
+        assert_eq!(bot.code_hash(), guess.code_hash(), "{asked}");
+        assert_eq!(
+            bot.name(),
+            "guess",
+            "the canonical name is what channels show"
+        );
+    }
+    assert_eq!(
+        builtin("EchoBot").map(|bot| bot.name().to_owned()),
+        Some("echo".to_owned())
+    );
+    assert!(builtin("guessbotx").is_none() && builtin("bot").is_none());
+}
+
+#[test]
 fn echo_bot_repeats_and_counts() {
     let bot = builtin("echo").expect("echo is builtin");
     let mut ctx = context();
