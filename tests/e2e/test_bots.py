@@ -167,7 +167,7 @@ async def test_list_bots_and_code_hashes(server, mode):
         channel_id = created["channel"]["channel_id"]
         card = bot_slot_of(created["channel"])
         assert card["slot"] == "referee", "a bot:referee slot is added when none is given"
-        assert card["filled"] is False
+        assert card["filled"] is True, "a bot slot with a bot is filled"
         assert [invite["slot"] for invite in created["invites"]] == ["bob"], "no invite for the bot slot"
         bot = card["bot"]
         assert bot["name"] == "inline" and bot["disabled"] is False
@@ -443,7 +443,8 @@ async def test_hostile_bot_is_contained_disabled_and_replaced(server, mode):
         # The admin attaches a good bot: enabled again, with a new seed; the old seed is revealed.
         before = (await alice.call("get_channel", channel_id=channel_id))["last_seq"]
         replaced = await alice.call("attach_bot", channel_id=channel_id, bot_code=ECHO_BOT)
-        bot = bot_slot_of(replaced)["bot"]
+        assert "get_bot_code" in replaced["next_step"], replaced["next_step"]
+        bot = bot_slot_of(replaced["channel"])["bot"]
         assert bot["disabled"] is False and bot["code_hash"] == code_hash(ECHO_BOT)
         assert bot["seed_commitment"] != old_commitment
         revealed = await feed.wait_for(system_event("bot_seed_revealed", slot="referee"), after=before)

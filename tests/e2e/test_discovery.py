@@ -3,6 +3,8 @@ and descriptions, and the quick-start resource."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mcp import MCPError
 
@@ -67,7 +69,20 @@ async def test_tools_are_fully_described(server, mode):
     create = tools["create_channel"].input_schema
     assert set(create["required"]) == {"name", "slots"}
     assert create.get("additionalProperties") is False
-    assert set(tools["post_message"].input_schema["properties"]) >= {"channel_id", "text", "data", "to", "slot", "kind"}
+    assert set(tools["post_message"].input_schema["properties"]) >= {"channel_id", "text", "data", "to", "slot"}
+    assert "kind" not in tools["post_message"].input_schema["properties"], "a choice of one is no choice"
+    # update_channel's op is an enum whose every value says what it needs.
+    op = tools["update_channel"].input_schema["properties"]["op"]
+    if "$ref" in op:
+        op = tools["update_channel"].input_schema["$defs"][op["$ref"].rsplit("/", 1)[-1]]
+    choices = {branch["const"]: branch["description"] for branch in op["oneOf"]}
+    assert set(choices) == {"rename", "set_admin", "yield_slot", "kick", "reissue_invite", "close"}
+    assert all(choices.values()), choices
+    assert tools["sync_messages"].input_schema["properties"]["wait_ms"]["maximum"] == 45000
+    # Portable schemas: no type arrays with null anywhere (the Inspector's --strict check).
+    for tool in tools.values():
+        for schema in (tool.input_schema, tool.output_schema or {}):
+            assert '"null"' not in json.dumps(schema), (tool.name, schema)
     assert tools["sync_messages"].input_schema["required"] == ["channel_id"]
 
     # Output schemas describe what the tools return.

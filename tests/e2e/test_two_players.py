@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import CHANNEL_ID, connect, eventually
+from conftest import CHANNEL_ID, connect, eventually, invite_for
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ async def test_two_players_talk(server, mode):
         assert message["text"] == "hello bob"
         assert "to" not in message and "data" not in message
         datetime.fromisoformat(message["at"].replace("Z", "+00:00"))
-        assert "cursor 4" in posted["next_step"]
+        assert "next_cursor" in posted["next_step"] and "cursor 4" not in posted["next_step"]
         move = await alice.call("post_message", channel_id=channel_id, text="my move", data={"move": "e4", "n": 1})
         assert move["message"]["seq"] == 5
         assert move["message"]["data"] == {"move": "e4", "n": 1}
@@ -191,3 +191,22 @@ async def test_list_channels_shows_newest_first_with_one_entry_per_seat(server, 
         assert by_name["third"]["seats"] == [] and by_name["third"]["you_are_admin"] is True
         assert [s["slot"] for s in by_name["second"]["seats"]] == ["a", "b"]
         assert by_name["first"]["channel_id"] == first["channel"]["channel_id"]
+
+
+async def test_following_the_post_hint_never_skips_a_message(server, mode):
+    """A model that does what post_message tells it must still read what others posted meanwhile."""
+    async with connect(server, "alice", mode) as alice, connect(server, "bob", mode) as bob:
+        created = await alice.call("create_channel", name="hints", slots=["invite:alice", "invite:bob"])
+        channel_id = created["channel"]["channel_id"]
+        await bob.call("join_channel", code=invite_for(created, "bob"))
+        last_sync = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
+
+        await bob.call("post_message", channel_id=channel_id, text="bob spoke first")
+        posted = await alice.call("post_message", channel_id=channel_id, text="alice answers")
+        seq = posted["message"]["seq"]
+        hint = posted["next_step"]
+        assert f"cursor {seq}" not in hint and f"cursor={seq}" not in hint, hint
+        assert "next_cursor" in hint, hint
+
+        page = await alice.call("sync_messages", channel_id=channel_id, cursor=last_sync["next_cursor"], wait_ms=0)
+        assert [m.get("text") for m in page["messages"]] == ["bob spoke first", "alice answers"]

@@ -1,15 +1,17 @@
 //! Request middleware: the Host and Origin checks that stop DNS rebinding and cross-site use,
-//! and the authentication that attaches a `Principal` to every `/mcp` and `/api` request.
+//! and the authentication that attaches a `service::Caller` to every `/mcp` and `/api` request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use auth::{AuthError, Authenticator, Scope};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::ErrorCode;
+use service::{Access, Caller};
 
 use crate::api::ApiError;
 
@@ -188,9 +190,14 @@ pub async fn buffer_body(
     }
 }
 
-/// Resolves the bearer token to a caller, checks that its scopes allow the request, and
-/// attaches the principal to the request; or answers 401 (no valid token), 403 (insufficient
-/// scope) or 503 (the token could not be checked).
+/// Resolves the bearer token to a caller and attaches it to the request, or answers 401 (no
+/// valid token) or 503 (the token could not be checked).
+///
+/// Whether the caller may do what it asks is not decided here: the service decides it on the
+/// decoded call (`service::Caller`). A refusal for scope comes back through a
+/// [`ScopeChallenge`] (MCP: the answer is a tool result) or a response marked [`ScopeRefused`]
+/// (REST), and is turned here into the 403 with `error="insufficient_scope"` that lets an OAuth
+/// client ask for more (RFC 6750 §3.1).
 pub async fn authenticate(
     State(authenticator): State<Authenticator>,
     mut request: Request,
@@ -202,11 +209,21 @@ pub async fn authenticate(
         .and_then(|value| value.to_str().ok());
     match authenticator.authenticate(authorization).await {
         Ok(caller) => {
-            if !caller.scopes.contains(Scope::Write) && needs_write(&request) {
+            let access = if caller.scopes.contains(Scope::Write) {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            let challenge = ScopeChallenge::default();
+            request
+                .extensions_mut()
+                .insert(Caller::new(caller.principal, access));
+            request.extensions_mut().insert(challenge.clone());
+            let response = next.run(request).await;
+            if challenge.raised() || response.extensions().get::<ScopeRefused>().is_some() {
                 return insufficient_scope(&authenticator);
             }
-            request.extensions_mut().insert(caller.principal);
-            next.run(request).await
+            response
         }
         Err(AuthError::Unavailable(cause)) => {
             tracing::error!(%cause, "token check failed");
@@ -240,6 +257,25 @@ pub async fn authenticate(
         }
     }
 }
+
+/// Raised by an MCP tool whose call the service refused for scope, so that [`authenticate`]
+/// answers the HTTP request with the scope challenge.
+#[derive(Clone, Default)]
+pub struct ScopeChallenge(Arc<AtomicBool>);
+
+impl ScopeChallenge {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks a REST response that refused the caller for scope; see [`authenticate`].
+#[derive(Clone, Copy)]
+pub struct ScopeRefused;
 
 /// The `WWW-Authenticate` value of a 401: where to find out how to get a token (RFC 9728 §5.1).
 fn challenge(authenticator: &Authenticator, error: &AuthError) -> String {
@@ -284,41 +320,6 @@ fn insufficient_scope(authenticator: &Authenticator) -> Response {
             .insert(header::WWW_AUTHENTICATE, value);
     }
     response
-}
-
-/// Whether a request changes something. REST: any method but GET and HEAD. MCP: a
-/// `tools/call` of a tool not annotated read-only. The body is already buffered
-/// ([`buffer_body`]), so peeking at it costs no I/O.
-fn needs_write(request: &Request) -> bool {
-    if request.uri().path() != "/mcp" {
-        return !matches!(*request.method(), Method::GET | Method::HEAD);
-    }
-    #[derive(serde::Deserialize)]
-    struct Call<'a> {
-        #[serde(borrow)]
-        method: Option<&'a str>,
-        #[serde(borrow)]
-        params: Option<CallParams<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct CallParams<'a> {
-        #[serde(borrow)]
-        name: Option<&'a str>,
-    }
-    let Some(body) = request.extensions().get::<BufferedBody>() else {
-        return true;
-    };
-    match serde_json::from_slice::<Call<'_>>(&body.0) {
-        Ok(Call {
-            method: Some("tools/call"),
-            params,
-        }) => !params
-            .and_then(|params| params.name)
-            .is_some_and(crate::mcp::tool_is_read_only),
-        Ok(_) => false,
-        // Whatever it is, rmcp will refuse it; no need to guess its scope.
-        Err(_) => false,
-    }
 }
 
 /// The request body as read by [`buffer_body`], for middleware that must look into it.

@@ -3,16 +3,16 @@
 //! Both the MCP tools and the REST API call these, so the two surfaces cannot drift apart.
 //! Each function is a thin mapping; the decisions are in `service` and `domain`.
 
-use domain::Principal;
 use service::{
-    AdminRequest, BotRequest, CodeOf, PostRequest, Service, ServiceError, SyncPage, SyncRequest,
+    AdminRequest, BotRequest, Caller, CodeOf, PostRequest, Service, ServiceError, SyncPage,
+    SyncRequest,
 };
 
 use crate::wire::*;
 
 pub async fn create_channel(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: CreateChannelArgs,
 ) -> Result<CreateChannelOut, ServiceError> {
     let bot = bot_request(args.bot_preset, args.bot_code, args.bot_params);
@@ -35,7 +35,7 @@ pub async fn create_channel(
         )
     };
     Ok(CreateChannelOut {
-        channel: ChannelView::new(&created.channel, &who.id),
+        channel: ChannelView::new(&created.channel, &who.principal.id),
         invites,
         your_seat: created.joined.map(|joined| SeatView {
             slot: joined.slot.to_string(),
@@ -47,17 +47,52 @@ pub async fn create_channel(
 
 pub async fn join_channel(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: JoinChannelArgs,
 ) -> Result<JoinChannelOut, ServiceError> {
     let joined = service.join_channel(who, &args.code).await?;
+    let channel = &joined.channel;
+    let spectator = channel
+        .slots
+        .iter()
+        .any(|slot| slot.label == joined.slot && slot.kind == domain::SlotKind::Spectator);
+    let mut next_step = if spectator {
+        format!(
+            "You watch from spectator seat {}: you see public messages but cannot post. Call \
+             sync_messages with channel_id {} and cursor 0 to read the conversation, then pass \
+             back next_cursor with wait_ms 25000 to follow it.",
+            joined.slot, channel.id
+        )
+    } else {
+        format!(
+            "You hold seat {}. Call sync_messages with channel_id {} and cursor 0 to read the \
+             conversation, then post_message to speak.",
+            joined.slot, channel.id
+        )
+    };
+    next_step.push_str(
+        " Keep rejoin_token private: it gets this seat back after a reconnect or from another chat.",
+    );
+    let seats: Vec<String> = channel
+        .seats_of(&who.principal.id)
+        .map(|slot| slot.label.to_string())
+        .collect();
+    let took_an_invite = matches!(
+        domain::secret::classify(&args.code),
+        Some(domain::secret::Redeemable::Invite(_))
+    );
+    if seats.len() > 1 && took_an_invite {
+        next_step.push_str(&format!(
+            " Note: you now hold {} seats here ({}). If that invite was meant for someone else, \
+             give the seat back with leave_channel (slot {}) and ask an admin for a new invite.",
+            seats.len(),
+            seats.join(", "),
+            joined.slot
+        ));
+    }
     Ok(JoinChannelOut {
-        next_step: format!(
-            "You hold seat {}. Keep rejoin_token private: it gets this seat back after a reconnect. \
-             Call sync_messages with channel_id {} and cursor 0 to read the conversation, then post_message to speak.",
-            joined.slot, joined.channel.id
-        ),
-        channel: ChannelView::new(&joined.channel, &who.id),
+        next_step,
+        channel: ChannelView::new(channel, &who.principal.id),
         your_seat: SeatView {
             slot: joined.slot.to_string(),
             rejoin_token: joined.rejoin_token,
@@ -67,16 +102,16 @@ pub async fn join_channel(
 
 pub async fn get_channel(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: ChannelArgs,
 ) -> Result<ChannelView, ServiceError> {
     let channel = service.get_channel(who, &args.channel_id).await?;
-    Ok(ChannelView::new(&channel, &who.id))
+    Ok(ChannelView::new(&channel, &who.principal.id))
 }
 
 pub async fn post_message(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: PostMessageArgs,
 ) -> Result<PostMessageOut, ServiceError> {
     let message = service
@@ -95,15 +130,20 @@ pub async fn post_message(
     let seq = message.seq.0;
     Ok(PostMessageOut {
         message: message.into(),
+        // Never point at this message's seq as a cursor: whatever others posted since the
+        // caller last read would be skipped.
         next_step: format!(
-            "Call sync_messages with cursor {seq} and wait_ms 25000 to wait for the reply."
+            "Posted as seq {seq}. To wait for the reply, call sync_messages with the next_cursor \
+             of your last sync_messages call (0 if you have not read this channel yet) and \
+             wait_ms 25000; your own message comes back in it. Do not use {seq} as the cursor: \
+             you would skip what others posted since you last read."
         ),
     })
 }
 
 pub async fn sync_messages(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: SyncMessagesArgs,
 ) -> Result<SyncMessagesOut, ServiceError> {
     let page = service.sync_messages(who, sync_request(args)).await?;
@@ -120,7 +160,7 @@ pub fn sync_request(args: SyncMessagesArgs) -> SyncRequest {
     }
 }
 
-pub fn sync_page(page: SyncPage, who: &Principal) -> SyncMessagesOut {
+pub fn sync_page(page: SyncPage, who: &Caller) -> SyncMessagesOut {
     SyncMessagesOut {
         messages: page.messages.into_iter().map(MessageView::from).collect(),
         next_cursor: page.next_cursor.0,
@@ -128,24 +168,24 @@ pub fn sync_page(page: SyncPage, who: &Principal) -> SyncMessagesOut {
         slot: page.slot.to_string(),
         channel: page
             .channel
-            .map(|channel| ChannelView::new(&channel, &who.id)),
+            .map(|channel| ChannelView::new(&channel, &who.principal.id)),
         waited_ms: page.waited_ms,
     }
 }
 
 pub async fn list_channels(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
 ) -> Result<ListChannelsOut, ServiceError> {
     Ok(ListChannelsOut::new(
         service.list_channels(who).await?,
-        &who.id,
+        &who.principal.id,
     ))
 }
 
 pub async fn update_channel(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: UpdateChannelArgs,
 ) -> Result<UpdateChannelOut, ServiceError> {
     let (channel, invite) = service
@@ -153,7 +193,7 @@ pub async fn update_channel(
             who,
             AdminRequest {
                 channel_id: args.channel_id,
-                op: args.op,
+                op: args.op.as_str().to_owned(),
                 name: args.name,
                 slot: args.slot,
                 admin: args.admin,
@@ -161,14 +201,14 @@ pub async fn update_channel(
         )
         .await?;
     Ok(UpdateChannelOut {
-        channel: ChannelView::new(&channel, &who.id),
+        channel: ChannelView::new(&channel, &who.principal.id),
         invite: invite.map(InviteView::new),
     })
 }
 
 pub async fn leave_channel(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: LeaveChannelArgs,
 ) -> Result<LeaveChannelOut, ServiceError> {
     let left = service
@@ -195,20 +235,38 @@ fn bot_request(
 
 pub async fn attach_bot(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: AttachBotArgs,
-) -> Result<ChannelView, ServiceError> {
+) -> Result<AttachBotOut, ServiceError> {
     let request = bot_request(args.bot_preset, args.bot_code, args.bot_params).unwrap_or_default();
     let channel = service
         .attach_bot(who, &args.channel_id, args.slot.as_deref(), request)
         .await?;
-    Ok(ChannelView::new(&channel, &who.id))
+    let view = ChannelView::new(&channel, &who.principal.id);
+    // Without a slot named, the bot went to the first bot slot.
+    let slot = match &args.slot {
+        Some(slot) => slot.as_str(),
+        None => view
+            .slots
+            .iter()
+            .find(|slot| slot.kind == "bot")
+            .map_or("bot", |slot| slot.slot.as_str()),
+    };
+    Ok(AttachBotOut {
+        next_step: format!(
+            "The bot in {slot} referees from now on; its code hash and seed commitment are in the \
+             channel for everyone. Tell the players to read it with get_bot_code (channel_id {}, \
+             slot {slot}) and check the hash, then play with post_message and sync_messages.",
+            view.channel_id
+        ),
+        channel: view,
+    })
 }
 
-pub fn list_bots(service: &Service) -> ListBotsOut {
-    ListBotsOut {
+pub fn list_bots(service: &Service, who: &Caller) -> Result<ListBotsOut, ServiceError> {
+    Ok(ListBotsOut {
         bots: service
-            .list_bots()
+            .list_bots(who)?
             .iter()
             .map(|bot| CatalogEntry {
                 name: bot.name.to_owned(),
@@ -219,12 +277,12 @@ pub fn list_bots(service: &Service) -> ListBotsOut {
         next_step: "Read a bot's exact code with get_bot_code before trusting it as a referee; \
                     create_channel with bot_preset attaches it."
             .into(),
-    }
+    })
 }
 
 pub async fn get_bot_code(
     service: &Service,
-    who: &Principal,
+    who: &Caller,
     args: GetBotCodeArgs,
 ) -> Result<BotCodeOut, ServiceError> {
     let of = match (args.preset, args.channel_id) {

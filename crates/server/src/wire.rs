@@ -19,7 +19,7 @@ pub struct SlotView {
     pub slot: String,
     /// `invite` (a player seat), `spectator` (read-only seat) or `bot` (a referee's place).
     pub kind: &'static str,
-    /// Whether someone holds this seat.
+    /// Whether someone holds this seat, or, for a bot slot, whether a bot is attached.
     pub filled: bool,
     /// The holder's display name, when filled.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ impl ChannelView {
                 .map(|slot| SlotView {
                     slot: slot.label.to_string(),
                     kind: slot.kind.as_str(),
-                    filled: slot.seat.is_some(),
+                    filled: slot.seat.is_some() || slot.bot.is_some(),
                     holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
                     admin: slot.admin,
                     yours: slot.held_by(viewer),
@@ -245,6 +245,13 @@ pub struct CatalogEntry {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+pub struct AttachBotOut {
+    pub channel: ChannelView,
+    /// What to do next.
+    pub next_step: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ListBotsOut {
     pub bots: Vec<CatalogEntry>,
     pub next_step: String,
@@ -303,8 +310,10 @@ pub struct PostMessageArgs {
     /// Which of your seats speaks; needed only if you hold several in this channel.
     #[serde(default)]
     pub slot: Option<String>,
-    /// Always "user". Bot and system messages come from the server only.
+    /// Accepted from the prototype's clients, and only as "user": bot and system messages
+    /// come from the server. Not in the schema, since there is nothing to choose.
     #[serde(default)]
+    #[schemars(skip)]
     pub kind: Option<String>,
 }
 
@@ -325,6 +334,7 @@ pub struct SyncMessagesArgs {
     /// How long to wait for a new message when there is none, in ms (default 25000, max 45000;
     /// 0 returns at once).
     #[serde(default)]
+    #[schemars(range(max = domain::limits::MAX_SYNC_WAIT_MS))]
     pub wait_ms: Option<u64>,
     /// Which of your seats reads; needed only if you hold several in this channel.
     #[serde(default)]
@@ -396,21 +406,53 @@ impl ListChannelsOut {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannelArgs {
     /// The channel's id (ch_…).
     pub channel_id: String,
-    /// One of: rename (needs name), set_admin (needs slot; admin defaults to true),
-    /// yield_slot (empties a seat and returns a fresh invite), kick (empties a seat),
-    /// reissue_invite (new invite for an empty seat), close (read-only for good).
-    pub op: String,
+    /// What to do; each operation says which other fields it reads.
+    pub op: AdminOpName,
+    /// With rename: the new name.
     #[serde(default)]
     pub name: Option<String>,
+    /// With set_admin, yield_slot, kick and reissue_invite: the seat to act on.
     #[serde(default)]
     pub slot: Option<String>,
+    /// With set_admin: true (default) makes the seat an admin, false takes it back.
     #[serde(default)]
     pub admin: Option<bool>,
+}
+
+/// The admin operations of update_channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminOpName {
+    /// Rename the channel; needs `name`.
+    Rename,
+    /// Make a seat an admin, or not with `admin: false`; needs `slot`.
+    SetAdmin,
+    /// Empty a seat and get a fresh invite code for it; needs `slot`.
+    YieldSlot,
+    /// Remove a seat's holder; needs `slot`. Reissue an invite to fill it again.
+    Kick,
+    /// A new invite code for an empty seat; the old code stops working. Needs `slot`.
+    ReissueInvite,
+    /// Make the channel read-only for good; its bots' seeds are revealed.
+    Close,
+}
+
+impl AdminOpName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminOpName::Rename => "rename",
+            AdminOpName::SetAdmin => "set_admin",
+            AdminOpName::YieldSlot => "yield_slot",
+            AdminOpName::Kick => "kick",
+            AdminOpName::ReissueInvite => "reissue_invite",
+            AdminOpName::Close => "close",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

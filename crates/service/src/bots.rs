@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use bots::{BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction, SlotInfo};
 use domain::{
-    BotCard, Channel, ChannelId, DomainError, Message, MessageKind, Principal, Seq, SlotKind,
-    SlotLabel,
+    BotCard, Channel, ChannelId, DomainError, Message, MessageKind, Seq, SlotKind, SlotLabel,
 };
 use rand::RngCore;
 use serde_json::{Value, json};
@@ -23,6 +22,7 @@ use store::Audience;
 use store::bots::{BotRecord, BotWrite};
 use tokio::sync::Semaphore;
 
+use crate::caller::{Access, Caller};
 use crate::error::ServiceError;
 use crate::service::Service;
 
@@ -87,6 +87,32 @@ impl BotRunner {
     }
 }
 
+/// Why a bot's source was refused. The prototype's users paste Python, which fails as a
+/// JavaScript syntax error that explains nothing; say what the runtime expects instead.
+fn source_refusal(source: &BotSource, error: &bots::BotError) -> String {
+    if error.kind == bots::BotErrorKind::BadSource && looks_like_python(source.source()) {
+        format!(
+            "bot_code must be JavaScript, and this looks like Python ({error}). Write the bot as \
+             a JavaScript class with on_init/on_join/on_message as the guide \
+             mcp-multiplayer://docs/bot-api shows, or use a builtin with bot_preset (see list_bots)"
+        )
+    } else {
+        error.to_string()
+    }
+}
+
+/// Whether a source reads like Python: a line that opens a `def` or a `class …:` block, or
+/// a bare `import` with no JavaScript punctuation.
+fn looks_like_python(source: &str) -> bool {
+    source.lines().map(str::trim_start).any(|line| {
+        let opens_block = line.trim_end().ends_with(':');
+        let block_keyword = line.starts_with("def ") || line.starts_with("class ");
+        (block_keyword && opens_block)
+            || (line.starts_with("import ") && !line.contains(['{', ';', '\'', '"']))
+            || (line.starts_with("from ") && line.contains(" import "))
+    })
+}
+
 impl BotRequest {
     /// Resolves the request into a checked source and parameters.
     async fn resolve(self, limits: &Limits) -> Result<(BotSource, Value), ServiceError> {
@@ -133,7 +159,7 @@ impl BotRequest {
         tokio::task::spawn_blocking(move || bots::check_source(&checked, &limits))
             .await
             .map_err(|error| ServiceError::internal(format!("bot check: {error}")))?
-            .map_err(|error| DomainError::invalid("bot_code", error.to_string()))?;
+            .map_err(|error| DomainError::invalid("bot_code", source_refusal(&source, &error)))?;
         Ok((source, params))
     }
 }
@@ -208,12 +234,12 @@ impl Service {
     /// Attaches a bot to a bot slot (admins only), replacing and revealing any bot there.
     pub async fn attach_bot(
         &self,
-        who: &Principal,
+        caller: &Caller,
         channel_id: &str,
         slot: Option<&str>,
         request: BotRequest,
     ) -> Result<Channel, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Write)?;
         let id = ChannelId::parse(channel_id)?;
         let slot = slot.map(SlotLabel::parse).transpose()?;
         let current = self.inner.store.load_channel(&id).await?;
@@ -251,13 +277,14 @@ impl Service {
     }
 
     /// The builtin bots: name, summary, code hash.
-    pub fn list_bots(&self) -> &'static [bots::BuiltinInfo] {
-        bots::catalog()
+    pub fn list_bots(&self, caller: &Caller) -> Result<&'static [bots::BuiltinInfo], ServiceError> {
+        self.authorize(caller, Access::Read)?;
+        Ok(bots::catalog())
     }
 
     /// The exact source of a builtin bot, or of a bot attached to a channel the caller is in.
-    pub async fn get_bot_code(&self, who: &Principal, of: CodeOf) -> Result<BotCode, ServiceError> {
-        self.admit(who)?;
+    pub async fn get_bot_code(&self, caller: &Caller, of: CodeOf) -> Result<BotCode, ServiceError> {
+        let who = self.authorize(caller, Access::Read)?;
         match of {
             CodeOf::Preset(name) => {
                 let source = bots::builtin(&name).ok_or_else(|| {
@@ -617,4 +644,29 @@ fn event_context(
         state: bot.state.clone(),
         seed: BotSeed(seed_bytes),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_python;
+
+    #[test]
+    fn python_is_told_apart_from_javascript() {
+        for python in [
+            "class EchoBot:\n    def __init__(self, ctx, params):\n        pass",
+            "def on_message(msg):\n  return",
+            "import json\nclass Bot:\n  pass",
+            "from random import randint",
+        ] {
+            assert!(looks_like_python(python), "{python}");
+        }
+        for javascript in [
+            "class Bot {\n  on_message(msg) {}\n}",
+            "class Bot { constructor(ctx) { this.ctx = ctx; } }",
+            "const label = { a: 1 };\nclass Bot {}",
+            "// def f(): in a comment does not open a block",
+        ] {
+            assert!(!looks_like_python(javascript), "{javascript}");
+        }
+    }
 }

@@ -12,6 +12,9 @@ pub enum ServiceError {
     /// The caller sent too many requests; try again after `retry_after_ms`.
     #[error("too many requests; retry in {retry_after_ms} ms")]
     RateLimited { retry_after_ms: u64 },
+    /// The caller's credential may only read, and this capability writes.
+    #[error("this token may only read")]
+    InsufficientScope,
     /// Something broke on our side. The details were logged; the caller sees only this.
     #[error("internal error; the server logged the details")]
     Internal,
@@ -40,6 +43,7 @@ impl ServiceError {
         match self {
             ServiceError::Domain(refusal) => refusal.code(),
             ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
+            ServiceError::InsufficientScope => ErrorCode::InsufficientScope,
             ServiceError::Internal => ErrorCode::Internal,
         }
     }
@@ -52,6 +56,9 @@ impl ServiceError {
                     "Wait {retry_after_ms} ms before the next call; sync_messages with wait_ms waits without using up requests."
                 )
             }
+            ServiceError::InsufficientScope => "Authorize again and grant the mcp:write scope, \
+                 or use a token created with it."
+                .into(),
             ServiceError::Internal => {
                 "Try again in a moment; if it persists, tell the server operator.".into()
             }

@@ -3,22 +3,26 @@
 //! - [`service`]: [`Service`] and its methods.
 //! - [`sync`]: the long-polling sync, in steps that a caller may run itself.
 //! - [`error`]: [`ServiceError`] with its stable code and recovery hint.
+//! - [`caller`]: who is asking and what their credential allows; each method checks it first.
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
 //! - `bots`: attaching bots and running their events, exactly once and in order.
 //! - [`reads`]: read progress for unread counts, written in batches.
 //!
-//! A method takes the authenticated [`Principal`] and plain arguments, checks them through the
+//! A method takes the authenticated [`Caller`] and plain arguments, checks the caller's access
+//! (reading or writing) before anything else, checks the arguments through the
 //! domain rules, runs the change through the store in one transaction, and returns domain values.
 //! Nothing here knows HTTP, MCP or SQL.
 
 mod admission;
 mod bots;
+mod caller;
 mod error;
 mod reads;
 mod service;
 mod sync;
 
 pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
+pub use caller::{Access, Caller};
 pub use domain::Principal;
 pub use error::ServiceError;
 pub use service::{

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use domain::limits::MAX_OPEN_CHANNELS_PER_OWNER;
 use domain::{
     AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
-    Principal, SecretSource, SlotLabel, Timestamp,
+    Principal, PrincipalId, SecretSource, SlotLabel, Timestamp,
 };
 use rand::RngCore;
 use serde_json::{Map, Value};
@@ -14,6 +14,7 @@ use store::{ChannelListing, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
+use crate::caller::{Access, Caller};
 use crate::error::ServiceError;
 use crate::reads::ReadTracker;
 
@@ -242,20 +243,39 @@ impl Service {
         self.inner.clock.now()
     }
 
-    pub(crate) fn admit(&self, who: &Principal) -> Result<(), ServiceError> {
-        self.inner.admission.admit(&who.id)
+    /// Counts one request of `who` against the per-principal rate limit. Every method does it
+    /// through [`Self::authorize`]; transports call it for the requests they answer without the
+    /// service (an MCP tool list, a resource), so that no kind of request escapes the limit.
+    pub fn admit_request(&self, who: &PrincipalId) -> Result<(), ServiceError> {
+        self.inner.admission.admit(who)
+    }
+
+    /// The one place where access is decided: every method calls this first, naming what it
+    /// needs, and gets the principal to act for. It also counts the call against the caller's
+    /// rate limit.
+    pub(crate) fn authorize<'a>(
+        &self,
+        caller: &'a Caller,
+        needed: Access,
+    ) -> Result<&'a Principal, ServiceError> {
+        self.admit_request(&caller.principal.id)?;
+        if caller.may(needed) {
+            Ok(&caller.principal)
+        } else {
+            Err(ServiceError::InsufficientScope)
+        }
     }
 
     /// Creates a channel; the creator takes the first invite slot unless `join` is false.
     pub async fn create_channel(
         &self,
-        who: &Principal,
+        caller: &Caller,
         name: &str,
         slots: &[String],
         join: bool,
         bot: Option<crate::bots::BotRequest>,
     ) -> Result<Created, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Write)?;
         // A bot needs a bot slot; name one for the caller who did not.
         let mut slots = slots.to_vec();
         if bot.is_some() && !slots.iter().any(|slot| slot.starts_with("bot:")) {
@@ -295,8 +315,8 @@ impl Service {
     }
 
     /// Redeems an invite code (takes its seat) or a rejoin token (moves its seat here).
-    pub async fn join_channel(&self, who: &Principal, code: &str) -> Result<Joined, ServiceError> {
-        self.admit(who)?;
+    pub async fn join_channel(&self, caller: &Caller, code: &str) -> Result<Joined, ServiceError> {
+        let who = self.authorize(caller, Access::Write)?;
         let hash = match domain::secret::classify(code) {
             Some(
                 domain::secret::Redeemable::Invite(hash) | domain::secret::Redeemable::Rejoin(hash),
@@ -333,10 +353,10 @@ impl Service {
     /// The channel's set-up, for its members and its owner.
     pub async fn get_channel(
         &self,
-        who: &Principal,
+        caller: &Caller,
         channel_id: &str,
     ) -> Result<Channel, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Read)?;
         let channel = self
             .inner
             .store
@@ -352,10 +372,10 @@ impl Service {
     /// Posts a participant's message, publicly or privately to one slot.
     pub async fn post_message(
         &self,
-        who: &Principal,
+        caller: &Caller,
         request: PostRequest,
     ) -> Result<Message, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Write)?;
         let id = ChannelId::parse(&request.channel_id)?;
         MessageKind::requested_by_participant(request.kind.as_deref())?;
         let slot = parse_slot(request.slot.as_deref())?;
@@ -381,9 +401,9 @@ impl Service {
     /// The caller's channels with unread counts per seat.
     pub async fn list_channels(
         &self,
-        who: &Principal,
+        caller: &Caller,
     ) -> Result<Vec<ChannelListing>, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Read)?;
         Ok(self.inner.store.channels_of(&who.id).await?)
     }
 
@@ -391,10 +411,10 @@ impl Service {
     /// the operation made one.
     pub async fn update_channel(
         &self,
-        who: &Principal,
+        caller: &Caller,
         request: AdminRequest,
     ) -> Result<(Channel, Option<(SlotLabel, String)>), ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Write)?;
         let id = ChannelId::parse(&request.channel_id)?;
         let op = request.to_op()?;
         // Closing ends the bots' secrecy: their seeds are published with the close.
@@ -428,11 +448,11 @@ impl Service {
     /// Gives up the caller's seat.
     pub async fn leave_channel(
         &self,
-        who: &Principal,
+        caller: &Caller,
         channel_id: &str,
         slot: Option<&str>,
     ) -> Result<SlotLabel, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Write)?;
         let id = ChannelId::parse(channel_id)?;
         let slot = parse_slot(slot)?;
         let (leaver, clock) = (who.clone(), self.inner.clock.clone());

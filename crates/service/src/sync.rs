@@ -10,14 +10,13 @@
 //! `PendingSync` and not a protocol session (`server::mcp::parking`).
 
 use domain::limits::{DEFAULT_SYNC_PAGE, MAX_SYNC_PAGE, sync_wait};
-use domain::{
-    Channel, ChannelId, DomainError, Message, MessageKind, Principal, PrincipalId, Seq, SlotLabel,
-};
+use domain::{Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seq, SlotLabel};
 use store::{Advance, Audience, Subscription};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::WaitingGuard;
+use crate::caller::{Access, Caller};
 use crate::error::ServiceError;
 use crate::service::{Service, parse_slot};
 
@@ -110,10 +109,10 @@ impl Service {
     /// none, waits up to `wait_ms` for one and answers within moments of its commit.
     pub async fn sync_messages(
         &self,
-        who: &Principal,
+        caller: &Caller,
         request: SyncRequest,
     ) -> Result<SyncPage, ServiceError> {
-        let mut step = self.start_sync(who, request).await?;
+        let mut step = self.start_sync(caller, request).await?;
         loop {
             match step {
                 SyncStep::Ready(page) => return Ok(page),
@@ -125,10 +124,10 @@ impl Service {
     /// The first step of a sync: checks the request and the caller's seat, and reads once.
     pub async fn start_sync(
         &self,
-        who: &Principal,
+        caller: &Caller,
         request: SyncRequest,
     ) -> Result<SyncStep, ServiceError> {
-        self.admit(who)?;
+        let who = self.authorize(caller, Access::Read)?;
         let channel = ChannelId::parse(&request.channel_id)?;
         let slot = parse_slot(request.slot.as_deref())?;
         let cursor = Seq(request.cursor.unwrap_or(0));

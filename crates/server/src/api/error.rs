@@ -92,8 +92,14 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let scope_refused = self.body.code == ErrorCode::InsufficientScope.as_str();
         let mut response =
             (self.status, Json(serde_json::json!({ "error": self.body }))).into_response();
+        if scope_refused {
+            response
+                .extensions_mut()
+                .insert(crate::middleware::ScopeRefused);
+        }
         if let Some(secs) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

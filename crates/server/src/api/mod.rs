@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use domain::Principal;
+use service::Caller;
 use service::Service;
 
 use error::ApiJson;
@@ -34,7 +34,7 @@ pub fn router(service: Service) -> Router {
 
 async fn create_channel(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     ApiJson(args): ApiJson<CreateChannelArgs>,
 ) -> Result<(StatusCode, Json<CreateChannelOut>), ApiError> {
     Ok((
@@ -45,14 +45,14 @@ async fn create_channel(
 
 async fn list_channels(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
 ) -> ApiResult<ListChannelsOut> {
     Ok(Json(ops::list_channels(&service, &who).await?))
 }
 
 async fn get_channel(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(channel_id): Path<String>,
 ) -> ApiResult<ChannelView> {
     Ok(Json(
@@ -62,7 +62,7 @@ async fn get_channel(
 
 async fn join_channel(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     ApiJson(args): ApiJson<JoinChannelArgs>,
 ) -> ApiResult<JoinChannelOut> {
     Ok(Json(ops::join_channel(&service, &who, args).await?))
@@ -86,7 +86,7 @@ struct PostBody {
 
 async fn post_message(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(channel_id): Path<String>,
     ApiJson(body): ApiJson<PostBody>,
 ) -> Result<(StatusCode, Json<PostMessageOut>), ApiError> {
@@ -115,7 +115,7 @@ struct SyncQuery {
 
 async fn sync_messages(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(channel_id): Path<String>,
     query: Result<Query<SyncQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<SyncMessagesOut> {
@@ -133,7 +133,7 @@ async fn sync_messages(
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdminBody {
-    op: String,
+    op: AdminOpName,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -144,7 +144,7 @@ struct AdminBody {
 
 async fn update_channel(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(channel_id): Path<String>,
     ApiJson(body): ApiJson<AdminBody>,
 ) -> ApiResult<UpdateChannelOut> {
@@ -167,7 +167,7 @@ struct LeaveBody {
 
 async fn leave_channel(
     State(service): State<Service>,
-    Extension(who): Extension<Principal>,
+    Extension(who): Extension<Caller>,
     Path(channel_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<LeaveChannelOut> {

@@ -36,3 +36,19 @@ impl IntoCallToolResult for ToolError {
         .into())
     }
 }
+
+impl ToolError {
+    /// The refusal as a JSON-RPC error, for requests that are not tool calls (listing tools,
+    /// reading resources): the code and hint go in `data`.
+    pub fn into_protocol_error(self) -> ErrorData {
+        let ErrorBody {
+            code,
+            message,
+            hint,
+        } = self.0;
+        ErrorData::invalid_request(
+            format!("{code}: {message}"),
+            Some(serde_json::json!({ "code": code, "hint": hint })),
+        )
+    }
+}

@@ -5,6 +5,7 @@
 //! - [`error`]: refusals as tool results with a code and a hint.
 //! - [`args`]: argument parsing that reports shape errors the same way.
 //! - [`parking`]: waiting syncs wait outside rmcp's per-request session.
+//! - [`schema`]: tool schemas without `null`, which not every client reads.
 //!
 //! Stateless: every POST stands alone, so `initialize`-era clients and 2026-07-28 clients are
 //! served by the same endpoint, and any instance can answer any request.
@@ -12,17 +13,19 @@
 mod args;
 mod error;
 mod parking;
+mod schema;
 mod tools;
 
 pub use parking::park_waiting_syncs;
 
 use std::sync::{Arc, LazyLock};
 
+use error::ToolError;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig,
+    CacheScope, Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -32,17 +35,8 @@ use service::Service;
 use tokio_util::sync::CancellationToken;
 
 /// Built once: rebuilding the router, schemas included, on every request costs throughput.
-static TOOLS: LazyLock<ToolRouter<McpServer>> = LazyLock::new(McpServer::tool_router);
-
-/// Whether the tool called `name` only reads (its `readOnlyHint`), so a read-only token may
-/// call it. Unknown tools count as writes.
-pub fn tool_is_read_only(name: &str) -> bool {
-    TOOLS
-        .get(name)
-        .and_then(|tool| tool.annotations.as_ref())
-        .and_then(|annotations| annotations.read_only_hint)
-        .unwrap_or(false)
-}
+static TOOLS: LazyLock<ToolRouter<McpServer>> =
+    LazyLock::new(|| schema::portable(McpServer::tool_router()));
 
 const INSTRUCTIONS: &str = "MCP Multiplayer: channels where assistant sessions meet, talk and play. \
 Create a channel (create_channel), hand each invite code to one other participant, who calls join_channel. \
@@ -51,18 +45,29 @@ Your identity comes from your login, not from this connection; keep your rejoin_
 Games are refereed by bots whose code is public: list_bots, get_bot_code, create_channel with bot_preset. \
 Read mcp-multiplayer://docs/quickstart for the full flow, mcp-multiplayer://docs/bot-api to write a bot.";
 
-/// The documents served as MCP resources.
-const DOCS: [(&str, &str, &str); 2] = [
-    (
-        "mcp-multiplayer://docs/quickstart",
-        "quickstart",
-        include_str!("../../docs/quickstart.md"),
-    ),
-    (
-        "mcp-multiplayer://docs/bot-api",
-        "bot-api",
-        include_str!("../../../../docs/bot-api.md"),
-    ),
+/// A document served as an MCP resource.
+struct Doc {
+    uri: &'static str,
+    name: &'static str,
+    description: &'static str,
+    text: &'static str,
+}
+
+const DOCS: [Doc; 2] = [
+    Doc {
+        uri: "mcp-multiplayer://docs/quickstart",
+        name: "quickstart",
+        description: "How to meet other assistants here: create or join a channel, take turns \
+                      with post_message and sync_messages, and play a game refereed by a bot.",
+        text: include_str!("../../docs/quickstart.md"),
+    },
+    Doc {
+        uri: "mcp-multiplayer://docs/bot-api",
+        name: "bot-api",
+        description: "How to write a referee bot in JavaScript: its class, the events it gets, \
+                      the ctx it may use, its limits, and how commitments are checked.",
+        text: include_str!("../../../../docs/bot-api.md"),
+    },
 ];
 
 /// One tool-call handler. Built per request by the transport, so it only clones an `Arc`.
@@ -87,14 +92,37 @@ impl ServerHandler for McpServer {
         .with_instructions(INSTRUCTIONS)
     }
 
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.admit(&context)?;
+        let mut result = ListToolsResult::with_all_items(TOOLS.list_all());
+        // The list never changes while the server runs; 2026-07-28 clients may cache it.
+        if context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+        {
+            result.ttl_ms = Some(0);
+            result.cache_scope = Some(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        self.admit(&context)?;
         Ok(ListResourcesResult::with_all_items(
             DOCS.iter()
-                .map(|(uri, name, _)| Resource::new(*uri, *name).with_mime_type("text/markdown"))
+                .map(|doc| {
+                    Resource::new(doc.uri, doc.name)
+                        .with_description(doc.description)
+                        .with_mime_type("text/markdown")
+                })
                 .collect(),
         ))
     }
@@ -102,18 +130,30 @@ impl ServerHandler for McpServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let (uri, _, text) = DOCS
+        self.admit(&context)?;
+        let doc = DOCS
             .iter()
-            .find(|(uri, _, _)| *uri == request.uri)
+            .find(|doc| doc.uri == request.uri)
             .ok_or_else(|| {
                 ErrorData::resource_not_found(format!("no resource {}", request.uri), None)
             })?;
         Ok(ReadResourceResult::new(vec![
-            ResourceContents::text(*text, *uri).with_mime_type("text/markdown"),
+            ResourceContents::text(doc.text, doc.uri).with_mime_type("text/markdown"),
         ])
         .into())
+    }
+}
+
+impl McpServer {
+    /// Counts a request that no tool answers (listing tools, reading resources) against the
+    /// caller's rate limit, as tool calls are counted by the service.
+    fn admit(&self, context: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        let who = tools::caller(context).map_err(|refusal| refusal.into_protocol_error())?;
+        self.service
+            .admit_request(&who.principal.id)
+            .map_err(|refusal| ToolError::from(refusal).into_protocol_error())
     }
 }
 

@@ -21,12 +21,13 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use domain::{ErrorCode, Principal};
+use domain::ErrorCode;
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult};
 use rmcp::service::RequestContext;
+use service::Caller;
 use service::{PendingSync, Service, SyncStep};
 
 use super::args::Args;
@@ -43,7 +44,7 @@ pub struct Parking(Arc<Mutex<Option<ParkedSync>>>);
 struct ParkedSync {
     pending: PendingSync,
     service: Service,
-    who: Principal,
+    who: Caller,
     request_id: RequestId,
     protocol_version: Option<ProtocolVersion>,
 }
@@ -75,7 +76,7 @@ impl Parking {
     pub(super) async fn start_sync(
         &self,
         service: &Service,
-        who: &Principal,
+        who: &Caller,
         args: Args<SyncMessagesArgs>,
         context: &RequestContext<RoleServer>,
     ) -> Result<Json<SyncMessagesOut>, ToolError> {

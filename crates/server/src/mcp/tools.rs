@@ -4,29 +4,29 @@
 
 use std::time::Duration;
 
-use domain::{ErrorCode, Principal};
+use domain::ErrorCode;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
+use service::{Caller, ServiceError};
 use tokio::time::Instant;
 
 use super::McpServer;
 use super::args::Args;
 use super::error::ToolError;
 use super::parking::Parking;
+use crate::middleware::ScopeChallenge;
 use crate::ops;
 use crate::wire::*;
 
 /// How often a waiting sync tells the client it is still alive.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// The principal that the authentication middleware attached to this HTTP request.
-fn caller(context: &RequestContext<RoleServer>) -> Result<Principal, ToolError> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Principal>())
+/// The caller that the authentication middleware attached to this HTTP request.
+pub(super) fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, ToolError> {
+    http_parts(context)
+        .and_then(|parts| parts.extensions.get::<Caller>())
         .cloned()
         .ok_or_else(|| {
             ToolError(ErrorBody {
@@ -35,6 +35,27 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Principal, ToolError> 
                 hint: "Send Authorization: Bearer <token>.".into(),
             })
         })
+}
+
+fn http_parts(context: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
+    context.extensions.get::<http::request::Parts>()
+}
+
+/// A tool's outcome as its result. A refusal for scope also raises the request's
+/// [`ScopeChallenge`], so the HTTP answer becomes the 403 that lets the client ask for more.
+fn answer<T>(
+    context: &RequestContext<RoleServer>,
+    outcome: Result<T, ServiceError>,
+) -> Result<Json<T>, ToolError> {
+    outcome.map(Json).map_err(|error| {
+        if matches!(error, ServiceError::InsufficientScope)
+            && let Some(challenge) =
+                http_parts(context).and_then(|parts| parts.extensions.get::<ScopeChallenge>())
+        {
+            challenge.raise();
+        }
+        ToolError::from(error)
+    })
 }
 
 #[tool_router(vis = "pub(super)")]
@@ -53,10 +74,11 @@ impl McpServer {
         Parameters(args): Parameters<Args<CreateChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<CreateChannelOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::create_channel(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::create_channel(&self.service, &who, args).await,
+        )
     }
 
     #[tool(
@@ -73,10 +95,8 @@ impl McpServer {
         Parameters(args): Parameters<Args<JoinChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<JoinChannelOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::join_channel(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(&context, ops::join_channel(&self.service, &who, args).await)
     }
 
     #[tool(
@@ -93,14 +113,12 @@ impl McpServer {
         Parameters(args): Parameters<Args<ChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<ChannelView>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::get_channel(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(&context, ops::get_channel(&self.service, &who, args).await)
     }
 
     #[tool(
-        description = "Post a message to a channel: text, a JSON object in data, or both. Set `to` to a slot label to make it private to that slot. Next: call sync_messages with the returned seq as cursor and wait_ms to wait for the reply.",
+        description = "Post a message to a channel: text, a JSON object in data, or both. Set `to` to a slot label to make it private to that slot. Next: call sync_messages with the next_cursor of your last sync (not this message's seq, which would skip what others posted meanwhile) and wait_ms to wait for the reply.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,
@@ -113,10 +131,8 @@ impl McpServer {
         Parameters(args): Parameters<Args<PostMessageArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<PostMessageOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::post_message(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(&context, ops::post_message(&self.service, &who, args).await)
     }
 
     #[tool(
@@ -184,7 +200,7 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<ListChannelsOut>, ToolError> {
         let who = caller(&context)?;
-        Ok(Json(ops::list_channels(&self.service, &who).await?))
+        answer(&context, ops::list_channels(&self.service, &who).await)
     }
 
     #[tool(
@@ -201,10 +217,11 @@ impl McpServer {
         Parameters(args): Parameters<Args<UpdateChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<UpdateChannelOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::update_channel(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::update_channel(&self.service, &who, args).await,
+        )
     }
 
     #[tool(
@@ -221,10 +238,11 @@ impl McpServer {
         Parameters(args): Parameters<Args<LeaveChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<LeaveChannelOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::leave_channel(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::leave_channel(&self.service, &who, args).await,
+        )
     }
 
     #[tool(
@@ -240,11 +258,9 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<Args<AttachBotArgs>>,
         context: RequestContext<RoleServer>,
-    ) -> Result<Json<ChannelView>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::attach_bot(&self.service, &who, args.into_inner()?).await?,
-        ))
+    ) -> Result<Json<AttachBotOut>, ToolError> {
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(&context, ops::attach_bot(&self.service, &who, args).await)
     }
 
     #[tool(
@@ -259,9 +275,11 @@ impl McpServer {
     async fn list_bots(
         &self,
         Parameters(args): Parameters<Args<NoArgs>>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<ListBotsOut>, ToolError> {
+        let who = caller(&context)?;
         args.into_inner()?;
-        Ok(Json(ops::list_bots(&self.service)))
+        answer(&context, ops::list_bots(&self.service, &who))
     }
 
     #[tool(
@@ -278,9 +296,7 @@ impl McpServer {
         Parameters(args): Parameters<Args<GetBotCodeArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<BotCodeOut>, ToolError> {
-        let who = caller(&context)?;
-        Ok(Json(
-            ops::get_bot_code(&self.service, &who, args.into_inner()?).await?,
-        ))
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(&context, ops::get_bot_code(&self.service, &who, args).await)
     }
 }

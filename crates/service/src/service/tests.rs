@@ -16,10 +16,18 @@ impl Clock for FixedClock {
     }
 }
 
-fn person(name: &str) -> Principal {
-    Principal {
+fn person(name: &str) -> Caller {
+    Caller::writer(Principal {
         id: PrincipalId::new(format!("id-{name}")),
         display_name: name.into(),
+    })
+}
+
+/// The same person holding a read-only token.
+fn reader(name: &str) -> Caller {
+    Caller {
+        access: Access::Read,
+        ..person(name)
     }
 }
 
@@ -385,22 +393,87 @@ async fn arguments_are_validated_before_anything_is_written() {
 }
 
 #[tokio::test]
+async fn a_read_only_caller_reads_but_never_writes() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let id = two_players(&service).await;
+    let refused = |result: Result<_, ServiceError>| {
+        matches!(result, Err(ServiceError::InsufficientScope)).then_some(())
+    };
+    let alice = reader("alice");
+    refused(
+        service
+            .create_channel(&alice, "Mine", &["invite:a".into()], true, None)
+            .await
+            .map(drop),
+    )
+    .expect("create_channel writes");
+    refused(
+        service
+            .post_message(
+                &alice,
+                PostRequest {
+                    channel_id: id.clone(),
+                    text: Some("hi".into()),
+                    ..PostRequest::default()
+                },
+            )
+            .await
+            .map(drop),
+    )
+    .expect("post_message writes");
+    refused(
+        service
+            .update_channel(
+                &alice,
+                AdminRequest {
+                    channel_id: id.clone(),
+                    op: "close".into(),
+                    ..AdminRequest::default()
+                },
+            )
+            .await
+            .map(drop),
+    )
+    .expect("update_channel writes");
+    refused(service.leave_channel(&alice, &id, None).await.map(drop)).expect("leave writes");
+    refused(service.join_channel(&alice, "inv_whatever").await.map(drop))
+        .expect("join_channel is refused for scope before the code is even looked at");
+    refused(
+        service
+            .attach_bot(&alice, &id, None, crate::BotRequest::default())
+            .await
+            .map(drop),
+    )
+    .expect("attach_bot writes");
+    // Nothing was written: the channel still has its two seats and no message from alice.
+    let channel = service
+        .get_channel(&alice, &id)
+        .await
+        .expect("reading is allowed");
+    assert!(!channel.closed);
+    service
+        .list_channels(&alice)
+        .await
+        .expect("listing is allowed");
+    service.list_bots(&alice).expect("the catalog is allowed");
+}
+
+#[tokio::test]
 async fn rate_limits_apply_per_principal() {
     let Fixture { service, _dir, .. } = fixture(ServiceSettings {
         rate_limit_per_second: 1,
         ..ServiceSettings::default()
     })
     .await;
-    let alice = person("alice");
+    let alice = person("alice").principal.id;
     // A burst of two, then refusal with a retry delay.
-    service.list_channels(&alice).await.expect("first");
-    service.list_channels(&alice).await.expect("second");
-    let refused = service.list_channels(&alice).await.unwrap_err();
+    service.admit_request(&alice).expect("first");
+    service.admit_request(&alice).expect("second");
+    let refused = service.admit_request(&alice).unwrap_err();
     assert_eq!(refused.code(), ErrorCode::RateLimited);
     assert!(matches!(refused, ServiceError::RateLimited { retry_after_ms } if retry_after_ms > 0));
     service
-        .list_channels(&person("bob"))
-        .await
+        .admit_request(&person("bob").principal.id)
         .expect("others are unaffected");
 }
 
