@@ -7,10 +7,12 @@
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
 //! - [`listen`]: the accept loop and hyper's connection settings.
+//! - [`framing`]: how each request was framed on the wire (request smuggling guards).
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
+pub mod framing;
 pub mod listen;
 pub mod mcp;
 pub mod middleware;

@@ -15,6 +15,10 @@
 //!   which MCP and OAuth requests stay far below; bodies stream through the buffer and are
 //!   capped separately.
 //!
+//! Each connection's bytes pass through `framing::Inspected` on their way to hyper, which
+//! tells the application how each request was framed; `middleware::buffer_body` refuses
+//! repeated `Content-Length` and `Content-Length` with `Transfer-Encoding` (400, then close).
+//!
 //! At shutdown, idle connections close at once and busy ones after their answer; one that is
 //! half-way through sending a head waits out its header timeout, so a timeout longer than the
 //! shutdown grace period makes such a client delay the exit until the grace runs out.
@@ -34,6 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use crate::framing::{Inspected, Verdicts};
 
 /// Largest request head (request line and headers) accepted, in bytes; hyper's minimum.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
@@ -99,12 +105,16 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
         }
-        // The peer address travels with each request, as axum's `ConnectInfo`.
+        // The peer address travels with each request, as axum's `ConnectInfo`, and so does
+        // how the request was framed on the wire (see `framing`).
+        let verdicts = Verdicts::default();
+        let stream = Inspected::new(stream, verdicts.clone());
         let service =
             app.clone()
                 .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
                     let mut request = request.map(Body::new);
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(verdicts.next());
                     request
                 });
         let connection =
