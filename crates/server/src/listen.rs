@@ -24,7 +24,9 @@
 //! shutdown grace period makes such a client delay the exit until the grace runs out.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -34,7 +36,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -55,10 +57,11 @@ pub struct ConnectionSettings {
     pub max_connections: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then stops accepting and waits for
-/// the open connections to finish their requests (and for idle ones to close).
+/// Serves `app` on `listeners` (one per address a host name resolved to) until `shutdown` is
+/// cancelled, then stops accepting and waits for the open connections to finish their requests
+/// (and for idle ones to close).
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     app: Router,
     settings: ConnectionSettings,
     shutdown: CancellationToken,
@@ -92,7 +95,7 @@ pub async fn serve(
             }
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     pause_after_accept_error(&error).await;
@@ -127,8 +130,22 @@ pub async fn serve(
             drop(seat);
         });
     }
-    drop(listener);
+    drop(listeners);
     connections.shutdown().await;
+}
+
+/// The next connection on whichever listener has one first.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        listeners
+            .iter()
+            .find_map(|listener| match listener.poll_accept(cx) {
+                Poll::Ready(accepted) => Some(Poll::Ready(accepted)),
+                Poll::Pending => None,
+            })
+            .unwrap_or(Poll::Pending)
+    })
+    .await
 }
 
 /// Errors that concern one connection (the client gave up before we accepted it) are skipped.
