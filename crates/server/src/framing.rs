@@ -296,8 +296,7 @@ mod tests {
         for piece in pieces {
             scanner.feed(piece);
         }
-        let queued = verdicts.lock().iter().copied().collect();
-        queued
+        verdicts.lock().iter().copied().collect()
     }
 
     #[test]
