@@ -63,6 +63,8 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
+            // On stderr, so stdout stays a table.
+            eprintln!("Personal tokens in the database {}:", database.describe());
             println!(
                 "{:<24} {:<20} {:<36} {:<22} STATE",
                 "NAME", "DISPLAY NAME", "PERSON", "SCOPES"

@@ -530,6 +530,24 @@ fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
     assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
     assert!(closed, "the connection stayed open");
 
+    // Lengths that disagree, in two headers or one: hyper itself answers 400 and closes.
+    for lengths in [
+        format!("Content-Length: {}\r\nContent-Length: 1\r\n", body.len()),
+        format!("Content-Length: {len}, {len}\r\n", len = body.len()),
+    ] {
+        let request = format!(
+            "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+             Content-Type: application/json\r\n{lengths}\r\n{body}{smuggled}"
+        );
+        let (answer, closed) = read_until_closed(
+            &mut Exchange::send(&server, request.as_bytes()),
+            Duration::from_secs(10),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{lengths}: {answer}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{lengths}: {answer}");
+        assert!(closed, "{lengths}: the connection stayed open");
+    }
+
     // Sound requests still share a connection, and chunked alone is served (then closed).
     let sound = format!(
         "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
