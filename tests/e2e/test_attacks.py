@@ -193,11 +193,17 @@ async def test_oversized_messages_are_refused(server, mode):
             == "LIMIT_EXCEEDED"
         )
 
-        # A request body over 256 KiB is cut off at the HTTP layer with 413.
+        # A request body over 256 KiB is cut off at the HTTP layer with 413, as a JSON-RPC
+        # error the SDK shows: it names the cap (not "Server returned an error response").
         before = len(alice.http_log)
-        with pytest.raises(MCPError):
+        with pytest.raises(MCPError) as refused:
             await alice.raw("post_message", {"channel_id": channel_id, "text": "z" * (MAX_REQUEST_BYTES + 1)})
         assert [x.status for x in alice.http_log[before:]] == [413]
+        assert f"{MAX_REQUEST_BYTES} bytes" in refused.value.error.message, refused.value.error
+        assert refused.value.error.data == {
+            "code": "LIMIT_EXCEEDED",
+            "hint": "Send a smaller request; messages are capped far below this.",
+        }
 
         page = await alice.call("sync_messages", channel_id=channel_id, cursor=2, wait_ms=0)
         assert [m["seq"] for m in page["messages"]] == [3], "only the message at the limit was written"
@@ -242,12 +248,23 @@ BIG_HEADERS = {
 }
 
 
+def transport_error_code(path: str, body: dict) -> str:
+    """The code of a refusal made before any tool or handler: on /mcp a JSON-RPC error object
+    (id null, our code in `data`), elsewhere the REST error body."""
+    if path == "/mcp":
+        assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32600, body
+        assert body["error"]["data"]["hint"], body
+        return body["error"]["data"]["code"]
+    return body["error"]["code"]
+
+
 def test_oversized_http_bodies_get_413(server):
     for path, body in _oversized_requests(server):
         # A fresh connection each time: the server answers 413 without reading the body and
         # then closes the connection.
         response = httpx2.post(f"{server.base_url}{path}", content=body, headers=BIG_HEADERS, timeout=30)
         assert response.status_code == 413, (path, response.status_code, response.text[:300])
+        assert transport_error_code(path, response.json()) == "LIMIT_EXCEEDED", (path, response.text)
 
 
 def test_oversized_chunked_http_bodies_get_413(server):
@@ -339,7 +356,7 @@ def test_foreign_host_headers_are_refused(server, host):
                 json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"} if method == "POST" else None,
             )
             assert response.status_code == 403, (host, path, response.status_code, response.text)
-            assert response.json()["error"]["code"] == "FORBIDDEN_HOST"
+            assert transport_error_code(path, response.json()) == "FORBIDDEN_HOST"
         # Our own names pass.
         for ok in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
             response = http.get(f"{server.base_url}/api/channels", headers={"Host": ok, "Authorization": "Bearer alice"})

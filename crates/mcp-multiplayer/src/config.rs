@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::database::Database;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mcp-multiplayer",
@@ -62,6 +64,11 @@ pub struct TokenCreateArgs {
     /// Days until the token expires. Default: never.
     #[arg(long)]
     pub expires_in_days: Option<u32>,
+    /// Start a new database if none exists where --data-dir or --database-url points.
+    /// Without it, a missing database is an error: a token in a database that no server
+    /// reads is refused by the server.
+    #[arg(long)]
+    pub create_database: bool,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -73,25 +80,10 @@ pub struct DatabaseArgs {
     #[arg(long, env = "MCP_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Database URL. Default: a SQLite file in --data-dir.
-    #[arg(long, env = "MCP_DATABASE_URL")]
+    /// Database URL, e.g. sqlite://path/to/file.db (its folder is created if missing).
+    /// Default: a SQLite file in --data-dir.
+    #[arg(long, env = "MCP_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-}
-
-impl DatabaseArgs {
-    /// The directory to create (for the embedded default) and the URL to open.
-    pub fn location(&self) -> (Option<PathBuf>, String) {
-        match &self.database_url {
-            Some(url) => (None, url.clone()),
-            None => (
-                Some(self.data_dir.clone()),
-                format!(
-                    "sqlite://{}",
-                    self.data_dir.join("mcp-multiplayer.db").display()
-                ),
-            ),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,9 +130,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: IP:PORT, or HOST:PORT (e.g. localhost:8100), which listens on
+    /// every address the name resolves to.
     #[arg(long, env = "MCP_LISTEN", default_value = "127.0.0.1:8100")]
-    pub listen: SocketAddr,
+    pub listen: String,
 
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -227,10 +220,10 @@ pub struct ServeArgs {
 /// Validated configuration, split per crate.
 #[derive(Debug)]
 pub struct Settings {
-    pub listen: SocketAddr,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: String,
-    /// `None`: `http://<the address actually bound>`, known only after binding.
+    /// The addresses `--listen` resolved to, in the resolver's order.
+    pub listen: Vec<SocketAddr>,
+    pub database: Database,
+    /// `None`: `http://<--listen, with the port actually bound>`, known only after binding.
     pub public_url: Option<String>,
     pub host_policy: server::HostPolicy,
     pub auth: AuthSettings,
@@ -251,8 +244,15 @@ pub enum AuthSettings {
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 impl ServeArgs {
-    pub fn validate(&self) -> anyhow::Result<Settings> {
-        let loopback = self.listen.ip().is_loopback();
+    /// Checks the flags; `listen` holds the addresses `--listen` resolved to (see
+    /// [`ServeArgs::listen_literal`] and `main`, which resolves names).
+    pub fn validate(&self, listen: Vec<SocketAddr>) -> anyhow::Result<Settings> {
+        if listen.is_empty() {
+            bail!("--listen {:?} resolves to no address", self.listen);
+        }
+        // Dev authentication and auto approval trust whoever reaches the port: every address
+        // must be loopback.
+        let loopback = listen.iter().all(|address| address.ip().is_loopback());
         let auth = match self.auth {
             AuthMode::Dev => {
                 if !loopback {
@@ -315,11 +315,9 @@ impl ServeArgs {
             origins
         };
 
-        let (data_dir, database_url) = self.database.location();
         Ok(Settings {
-            listen: self.listen,
-            data_dir,
-            database_url,
+            listen,
+            database: Database::new(&self.database),
             public_url,
             host_policy: server::HostPolicy { hosts, origins },
             auth,
@@ -337,6 +335,11 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--listen` as a literal socket address, when it is one (no name to resolve).
+    pub fn listen_literal(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
+
     fn bot_limits(&self) -> anyhow::Result<bots::Limits> {
         if !(1..=10_000).contains(&self.bot_budget_ms) {
             bail!("--bot-budget-ms must be between 1 and 10000");
@@ -416,11 +419,21 @@ mod tests {
         }
     }
 
+    impl ServeArgs {
+        /// As `validate`, for a literal `--listen`.
+        fn check(&self) -> anyhow::Result<Settings> {
+            self.validate(self.listen_literal().into_iter().collect())
+        }
+    }
+
     #[test]
     fn defaults_need_no_configuration() {
-        let settings = parse(&[]).validate().expect("valid");
-        assert_eq!(settings.listen.to_string(), "127.0.0.1:8100");
-        assert_eq!(settings.database_url, "sqlite://data/mcp-multiplayer.db");
+        let settings = parse(&[]).check().expect("valid");
+        assert_eq!(
+            settings.listen,
+            ["127.0.0.1:8100".parse().expect("address")]
+        );
+        assert_eq!(settings.database.url(), "sqlite://data/mcp-multiplayer.db");
         assert_eq!(settings.public_url, None);
         assert!(settings.host_policy.hosts.contains(&"localhost".to_owned()));
         assert!(
@@ -432,11 +445,11 @@ mod tests {
     #[test]
     fn dev_auth_and_auto_approval_are_refused_off_loopback() {
         let error = parse(&["--auth", "dev", "--listen", "0.0.0.0:8100"])
-            .validate()
+            .check()
             .unwrap_err();
         assert!(error.to_string().contains("loopback"));
         let error = parse(&["--approval", "auto", "--listen", "0.0.0.0:8100"])
-            .validate()
+            .check()
             .unwrap_err();
         assert!(error.to_string().contains("loopback"));
         assert!(
@@ -447,22 +460,33 @@ mod tests {
                 "0.0.0.0:8100",
                 "--force-auto-approval"
             ])
-            .validate()
+            .check()
             .is_ok()
         );
-        assert!(parse(&["--listen", "0.0.0.0:8100"]).validate().is_ok());
+        assert!(parse(&["--listen", "0.0.0.0:8100"]).check().is_ok());
+    }
+
+    #[test]
+    fn a_listen_name_is_loopback_only_if_every_address_is() {
+        let args = parse(&["--auth", "dev", "--listen", "localhost:8100"]);
+        let loopback = ["127.0.0.1:8100", "[::1]:8100"].map(|a| a.parse().expect("address"));
+        let settings = args.validate(loopback.to_vec()).expect("valid");
+        assert_eq!(settings.listen.len(), 2);
+        let mixed = ["127.0.0.1:8100", "192.0.2.1:8100"].map(|a| a.parse().expect("address"));
+        assert!(args.validate(mixed.to_vec()).is_err());
+        assert!(args.validate(Vec::new()).is_err());
     }
 
     #[test]
     fn passphrase_mode_needs_a_passphrase_that_is_never_printed() {
-        assert!(parse(&["--approval", "passphrase"]).validate().is_err());
+        assert!(parse(&["--approval", "passphrase"]).check().is_err());
         assert!(
             parse(&["--approval", "passphrase", "--passphrase", "short"])
-                .validate()
+                .check()
                 .is_err()
         );
         let args = parse(&["--approval", "passphrase", "--passphrase", "open sesame"]);
-        let settings = args.validate().expect("valid");
+        let settings = args.check().expect("valid");
         assert!(!format!("{args:?} {settings:?}").contains("open sesame"));
     }
 
@@ -474,7 +498,7 @@ mod tests {
             "--allowed-hosts",
             "alt.example.com",
         ])
-        .validate()
+        .check()
         .expect("valid");
         assert_eq!(
             settings.public_url.as_deref(),
@@ -498,6 +522,6 @@ mod tests {
                 .origins
                 .contains(&"https://mcp.example.com".to_owned())
         );
-        assert!(parse(&["--public-url", "ftp://x"]).validate().is_err());
+        assert!(parse(&["--public-url", "ftp://x"]).check().is_err());
     }
 }

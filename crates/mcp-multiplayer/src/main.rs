@@ -2,9 +2,11 @@
 //! serves the app until SIGINT/SIGTERM, and maps the outcome to an exit code.
 //!
 //! - [`config`]: flags, environment variables and their validation.
+//! - [`database`]: where the database is, its folder, and its URL as it may be shown.
 //! - [`token`]: the `token` commands (personal tokens).
 
 mod config;
+mod database;
 mod token;
 
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use config::{AuthSettings, Cli, Command, LogFormat, ServeArgs};
+use config::{AuthMode, AuthSettings, Cli, Command, LogFormat, ServeArgs};
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc: when one post wakes a thousand syncs, a thousand responses are built at once, and
@@ -58,6 +60,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,rmcp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours_wanted())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -65,32 +68,63 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Colours only for a person at a terminal: escape codes garble log files and collectors.
+/// `NO_COLOR` (any non-empty value, no-color.org) turns them off there too.
+fn colours_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// `--listen` as addresses: a literal one as is, a host name through the system resolver.
+async fn resolve_listen(args: &ServeArgs) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+    if let Some(address) = args.listen_literal() {
+        return Ok(vec![address]);
+    }
+    let mut addresses: Vec<_> = tokio::net::lookup_host(&args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "--listen {:?} is neither IP:PORT nor a HOST:PORT whose name resolves",
+                args.listen
+            )
+        })?
+        .collect();
+    addresses.dedup();
+    Ok(addresses)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let settings = args.validate()?;
+    let settings = args.validate(resolve_listen(&args).await?)?;
     // Each waiting sync holds a socket; the default soft limit of 1024 files is far too low.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
-    if let Some(dir) = &settings.data_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create the data directory {}", dir.display()))?;
-    }
-    let store = store::Store::open(&settings.database_url, store::StoreSettings::default())
-        .await
-        .with_context(|| format!("could not open the database {}", settings.database_url))?;
-    let listener = listen(settings.listen).with_context(|| {
-        format!(
-            "could not listen on {}; is another server running there?",
-            settings.listen
-        )
-    })?;
-    let local = listener.local_addr()?;
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let store = settings
+        .database
+        .open(store::StoreSettings::default())
+        .await?;
+    let listeners = listen_all(&settings.listen)?;
+    let local = listeners[0].local_addr()?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| {
+        // A name given to --listen is the one people will type.
+        match args.listen_literal() {
+            Some(_) => format!("http://{local}"),
+            None => {
+                let host = args
+                    .listen
+                    .rsplit_once(':')
+                    .map_or(&*args.listen, |(host, _)| host);
+                format!("http://{host}:{}", local.port())
+            }
+        }
+    });
+    let auth_mode = match settings.auth {
+        AuthSettings::Dev => AuthMode::Dev,
+        AuthSettings::OAuth(_) => AuthMode::Oauth,
+    };
     let authenticator = authenticator(settings.auth, &public_url, &store).await?;
 
     // Two stages: `shutdown` releases waiting syncs and stops accepting connections;
@@ -114,8 +148,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         host_policy: settings.host_policy.clone(),
         request_read_timeout: settings.request_read_timeout,
         transport_shutdown: transport_shutdown.clone(),
+        public_url: public_url.clone(),
     });
-    tracing::info!(address = %local, public_url = %public_url, database = %redact(&settings.database_url), "listening");
+    let addresses: Vec<String> = listeners
+        .iter()
+        .filter_map(|listener| listener.local_addr().ok())
+        .map(|address| address.to_string())
+        .collect();
+    tracing::info!(addresses = %addresses.join(", "), public_url = %public_url, database = %settings.database.describe(), "listening");
+    tracing::info!("{}", how_to_connect(&public_url, &auth_mode));
     // A stable line on stdout, for scripts and tests that start the server on port 0.
     println!("mcp-multiplayer listening on http://{local} (MCP endpoint http://{local}/mcp)");
 
@@ -129,7 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     let server = server::listen::serve(
-        listener,
+        listeners,
         app,
         server::listen::ConnectionSettings {
             header_read_timeout: settings.request_read_timeout,
@@ -199,6 +240,47 @@ async fn purge_expired_grants(server: Arc<auth::OAuthServer>) {
     }
 }
 
+/// The startup line that tells a person how to connect.
+fn how_to_connect(public_url: &str, auth: &AuthMode) -> String {
+    match auth {
+        AuthMode::Dev => format!(
+            "connect an MCP client to {public_url}/mcp and send Authorization: Bearer <any name> \
+             (each name is its own user)"
+        ),
+        AuthMode::Oauth => format!(
+            "connect: add {public_url}/mcp as a custom connector in your MCP client (it signs in \
+             with OAuth), or use `mcp-multiplayer token create` for scripts"
+        ),
+    }
+}
+
+/// Binds every address, all on one port: the first bound address's, which is the one chosen
+/// when `--listen` asked for port 0. An address that cannot be bound (a name resolving to `::1`
+/// on a host without IPv6) is skipped with a warning, unless none can be.
+fn listen_all(addresses: &[std::net::SocketAddr]) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    let mut listeners: Vec<tokio::net::TcpListener> = Vec::with_capacity(addresses.len());
+    let mut first_error = None;
+    for &address in addresses {
+        let mut address = address;
+        if let Some(first) = listeners.first() {
+            address.set_port(first.local_addr()?.port());
+        }
+        match listen(address) {
+            Ok(listener) => listeners.push(listener),
+            Err(error) => {
+                tracing::warn!(%address, %error, "could not listen on one of the --listen addresses");
+                first_error.get_or_insert((address, error));
+            }
+        }
+    }
+    match (listeners.is_empty(), first_error) {
+        (true, Some((address, error))) => Err(anyhow::Error::new(error).context(format!(
+            "could not listen on {address}; is another server running there?"
+        ))),
+        _ => Ok(listeners),
+    }
+}
+
 /// Binds with a deep accept queue: thousands of long-polling clients reconnect at once after a
 /// restart, and the default backlog of 128 would make the rest wait for SYN retries.
 fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -210,16 +292,6 @@ fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListe
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
     socket.listen(4096)
-}
-
-/// Hides a password in a database URL before it is logged.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***{}", &url[..scheme_end], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 async fn wait_for_signal() {

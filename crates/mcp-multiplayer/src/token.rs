@@ -1,16 +1,21 @@
 //! `mcp-multiplayer token …`: personal tokens, administered straight in the database, so the
-//! commands work whether or not a server is running on it.
+//! commands work whether or not a server is running on it. They refuse a database that does
+//! not exist yet (unless `token create --create-database`) and say which one they used: a
+//! token written to the wrong file is one no server accepts.
 
 use std::time::Duration;
 
-use anyhow::Context;
-
-use crate::config::{DatabaseArgs, TokenCommand};
+use crate::config::TokenCommand;
+use crate::database::Database;
 
 pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create(args) => {
-            let store = open(&args.database).await?;
+            let database = Database::new(&args.database);
+            if !args.create_database {
+                database.require_existing(true)?;
+            }
+            let store = database.open_for_token_admin().await?;
             let issued = auth::personal::create(
                 &store,
                 auth::personal::PersonalTokenRequest {
@@ -30,8 +35,10 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg)?;
             eprintln!(
-                "Created token {:?} acting as {} ({}){}. It is shown only once:",
+                "Created token {:?} in the database {}, acting as {} ({}){}. \
+                 A server accepts it only if it serves that database. It is shown only once:",
                 args.name,
+                database.describe(),
                 issued.display_name,
                 issued.person,
                 match issued.expires_at {
@@ -43,15 +50,25 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             eprintln!("Use it as: curl -H \"Authorization: Bearer <token>\" …/api/channels");
         }
         TokenCommand::List(database) => {
-            let store = open(&database).await?;
+            let database = Database::new(&database);
+            database.require_existing(false)?;
+            let store = database.open_for_token_admin().await?;
             let tokens = auth::personal::list(&store)
                 .await
                 .map_err(anyhow::Error::msg)?;
             if tokens.is_empty() {
                 println!(
-                    "No personal tokens. Create one with: mcp-multiplayer token create --name NAME"
+                    "No personal tokens in {}. Create one with: mcp-multiplayer token create --name NAME",
+                    database.describe()
                 );
+                return Ok(());
             }
+            // On stderr, so stdout stays a table.
+            eprintln!("Personal tokens in the database {}:", database.describe());
+            println!(
+                "{:<24} {:<20} {:<36} {:<22} STATE",
+                "NAME", "DISPLAY NAME", "PERSON", "SCOPES"
+            );
             for token in tokens {
                 let state = if token.revoked {
                     "revoked".to_owned()
@@ -72,7 +89,9 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { name, database } => {
-            let store = open(&database).await?;
+            let database = Database::new(&database);
+            database.require_existing(false)?;
+            let store = database.open_for_token_admin().await?;
             auth::personal::revoke(&store, &name)
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -83,17 +102,6 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn open(database: &DatabaseArgs) -> anyhow::Result<store::Store> {
-    let (dir, url) = database.location();
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create the data directory {}", dir.display()))?;
-    }
-    store::Store::open_for_token_admin(&url)
-        .await
-        .with_context(|| format!("could not open the database {url}"))
 }
 
 fn format_time(at: domain::Timestamp) -> String {

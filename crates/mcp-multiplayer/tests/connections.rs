@@ -1,5 +1,6 @@
 //! The HTTP connection layer, driven over raw TCP: parked syncs and their waiting slots, the cap
-//! on a request's head, and the header read timeout that stops clients trickling bytes.
+//! on a request's head, the header read timeout that stops clients trickling bytes, refusals of
+//! ambiguously framed requests, and the JSON-RPC shape of transport refusals on `/mcp`.
 
 mod support;
 
@@ -309,7 +310,19 @@ fn a_client_that_trickles_its_request_is_cut_off() {
         .answer(Duration::from_secs(20))
         .expect("the server answers a body that stalls");
     assert_eq!(status, 408, "{body}");
-    assert!(body.contains("did not arrive"), "{body}");
+    // On /mcp, a JSON-RPC error an MCP client can show.
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["id"], Value::Null, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("did not arrive within 1 s")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["error"]["data"]["code"], "INVALID_ARGUMENT",
+        "{answer}"
+    );
 }
 
 /// A parked sync is answered by our middleware, not by rmcp: its answer must look exactly like
@@ -417,4 +430,189 @@ fn past_the_connection_limit_a_client_waits_for_a_free_seat() {
         .answer(Duration::from_secs(10))
         .expect("served once a seat is free");
     assert_eq!(status, 200);
+}
+
+/// Reads until the server closes the connection (or `patience` runs out): the whole exchange.
+fn read_until_closed(exchange: &mut Exchange, patience: Duration) -> (String, bool) {
+    exchange
+        .stream
+        .set_read_timeout(Some(patience))
+        .expect("timeout");
+    let mut received = Vec::new();
+    let closed = match exchange.stream.read_to_end(&mut received) {
+        Ok(_) => true,
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => true,
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+        Err(error) => panic!("read failed: {error}"),
+    };
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+/// hyper keeps both Host lines of a request and `HeaderMap::get` reads the first, while a proxy
+/// in front may have checked or routed by the last.
+#[test]
+fn a_request_with_two_host_headers_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let host = server.base.trim_start_matches("http://");
+    for path in ["/healthz", "/mcp"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\n\r\n");
+        let (status, body) = Exchange::send(&server, request.as_bytes())
+            .answer(Duration::from_secs(10))
+            .expect("an answer");
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("more than one Host"), "{path}: {body}");
+    }
+}
+
+/// hyper alone drops a `Content-Length` sent with
+/// `Transfer-Encoding` (reading the body as chunked), and keeps one of two equal lengths, so a
+/// proxy in front could have framed or routed the same bytes differently. Each is refused with
+/// a 400 and, for the framing ones, the connection closes: nothing after the head is read as
+/// a request.
+#[test]
+fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let host = server.base.trim_start_matches("http://");
+    let smuggled = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+
+    let body = r#"{"name":"x","slots":["invite:a"]}"#;
+    let chunk = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    for (label, framing) in [
+        (
+            "length then chunked",
+            format!(
+                "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+                chunk.len()
+            ),
+        ),
+        (
+            "chunked then length",
+            format!(
+                "Transfer-Encoding: chunked\r\nContent-Length: {}\r\n",
+                chunk.len()
+            ),
+        ),
+    ] {
+        let request = format!(
+            "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+             Content-Type: application/json\r\n{framing}\r\n{chunk}{smuggled}"
+        );
+        let (answer, closed) = read_until_closed(
+            &mut Exchange::send(&server, request.as_bytes()),
+            Duration::from_secs(10),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{label}: {answer}");
+        assert!(
+            answer.contains("both Content-Length and Transfer-Encoding"),
+            "{label}: {answer}"
+        );
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "{label}: a second request was served: {answer}"
+        );
+        assert!(closed, "{label}: the connection stayed open");
+    }
+
+    let repeated = format!(
+        "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\nContent-Length: {len}\r\n\r\n{body}{smuggled}",
+        len = body.len()
+    );
+    let (answer, closed) = read_until_closed(
+        &mut Exchange::send(&server, repeated.as_bytes()),
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Content-Length"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    assert!(closed, "the connection stayed open");
+
+    // Lengths that disagree, in two headers or one: hyper itself answers 400 and closes.
+    for lengths in [
+        format!("Content-Length: {}\r\nContent-Length: 1\r\n", body.len()),
+        format!("Content-Length: {len}, {len}\r\n", len = body.len()),
+    ] {
+        let request = format!(
+            "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+             Content-Type: application/json\r\n{lengths}\r\n{body}{smuggled}"
+        );
+        let (answer, closed) = read_until_closed(
+            &mut Exchange::send(&server, request.as_bytes()),
+            Duration::from_secs(10),
+        );
+        assert!(answer.starts_with("HTTP/1.1 400"), "{lengths}: {answer}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{lengths}: {answer}");
+        assert!(closed, "{lengths}: the connection stayed open");
+    }
+
+    // Sound requests still share a connection, and chunked alone is served (then closed).
+    let sound = format!(
+        "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}{smuggled}",
+        body.len()
+    );
+    let (answer, closed) = read_until_closed(
+        &mut Exchange::send(&server, sound.as_bytes()),
+        Duration::from_secs(2),
+    );
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 1, "{answer}");
+    assert!(!closed, "a keep-alive connection was closed");
+    let chunked = format!(
+        "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}"
+    );
+    let (answer, closed) = read_until_closed(
+        &mut Exchange::send(&server, chunked.as_bytes()),
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(closed, "a chunked request's connection stayed open");
+}
+
+/// MCP clients show a JSON-RPC error's message; a REST-shaped 413 reached users as "Server
+/// returned an error response".
+#[test]
+fn an_oversized_mcp_request_gets_a_json_rpc_error_naming_the_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let huge = json!({
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "list_channels", "arguments": {"pad": "x".repeat(300 * 1024)}},
+    });
+    let (status, body) = Exchange::send(&server, &mcp_post(&server, "bob", &huge))
+        .answer(Duration::from_secs(10))
+        .expect("an answer");
+    assert_eq!(status, 413, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+    assert_eq!(answer["id"], Value::Null, "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    let message = answer["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("262144 bytes"), "{message}");
+    assert_eq!(
+        answer["error"]["data"]["code"], "LIMIT_EXCEEDED",
+        "{answer}"
+    );
+    assert!(answer["error"]["data"]["hint"].is_string(), "{answer}");
+
+    // REST keeps its own error shape.
+    let host = server.base.trim_start_matches("http://");
+    let padding = "x".repeat(300 * 1024);
+    let rest = format!(
+        "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer bob\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{padding}",
+        padding.len()
+    );
+    let (status, body) = Exchange::send(&server, rest.as_bytes())
+        .answer(Duration::from_secs(10))
+        .expect("an answer");
+    assert_eq!(status, 413, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["error"]["code"], "LIMIT_EXCEEDED", "{answer}");
 }

@@ -6,11 +6,15 @@
 //! - [`wire`]: the JSON shapes clients see.
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
+//! - [`home`]: `/`, what this server is and how to connect.
 //! - [`listen`]: the accept loop and hyper's connection settings.
+//! - [`framing`]: how each request was framed on the wire (request smuggling guards).
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
+pub mod framing;
+pub mod home;
 pub mod listen;
 pub mod mcp;
 pub mod middleware;
@@ -44,10 +48,16 @@ pub struct AppParts {
     /// streams. Cancelling it any earlier would drop the answers of syncs that the service is
     /// still releasing.
     pub transport_shutdown: CancellationToken,
+    /// The URL clients use to reach this server, without a trailing slash (shown on `/`).
+    pub public_url: String,
 }
 
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
 pub fn app(parts: AppParts) -> Router {
+    let home = Arc::new(home::Home::new(
+        &parts.public_url,
+        matches!(parts.authenticator, Authenticator::Dev),
+    ));
     let authorization_server = match parts.authenticator.oauth() {
         Some(server) => oauth::router(server.clone()),
         None => Router::new(),
@@ -66,6 +76,7 @@ pub fn app(parts: AppParts) -> Router {
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/", get(home::page).with_state(home))
         .merge(authorization_server)
         .merge(authenticated)
         .layer(axum::middleware::from_fn_with_state(

@@ -15,12 +15,18 @@
 //!   which MCP and OAuth requests stay far below; bodies stream through the buffer and are
 //!   capped separately.
 //!
+//! Each connection's bytes pass through `framing::Inspected` on their way to hyper, which
+//! tells the application how each request was framed; `middleware::buffer_body` refuses
+//! repeated `Content-Length` and `Content-Length` with `Transfer-Encoding` (400, then close).
+//!
 //! At shutdown, idle connections close at once and busy ones after their answer; one that is
 //! half-way through sending a head waits out its header timeout, so a timeout longer than the
 //! shutdown grace period makes such a client delay the exit until the grace runs out.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -30,10 +36,12 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+use crate::framing::{Inspected, Verdicts};
 
 /// Largest request head (request line and headers) accepted, in bytes; hyper's minimum.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
@@ -49,10 +57,11 @@ pub struct ConnectionSettings {
     pub max_connections: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then stops accepting and waits for
-/// the open connections to finish their requests (and for idle ones to close).
+/// Serves `app` on `listeners` (one per address a host name resolved to) until `shutdown` is
+/// cancelled, then stops accepting and waits for the open connections to finish their requests
+/// (and for idle ones to close).
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     app: Router,
     settings: ConnectionSettings,
     shutdown: CancellationToken,
@@ -86,7 +95,7 @@ pub async fn serve(
             }
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     pause_after_accept_error(&error).await;
@@ -99,12 +108,16 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
         }
-        // The peer address travels with each request, as axum's `ConnectInfo`.
+        // The peer address travels with each request, as axum's `ConnectInfo`, and so does
+        // how the request was framed on the wire (see `framing`).
+        let verdicts = Verdicts::default();
+        let stream = Inspected::new(stream, verdicts.clone());
         let service =
             app.clone()
                 .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
                     let mut request = request.map(Body::new);
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(verdicts.next());
                     request
                 });
         let connection =
@@ -117,8 +130,22 @@ pub async fn serve(
             drop(seat);
         });
     }
-    drop(listener);
+    drop(listeners);
     connections.shutdown().await;
+}
+
+/// The next connection on whichever listener has one first.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        listeners
+            .iter()
+            .find_map(|listener| match listener.poll_accept(cx) {
+                Poll::Ready(accepted) => Some(Poll::Ready(accepted)),
+                Poll::Pending => None,
+            })
+            .unwrap_or(Poll::Pending)
+    })
+    .await
 }
 
 /// Errors that concern one connection (the client gave up before we accepted it) are skipped.

@@ -1,5 +1,6 @@
-//! Request middleware: the Host and Origin checks that stop DNS rebinding and cross-site use,
-//! and the authentication that attaches a `service::Caller` to every `/mcp` and `/api` request.
+//! Request middleware: the framing, Host and Origin checks that stop request smuggling, DNS
+//! rebinding and cross-site use; the body cap; and the authentication that attaches a
+//! `service::Caller` to every `/mcp` and `/api` request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use domain::ErrorCode;
 use service::{Access, Caller};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, status_of};
+use crate::framing::Framing;
 
 /// Which Host and Origin headers are accepted.
 #[derive(Debug, Clone)]
@@ -76,12 +78,32 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
     }
 }
 
-/// Refuses requests whose Host or Origin is not ours (403).
+/// Refuses requests with two Host headers (400) and those whose Host or Origin is not ours
+/// (403).
 pub async fn check_host_and_origin(
     State(policy): State<Arc<HostPolicy>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path();
+    // hyper keeps every Host line and `get` reads the first: a proxy that read the last would
+    // have checked a different name than the one we answer to.
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        tracing::warn!("refused a request with two Host headers");
+        return refusal(
+            path,
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidArgument.as_str(),
+            "the request has more than one Host header".to_owned(),
+            "Send exactly one Host header.",
+        );
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -94,9 +116,11 @@ pub async fn check_host_and_origin(
         });
     if !host.is_some_and(|host| policy.host_allowed(host)) {
         tracing::warn!(host = host.unwrap_or("<none>"), "refused Host header");
-        return forbidden(
+        return refusal(
+            path,
+            StatusCode::FORBIDDEN,
             "FORBIDDEN_HOST",
-            "this server does not answer to that Host name",
+            "this server does not answer to that Host name".to_owned(),
             "Connect through the server's public URL, or add the host with --allowed-hosts.",
         );
     }
@@ -106,9 +130,11 @@ pub async fn check_host_and_origin(
             .is_ok_and(|origin| policy.origin_allowed(origin));
         if !allowed {
             tracing::warn!(origin = ?origin, "refused Origin header");
-            return forbidden(
+            return refusal(
+                path,
+                StatusCode::FORBIDDEN,
                 "FORBIDDEN_ORIGIN",
-                "requests from this Origin are not allowed",
+                "requests from this Origin are not allowed".to_owned(),
                 "Add the origin with --allowed-origins.",
             );
         }
@@ -116,25 +142,88 @@ pub async fn check_host_and_origin(
     next.run(request).await
 }
 
-/// Host and Origin refusals happen before authentication, outside any tool, so their codes live
-/// here rather than in the domain's list.
-fn forbidden(code: &str, message: &str, hint: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": code, "message": message, "hint": hint}});
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+/// A refusal made before any handler runs, in the shape of the surface asked: on `/mcp` a
+/// JSON-RPC error object (its `id` is null, the body was never parsed; `data` carries our
+/// code and hint), so MCP clients show the message instead of a bare status; elsewhere the
+/// REST `{"error": {code, message, hint}}`.
+///
+/// Host, Origin and framing refusals happen outside any tool, so the Host and Origin codes
+/// (`FORBIDDEN_HOST`, `FORBIDDEN_ORIGIN`) live here rather than in the domain's list.
+fn refusal(path: &str, status: StatusCode, code: &str, message: String, hint: &str) -> Response {
+    let body = if path == "/mcp" {
+        serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {
+                "code": JSONRPC_INVALID_REQUEST,
+                "message": message,
+                "data": {"code": code, "hint": hint},
+            },
+        })
+    } else {
+        serde_json::json!({"error": {"code": code, "message": message, "hint": hint}})
+    };
+    (status, axum::Json(body)).into_response()
 }
 
-/// Reads the whole request body, up to [`crate::MAX_REQUEST_BYTES`] and within `timeout`,
-/// before anything else runs.
+/// JSON-RPC 2.0's "Invalid Request": the request as sent is not one we will read.
+const JSONRPC_INVALID_REQUEST: i64 = -32600;
+
+/// As [`refusal`], for a request whose connection cannot carry another one.
+fn refusal_closing(
+    path: &str,
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    hint: &str,
+) -> Response {
+    let mut response = refusal(path, status, code.as_str(), message, hint);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Refuses a request framed ambiguously on the wire (see [`crate::framing`]), then reads the
+/// whole request body, up to [`crate::MAX_REQUEST_BYTES`] and within `timeout`, before
+/// anything else runs.
 ///
 /// Every endpoint needs the whole body anyway. Doing it here gives oversized bodies one answer
 /// (413, `LIMIT_EXCEEDED`) whether or not they declare a length, lets a refused request leave
 /// its connection clean for the next one, and cuts off a client that sends its body a byte at
-/// a time (408: hyper's own timeout covers only the head).
+/// a time (408: hyper's own timeout covers only the head). On `/mcp` these refusals are
+/// JSON-RPC errors ([`refusal`]).
 pub async fn buffer_body(
     State(timeout): State<Duration>,
     request: Request,
     next: Next,
 ) -> Response {
+    // Absent when the app is served by something other than `listen::serve` (tests).
+    let framing = request
+        .extensions()
+        .get::<Framing>()
+        .copied()
+        .unwrap_or(Framing::Sound);
+    if let Some(reason) = framing.refusal() {
+        tracing::warn!(?framing, "refused an ambiguously framed request");
+        return refusal_closing(
+            request.uri().path(),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidArgument,
+            reason.to_owned(),
+            "Frame the body with exactly one Content-Length (RFC 9112 section 6.3).",
+        );
+    }
+    let mut response = read_body_then(timeout, request, next).await;
+    if framing.closes_connection() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn read_body_then(timeout: Duration, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let read = tokio::time::timeout(
         timeout,
@@ -142,21 +231,17 @@ pub async fn buffer_body(
     );
     let Ok(read) = read.await else {
         tracing::debug!(path = %parts.uri.path(), "request body not received in time");
-        let mut response = ApiError::new(
+        // The rest of the body may still come; the connection cannot carry another request.
+        return refusal_closing(
+            parts.uri.path(),
+            StatusCode::REQUEST_TIMEOUT,
             ErrorCode::InvalidArgument,
             format!(
                 "the request body did not arrive within {} s",
                 timeout.as_secs()
             ),
             "Send the body right after the headers.",
-        )
-        .with_status(StatusCode::REQUEST_TIMEOUT)
-        .into_response();
-        // The rest of the body may still come; the connection cannot carry another request.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        );
     };
     match read {
         Ok(bytes) => {
@@ -168,23 +253,24 @@ pub async fn buffer_body(
             let too_large = std::error::Error::source(&error)
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             if too_large {
-                ApiError::new(
-                    ErrorCode::LimitExceeded,
+                refusal(
+                    parts.uri.path(),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::LimitExceeded.as_str(),
                     format!(
-                        "the request body exceeds {} bytes",
+                        "the request body exceeds the cap of {} bytes",
                         crate::MAX_REQUEST_BYTES
                     ),
                     "Send a smaller request; messages are capped far below this.",
                 )
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-                .into_response()
             } else {
-                ApiError::new(
-                    ErrorCode::InvalidArgument,
-                    "the request body could not be read",
+                refusal(
+                    parts.uri.path(),
+                    status_of(ErrorCode::InvalidArgument),
+                    ErrorCode::InvalidArgument.as_str(),
+                    "the request body could not be read".to_owned(),
                     "Send the complete body.",
                 )
-                .into_response()
             }
         }
     }
@@ -219,9 +305,10 @@ pub async fn authenticate(
                 .extensions_mut()
                 .insert(Caller::new(caller.principal, access));
             request.extensions_mut().insert(challenge.clone());
+            let path = request.uri().path().to_owned();
             let response = next.run(request).await;
             if challenge.raised() || response.extensions().get::<ScopeRefused>().is_some() {
-                return insufficient_scope(&authenticator);
+                return insufficient_scope(&authenticator, &path);
             }
             response
         }
@@ -293,14 +380,15 @@ fn challenge(authenticator: &Authenticator, error: &AuthError) -> String {
     challenge
 }
 
-fn insufficient_scope(authenticator: &Authenticator) -> Response {
-    let mut response = ApiError::new(
-        ErrorCode::InsufficientScope,
-        "this token may only read",
-        "Authorize again and grant the mcp:write scope, or use a token created with it.",
-    )
-    .with_status(StatusCode::FORBIDDEN)
-    .into_response();
+fn insufficient_scope(authenticator: &Authenticator, path: &str) -> Response {
+    let refused = service::ServiceError::InsufficientScope;
+    let mut response = refusal(
+        path,
+        StatusCode::FORBIDDEN,
+        refused.code().as_str(),
+        refused.to_string(),
+        &refused.hint(),
+    );
     let metadata = authenticator
         .oauth()
         .map(|server| {
