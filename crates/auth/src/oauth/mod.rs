@@ -14,6 +14,7 @@ mod error;
 pub mod metadata_document;
 pub mod redirect;
 mod signing;
+pub mod special_addresses;
 mod token;
 
 use std::collections::HashMap;
