@@ -63,14 +63,7 @@ const IPV4_REFUSED: &[Row<Ipv4Net>] = &[
         29,
     ),
     v4("IPv4 dummy address (RFC 7600)", 192, 0, 0, 8, 32),
-    v4(
-        "NAT64/DNS64 Discovery (RFC 8880)",
-        192,
-        0,
-        0,
-        170,
-        31,
-    ),
+    v4("NAT64/DNS64 Discovery (RFC 8880)", 192, 0, 0, 170, 31),
     v4("Documentation (TEST-NET-1, RFC 5737)", 192, 0, 2, 0, 24),
     v4(
         "Deprecated (6to4 Relay Anycast, RFC 7526)",
@@ -108,11 +101,19 @@ const IPV6_SPECIAL: &[(Row<Ipv6Net>, Ipv6Use)] = &[
         Ipv6Use::Refused,
     ),
     (
-        v6("IPv4-mapped Address (RFC 4291)", [0, 0, 0, 0, 0, 0xffff, 0, 0], 96),
+        v6(
+            "IPv4-mapped Address (RFC 4291)",
+            [0, 0, 0, 0, 0, 0xffff, 0, 0],
+            96,
+        ),
         Ipv6Use::EmbedsIpv4,
     ),
     (
-        v6("IPv4-IPv6 Translat. (RFC 6052)", [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96),
+        v6(
+            "IPv4-IPv6 Translat. (RFC 6052)",
+            [0x64, 0xff9b, 0, 0, 0, 0, 0, 0],
+            96,
+        ),
         Ipv6Use::EmbedsIpv4,
     ),
     (
@@ -124,15 +125,27 @@ const IPV6_SPECIAL: &[(Row<Ipv6Net>, Ipv6Use)] = &[
         Ipv6Use::Refused,
     ),
     (
-        v6("Discard-Only Address Block (RFC 6666)", [0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        v6(
+            "Discard-Only Address Block (RFC 6666)",
+            [0x100, 0, 0, 0, 0, 0, 0, 0],
+            64,
+        ),
         Ipv6Use::Refused,
     ),
     (
-        v6("Dummy IPv6 Prefix (RFC 9780)", [0x100, 0, 0, 1, 0, 0, 0, 0], 64),
+        v6(
+            "Dummy IPv6 Prefix (RFC 9780)",
+            [0x100, 0, 0, 1, 0, 0, 0, 0],
+            64,
+        ),
         Ipv6Use::Refused,
     ),
     (
-        v6("IETF Protocol Assignments (RFC 2928)", [0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+        v6(
+            "IETF Protocol Assignments (RFC 2928)",
+            [0x2001, 0, 0, 0, 0, 0, 0, 0],
+            23,
+        ),
         Ipv6Use::Refused,
     ),
     // Teredo embeds an obfuscated IPv4 address and is reached through a relay: refused.
@@ -145,11 +158,19 @@ const IPV6_SPECIAL: &[(Row<Ipv6Net>, Ipv6Use)] = &[
         Ipv6Use::Refused,
     ),
     (
-        v6("Deprecated (previously ORCHID, RFC 4843)", [0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28),
+        v6(
+            "Deprecated (previously ORCHID, RFC 4843)",
+            [0x2001, 0x10, 0, 0, 0, 0, 0, 0],
+            28,
+        ),
         Ipv6Use::Refused,
     ),
     (
-        v6("Documentation (RFC 3849)", [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        v6(
+            "Documentation (RFC 3849)",
+            [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
+            32,
+        ),
         Ipv6Use::Refused,
     ),
     // 6to4 embeds an IPv4 address too, but is reached through a relay that may sit anywhere,
@@ -159,11 +180,19 @@ const IPV6_SPECIAL: &[(Row<Ipv6Net>, Ipv6Use)] = &[
         Ipv6Use::Refused,
     ),
     (
-        v6("Documentation (RFC 9637)", [0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        v6(
+            "Documentation (RFC 9637)",
+            [0x3fff, 0, 0, 0, 0, 0, 0, 0],
+            20,
+        ),
         Ipv6Use::Refused,
     ),
     (
-        v6("Segment Routing (SRv6) SIDs (RFC 9602)", [0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),
+        v6(
+            "Segment Routing (SRv6) SIDs (RFC 9602)",
+            [0x5f00, 0, 0, 0, 0, 0, 0, 0],
+            16,
+        ),
         Ipv6Use::Refused,
     ),
     (
@@ -171,11 +200,19 @@ const IPV6_SPECIAL: &[(Row<Ipv6Net>, Ipv6Use)] = &[
         Ipv6Use::Refused,
     ),
     (
-        v6("Link-Local Unicast (RFC 4291)", [0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        v6(
+            "Link-Local Unicast (RFC 4291)",
+            [0xfe80, 0, 0, 0, 0, 0, 0, 0],
+            10,
+        ),
         Ipv6Use::Refused,
     ),
     (
-        v6("Site-Local, deprecated (RFC 3879)", [0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        v6(
+            "Site-Local, deprecated (RFC 3879)",
+            [0xfec0, 0, 0, 0, 0, 0, 0, 0],
+            10,
+        ),
         Ipv6Use::Refused,
     ),
     (
@@ -299,14 +336,25 @@ mod tests {
 
     #[test]
     fn ipv4_multicast_reserved_and_broadcast() {
-        for ip in ["224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255"] {
+        for ip in [
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
             assert!(refused_as(ip).is_some(), "{ip}");
         }
     }
 
     #[test]
     fn ipv4_public_addresses_pass() {
-        for ip in ["1.1.1.1", "8.8.8.8", "140.82.112.3", "192.31.196.1", "223.255.255.1"] {
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "140.82.112.3",
+            "192.31.196.1",
+            "223.255.255.1",
+        ] {
             assert_eq!(refused_as(ip), None, "{ip}");
         }
     }
@@ -320,14 +368,20 @@ mod tests {
     #[test]
     fn ipv6_ipv4_mapped_is_judged_by_its_ipv4() {
         assert_eq!(refused_as("::ffff:127.0.0.1"), Some("Loopback (RFC 1122)"));
-        assert_eq!(refused_as("::ffff:10.0.0.1"), Some("Private-Use (RFC 1918)"));
+        assert_eq!(
+            refused_as("::ffff:10.0.0.1"),
+            Some("Private-Use (RFC 1918)")
+        );
         assert_eq!(refused_as("::ffff:8.8.8.8"), None);
     }
 
     #[test]
     fn ipv6_nat64_is_judged_by_its_ipv4() {
         assert_eq!(refused_as("64:ff9b::a00:1"), Some("Private-Use (RFC 1918)"));
-        assert_eq!(refused_as("64:ff9b::a9fe:a9fe"), Some("Link Local (RFC 3927)"));
+        assert_eq!(
+            refused_as("64:ff9b::a9fe:a9fe"),
+            Some("Link Local (RFC 3927)")
+        );
         assert_eq!(refused_as("64:ff9b::808:808"), None);
     }
 
