@@ -2,6 +2,7 @@
 //! default. [`ServeArgs::validate`] checks it without I/O and splits it into per-crate settings.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -188,6 +189,29 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_TEST_LOOPBACK_METADATA_DOCUMENTS", hide = true)]
     pub test_loopback_metadata_documents: bool,
 
+    /// Reverse proxies whose X-Forwarded-For is believed, as a comma-separated list of networks
+    /// or addresses (e.g. 127.0.0.1,10.0.0.0/8). Per-address limits then count the right-most
+    /// forwarded address that is not one of them; from anyone else the header is ignored.
+    #[arg(long, env = "MCP_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Client registrations (POST /register) one client address may make per hour.
+    #[arg(long, env = "MCP_OAUTH_REGISTER_PER_HOUR", default_value = "20")]
+    pub oauth_register_per_hour: NonZeroU32,
+
+    /// Requests to /authorize (the consent page and its answers) per client address per minute.
+    #[arg(long, env = "MCP_OAUTH_AUTHORIZE_PER_MINUTE", default_value = "30")]
+    pub oauth_authorize_per_minute: NonZeroU32,
+
+    /// Requests to /token and /revoke per client address per minute.
+    #[arg(long, env = "MCP_OAUTH_TOKEN_PER_MINUTE", default_value = "60")]
+    pub oauth_token_per_minute: NonZeroU32,
+
+    /// Seconds after which a registered client that never obtained a token, and a person who
+    /// holds nothing (no token, seat or channel), are deleted.
+    #[arg(long, env = "MCP_UNUSED_REGISTRATION_TTL_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unused_registration_ttl_secs: u64,
+
     /// Log format.
     #[arg(long, env = "MCP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -233,6 +257,7 @@ pub struct Settings {
     /// `None`: `http://<the address actually bound>`, known only after binding.
     pub public_url: Option<String>,
     pub host_policy: server::HostPolicy,
+    pub trusted_proxies: server::TrustedProxies,
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     pub shutdown_grace_secs: u64,
@@ -315,6 +340,10 @@ impl ServeArgs {
             origins
         };
 
+        let trusted_proxies = self
+            .trusted_proxies
+            .parse()
+            .map_err(|problem| anyhow::anyhow!("--trusted-proxies: {problem}"))?;
         let (data_dir, database_url) = self.database.location();
         Ok(Settings {
             listen: self.listen,
@@ -322,6 +351,7 @@ impl ServeArgs {
             database_url,
             public_url,
             host_policy: server::HostPolicy { hosts, origins },
+            trusted_proxies,
             auth,
             service: service::ServiceSettings {
                 rate_limit_per_second: self.rate_limit,
@@ -382,6 +412,13 @@ impl ServeArgs {
         config.refresh_token_ttl =
             std::time::Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600);
         config.allow_loopback_metadata_documents = self.test_loopback_metadata_documents;
+        config.limits = auth::oauth::EndpointLimits {
+            register_per_hour: self.oauth_register_per_hour,
+            authorize_per_minute: self.oauth_authorize_per_minute,
+            token_per_minute: self.oauth_token_per_minute,
+        };
+        config.unused_registration_ttl =
+            std::time::Duration::from_secs(self.unused_registration_ttl_secs);
         Ok(config)
     }
 }

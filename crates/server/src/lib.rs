@@ -7,10 +7,12 @@
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
 //! - [`listen`]: the accept loop and hyper's connection settings.
+//! - [`client_address`]: the client address that per-address limits count (trusted proxies).
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
+pub mod client_address;
 pub mod listen;
 pub mod mcp;
 pub mod middleware;
@@ -28,6 +30,7 @@ use service::Service;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+pub use client_address::TrustedProxies;
 pub use middleware::HostPolicy;
 
 /// Largest request body accepted, in bytes. Messages are capped far below this.
@@ -38,6 +41,8 @@ pub struct AppParts {
     pub service: Service,
     pub authenticator: Authenticator,
     pub host_policy: HostPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed for per-address limits.
+    pub trusted_proxies: TrustedProxies,
     /// Time a client has to send a request's body once its head has arrived.
     pub request_read_timeout: Duration,
     /// Cancelled only when the grace period after a shutdown signal runs out: it cuts open MCP
@@ -49,7 +54,7 @@ pub struct AppParts {
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
 pub fn app(parts: AppParts) -> Router {
     let authorization_server = match parts.authenticator.oauth() {
-        Some(server) => oauth::router(server.clone()),
+        Some(server) => oauth::router(server.clone(), parts.trusted_proxies),
         None => Router::new(),
     };
     let authenticated = Router::new()
