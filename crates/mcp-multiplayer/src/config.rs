@@ -467,6 +467,42 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_and_oauth_limits_are_read_and_checked() {
+        let settings = parse(&[
+            "--trusted-proxies",
+            "127.0.0.1, 10.0.0.0/8",
+            "--oauth-register-per-hour",
+            "5",
+        ])
+        .validate()
+        .expect("valid");
+        assert!(!settings.trusted_proxies.is_empty());
+        let AuthSettings::OAuth(config) = settings.auth else {
+            panic!("OAuth is the default");
+        };
+        assert_eq!(config.limits.register_per_hour.get(), 5);
+        assert_eq!(config.limits.token_per_minute.get(), 60);
+        assert!(
+            parse(&[])
+                .validate()
+                .expect("valid")
+                .trusted_proxies
+                .is_empty()
+        );
+        let refused = parse(&["--trusted-proxies", "proxy.example"])
+            .validate()
+            .expect_err("a host name is no network");
+        assert!(
+            refused.to_string().contains("--trusted-proxies"),
+            "{refused}"
+        );
+        assert!(
+            Cli::try_parse_from(["mcp-multiplayer", "serve", "--oauth-token-per-minute", "0"])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn dev_auth_and_auto_approval_are_refused_off_loopback() {
         let error = parse(&["--auth", "dev", "--listen", "0.0.0.0:8100"])
             .validate()

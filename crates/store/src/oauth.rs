@@ -263,7 +263,7 @@ pub struct Swept {
 
 impl Store {
     /// Deletes what strangers left behind: clients registered before `before` that never
-    /// obtained a token (with their codes), people created before `before` that hold nothing
+    /// obtained a token (with their codes and their approval), people created before `before` that hold nothing
     /// (no token of any kind, no code, no seat, no channel they own), and spent consent form
     /// tokens that expired before `now`.
     pub async fn sweep_unused(

@@ -682,6 +682,8 @@ mod oauth {
             let found = store.registered_client(client).await.expect("read");
             assert_eq!(found.is_some(), kept, "{client}");
         }
+        assert!(!store.client_approved("unused").await.expect("read"));
+        assert!(store.client_approved("client").await.expect("read"));
         for (id, kept) in [
             (&owner, true),
             (&seated, true),

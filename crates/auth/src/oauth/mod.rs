@@ -138,7 +138,8 @@ impl TooManyRequests {
 
     /// `retry_after` in whole seconds, rounded up, at least one (for `Retry-After`).
     pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+        let started_second = u64::from(self.retry_after.subsec_nanos() > 0);
+        (self.retry_after.as_secs() + started_second).max(1)
     }
 }
 

@@ -427,12 +427,14 @@ async fn sweep_unused(
 ) -> Result<Swept, StoreError> {
     let unused_clients = "SELECT client_id FROM oauth_clients \
         WHERE token_issued_at IS NULL AND created_at < ?1";
-    sqlx::query(&format!(
-        "DELETE FROM oauth_codes WHERE client_id IN ({unused_clients})"
-    ))
-    .bind(before.0)
-    .execute(&mut *conn)
-    .await?;
+    for table in ["oauth_codes", "oauth_approved_clients"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE client_id IN ({unused_clients})"
+        ))
+        .bind(before.0)
+        .execute(&mut *conn)
+        .await?;
+    }
     let clients =
         sqlx::query("DELETE FROM oauth_clients WHERE token_issued_at IS NULL AND created_at < ?1")
             .bind(before.0)
