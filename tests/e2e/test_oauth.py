@@ -7,10 +7,14 @@ are served from loopback (a test-only server switch allows plain HTTP there)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import html
 import http.server
 import json
+import re
 import secrets
+import sqlite3
 import subprocess
 import threading
 import time
@@ -298,6 +302,7 @@ def test_personal_tokens_are_listed_and_revoked_beside_a_running_server(oauth, f
 def test_missing_pkce_plain_and_malformed_challenges_are_refused(flow):
     client = flow.register()["client_id"]
     _, challenge = pkce()
+    flow.code(client, challenge)  # approved once: from now on its errors go back to it
     missing = redirect_query(flow.authorize(client, None))
     assert missing["error"] == "invalid_request" and "PKCE" in missing["error_description"]
     assert missing["state"] == "st4te" and missing["iss"] == flow.base
@@ -329,11 +334,50 @@ def test_redirect_mismatch_and_unknown_clients_are_never_redirected(flow):
 def test_a_foreign_resource_is_refused(flow):
     client = flow.register()["client_id"]
     _, challenge = pkce()
-    refused = redirect_query(flow.authorize(client, challenge, resource="https://other.example/mcp"))
-    assert refused["error"] == "invalid_target"
     # The canonical resource with a trailing slash, and the bare base URL, are ours.
     for resource in (f"{flow.base}/mcp/", flow.base, None):
         assert "code" in redirect_query(flow.authorize(client, challenge, resource=resource))
+    refused = redirect_query(flow.authorize(client, challenge, resource="https://other.example/mcp"))
+    assert refused["error"] == "invalid_target"
+
+
+def test_errors_for_a_client_nobody_approved_are_shown_not_redirected(flow):
+    """RFC 9700 §4.11: anyone may register any redirect URI, so until a person approved the
+    client, redirecting its errors would make us an open redirector."""
+    phish = "https://evil.example/phish"
+    client = flow.register(redirect_uris=(phish,))["client_id"]
+    _, challenge = pkce()
+    for overrides in ({"response_type": "token"}, {"scope": "admin"}, {"code_challenge_method": "plain"}):
+        response = flow.authorize(client, challenge, redirect_uri=phish, **overrides)
+        assert response.status_code == 400, (overrides, response.status_code, response.headers.get("location"))
+        assert "location" not in response.headers
+        assert "text/html" in response.headers["content-type"]
+        assert "evil.example" not in response.headers.get("refresh", "")
+    assert "unsupported_response_type" in flow.authorize(client, challenge, redirect_uri=phish, response_type="token").text
+    # Once approved (auto approval: a valid request), its errors are redirected as RFC 6749 says.
+    approved = flow.authorize(client, challenge, redirect_uri=phish)
+    assert approved.status_code == 302 and approved.headers["location"].startswith(f"{phish}?code=")
+    refused = flow.authorize(client, challenge, redirect_uri=phish, response_type="token")
+    assert refused.status_code == 302 and "error=unsupported_response_type" in refused.headers["location"]
+
+
+def test_registration_caps_redirect_uris_and_metadata_size(flow):
+    def register(body: dict) -> httpx2.Response:
+        return flow.http.post(f"{flow.base}/register", json=body)
+
+    five = [f"http://127.0.0.1:{port}/callback" for port in range(9001, 9006)]
+    assert register({"redirect_uris": five, "token_endpoint_auth_method": "none"}).status_code == 201
+    too_many = register({"redirect_uris": [*five, "http://127.0.0.1:9006/callback"]})
+    assert_oauth_error(too_many, "invalid_redirect_uri")
+    assert "at most 5" in too_many.json()["error_description"]
+    long_uri = "https://a.example/" + "x" * 495
+    assert len(long_uri) == 513
+    assert_oauth_error(register({"redirect_uris": [long_uri]}), "invalid_redirect_uri")
+    assert register({"redirect_uris": [long_uri[:-1]], "token_endpoint_auth_method": "none"}).status_code == 201
+    padded = register({"redirect_uris": [REDIRECT], "software_statement": "x" * 9000})
+    assert_oauth_error(padded, "invalid_client_metadata")
+    assert "8192 bytes" in padded.json()["error_description"]
+    assert_oauth_error(register({"redirect_uris": [REDIRECT], "client_name": "n" * 101}), "invalid_client_metadata")
 
 
 def test_registration_refuses_unsafe_redirect_uris(flow):
@@ -544,3 +588,119 @@ def test_no_secret_reaches_the_log(server_factory):
     assert "authorization code replayed" in log, "the log is being written"
     for secret in (code, client["client_secret"], verifier, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"], refreshed["refresh_token"]):
         assert secret not in log
+
+
+# ---------------------------------------------------------------------------------------------
+# Unauthenticated growth: per-address limits, expiry of what strangers leave behind
+# ---------------------------------------------------------------------------------------------
+
+
+def assert_too_many(response: httpx2.Response, path: str) -> None:
+    assert_oauth_error(response, "too_many_requests", status=429)
+    assert int(response.headers["retry-after"]) >= 1, response.headers
+    assert path in response.json()["error_description"]
+
+
+def test_register_authorize_and_token_are_limited_per_address(server_factory):
+    server = server_factory(
+        "--auth", "oauth", "--approval", "auto",
+        "--oauth-register-per-hour", "3", "--oauth-authorize-per-minute", "4", "--oauth-token-per-minute", "2",
+    )
+    flow = Flow(server)
+    clients = [flow.register()["client_id"] for _ in range(2)]
+    # The /oauth/... alias counts against the same allowance.
+    alias = flow.http.post(f"{flow.base}/oauth/register", json={"redirect_uris": [REDIRECT]})
+    assert alias.status_code == 201, alias.text
+    assert_too_many(flow.http.post(f"{flow.base}/register", json={"redirect_uris": [REDIRECT]}), "/register")
+    # Three an hour: the next one is 20 minutes away.
+    retry = int(flow.http.post(f"{flow.base}/oauth/register", json={"redirect_uris": [REDIRECT]}).headers["retry-after"])
+    assert 1100 <= retry <= 1200, retry
+
+    verifier, challenge = pkce()
+    code = flow.code(clients[0], challenge)
+    for _ in range(3):
+        assert flow.authorize(clients[0], challenge).status_code == 302
+    assert_too_many(flow.authorize(clients[0], challenge), "/authorize")
+    assert_too_many(flow.http.post(f"{flow.base}/oauth/authorize", data={}), "/authorize")
+
+    assert flow.exchange(clients[0], code, verifier).status_code == 200
+    assert flow.exchange(clients[0], code, verifier).status_code == 400  # a replay: counted too
+    assert_too_many(flow.exchange(clients[0], code, verifier), "/token")
+    assert_too_many(flow.http.post(f"{flow.base}/revoke", data={"token": "x"}), "/token")
+    # What is not an unauthenticated OAuth endpoint is not counted.
+    assert flow.http.get(f"{flow.base}/.well-known/oauth-authorization-server").status_code == 200
+
+
+def test_forwarded_addresses_count_only_from_trusted_proxies(server_factory):
+    limited = ("--auth", "oauth", "--approval", "auto", "--oauth-register-per-hour", "2")
+    direct = Flow(server_factory(*limited))
+    # From an untrusted peer the header is ignored: a new forwarded address per request is
+    # still the same client.
+    for n in range(2):
+        assert direct.http.post(f"{direct.base}/register", json={"redirect_uris": [REDIRECT]}, headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code == 201
+    assert direct.http.post(f"{direct.base}/register", json={"redirect_uris": [REDIRECT]}, headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 429
+
+    proxied = Flow(server_factory(*limited, "--trusted-proxies", "127.0.0.1, 10.0.0.0/8"))
+
+    def register(forwarded: str) -> int:
+        return proxied.http.post(f"{proxied.base}/register", json={"redirect_uris": [REDIRECT]}, headers={"X-Forwarded-For": forwarded}).status_code
+
+    # The right-most hop that is not a trusted proxy is the client; what it wrote itself to
+    # the left does not matter.
+    assert register("6.6.6.1, 203.0.113.5, 10.0.0.7") == 201
+    assert register("6.6.6.2, 203.0.113.5") == 201
+    assert register("6.6.6.3, 203.0.113.5, 10.1.2.3") == 429
+    assert register("203.0.113.6") == 201
+
+
+def test_clients_that_never_obtained_a_token_and_people_who_hold_nothing_expire(server_factory):
+    server = server_factory("--auth", "oauth", "--approval", "auto", "--unused-registration-ttl-secs", "2")
+    flow = Flow(server)
+    unused = flow.register()["client_id"]
+    _, challenge = pkce()
+    flow.code(unused, challenge)  # auto approval creates a guest who never gets a token
+    used, tokens = flow.sign_in()
+    owner_token = tokens["access_token"]
+    channel = flow.api(owner_token, method="POST", json={"name": "Kept", "slots": ["invite:a"]})
+    assert channel.status_code in (200, 201), channel.text
+    database = next(server.data_dir.glob("*.db"))
+
+    def people() -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+
+    deadline = time.monotonic() + 10
+    while flow.authorize(unused, challenge).status_code != 400:
+        assert time.monotonic() < deadline, "the unused client was never deleted"
+        time.sleep(0.5)
+    page = flow.authorize(unused, challenge)
+    assert "unknown client_id" in page.text and "location" not in page.headers
+    while people() != 1:
+        assert time.monotonic() < deadline, "the guest who holds nothing was never deleted"
+        time.sleep(0.5)
+    # The client that obtained tokens, and the person who holds them and a channel, stay.
+    assert "code" in redirect_query(flow.authorize(used["client_id"], challenge))
+    assert flow.api(owner_token).status_code == 200
+
+
+def consent_form(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', page))
+
+
+def test_a_consent_form_is_answered_once(server_factory):
+    server = server_factory("--auth", "oauth")
+    flow = Flow(server)
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    page = flow.authorize(client, challenge)
+    assert page.status_code == 200
+    form = {key: html.unescape(value) for key, value in consent_form(page.text).items()}
+    assert form["form_token"], form
+    answer = {**form, "decision": "approve", "display_name": "Ada"}
+    first = flow.http.post(f"{server.base_url}/authorize", data=answer)
+    assert "code" in redirect_query(first)
+    again = flow.http.post(f"{server.base_url}/authorize", data=answer)
+    assert again.status_code == 400 and "location" not in again.headers, again.status_code
+    assert "already answered" in again.text
+    denied = flow.http.post(f"{server.base_url}/authorize", data={**answer, "decision": "deny"})
+    assert denied.status_code == 400 and "location" not in denied.headers

@@ -2,6 +2,7 @@
 //! default. [`ServeArgs::validate`] checks it without I/O and splits it into per-crate settings.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -181,6 +182,29 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_TEST_LOOPBACK_METADATA_DOCUMENTS", hide = true)]
     pub test_loopback_metadata_documents: bool,
 
+    /// Reverse proxies whose X-Forwarded-For is believed, as a comma-separated list of networks
+    /// or addresses (e.g. 127.0.0.1,10.0.0.0/8). Per-address limits then count the right-most
+    /// forwarded address that is not one of them; from anyone else the header is ignored.
+    #[arg(long, env = "MCP_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Client registrations (POST /register) one client address may make per hour.
+    #[arg(long, env = "MCP_OAUTH_REGISTER_PER_HOUR", default_value = "20")]
+    pub oauth_register_per_hour: NonZeroU32,
+
+    /// Requests to /authorize (the consent page and its answers) per client address per minute.
+    #[arg(long, env = "MCP_OAUTH_AUTHORIZE_PER_MINUTE", default_value = "30")]
+    pub oauth_authorize_per_minute: NonZeroU32,
+
+    /// Requests to /token and /revoke per client address per minute.
+    #[arg(long, env = "MCP_OAUTH_TOKEN_PER_MINUTE", default_value = "60")]
+    pub oauth_token_per_minute: NonZeroU32,
+
+    /// Seconds after which a registered client that never obtained a token, and a person who
+    /// holds nothing (no token, seat or channel), are deleted.
+    #[arg(long, env = "MCP_UNUSED_REGISTRATION_TTL_SECS", default_value_t = 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unused_registration_ttl_secs: u64,
+
     /// Log format.
     #[arg(long, env = "MCP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -226,6 +250,7 @@ pub struct Settings {
     /// `None`: `http://<--listen, with the port actually bound>`, known only after binding.
     pub public_url: Option<String>,
     pub host_policy: server::HostPolicy,
+    pub trusted_proxies: server::TrustedProxies,
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     pub shutdown_grace_secs: u64,
@@ -315,11 +340,16 @@ impl ServeArgs {
             origins
         };
 
+        let trusted_proxies = self
+            .trusted_proxies
+            .parse()
+            .map_err(|problem| anyhow::anyhow!("--trusted-proxies: {problem}"))?;
         Ok(Settings {
             listen,
             database: Database::new(&self.database),
             public_url,
             host_policy: server::HostPolicy { hosts, origins },
+            trusted_proxies,
             auth,
             service: service::ServiceSettings {
                 rate_limit_per_second: self.rate_limit,
@@ -385,6 +415,13 @@ impl ServeArgs {
         config.refresh_token_ttl =
             std::time::Duration::from_secs(self.refresh_token_ttl_days * 24 * 3600);
         config.allow_loopback_metadata_documents = self.test_loopback_metadata_documents;
+        config.limits = auth::oauth::EndpointLimits {
+            register_per_hour: self.oauth_register_per_hour,
+            authorize_per_minute: self.oauth_authorize_per_minute,
+            token_per_minute: self.oauth_token_per_minute,
+        };
+        config.unused_registration_ttl =
+            std::time::Duration::from_secs(self.unused_registration_ttl_secs);
         Ok(config)
     }
 }
@@ -439,6 +476,42 @@ mod tests {
         assert!(
             matches!(settings.auth, AuthSettings::OAuth(_)),
             "OAuth is the default"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_and_oauth_limits_are_read_and_checked() {
+        let settings = parse(&[
+            "--trusted-proxies",
+            "127.0.0.1, 10.0.0.0/8",
+            "--oauth-register-per-hour",
+            "5",
+        ])
+        .validate()
+        .expect("valid");
+        assert!(!settings.trusted_proxies.is_empty());
+        let AuthSettings::OAuth(config) = settings.auth else {
+            panic!("OAuth is the default");
+        };
+        assert_eq!(config.limits.register_per_hour.get(), 5);
+        assert_eq!(config.limits.token_per_minute.get(), 60);
+        assert!(
+            parse(&[])
+                .validate()
+                .expect("valid")
+                .trusted_proxies
+                .is_empty()
+        );
+        let refused = parse(&["--trusted-proxies", "proxy.example"])
+            .validate()
+            .expect_err("a host name is no network");
+        assert!(
+            refused.to_string().contains("--trusted-proxies"),
+            "{refused}"
+        );
+        assert!(
+            Cli::try_parse_from(["mcp-multiplayer", "serve", "--oauth-token-per-minute", "0"])
+                .is_err()
         );
     }
 

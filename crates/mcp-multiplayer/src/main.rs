@@ -146,6 +146,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service,
         authenticator,
         host_policy: settings.host_policy.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         request_read_timeout: settings.request_read_timeout,
         transport_shutdown: transport_shutdown.clone(),
         public_url: public_url.clone(),
@@ -221,21 +222,34 @@ async fn authenticator(
                 .await
                 .map_err(anyhow::Error::msg)?;
             let server = Arc::new(server);
-            tokio::spawn(purge_expired_grants(server.clone()));
+            tokio::spawn(sweep_authorization_server(server.clone()));
             Ok(auth::Authenticator::OAuth(server))
         }
     }
 }
 
-/// Deletes spent codes and expired tokens, hourly.
-async fn purge_expired_grants(server: Arc<auth::OAuthServer>) {
-    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+/// Deletes expired codes and tokens, and what strangers left behind (clients that never
+/// obtained a token, people who hold nothing), hourly, or more often when unused
+/// registrations are kept less than a few hours.
+async fn sweep_authorization_server(server: Arc<auth::OAuthServer>) {
+    let ttl = server.config().unused_registration_ttl;
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let mut ticks = tokio::time::interval(every);
     loop {
-        every_hour.tick().await;
+        ticks.tick().await;
         match server.purge_expired().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired codes and tokens deleted"),
             Err(error) => tracing::warn!(%error, "could not delete expired codes and tokens"),
+        }
+        match server.sweep_unused().await {
+            Ok(swept) if swept.clients + swept.people > 0 => tracing::info!(
+                clients = swept.clients,
+                people = swept.people,
+                "unused client registrations and people who hold nothing deleted"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not delete unused registrations"),
         }
     }
 }

@@ -5,14 +5,16 @@
 //! - [`ops`]: the capabilities in wire types, shared by both surfaces.
 //! - [`wire`]: the JSON shapes clients see.
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
-//! - [`middleware`]: Host/Origin checks, bearer authentication and scopes.
+//! - [`middleware`]: framing and Host/Origin checks, the body cap, bearer authentication.
 //! - [`home`]: `/`, what this server is and how to connect.
 //! - [`listen`]: the accept loop and hyper's connection settings.
+//! - [`client_address`]: the client address that per-address limits count (trusted proxies).
 //! - [`framing`]: how each request was framed on the wire (request smuggling guards).
 //!
 //! This crate knows HTTP and MCP; it holds no rules and no SQL.
 
 pub mod api;
+pub mod client_address;
 pub mod framing;
 pub mod home;
 pub mod listen;
@@ -32,6 +34,7 @@ use service::Service;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+pub use client_address::TrustedProxies;
 pub use middleware::HostPolicy;
 
 /// Largest request body accepted, in bytes. Messages are capped far below this.
@@ -42,6 +45,8 @@ pub struct AppParts {
     pub service: Service,
     pub authenticator: Authenticator,
     pub host_policy: HostPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed for per-address limits.
+    pub trusted_proxies: TrustedProxies,
     /// Time a client has to send a request's body once its head has arrived.
     pub request_read_timeout: Duration,
     /// Cancelled only when the grace period after a shutdown signal runs out: it cuts open MCP
@@ -59,7 +64,7 @@ pub fn app(parts: AppParts) -> Router {
         matches!(parts.authenticator, Authenticator::Dev),
     ));
     let authorization_server = match parts.authenticator.oauth() {
-        Some(server) => oauth::router(server.clone()),
+        Some(server) => oauth::router(server.clone(), parts.trusted_proxies),
         None => Router::new(),
     };
     let authenticated = Router::new()

@@ -147,9 +147,29 @@ impl Store {
         }
     }
 
+    /// Stores a code a person just granted, and remembers that its client was approved.
     pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.insert_code(code).await,
+        }
+    }
+
+    /// Whether a person ever approved `client_id` (see [`Store::insert_code`]).
+    pub async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.client_approved(client_id).await,
+        }
+    }
+
+    /// Marks a consent form token as submitted, until `expires_at`. Answers whether this was
+    /// its first submission.
+    pub async fn spend_form(
+        &self,
+        hash: &SecretHash,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.spend_form(hash, expires_at).await,
         }
     }
 
@@ -163,8 +183,8 @@ impl Store {
         }
     }
 
-    /// Spends the code and stores `tokens` in one transaction; a code spent before revokes the
-    /// tokens it was exchanged for instead.
+    /// Spends the code and stores `tokens` in one transaction (noting that their client has
+    /// now obtained tokens); a code spent before revokes the tokens it was exchanged for instead.
     pub async fn exchange_code(
         &self,
         hash: &SecretHash,
@@ -226,6 +246,33 @@ impl Store {
     pub async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(store) => store.purge_expired(before).await,
+        }
+    }
+}
+
+/// What one sweep of unused registrations deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Registered clients that never obtained a token.
+    pub clients: u64,
+    /// People who hold nothing: no token, no code, no seat, no channel.
+    pub people: u64,
+    /// Spent consent form tokens past their expiry.
+    pub forms: u64,
+}
+
+impl Store {
+    /// Deletes what strangers left behind: clients registered before `before` that never
+    /// obtained a token (with their codes and their approval), people created before `before` that hold nothing
+    /// (no token of any kind, no code, no seat, no channel they own), and spent consent form
+    /// tokens that expired before `now`.
+    pub async fn sweep_unused(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Swept, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.sweep_unused(before, now).await,
         }
     }
 }

@@ -593,6 +593,137 @@ mod oauth {
         assert_eq!(wrong_kind, Rotation::Unknown);
     }
 
+    async fn person_named(store: &Store, id: &str, created_at: i64) -> PrincipalId {
+        let id = PrincipalId::new(id);
+        store
+            .create_person(Person {
+                id: id.clone(),
+                display_name: id.as_str().into(),
+                created_at: Timestamp(created_at),
+            })
+            .await
+            .expect("person stored");
+        id
+    }
+
+    async fn registered(store: &Store, client_id: &str, created_at: i64) {
+        store
+            .register_client(RegisteredClient {
+                client_id: client_id.into(),
+                secret_hash: None,
+                name: "Test".into(),
+                redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+                auth_method: "none".into(),
+                created_at: Timestamp(created_at),
+            })
+            .await
+            .expect("client stored");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_forgets_unused_clients_and_people_who_hold_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        // People named like `super::person` so that channels and seats refer to them.
+        let owner = person_named(&store, "id-alice", 1).await;
+        let seated = person_named(&store, "id-bob", 1).await;
+        let with_token = person_named(&store, "usr_token", 1).await;
+        let with_code = person_named(&store, "usr_code", 1).await;
+        let idle = person_named(&store, "usr_idle", 1).await;
+        let recent = person_named(&store, "usr_recent", 5_000).await;
+        let (channel, invites) = super::new_channel(&store, 3).await;
+        let invite = invites[0].1.clone();
+        store
+            .update_channel(&channel, move |channel| {
+                channel.redeem(
+                    &invite,
+                    &super::person("bob"),
+                    Timestamp(2),
+                    &mut super::OsLikeSource::seeded(4),
+                )
+            })
+            .await
+            .expect("bob joins");
+        store
+            .insert_token(token("t", TokenKind::Personal, "f", &with_token))
+            .await
+            .expect("token stored");
+        registered(&store, "unused", 1).await;
+        registered(&store, "client", 1).await;
+        registered(&store, "fresh", 5_000).await;
+        store
+            .insert_code(code("c", &with_code))
+            .await
+            .expect("code stored");
+        let mut spent_code = code("spent", &with_code);
+        spent_code.client_id = "client".into();
+        store.insert_code(spent_code).await.expect("code stored");
+        store
+            .exchange_code(
+                &SecretHash::of("spent"),
+                Timestamp(3),
+                vec![token("a", TokenKind::Access, "fam", &with_code)],
+            )
+            .await
+            .expect("exchanged");
+        let mut unused_code = code("unused-code", &idle);
+        unused_code.client_id = "unused".into();
+        store.insert_code(unused_code).await.expect("code stored");
+
+        let swept = store
+            .sweep_unused(Timestamp(1_000), Timestamp(1_000))
+            .await
+            .expect("swept");
+
+        // "unused" never obtained a token, and its code went with it, so `idle` holds nothing.
+        assert_eq!(swept.clients, 1);
+        assert_eq!(swept.people, 1);
+        for (client, kept) in [("unused", false), ("client", true), ("fresh", true)] {
+            let found = store.registered_client(client).await.expect("read");
+            assert_eq!(found.is_some(), kept, "{client}");
+        }
+        assert!(!store.client_approved("unused").await.expect("read"));
+        assert!(store.client_approved("client").await.expect("read"));
+        for (id, kept) in [
+            (&owner, true),
+            (&seated, true),
+            (&with_token, true),
+            (&with_code, true),
+            (&idle, false),
+            (&recent, true),
+        ] {
+            let found = store.person(id).await.expect("read");
+            assert_eq!(found.is_some(), kept, "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn approvals_are_remembered_and_form_tokens_spend_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        let person = with_person(&store).await;
+        assert!(!store.client_approved("client").await.expect("read"));
+        store
+            .insert_code(code("c1", &person))
+            .await
+            .expect("code stored");
+        assert!(store.client_approved("client").await.expect("read"));
+
+        let form = SecretHash::of("form");
+        assert!(store.spend_form(&form, Timestamp(50)).await.expect("spent"));
+        assert!(
+            !store
+                .spend_form(&form, Timestamp(50))
+                .await
+                .expect("answered")
+        );
+        let swept = store
+            .sweep_unused(Timestamp(0), Timestamp(51))
+            .await
+            .expect("swept");
+        assert_eq!(swept.forms, 1);
+    }
+
     #[tokio::test]
     async fn a_setting_is_generated_once() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -2,12 +2,14 @@
 //! and the redirect that carries the code (or the refusal) back to the client.
 //!
 //! Until the client and its redirect URI are known to match, nothing is sent to the redirect
-//! URI: such errors are shown to the person instead (RFC 6749 §4.1.2.1).
+//! URI: such errors are shown to the person instead (RFC 6749 §4.1.2.1). Nor is anything sent
+//! there before a person has approved the client once: anyone can register a client, so its
+//! redirect URI proves nothing, and redirecting its errors would make us an open redirector
+//! (RFC 9700 §4.11.2).
 
 use std::net::IpAddr;
 
 use domain::{PrincipalId, SecretHash};
-use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
 use store::oauth::AuthorizationCode;
 
@@ -113,14 +115,37 @@ impl OAuthServer {
                 ));
             }
         };
+        let approved = self
+            .store
+            .client_approved(&client.client_id)
+            .await
+            .map_err(|error| {
+                page(
+                    "Something went wrong on our side",
+                    format!(
+                        "{} Try again in a moment.",
+                        OAuthError::from(error).description
+                    ),
+                )
+            })?;
         let state = params.state.clone();
         let refuse = |error: &str, description: &str| {
-            AuthorizeError::Redirect(self.error_redirect(
-                &redirect_uri,
-                state.as_deref(),
-                error,
-                description,
-            ))
+            if approved {
+                AuthorizeError::Redirect(self.error_redirect(
+                    &redirect_uri,
+                    state.as_deref(),
+                    error,
+                    description,
+                ))
+            } else {
+                page(
+                    "This sign-in request is not valid",
+                    format!(
+                        "{description} ({error}). Nothing was shared, and you were not sent \
+                         on to the app. Start again from your app."
+                    ),
+                )
+            }
         };
         if state
             .as_ref()
@@ -241,22 +266,35 @@ impl OAuthServer {
         self.signer.sign_form(&form_fields(request), self.now())
     }
 
-    pub fn check_form_token(&self, request: &AuthorizeRequest, token: &str) -> bool {
-        self.signer
+    /// Accepts a submitted consent form's token once: it must be ours, for this very request,
+    /// unexpired and never submitted before. A spent token is remembered until it expires.
+    pub async fn spend_form_token(
+        &self,
+        request: &AuthorizeRequest,
+        token: &str,
+    ) -> Result<bool, OAuthError> {
+        let Some(expires_at) = self
+            .signer
             .verify_form(&form_fields(request), token, self.now())
+        else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .spend_form(&SecretHash::of(token), expires_at)
+            .await?)
     }
 
     /// Whether the typed passphrase opens this server (always yes outside passphrase mode).
     ///
-    /// Each address gets [`super::PASSPHRASE_ATTEMPTS`] attempts, then one a minute, right or
-    /// wrong: guessing takes years instead of hours. Behind a reverse proxy every client has
-    /// the proxy's address, so the attempts are shared.
+    /// Each client address gets [`super::PASSPHRASE_ATTEMPTS`] attempts, then one a minute,
+    /// right or wrong: guessing takes years instead of hours. `from` is the address the HTTP
+    /// layer determined (behind a trusted proxy, the forwarded one).
     pub fn check_passphrase(&self, typed: Option<&str>, from: IpAddr) -> PassphraseCheck {
         let ApprovalMode::Passphrase(configured) = &self.config.approval else {
             return PassphraseCheck::Right;
         };
-        if let Err(not_until) = self.passphrase_attempts.check_key(&from) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+        if let Err(wait) = self.throttle.check_passphrase(from) {
             return PassphraseCheck::TooManyAttempts { wait };
         }
         if self

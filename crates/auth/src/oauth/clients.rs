@@ -10,6 +10,9 @@ use crate::secrets;
 use domain::SecretHash;
 
 const MAX_CLIENT_NAME_CHARS: usize = 100;
+/// Largest registration request read, in bytes: room for every field we keep at its cap, and
+/// for the RFC 7591 fields we ignore, but not for padding.
+pub const MAX_REGISTRATION_BYTES: usize = 8 * 1024;
 
 /// A client as the authorization endpoint needs it.
 #[derive(Debug, Clone)]

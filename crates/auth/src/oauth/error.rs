@@ -41,6 +41,7 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self.error {
             "invalid_client" => 401,
+            "too_many_requests" => 429,
             "server_error" => 500,
             "temporarily_unavailable" => 503,
             _ => 400,

@@ -2,9 +2,9 @@
 //! published by the client, that lists its name and redirect URIs.
 //!
 //! Fetching a URL chosen by a stranger is a server-side request forgery risk, so the fetch is
-//! fenced: HTTPS only; every address the name resolves to must be public (checked in the
-//! resolver the HTTP client connects through, so a second DNS answer cannot swap in a private
-//! address); no redirects, no proxies; a time limit and a size limit; answers cached for a few
+//! fenced: HTTPS only; every address the name resolves to must be public by the IANA
+//! special-purpose registries (`special_addresses`), checked in the resolver the HTTP client
+//! connects through, so a second DNS answer cannot swap in a private address; no redirects, no proxies; a time limit and a size limit; answers cached for a few
 //! minutes so one client cannot make us fetch on every request. A test-only switch allows plain
 //! HTTP on loopback addresses.
 
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::redirect;
+use super::special_addresses::is_public;
 
 /// Largest document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
@@ -237,77 +238,9 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-/// Whether `ip` is a globally routable unicast address: not loopback, private, link-local,
-/// shared (CGNAT), documentation, benchmarking, multicast, unspecified or reserved, and not an
-/// IPv4 address smuggled inside IPv6.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0 && c == 0)
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
-                || first == 0x0064 // NAT64 and other IPv4-embedding prefixes
-                || first == 0x2002 // 6to4
-                || first == 0)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_public_addresses_pass() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "224.0.0.1",
-            "255.255.255.255",
-            "198.18.0.1",
-            "::1",
-            "::",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
-            "2002:a00:1::",
-            "2001:db8::1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["1.1.1.1", "140.82.112.3", "2606:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
 
     #[test]
     fn document_urls_are_checked_before_any_fetch() {
@@ -321,6 +254,7 @@ mod tests {
             "https://127.0.0.1/c.json",
             "https://[::1]/c.json",
             "https://169.254.169.254/latest/meta-data",
+            "https://[fec0::1]/c.json",
         ] {
             assert!(documents.check_url(bad).is_err(), "{bad}");
         }

@@ -14,31 +14,33 @@ mod error;
 pub mod metadata_document;
 pub mod redirect;
 mod signing;
+pub mod special_addresses;
+mod throttle;
 mod token;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use domain::limits::MAX_DISPLAY_NAME_CHARS;
 use domain::{Principal, PrincipalId, SecretHash, Timestamp};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use serde_json::{Value, json};
 use store::Store;
-use store::oauth::{Person, TokenKind};
+use store::oauth::{Person, Swept, TokenKind};
 
 pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, Consent, PassphraseCheck};
-pub use clients::{Client, RegistrationRequest};
+pub use clients::{Client, MAX_REGISTRATION_BYTES, RegistrationRequest};
 pub use error::OAuthError;
 pub use metadata_document::MetadataDocuments;
+pub use throttle::{Endpoint, EndpointLimits, PASSPHRASE_ATTEMPTS};
 pub use token::{ClientCredentials, TokenParams, TokenResponse};
 
 use crate::scope::{Scope, Scopes};
 use crate::secrets;
 use crate::{AuthError, Caller};
 use signing::Signer;
+use throttle::Throttle;
 
 /// How a grant is approved on the consent page.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,10 +74,16 @@ pub struct OAuthConfig {
     pub refresh_token_ttl: Duration,
     /// Test-only: accept client metadata documents served over plain HTTP on loopback.
     pub allow_loopback_metadata_documents: bool,
+    /// Requests one client address may make to the unauthenticated endpoints.
+    pub limits: EndpointLimits,
+    /// How long a registered client may go without obtaining a token, and a person without
+    /// holding anything, before the sweep deletes them.
+    pub unused_registration_ttl: Duration,
 }
 
 impl OAuthConfig {
-    /// Defaults for `issuer`: prompt approval, 1-hour access tokens, 30-day refresh tokens.
+    /// Defaults for `issuer`: prompt approval, 1-hour access tokens, 30-day refresh tokens,
+    /// the default per-address limits, unused registrations forgotten after a day.
     pub fn new(issuer: &str) -> Self {
         OAuthConfig {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -83,6 +91,8 @@ impl OAuthConfig {
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             allow_loopback_metadata_documents: false,
+            limits: EndpointLimits::default(),
+            unused_registration_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -100,13 +110,38 @@ pub struct OAuthServer {
     signer: Signer,
     documents: MetadataDocuments,
     checked: RwLock<HashMap<SecretHash, Checked>>,
-    /// Passphrase attempts per client address (`--approval passphrase`).
-    passphrase_attempts: DefaultKeyedRateLimiter<IpAddr>,
+    /// Per-address limits on the endpoints and on passphrase attempts.
+    throttle: Throttle,
     clock: fn() -> Timestamp,
 }
 
-/// Passphrase attempts one address may make: a burst of this many, then one a minute.
-pub const PASSPHRASE_ATTEMPTS: u32 = 10;
+/// A request refused because its address used up its allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyRequests {
+    pub endpoint: Endpoint,
+    /// When the next request from this address will be allowed.
+    pub retry_after: Duration,
+}
+
+impl TooManyRequests {
+    /// The OAuth-shaped error to answer with (status 429).
+    pub fn error(&self) -> OAuthError {
+        OAuthError::new(
+            "too_many_requests",
+            format!(
+                "too many requests to {} from your address; try again in {} s",
+                self.endpoint.path(),
+                self.retry_after_secs()
+            ),
+        )
+    }
+
+    /// `retry_after` in whole seconds, rounded up, at least one (for `Retry-After`).
+    pub fn retry_after_secs(&self) -> u64 {
+        let started_second = u64::from(self.retry_after.subsec_nanos() > 0);
+        (self.retry_after.as_secs() + started_second).max(1)
+    }
+}
 
 /// A token found valid, remembered for [`TOKEN_MEMORY`].
 #[derive(Clone)]
@@ -125,14 +160,11 @@ impl OAuthServer {
         let documents = MetadataDocuments::new(config.allow_loopback_metadata_documents)?;
         Ok(OAuthServer {
             signer: Signer::new(&key),
+            throttle: Throttle::new(config.limits),
             config,
             store,
             documents,
             checked: RwLock::new(HashMap::new()),
-            passphrase_attempts: DefaultKeyedRateLimiter::keyed(
-                Quota::per_minute(NonZeroU32::MIN)
-                    .allow_burst(NonZeroU32::new(PASSPHRASE_ATTEMPTS).unwrap_or(NonZeroU32::MIN)),
-            ),
             clock: system_now,
         })
     }
@@ -299,6 +331,16 @@ impl OAuthServer {
         self.signer.verify_person(value, self.now())
     }
 
+    /// Counts a request from `from` to `endpoint` against that address's allowance.
+    pub fn admit(&self, endpoint: Endpoint, from: IpAddr) -> Result<(), TooManyRequests> {
+        self.throttle
+            .check(endpoint, from)
+            .map_err(|retry_after| TooManyRequests {
+                endpoint,
+                retry_after,
+            })
+    }
+
     /// Removes tokens and codes that expired more than a day ago.
     pub async fn purge_expired(&self) -> Result<u64, OAuthError> {
         let day = 24 * 3600 * 1000;
@@ -306,6 +348,18 @@ impl OAuthServer {
             .store
             .purge_expired(Timestamp(self.now().0 - day))
             .await?)
+    }
+
+    /// Forgets what strangers left behind: registered clients that never obtained a token
+    /// and people who hold nothing, once older than `unused_registration_ttl`; spent consent
+    /// forms past their expiry; the rate-limit buckets of addresses gone quiet.
+    pub async fn sweep_unused(&self) -> Result<Swept, OAuthError> {
+        self.throttle.forget_idle();
+        let now = self.now();
+        let before = Timestamp(now.0.saturating_sub(
+            i64::try_from(self.config.unused_registration_ttl.as_millis()).unwrap_or(i64::MAX),
+        ));
+        Ok(self.store.sweep_unused(before, now).await?)
     }
 }
 

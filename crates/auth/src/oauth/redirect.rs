@@ -3,10 +3,10 @@
 
 use url::Url;
 
-/// Longest redirect URI accepted, in bytes.
-pub const MAX_REDIRECT_URI_BYTES: usize = 2000;
-/// Most redirect URIs one client may register.
-pub const MAX_REDIRECT_URIS: usize = 10;
+/// Longest redirect URI accepted, in bytes. The callbacks of real clients are well under 100.
+pub const MAX_REDIRECT_URI_BYTES: usize = 512;
+/// Most redirect URIs one client may register (a native app may list a few loopback ports).
+pub const MAX_REDIRECT_URIS: usize = 5;
 
 /// Checks that `raw` may be registered: HTTPS, or plain HTTP on a loopback host (any port, as
 /// native apps pick one at run time), with no fragment and no credentials.

@@ -73,14 +73,22 @@ impl Signer {
         )
     }
 
-    pub(crate) fn verify_form(&self, fields: &[&str], token: &str, now: Timestamp) -> bool {
-        let Some((expiry, signature)) = token.split_once('.') else {
-            return false;
-        };
-        let live = expiry.parse::<i64>().is_ok_and(|expiry| expiry > now.0);
+    /// The form token's expiry, if it is ours, for these fields, and still live.
+    pub(crate) fn verify_form(
+        &self,
+        fields: &[&str],
+        token: &str,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let (expiry, signature) = token.split_once('.')?;
+        let expires_at = expiry
+            .parse::<i64>()
+            .ok()
+            .filter(|expiry| *expiry > now.0)?;
         let mut parts = vec![expiry];
         parts.extend_from_slice(fields);
-        live && self.verify("form", &parts, signature)
+        self.verify("form", &parts, signature)
+            .then_some(Timestamp(expires_at))
     }
 
     /// Compares a typed passphrase with the configured one in constant time.
@@ -122,14 +130,29 @@ mod tests {
     fn form_tokens_bind_their_fields() {
         let signer = Signer::new("key");
         let token = signer.sign_form(&["client", "https://a/cb"], Timestamp(0));
-        assert!(signer.verify_form(&["client", "https://a/cb"], &token, Timestamp(1)));
-        assert!(!signer.verify_form(&["client", "https://evil/cb"], &token, Timestamp(1)));
-        assert!(!signer.verify_form(&["clien", "thttps://a/cb"], &token, Timestamp(1)));
-        assert!(!signer.verify_form(
-            &["client", "https://a/cb"],
-            &token,
-            Timestamp(FORM_TTL_MS + 1)
-        ));
+        assert_eq!(
+            signer.verify_form(&["client", "https://a/cb"], &token, Timestamp(1)),
+            Some(Timestamp(FORM_TTL_MS))
+        );
+        assert!(
+            signer
+                .verify_form(&["client", "https://evil/cb"], &token, Timestamp(1))
+                .is_none()
+        );
+        assert!(
+            signer
+                .verify_form(&["clien", "thttps://a/cb"], &token, Timestamp(1))
+                .is_none()
+        );
+        assert!(
+            signer
+                .verify_form(
+                    &["client", "https://a/cb"],
+                    &token,
+                    Timestamp(FORM_TTL_MS + 1)
+                )
+                .is_none()
+        );
     }
 
     #[test]

@@ -173,10 +173,68 @@ async fn requests_that_cannot_be_trusted_are_shown_not_redirected() {
         .await
         .expect("valid");
     let token = server.form_token(&request);
-    assert!(server.check_form_token(&request, &token));
     let mut swapped = request.clone();
     swapped.redirect_uri = "https://claude.ai/other".into();
-    assert!(!server.check_form_token(&swapped, &token));
+    assert!(
+        !server
+            .spend_form_token(&swapped, &token)
+            .await
+            .expect("checked")
+    );
+    assert!(
+        server
+            .spend_form_token(&request, &token)
+            .await
+            .expect("checked")
+    );
+    assert!(
+        !server
+            .spend_form_token(&request, &token)
+            .await
+            .expect("checked"),
+        "a consent form is answered once"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_redirected_only_once_a_person_approved_the_client() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = server(&dir, ISSUER).await;
+    let client = server
+        .register(RegistrationRequest {
+            redirect_uris: vec!["https://evil.example/phish".into()],
+            client_name: None,
+            token_endpoint_auth_method: Some("none".into()),
+            grant_types: None,
+            response_types: None,
+            scope: None,
+        })
+        .await
+        .expect("registered");
+    let client_id = client["client_id"].as_str().expect("id").to_owned();
+    let mut bad = params(&client_id);
+    bad.redirect_uri = Some("https://evil.example/phish".into());
+    bad.response_type = Some("token".into());
+    match server.check_authorize(&bad).await {
+        Err(AuthorizeError::Page { detail, .. }) => {
+            assert!(detail.contains("unsupported_response_type"), "{detail}");
+        }
+        other => panic!("a client nobody approved gets no redirect: {other:?}"),
+    }
+    let mut good = bad.clone();
+    good.response_type = Some("code".into());
+    let request = server.check_authorize(&good).await.expect("valid");
+    let person = server.create_person("Ada").await.expect("person");
+    server
+        .decide(&request, Consent::Approve(person.id))
+        .await
+        .expect("approved");
+    match server.check_authorize(&bad).await {
+        Err(AuthorizeError::Redirect(url)) => {
+            assert!(url.contains("error=unsupported_response_type"), "{url}");
+        }
+        other => panic!("an approved client gets its errors: {other:?}"),
+    }
 }
 
 #[tokio::test]

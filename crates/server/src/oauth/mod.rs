@@ -7,20 +7,25 @@
 //!
 //! OAuth errors are JSON `{error, error_description}` with `Cache-Control: no-store`; errors
 //! that cannot be sent back to a client are shown to the person as a page.
+//!
+//! `/register`, `/authorize` and `/token` (with `/revoke`) are limited per client address
+//! (`crate::client_address`): past the allowance they answer 429 with `Retry-After` and the
+//! OAuth error `too_many_requests`.
 
 mod consent;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use auth::oauth::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, Consent, OAuthError,
-    PassphraseCheck, RegistrationRequest, TokenParams,
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, Consent, Endpoint,
+    MAX_REGISTRATION_BYTES, OAuthError, PassphraseCheck, RegistrationRequest, TokenParams,
 };
 use auth::{ApprovalMode, OAuthServer};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -28,6 +33,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use crate::client_address::{self, ClientAddress, TrustedProxies};
 use consent::{ConsentView, Page};
 
 /// The cookie that remembers who approved in this browser.
@@ -35,8 +41,26 @@ const PERSON_COOKIE: &str = "mcpmp_person";
 
 type Shared = State<Arc<OAuthServer>>;
 
-/// The endpoints, to merge beside the protected ones.
-pub fn router(server: Arc<OAuthServer>) -> Router {
+/// The endpoints, to merge beside the protected ones. `trusted_proxies` decides whose
+/// `X-Forwarded-For` names the client address that the limits count.
+pub fn router(server: Arc<OAuthServer>, trusted_proxies: TrustedProxies) -> Router {
+    let limited = |routes: Router<Arc<OAuthServer>>, endpoint: Endpoint| {
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            (server.clone(), endpoint),
+            limit_per_address,
+        ))
+    };
+    let register = Router::new()
+        .route("/register", post(register))
+        .route("/oauth/register", post(register));
+    let authorize = Router::new()
+        .route("/authorize", get(authorize).post(authorize))
+        .route("/oauth/authorize", get(authorize).post(authorize));
+    let token = Router::new()
+        .route("/token", post(token))
+        .route("/oauth/token", post(token))
+        .route("/revoke", post(revoke))
+        .route("/oauth/revoke", post(revoke));
     Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
@@ -51,15 +75,40 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
             get(server_metadata),
         )
         .route("/.well-known/openid-configuration", get(server_metadata))
-        .route("/register", post(register))
-        .route("/oauth/register", post(register))
-        .route("/authorize", get(authorize).post(authorize))
-        .route("/oauth/authorize", get(authorize).post(authorize))
-        .route("/token", post(token))
-        .route("/oauth/token", post(token))
-        .route("/revoke", post(revoke))
-        .route("/oauth/revoke", post(revoke))
-        .with_state(server)
+        .merge(limited(register, Endpoint::Register))
+        .merge(limited(authorize, Endpoint::Authorize))
+        .merge(limited(token, Endpoint::Token))
+        .with_state(server.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(trusted_proxies),
+            client_address::resolve,
+        ))
+}
+
+/// Counts the request against its client address's allowance for `endpoint`; past it, 429.
+async fn limit_per_address(
+    State((server, endpoint)): State<(Arc<OAuthServer>, Endpoint)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let from = client_ip(request.extensions().get::<ClientAddress>());
+    match server.admit(endpoint, from) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            tracing::debug!(%from, path = endpoint.path(), "per-address limit reached");
+            let mut response = oauth_error(refused.error());
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(refused.retry_after_secs()),
+            );
+            response
+        }
+    }
+}
+
+/// The address `client_address::resolve` found (always there inside this router).
+fn client_ip(address: Option<&ClientAddress>) -> IpAddr {
+    address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ClientAddress(ip)| *ip)
 }
 
 async fn resource_metadata(State(server): Shared) -> Response {
@@ -80,6 +129,15 @@ fn metadata(document: serde_json::Value) -> Response {
 }
 
 async fn register(State(server): Shared, body: Bytes) -> Response {
+    if body.len() > MAX_REGISTRATION_BYTES {
+        return oauth_error(OAuthError::new(
+            "invalid_client_metadata",
+            format!(
+                "the registration request is larger than {MAX_REGISTRATION_BYTES} bytes; \
+                 send only the metadata the client needs"
+            ),
+        ));
+    }
     let request: RegistrationRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -181,7 +239,7 @@ struct ConsentForm {
 
 async fn authorize(
     State(server): Shared,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    address: Option<Extension<ClientAddress>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -224,10 +282,7 @@ async fn authorize(
     if method == Method::GET {
         return consent_page(&server, &request, remembered.as_ref(), None, StatusCode::OK);
     }
-    let from = peer.map_or(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        |Extension(ConnectInfo(peer))| peer.ip(),
-    );
+    let from = client_ip(address.as_ref().map(|Extension(address)| address));
     answer_consent(&server, &request, form, remembered, from).await
 }
 
@@ -238,12 +293,17 @@ async fn answer_consent(
     remembered: Option<store::oauth::Person>,
     from: IpAddr,
 ) -> Response {
-    if !server.check_form_token(request, &form.form_token) {
-        return Page::error(
-            "This page has expired",
-            "The consent form is no longer valid. Start again from your app.",
-        )
-        .into_response(StatusCode::BAD_REQUEST);
+    match server.spend_form_token(request, &form.form_token).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Page::error(
+                "This page has expired",
+                "The consent form is no longer valid, or was already answered. \
+                 Start again from your app.",
+            )
+            .into_response(StatusCode::BAD_REQUEST);
+        }
+        Err(error) => return server_failure(&error),
     }
     if form.decision == "deny" {
         return match server.decide(request, Consent::Deny).await {

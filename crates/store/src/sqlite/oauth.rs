@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use super::SqliteStore;
 use crate::StoreError;
 use crate::oauth::{
-    AuthorizationCode, CodeExchange, Person, RegisteredClient, Rotation, StoredToken, TokenRecord,
-    token_kind,
+    AuthorizationCode, CodeExchange, Person, RegisteredClient, Rotation, StoredToken, Swept,
+    TokenRecord, token_kind,
 };
 
 const TOKEN_COLUMNS: &str = "t.token_hash, t.kind, t.family, t.person_id, t.client_id, \
@@ -69,6 +69,46 @@ impl SqliteStore {
 
     pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
         self.submit_sql(move |conn| Box::pin(insert_code(conn, code)))
+            .await
+    }
+
+    pub async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM oauth_approved_clients WHERE client_id = ?1")
+            .bind(client_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn spend_form(
+        &self,
+        hash: &SecretHash,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        self.submit_sql(move |conn| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO oauth_spent_forms (token_hash, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(hash.as_str())
+                .bind(expires_at.0)
+                .execute(conn)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            })
+        })
+        .await
+    }
+
+    pub async fn sweep_unused(
+        &self,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Swept, StoreError> {
+        self.submit_sql(move |conn| Box::pin(sweep_unused(conn, before, now)))
             .await
     }
 
@@ -212,6 +252,14 @@ async fn insert_code(
     .bind(&code.resource)
     .bind(&code.scope)
     .bind(code.expires_at.0)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO oauth_approved_clients (client_id, approved_at) VALUES (?1, ?2) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&code.client_id)
+    .bind(code.expires_at.0)
     .execute(conn)
     .await?;
     Ok(())
@@ -224,6 +272,7 @@ async fn exchange_code(
     tokens: Vec<TokenRecord>,
 ) -> Result<CodeExchange, StoreError> {
     let family = tokens.first().map(|token| token.family.clone());
+    let client_id = tokens.first().and_then(|token| token.client_id.clone());
     let spent = sqlx::query(
         "UPDATE oauth_codes SET used_at = ?2, family = ?3 \
          WHERE code_hash = ?1 AND used_at IS NULL",
@@ -238,6 +287,14 @@ async fn exchange_code(
         for token in tokens {
             insert_token(conn, token).await?;
         }
+        sqlx::query(
+            "UPDATE oauth_clients SET token_issued_at = ?2 \
+             WHERE client_id = ?1 AND token_issued_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
         return Ok(CodeExchange::Issued);
     }
     let earlier: Option<(Option<String>,)> =
@@ -361,6 +418,52 @@ async fn purge_expired(conn: &mut SqliteConnection, before: Timestamp) -> Result
     .await?
     .rows_affected();
     Ok(codes + tokens)
+}
+
+async fn sweep_unused(
+    conn: &mut SqliteConnection,
+    before: Timestamp,
+    now: Timestamp,
+) -> Result<Swept, StoreError> {
+    let unused_clients = "SELECT client_id FROM oauth_clients \
+        WHERE token_issued_at IS NULL AND created_at < ?1";
+    for table in ["oauth_codes", "oauth_approved_clients"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE client_id IN ({unused_clients})"
+        ))
+        .bind(before.0)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let clients =
+        sqlx::query("DELETE FROM oauth_clients WHERE token_issued_at IS NULL AND created_at < ?1")
+            .bind(before.0)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    // Seats and channels name people without a foreign key, so they are checked here: a person
+    // who holds a seat or owns a channel is never deleted.
+    let people = sqlx::query(
+        "DELETE FROM people WHERE created_at < ?1 \
+         AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.person_id = people.id) \
+         AND NOT EXISTS (SELECT 1 FROM oauth_codes WHERE oauth_codes.person_id = people.id) \
+         AND NOT EXISTS (SELECT 1 FROM slots WHERE slots.holder = people.id) \
+         AND NOT EXISTS (SELECT 1 FROM channels WHERE channels.owner = people.id)",
+    )
+    .bind(before.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let forms = sqlx::query("DELETE FROM oauth_spent_forms WHERE expires_at < ?1")
+        .bind(now.0)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(Swept {
+        clients,
+        people,
+        forms,
+    })
 }
 
 fn stored_token(row: &SqliteRow) -> Result<StoredToken, StoreError> {
