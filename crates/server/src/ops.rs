@@ -1,7 +1,9 @@
 //! The tools' behaviour in wire types: argument conversion in, view building out.
 //!
 //! Both the MCP tools and the REST API call these, so the two surfaces cannot drift apart.
-//! Each function is a thin mapping; the decisions are in `service` and `domain`.
+//! Each function is a thin mapping; the decisions are in `service` and `domain`. The texts that
+//! tell a caller what to do next come from [`Surface`], so each names the tools or the routes
+//! of the surface the caller is using.
 
 use domain::Principal;
 use service::{
@@ -10,9 +12,77 @@ use service::{
 
 use crate::wire::*;
 
+/// The surface a caller came in through: next steps name its tools (MCP) or its routes (REST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Mcp,
+    Rest,
+}
+
+/// Where a sync should start reading.
+#[derive(Debug, Clone, Copy)]
+enum SyncFrom {
+    /// A known cursor, e.g. 0 for the whole history.
+    Cursor(i64),
+    /// The `next_cursor` the caller got from its own previous sync: the only cursor that never
+    /// skips what others posted meanwhile.
+    YourLast,
+}
+
+impl Surface {
+    /// "call join_channel with it" / "POST it to /api/join".
+    fn join_with_code(self) -> &'static str {
+        match self {
+            Surface::Mcp => "call join_channel with it",
+            Surface::Rest => r#"POST it to /api/join as {"code": "…"}"#,
+        }
+    }
+
+    /// How to wait for new messages, from `from`, with the usual 25 s wait.
+    fn sync(self, channel_id: &str, from: SyncFrom) -> String {
+        match (self, from) {
+            (Surface::Mcp, SyncFrom::Cursor(cursor)) => format!(
+                "call sync_messages with channel_id {channel_id}, cursor {cursor} and wait_ms 25000"
+            ),
+            (Surface::Mcp, SyncFrom::YourLast) => format!(
+                "call sync_messages with channel_id {channel_id}, the next_cursor of your last sync and wait_ms 25000"
+            ),
+            (Surface::Rest, SyncFrom::Cursor(cursor)) => {
+                format!("GET /api/channels/{channel_id}/messages?cursor={cursor}&wait_ms=25000")
+            }
+            (Surface::Rest, SyncFrom::YourLast) => format!(
+                "GET /api/channels/{channel_id}/messages?cursor=<next_cursor of your last sync>&wait_ms=25000"
+            ),
+        }
+    }
+
+    /// How to speak in a channel.
+    fn post(self, channel_id: &str) -> String {
+        match self {
+            Surface::Mcp => "call post_message".to_owned(),
+            Surface::Rest => format!("POST /api/channels/{channel_id}/messages"),
+        }
+    }
+
+    /// How to read a bot's code before trusting it, and how to attach one.
+    fn check_and_use_bot(self) -> &'static str {
+        match self {
+            Surface::Mcp => {
+                "Read a bot's exact code with get_bot_code before trusting it as a referee; \
+                 create_channel with bot_preset attaches it."
+            }
+            Surface::Rest => {
+                "Read a bot's exact code with GET /api/bots/{name} before trusting it as a referee; \
+                 POST /api/channels with bot_preset attaches it."
+            }
+        }
+    }
+}
+
 pub async fn create_channel(
     service: &Service,
     who: &Principal,
+    surface: Surface,
     args: CreateChannelArgs,
 ) -> Result<CreateChannelOut, ServiceError> {
     let bot = bot_request(args.bot_preset, args.bot_code, args.bot_params);
@@ -20,18 +90,24 @@ pub async fn create_channel(
         .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true), bot)
         .await?;
     let invites: Vec<InviteView> = created.invites.into_iter().map(InviteView::new).collect();
+    let channel_id = created.channel.id.as_str();
     let next_step = if invites.is_empty() {
-        "Every seat is taken. Call post_message to speak and sync_messages to read.".to_owned()
+        format!(
+            "Every seat is taken. To speak, {}; to read, {}.",
+            surface.post(channel_id),
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
+        )
     } else {
         format!(
-            "Give each invite code to exactly one other participant (slots: {}); they call join_channel with it. \
-             Then call sync_messages with channel_id {} and wait_ms 25000 to wait for them.",
+            "Give each invite code to exactly one other participant (slots: {}); they {}. \
+             Then {} to wait for them.",
             invites
                 .iter()
                 .map(|i| i.slot.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            created.channel.id,
+            surface.join_with_code(),
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
         )
     };
     Ok(CreateChannelOut {
@@ -48,14 +124,18 @@ pub async fn create_channel(
 pub async fn join_channel(
     service: &Service,
     who: &Principal,
+    surface: Surface,
     args: JoinChannelArgs,
 ) -> Result<JoinChannelOut, ServiceError> {
     let joined = service.join_channel(who, &args.code).await?;
+    let channel_id = joined.channel.id.as_str();
     Ok(JoinChannelOut {
         next_step: format!(
             "You hold seat {}. Keep rejoin_token private: it gets this seat back after a reconnect. \
-             Call sync_messages with channel_id {} and cursor 0 to read the conversation, then post_message to speak.",
-            joined.slot, joined.channel.id
+             To read the conversation, {}; to speak, {}.",
+            joined.slot,
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
+            surface.post(channel_id),
         ),
         channel: ChannelView::new(&joined.channel, &who.id),
         your_seat: SeatView {
@@ -77,8 +157,10 @@ pub async fn get_channel(
 pub async fn post_message(
     service: &Service,
     who: &Principal,
+    surface: Surface,
     args: PostMessageArgs,
 ) -> Result<PostMessageOut, ServiceError> {
+    let args_channel_id = args.channel_id.clone();
     let message = service
         .post_message(
             who,
@@ -92,12 +174,15 @@ pub async fn post_message(
             },
         )
         .await?;
-    let seq = message.seq.0;
+    // Never the posted seq as a cursor: whatever others posted since the caller's last sync
+    // would be skipped.
+    let next_step = format!(
+        "To wait for the reply, {}.",
+        surface.sync(&args_channel_id, SyncFrom::YourLast)
+    );
     Ok(PostMessageOut {
         message: message.into(),
-        next_step: format!(
-            "Call sync_messages with cursor {seq} and wait_ms 25000 to wait for the reply."
-        ),
+        next_step,
     })
 }
 
@@ -205,7 +290,7 @@ pub async fn attach_bot(
     Ok(ChannelView::new(&channel, &who.id))
 }
 
-pub fn list_bots(service: &Service) -> ListBotsOut {
+pub fn list_bots(service: &Service, surface: Surface) -> ListBotsOut {
     ListBotsOut {
         bots: service
             .list_bots()
@@ -216,9 +301,7 @@ pub fn list_bots(service: &Service) -> ListBotsOut {
                 code_hash: bot.code_hash.as_str().to_owned(),
             })
             .collect(),
-        next_step: "Read a bot's exact code with get_bot_code before trusting it as a referee; \
-                    create_channel with bot_preset attaches it."
-            .into(),
+        next_step: surface.check_and_use_bot().into(),
     }
 }
 

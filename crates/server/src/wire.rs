@@ -437,6 +437,12 @@ pub struct LeaveChannelOut {
     pub left_slot: String,
 }
 
+/// Every REST refusal: `{"error": {code, message, hint}}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
 /// The error body of both surfaces.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorBody {

@@ -15,7 +15,7 @@ use super::McpServer;
 use super::args::Args;
 use super::error::ToolError;
 use super::parking::Parking;
-use crate::ops;
+use crate::ops::{self, Surface};
 use crate::wire::*;
 
 /// How often a waiting sync tells the client it is still alive.
@@ -55,7 +55,7 @@ impl McpServer {
     ) -> Result<Json<CreateChannelOut>, ToolError> {
         let who = caller(&context)?;
         Ok(Json(
-            ops::create_channel(&self.service, &who, args.into_inner()?).await?,
+            ops::create_channel(&self.service, &who, Surface::Mcp, args.into_inner()?).await?,
         ))
     }
 
@@ -75,7 +75,7 @@ impl McpServer {
     ) -> Result<Json<JoinChannelOut>, ToolError> {
         let who = caller(&context)?;
         Ok(Json(
-            ops::join_channel(&self.service, &who, args.into_inner()?).await?,
+            ops::join_channel(&self.service, &who, Surface::Mcp, args.into_inner()?).await?,
         ))
     }
 
@@ -115,7 +115,7 @@ impl McpServer {
     ) -> Result<Json<PostMessageOut>, ToolError> {
         let who = caller(&context)?;
         Ok(Json(
-            ops::post_message(&self.service, &who, args.into_inner()?).await?,
+            ops::post_message(&self.service, &who, Surface::Mcp, args.into_inner()?).await?,
         ))
     }
 
@@ -261,7 +261,7 @@ impl McpServer {
         Parameters(args): Parameters<Args<NoArgs>>,
     ) -> Result<Json<ListBotsOut>, ToolError> {
         args.into_inner()?;
-        Ok(Json(ops::list_bots(&self.service)))
+        Ok(Json(ops::list_bots(&self.service, Surface::Mcp)))
     }
 
     #[tool(
