@@ -329,7 +329,8 @@ pub struct SyncMessagesArgs {
     /// Which of your seats reads; needed only if you hold several in this channel.
     #[serde(default)]
     pub slot: Option<String>,
-    /// Most messages to return (default 100, max 200).
+    /// Most messages to return (default 100, max 200). A page also stops once its message
+    /// bodies reach 256 KiB; has_more then says to sync again from next_cursor.
     #[serde(default)]
     pub limit: Option<usize>,
 }
