@@ -88,7 +88,12 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::invalid(rejection.body_text())
+        // Not `invalid`: its hint is about bodies, and a query has none.
+        Self::new(
+            ErrorCode::InvalidArgument,
+            rejection.body_text(),
+            "Check the query parameters against GET /api/openapi.json.",
+        )
     }
 }
 
