@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
+import subprocess
+import sys
 import time
 
 import anyio
+import httpx2
 import pytest
 
 from conftest import assert_error_body, connect, invite_for
@@ -200,3 +205,189 @@ def test_rest_without_a_token_is_401(server, rest, path):
     assert status == 401
     assert_error_body(body, "UNAUTHENTICATED")
     assert headers["www-authenticate"] == 'Bearer realm="mcp-multiplayer"'
+
+
+# --- Parity with the tools: bots, next steps, errors on every path, and a true OpenAPI document ---
+
+
+def test_rest_serves_the_bot_capabilities(server, rest):
+    alice, bob = rest(server, "alice"), rest(server, "bob")
+    status, catalog, _ = alice.get("/bots")
+    assert status == 200, catalog
+    names = [bot["name"] for bot in catalog["bots"]]
+    assert "guess" in names
+    assert "/api/bots/" in catalog["next_step"] and "get_bot_code" not in catalog["next_step"]
+
+    status, code, _ = alice.get("/bots/guess")
+    assert status == 200, code
+    guess_hash = next(bot["code_hash"] for bot in catalog["bots"] if bot["name"] == "guess")
+    assert code["code_hash"] == guess_hash and code["source"]
+    status, body, _ = alice.get("/bots/no-such-bot")
+    assert status == 400
+    assert_error_body(body, "INVALID_ARGUMENT")
+
+    status, created, _ = alice.post("/channels", json={"name": "bots", "slots": ["invite:alice", "invite:bob", "bot:ref"]})
+    assert status == 201, created
+    channel_id = created["channel"]["channel_id"]
+    assert bob.post("/join", json={"code": invite_for(created, "bob")})[0] == 200
+
+    status, body, _ = bob.post(f"/channels/{channel_id}/bot", json={"bot_preset": "echo"})
+    assert status == 403
+    assert_error_body(body, "NOT_ADMIN")
+    status, attached_bot, _ = alice.post(f"/channels/{channel_id}/bot", json={"bot_preset": "echo", "slot": "ref"})
+    view = attached_bot["channel"]
+    assert f"GET /api/channels/{channel_id}/bot?slot=ref" in attached_bot["next_step"], attached_bot["next_step"]
+    assert status == 200, view
+    [ref] = [slot for slot in view["slots"] if slot["slot"] == "ref"]
+    assert ref["bot"]["name"] == "echo"
+
+    status, attached, _ = bob.get(f"/channels/{channel_id}/bot", params={"slot": "ref"})
+    assert status == 200, attached
+    assert attached["code_hash"] == ref["bot"]["code_hash"]
+    status, body, _ = rest(server, "mallory").get(f"/channels/{channel_id}/bot")
+    assert status == 403
+    assert_error_body(body, "NOT_MEMBER")
+
+
+def test_next_steps_name_the_surface_the_caller_used(server, rest):
+    alice, bob = rest(server, "alice"), rest(server, "bob")
+    status, created, _ = alice.post("/channels", json={"name": "steps", "slots": ["invite:alice", "invite:bob"]})
+    assert status == 201
+    channel_id = created["channel"]["channel_id"]
+    status, joined, _ = bob.post("/join", json={"code": invite_for(created, "bob")})
+    assert status == 200
+    status, posted, _ = bob.post(f"/channels/{channel_id}/messages", json={"text": "hi"})
+    assert status == 201
+    tool_names = ["join_channel", "sync_messages", "post_message", "get_bot_code", "create_channel"]
+    for step in (created["next_step"], joined["next_step"], posted["next_step"]):
+        assert "/api/" in step, step
+        assert not any(tool in step for tool in tool_names), step
+    assert "POST it to /api/join" in created["next_step"]
+    assert f"GET /api/channels/{channel_id}/messages" in created["next_step"]
+    assert f"POST /api/channels/{channel_id}/messages" in joined["next_step"]
+    # Following a post's hint never skips what others posted meanwhile: it names your own cursor.
+    assert "next_cursor" in posted["next_step"]
+    assert f"cursor={posted['message']['seq']}" not in posted["next_step"]
+
+    async def over_mcp() -> list[str]:
+        async with connect(server, "carol", "2026-07-28") as carol:
+            made = await carol.call("create_channel", name="mcp steps", slots=["invite:carol", "invite:dave"])
+            said = await carol.call("post_message", channel_id=made["channel"]["channel_id"], text="hello")
+            bots = await carol.call("list_bots")
+            return [made["next_step"], said["next_step"], bots["next_step"]]
+
+    for step in anyio.run(over_mcp):
+        assert "/api/" not in step, step
+        assert any(tool in step for tool in tool_names), step
+
+
+@pytest.mark.parametrize(
+    "method, path, status, code",
+    [
+        ("GET", "/nope", 404, "NOT_FOUND"),
+        ("GET", "/api/nope", 404, "NOT_FOUND"),
+        ("GET", "/api/channels/ch_x/nope", 404, "NOT_FOUND"),
+        ("DELETE", "/api/channels", 405, "METHOD_NOT_ALLOWED"),
+        ("PUT", "/api/channels/ch_x/messages", 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+    ],
+)
+def test_unknown_paths_and_methods_answer_json(server, method, path, status, code):
+    response = httpx2.request(method, f"{server.base_url}{path}", headers={"Authorization": "Bearer alice"})
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = assert_error_body(response.json(), code)
+    assert "/api/openapi.json" in error["hint"]
+    if status == 405:
+        assert response.headers.get("allow"), "a 405 names the methods the path takes"
+
+
+def test_openapi_document_lists_every_route(server):
+    response = httpx2.get(f"{server.base_url}/api/openapi.json")
+    assert response.status_code == 200, "the API description needs no token"
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert routes == {
+        ("GET", "/api/channels"),
+        ("POST", "/api/channels"),
+        ("GET", "/api/channels/{channel_id}"),
+        ("GET", "/api/channels/{channel_id}/messages"),
+        ("POST", "/api/channels/{channel_id}/messages"),
+        ("POST", "/api/channels/{channel_id}/admin"),
+        ("POST", "/api/channels/{channel_id}/leave"),
+        ("GET", "/api/channels/{channel_id}/bot"),
+        ("POST", "/api/channels/{channel_id}/bot"),
+        ("POST", "/api/join"),
+        ("GET", "/api/bots"),
+        ("GET", "/api/bots/{name}"),
+    }
+
+
+def test_the_running_server_conforms_to_its_openapi_document(server, rest, tmp_path):
+    """Schemathesis generates requests for every documented route from the served document and
+    checks each answer against it: documented status, content type, headers and body schema, no
+    5xx, invalid input refused, unsupported methods answered 405 with Allow. Two checks do not
+    apply: `ignored_auth` (the dev authenticator accepts any token by design) and
+    `positive_data_acceptance` (rules the schema cannot state, like a non-empty name, refuse some
+    schema-valid requests with 400)."""
+    alice = rest(server, "alice")
+    status, created, _ = alice.post(
+        "/channels", json={"name": "fuzzed", "slots": ["invite:alice", "invite:bob", "bot:ref"], "bot_preset": "echo"}
+    )
+    assert status == 201, created
+    # A real channel, so that requests reach the rules and not only CHANNEL_NOT_FOUND.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(f'[parameters]\n"path.channel_id" = "{created["channel"]["channel_id"]}"\n"path.name" = "guess"\n')
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+            f"{server.base_url}/api/openapi.json",
+            "--url", server.base_url,
+            "--header", "Authorization: Bearer alice",
+            "--checks", "all",
+            "--exclude-checks", "ignored_auth,positive_data_acceptance",
+            "--max-examples", "25",
+            "--workers", "2",
+            "--seed", "1",
+        ],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "Tested: 12" in result.stdout, result.stdout[-3000:]
+
+
+def test_sync_pages_are_bounded_by_bytes_over_rest_and_mcp(server, rest):
+    alice, bob = rest(server, "alice"), rest(server, "bob")
+    status, created, _ = alice.post("/channels", json={"name": "big", "slots": ["invite:alice", "invite:bob"]})
+    channel_id = created["channel"]["channel_id"]
+    assert bob.post("/join", json={"code": invite_for(created, "bob")})[0] == 200
+    status, head, _ = bob.get(f"/channels/{channel_id}/messages", params={"cursor": 0, "wait_ms": 0})
+    cursor = head["next_cursor"]
+    big = {"text": "t" * 16_000, "data": {"blob": "d" * 16_000}}
+    for _ in range(30):
+        assert alice.post(f"/channels/{channel_id}/messages", json=big)[0] == 201
+    page_cap = 256 * 1024
+
+    def check(page: dict) -> None:
+        bodies = sum(len(json.dumps(m["text"])) + len(json.dumps(m["data"], separators=(",", ":"))) for m in page["messages"])
+        assert page["messages"] and bodies <= page_cap, (len(page["messages"]), bodies)
+        assert page["has_more"] and page["next_cursor"] == page["messages"][-1]["seq"]
+
+    status, page, _ = bob.get(f"/channels/{channel_id}/messages", params={"cursor": cursor, "limit": 200, "wait_ms": 0})
+    assert status == 200
+    check(page)
+    seen = [m["seq"] for m in page["messages"]]
+    while page["has_more"]:
+        status, page, _ = bob.get(
+            f"/channels/{channel_id}/messages", params={"cursor": page["next_cursor"], "limit": 200, "wait_ms": 0}
+        )
+        seen += [m["seq"] for m in page["messages"]]
+    assert seen == list(range(cursor + 1, cursor + 31)), "every message once, in order"
+
+    async def over_mcp() -> dict:
+        async with connect(server, "bob", "2026-07-28") as player:
+            return await player.call("sync_messages", channel_id=channel_id, cursor=cursor, limit=200, wait_ms=0)
+
+    check(anyio.run(over_mcp))

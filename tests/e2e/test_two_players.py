@@ -106,7 +106,8 @@ async def test_two_players_talk(server, mode):
         assert message["text"] == "hello bob"
         assert "to" not in message and "data" not in message
         datetime.fromisoformat(message["at"].replace("Z", "+00:00"))
-        assert "next_cursor" in posted["next_step"] and "cursor 4" not in posted["next_step"]
+        # The hint never points at the posted seq, which would skip what others posted meanwhile.
+        assert "next_cursor of your last sync" in posted["next_step"] and "cursor 4" not in posted["next_step"]
         move = await alice.call("post_message", channel_id=channel_id, text="my move", data={"move": "e4", "n": 1})
         assert move["message"]["seq"] == 5
         assert move["message"]["data"] == {"move": "e4", "n": 1}

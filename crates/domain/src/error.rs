@@ -18,6 +18,10 @@ pub enum ErrorCode {
     RateLimited,
     Unauthenticated,
     InsufficientScope,
+    /// No route at this path (REST); not a channel or slot, which have their own codes.
+    NotFound,
+    /// The path exists but not with this HTTP method (REST).
+    MethodNotAllowed,
     Internal,
 }
 
@@ -37,11 +41,13 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::InsufficientScope => "INSUFFICIENT_SCOPE",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
 
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidArgument,
         ErrorCode::ChannelNotFound,
         ErrorCode::ChannelClosed,
@@ -55,6 +61,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Unauthenticated,
         ErrorCode::InsufficientScope,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::Internal,
     ];
 }

@@ -7,6 +7,7 @@
 //! - [`limits`]: every size and count cap, as documented constants.
 //! - [`secret`]: invite codes and rejoin tokens, and the hashes under which they are stored.
 //! - [`message`]: message kinds, bodies, drafts and who may see what.
+//! - [`page`]: how many messages one sync page holds, by count and by bytes.
 //! - [`channel`]: the channel aggregate (slots, seats, admins) and every operation on it.
 //! - [`error`]: [`DomainError`], one variant per refusal, each with a stable code.
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod page;
 pub mod secret;
 
 pub use channel::{
@@ -24,6 +26,7 @@ pub use channel::{
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 pub use message::{Body, Draft, Message, MessageKind};
+pub use page::{PageBudget, PageFill};
 pub use secret::{SecretHash, SecretSource};
 
 /// Who is calling: resolved by an authenticator before any rule runs.

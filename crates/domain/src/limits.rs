@@ -18,6 +18,9 @@ pub const MAX_DATA_BYTES: usize = 16 * 1024;
 pub const MAX_DATA_DEPTH: usize = 32;
 /// Most messages returned by one sync.
 pub const MAX_SYNC_PAGE: usize = 200;
+/// Bytes of message bodies (text and data, as JSON) past which a sync page takes no more
+/// messages. A page always holds at least one message, so it is at most this or one message.
+pub const MAX_SYNC_PAGE_BYTES: usize = 256 * 1024;
 /// Messages returned by one sync when the caller does not say.
 pub const DEFAULT_SYNC_PAGE: usize = 100;
 /// How long a sync waits when the caller does not say, in milliseconds.

@@ -74,7 +74,7 @@ pub fn app(parts: AppParts) -> Router {
         )
         // A route layer covers the routes added before it: `/mcp` only.
         .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs))
-        .nest("/api", api::router(parts.service))
+        .nest(api::PREFIX, api::router(parts.service))
         .layer(axum::middleware::from_fn_with_state(
             parts.authenticator,
             middleware::authenticate,
@@ -82,8 +82,12 @@ pub fn app(parts: AppParts) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(home::page).with_state(home))
+        .route("/api/openapi.json", api::openapi_route())
         .merge(authorization_server)
         .merge(authenticated)
+        // Unknown paths and methods answer JSON, like every refusal (axum's own are empty).
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(parts.host_policy),
             middleware::check_host_and_origin,

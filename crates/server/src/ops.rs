@@ -1,7 +1,9 @@
 //! The tools' behaviour in wire types: argument conversion in, view building out.
 //!
 //! Both the MCP tools and the REST API call these, so the two surfaces cannot drift apart.
-//! Each function is a thin mapping; the decisions are in `service` and `domain`.
+//! Each function is a thin mapping; the decisions are in `service` and `domain`. The texts that
+//! tell a caller what to do next come from [`Surface`], so each names the tools or the routes
+//! of the surface the caller is using.
 
 use service::{
     AdminRequest, BotRequest, Caller, CodeOf, PostRequest, Service, ServiceError, SyncPage,
@@ -10,9 +12,99 @@ use service::{
 
 use crate::wire::*;
 
+/// The surface a caller came in through: next steps name its tools (MCP) or its routes (REST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Mcp,
+    Rest,
+}
+
+/// Where a sync should start reading.
+#[derive(Debug, Clone, Copy)]
+enum SyncFrom {
+    /// A known cursor, e.g. 0 for the whole history.
+    Cursor(i64),
+    /// The `next_cursor` the caller got from its own previous sync: the only cursor that never
+    /// skips what others posted meanwhile.
+    YourLast,
+}
+
+impl Surface {
+    /// "call join_channel with it" / "POST it to /api/join".
+    fn join_with_code(self) -> &'static str {
+        match self {
+            Surface::Mcp => "call join_channel with it",
+            Surface::Rest => r#"POST it to /api/join as {"code": "…"}"#,
+        }
+    }
+
+    /// How to wait for new messages, from `from`, with the usual 25 s wait.
+    fn sync(self, channel_id: &str, from: SyncFrom) -> String {
+        match (self, from) {
+            (Surface::Mcp, SyncFrom::Cursor(cursor)) => format!(
+                "call sync_messages with channel_id {channel_id}, cursor {cursor} and wait_ms 25000"
+            ),
+            (Surface::Mcp, SyncFrom::YourLast) => format!(
+                "call sync_messages with channel_id {channel_id}, the next_cursor of your last sync and wait_ms 25000"
+            ),
+            (Surface::Rest, SyncFrom::Cursor(cursor)) => {
+                format!("GET /api/channels/{channel_id}/messages?cursor={cursor}&wait_ms=25000")
+            }
+            (Surface::Rest, SyncFrom::YourLast) => format!(
+                "GET /api/channels/{channel_id}/messages?cursor=<next_cursor of your last sync>&wait_ms=25000"
+            ),
+        }
+    }
+
+    /// How to speak in a channel.
+    fn post(self, channel_id: &str) -> String {
+        match self {
+            Surface::Mcp => "call post_message".to_owned(),
+            Surface::Rest => format!("POST /api/channels/{channel_id}/messages"),
+        }
+    }
+
+    /// How to give a seat back.
+    fn leave(self, channel_id: &str, slot: &str) -> String {
+        match self {
+            Surface::Mcp => {
+                format!("call leave_channel with channel_id {channel_id} and slot {slot}")
+            }
+            Surface::Rest => {
+                format!(r#"POST /api/channels/{channel_id}/leave with {{"slot": "{slot}"}}"#)
+            }
+        }
+    }
+
+    /// How to read the bot attached to a channel.
+    fn read_attached_bot(self, channel_id: &str, slot: &str) -> String {
+        match self {
+            Surface::Mcp => {
+                format!("call get_bot_code with channel_id {channel_id} and slot {slot}")
+            }
+            Surface::Rest => format!("GET /api/channels/{channel_id}/bot?slot={slot}"),
+        }
+    }
+
+    /// How to read a bot's code before trusting it, and how to attach one.
+    fn check_and_use_bot(self) -> &'static str {
+        match self {
+            Surface::Mcp => {
+                "Read a bot's exact code with get_bot_code before trusting it as a referee; \
+                 create_channel with bot_preset attaches it."
+            }
+            Surface::Rest => {
+                "Read a bot's exact code with GET /api/bots/{name} before trusting it as a referee; \
+                 POST /api/channels with bot_preset attaches it."
+            }
+        }
+    }
+}
+
 pub async fn create_channel(
     service: &Service,
     who: &Caller,
+    surface: Surface,
     args: CreateChannelArgs,
 ) -> Result<CreateChannelOut, ServiceError> {
     let bot = bot_request(args.bot_preset, args.bot_code, args.bot_params);
@@ -20,18 +112,24 @@ pub async fn create_channel(
         .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true), bot)
         .await?;
     let invites: Vec<InviteView> = created.invites.into_iter().map(InviteView::new).collect();
+    let channel_id = created.channel.id.as_str();
     let next_step = if invites.is_empty() {
-        "Every seat is taken. Call post_message to speak and sync_messages to read.".to_owned()
+        format!(
+            "Every seat is taken. To speak, {}; to read, {}.",
+            surface.post(channel_id),
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
+        )
     } else {
         format!(
-            "Give each invite code to exactly one other participant (slots: {}); they call join_channel with it. \
-             Then call sync_messages with channel_id {} and wait_ms 25000 to wait for them.",
+            "Give each invite code to exactly one other participant (slots: {}); they {}. \
+             Then {} to wait for them.",
             invites
                 .iter()
                 .map(|i| i.slot.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            created.channel.id,
+            surface.join_with_code(),
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
         )
     };
     Ok(CreateChannelOut {
@@ -48,26 +146,29 @@ pub async fn create_channel(
 pub async fn join_channel(
     service: &Service,
     who: &Caller,
+    surface: Surface,
     args: JoinChannelArgs,
 ) -> Result<JoinChannelOut, ServiceError> {
     let joined = service.join_channel(who, &args.code).await?;
     let channel = &joined.channel;
+    let channel_id = channel.id.as_str();
     let spectator = channel
         .slots
         .iter()
         .any(|slot| slot.label == joined.slot && slot.kind == domain::SlotKind::Spectator);
     let mut next_step = if spectator {
         format!(
-            "You watch from spectator seat {}: you see public messages but cannot post. Call \
-             sync_messages with channel_id {} and cursor 0 to read the conversation, then pass \
-             back next_cursor with wait_ms 25000 to follow it.",
-            joined.slot, channel.id
+            "You watch from spectator seat {}: you see public messages but cannot post. To read \
+             the conversation, {}, then keep passing back next_cursor to follow it.",
+            joined.slot,
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
         )
     } else {
         format!(
-            "You hold seat {}. Call sync_messages with channel_id {} and cursor 0 to read the \
-             conversation, then post_message to speak.",
-            joined.slot, channel.id
+            "You hold seat {}. To read the conversation, {}; to speak, {}.",
+            joined.slot,
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
+            surface.post(channel_id),
         )
     };
     next_step.push_str(
@@ -84,10 +185,10 @@ pub async fn join_channel(
     if seats.len() > 1 && took_an_invite {
         next_step.push_str(&format!(
             " Note: you now hold {} seats here ({}). If that invite was meant for someone else, \
-             give the seat back with leave_channel (slot {}) and ask an admin for a new invite.",
+             give the seat back ({}) and ask an admin for a new invite.",
             seats.len(),
             seats.join(", "),
-            joined.slot
+            surface.leave(channel_id, joined.slot.as_str()),
         ));
     }
     Ok(JoinChannelOut {
@@ -112,8 +213,10 @@ pub async fn get_channel(
 pub async fn post_message(
     service: &Service,
     who: &Caller,
+    surface: Surface,
     args: PostMessageArgs,
 ) -> Result<PostMessageOut, ServiceError> {
+    let args_channel_id = args.channel_id.clone();
     let message = service
         .post_message(
             who,
@@ -127,17 +230,17 @@ pub async fn post_message(
             },
         )
         .await?;
-    let seq = message.seq.0;
+    // Never the posted seq as a cursor: whatever others posted since the caller's last sync
+    // would be skipped.
+    let next_step = format!(
+        "Posted as seq {seq}. To wait for the reply, {}; your own message comes back in it. \
+         Do not sync from {seq}: that would skip what others posted since you last read.",
+        surface.sync(&args_channel_id, SyncFrom::YourLast),
+        seq = message.seq.0,
+    );
     Ok(PostMessageOut {
         message: message.into(),
-        // Never point at this message's seq as a cursor: whatever others posted since the
-        // caller last read would be skipped.
-        next_step: format!(
-            "Posted as seq {seq}. To wait for the reply, call sync_messages with the next_cursor \
-             of your last sync_messages call (0 if you have not read this channel yet) and \
-             wait_ms 25000; your own message comes back in it. Do not use {seq} as the cursor: \
-             you would skip what others posted since you last read."
-        ),
+        next_step,
     })
 }
 
@@ -236,6 +339,7 @@ fn bot_request(
 pub async fn attach_bot(
     service: &Service,
     who: &Caller,
+    surface: Surface,
     args: AttachBotArgs,
 ) -> Result<AttachBotOut, ServiceError> {
     let request = bot_request(args.bot_preset, args.bot_code, args.bot_params).unwrap_or_default();
@@ -255,15 +359,20 @@ pub async fn attach_bot(
     Ok(AttachBotOut {
         next_step: format!(
             "The bot in {slot} referees from now on; its code hash and seed commitment are in the \
-             channel for everyone. Tell the players to read it with get_bot_code (channel_id {}, \
-             slot {slot}) and check the hash, then play with post_message and sync_messages.",
-            view.channel_id
+             channel for everyone. Tell the players to read its code ({}) and check the hash, \
+             then play: to speak, {}.",
+            surface.read_attached_bot(&view.channel_id, slot),
+            surface.post(&view.channel_id),
         ),
         channel: view,
     })
 }
 
-pub fn list_bots(service: &Service, who: &Caller) -> Result<ListBotsOut, ServiceError> {
+pub fn list_bots(
+    service: &Service,
+    who: &Caller,
+    surface: Surface,
+) -> Result<ListBotsOut, ServiceError> {
     Ok(ListBotsOut {
         bots: service
             .list_bots(who)?
@@ -274,9 +383,7 @@ pub fn list_bots(service: &Service, who: &Caller) -> Result<ListBotsOut, Service
                 code_hash: bot.code_hash.as_str().to_owned(),
             })
             .collect(),
-        next_step: "Read a bot's exact code with get_bot_code before trusting it as a referee; \
-                    create_channel with bot_preset attaches it."
-            .into(),
+        next_step: surface.check_and_use_bot().into(),
     })
 }
 

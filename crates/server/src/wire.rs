@@ -339,7 +339,8 @@ pub struct SyncMessagesArgs {
     /// Which of your seats reads; needed only if you hold several in this channel.
     #[serde(default)]
     pub slot: Option<String>,
-    /// Most messages to return (default 100, max 200).
+    /// Most messages to return (default 100, max 200). A page also stops once its message
+    /// bodies reach 256 KiB; has_more then says to sync again from next_cursor.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -477,6 +478,12 @@ pub struct LeaveChannelArgs {
 pub struct LeaveChannelOut {
     pub channel_id: String,
     pub left_slot: String,
+}
+
+/// Every REST refusal: `{"error": {code, message, hint}}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
 }
 
 /// The error body of both surfaces.

@@ -9,9 +9,11 @@
 //! future. The MCP endpoint runs them itself, so that a waiting sync holds only its
 //! `PendingSync` and not a protocol session (`server::mcp::parking`).
 
-use domain::limits::{DEFAULT_SYNC_PAGE, MAX_SYNC_PAGE, sync_wait};
-use domain::{Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seq, SlotLabel};
-use store::{Advance, Audience, Subscription};
+use domain::limits::sync_wait;
+use domain::{
+    Channel, ChannelId, DomainError, Message, MessageKind, PageBudget, PrincipalId, Seq, SlotLabel,
+};
+use store::{Advance, Audience, MessagePage, Subscription};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -62,7 +64,7 @@ pub struct PendingSync {
     channel: ChannelId,
     slot: Option<SlotLabel>,
     cursor: Seq,
-    limit: usize,
+    budget: PageBudget,
     started: Instant,
     deadline: Instant,
     subscription: Subscription,
@@ -134,10 +136,6 @@ impl Service {
         if cursor.0 < 0 {
             return Err(DomainError::invalid("cursor", "the cursor is a seq, 0 or more").into());
         }
-        let limit = request
-            .limit
-            .unwrap_or(DEFAULT_SYNC_PAGE)
-            .clamp(1, MAX_SYNC_PAGE);
         let started = Instant::now();
         let subscription = self.inner.store.signals().subscribe(&channel);
         self.sync_step(PendingSync {
@@ -145,7 +143,7 @@ impl Service {
             channel,
             slot,
             cursor,
-            limit,
+            budget: PageBudget::for_sync(request.limit),
             started,
             deadline: started + sync_wait(request.wait_ms),
             subscription,
@@ -195,28 +193,37 @@ impl Service {
             )
             .into());
         }
-        let mut messages = match &snapshot {
-            Some(snapshot) => snapshot
-                .messages
-                .iter()
-                .filter(|message| message.seq > cursor && message.visible_to(&slot, since))
-                .take(sync.limit + 1)
-                .cloned()
-                .collect(),
+        // A page is bounded by bytes as well as by count; it ends at the first message it
+        // refuses, and `next_cursor` stops before that one, so nothing is skipped.
+        let MessagePage { messages, has_more } = match &snapshot {
+            Some(snapshot) => {
+                let mut fill = sync.budget.fill();
+                let mut page = MessagePage::default();
+                for message in snapshot
+                    .messages
+                    .iter()
+                    .filter(|message| message.seq > cursor && message.visible_to(&slot, since))
+                {
+                    if !fill.admit(message) {
+                        page.has_more = true;
+                        break;
+                    }
+                    page.messages.push(message.clone());
+                }
+                page
+            }
             None => {
                 store
-                    .messages(
+                    .message_page(
                         &sync.channel,
                         Audience::Seat { slot: &slot, since },
                         cursor,
                         channel.last_seq,
-                        sync.limit + 1,
+                        sync.budget,
                     )
                     .await?
             }
         };
-        let has_more = messages.len() > sync.limit;
-        messages.truncate(sync.limit);
         let out_of_time = Instant::now() >= sync.deadline || sync.shutdown.is_cancelled();
         if messages.is_empty() && !out_of_time {
             if sync.waiting.is_none() {

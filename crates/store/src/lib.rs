@@ -16,7 +16,9 @@ pub mod oauth;
 pub mod signals;
 pub mod sqlite;
 
-use domain::{Channel, ChannelId, DomainError, Message, PrincipalId, SecretHash, Seq, SlotLabel};
+use domain::{
+    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, SlotLabel,
+};
 
 pub use signals::{Advance, Signals, Snapshot, Subscription};
 
@@ -74,6 +76,14 @@ pub enum Audience<'a> {
     Seat { slot: &'a SlotLabel, since: Seq },
     /// Everything (bots referee the whole channel).
     Everything,
+}
+
+/// One page of a channel's messages.
+#[derive(Debug, Default)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    /// A visible message after the last one here exists (within the bound that was read).
+    pub has_more: bool,
 }
 
 /// What a process opening the database means to do with it.
@@ -220,6 +230,23 @@ impl Store {
     ) -> Result<Vec<Message>, StoreError> {
         match self {
             Store::Sqlite(store) => store.messages(id, audience, after, upto, limit).await,
+        }
+    }
+
+    /// The messages with `after < seq <= upto` that `audience` may see, oldest first, as many
+    /// as `budget` lets one page hold, and whether more follow. Rows are read one at a time and
+    /// the read stops at the first message the page refuses, so a page of large messages never
+    /// loads more than it returns.
+    pub async fn message_page(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        budget: PageBudget,
+    ) -> Result<MessagePage, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.message_page(id, audience, after, upto, budget).await,
         }
     }
 

@@ -1,8 +1,8 @@
 //! The storage contract, checked against a real SQLite file.
 
 use domain::{
-    Body, Channel, ChannelId, ChannelSpec, Draft, Principal, PrincipalId, SecretSource, Seq,
-    SlotLabel, Timestamp,
+    Body, Channel, ChannelId, ChannelSpec, Draft, PageBudget, Principal, PrincipalId, SecretSource,
+    Seq, SlotLabel, Timestamp,
 };
 
 use super::*;
@@ -860,4 +860,51 @@ mod bots {
             "the bot has not seen the last post yet"
         );
     }
+}
+
+#[tokio::test]
+async fn a_message_page_stops_at_its_byte_budget_and_says_more_follow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 21).await;
+    let big = "x".repeat(10_000);
+    for _ in 0..5 {
+        let text = big.clone();
+        store
+            .update_channel(&id, move |channel| {
+                channel.post(&person("alice").id, None, draft(&text, None), Timestamp(3))
+            })
+            .await
+            .expect("post");
+    }
+    let last = store.load_channel(&id).await.expect("load").last_seq;
+    let first_big = Seq(last.0 - 5);
+    let page_of = |max_messages, max_bytes| {
+        store.message_page(
+            &id,
+            Audience::Everything,
+            first_big,
+            last,
+            PageBudget {
+                max_messages,
+                max_bytes,
+            },
+        )
+    };
+    // Each body is 10,002 bytes as JSON: two fit in 25,000, the third does not.
+    let page = page_of(100, 25_000).await.expect("page");
+    assert_eq!(page.messages.len(), 2);
+    assert!(page.has_more);
+    // A budget smaller than one message still returns that message.
+    let page = page_of(100, 10).await.expect("page");
+    assert_eq!(page.messages.len(), 1);
+    assert!(page.has_more);
+    // Everything fits: no more follow.
+    let page = page_of(100, 1_000_000).await.expect("page");
+    assert_eq!(page.messages.len(), 5);
+    assert!(!page.has_more);
+    // Full by count, with one more to come.
+    let page = page_of(4, 1_000_000).await.expect("page");
+    assert_eq!(page.messages.len(), 4);
+    assert!(page.has_more);
 }

@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::FromRequest;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use domain::ErrorCode;
 use service::ServiceError;
 
-use crate::wire::ErrorBody;
+use crate::wire::{ErrorBody, ErrorResponse};
 
 /// The REST error type. Every handler returns it, so the mapping lives only here.
 #[derive(Debug)]
@@ -26,9 +26,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::NotAdmin
         | ErrorCode::ReadOnlySeat
         | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
-        ErrorCode::ChannelNotFound | ErrorCode::SlotNotFound | ErrorCode::InviteInvalid => {
-            StatusCode::NOT_FOUND
-        }
+        ErrorCode::ChannelNotFound
+        | ErrorCode::SlotNotFound
+        | ErrorCode::InviteInvalid
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::ChannelClosed => StatusCode::CONFLICT,
         ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -86,16 +88,21 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::invalid(rejection.body_text())
+        // Not `invalid`: its hint is about bodies, and a query has none.
+        Self::new(
+            ErrorCode::InvalidArgument,
+            rejection.body_text(),
+            "Check the query parameters against GET /api/openapi.json.",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let scope_refused = self.body.code == ErrorCode::InsufficientScope.as_str();
-        let mut response =
-            (self.status, Json(serde_json::json!({ "error": self.body }))).into_response();
+        let mut response = (self.status, Json(ErrorResponse { error: self.body })).into_response();
         if scope_refused {
+            // The authentication middleware answers with the OAuth scope challenge instead.
             response
                 .extensions_mut()
                 .insert(crate::middleware::ScopeRefused);
@@ -113,3 +120,35 @@ impl IntoResponse for ApiError {
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// Where the REST routes are described, named in the hints of the two answers below.
+const ROUTES_HINT: &str = "The REST API is described at GET /api/openapi.json and in the README; \
+                           MCP clients connect to /mcp.";
+
+/// The answer for a path that no route serves, JSON like every other refusal.
+pub async fn not_found(uri: Uri) -> ApiError {
+    not_found_at(uri.path())
+}
+
+/// The answer for a route asked with a method it does not take.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    method_not_allowed_at(&method, uri.path())
+}
+
+/// [`not_found`] for `path` as the client sent it (a nested router sees it without its prefix).
+pub fn not_found_at(path: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("nothing is served at {path}"),
+        ROUTES_HINT,
+    )
+}
+
+/// [`method_not_allowed`] for `path` as the client sent it.
+pub fn method_not_allowed_at(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{path} does not take {method}"),
+        ROUTES_HINT,
+    )
+}

@@ -1,35 +1,148 @@
 //! The REST API under `/api`: the same capabilities as the MCP tools, as JSON over HTTP, for
-//! scripts and curl. Handlers are adapters over [`crate::ops`].
+//! scripts and curl. Handlers are adapters over [`crate::ops`]; [`operations`] lists the routes
+//! once, for the router and for the OpenAPI document served at `/api/openapi.json`.
 
 mod error;
+mod openapi;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::MethodRouter;
 use axum::{Extension, Json, Router};
 use service::Caller;
+
+use schemars::JsonSchema;
 use service::Service;
 
 use error::ApiJson;
-pub use error::{ApiError, status_of};
+pub use error::{ApiError, method_not_allowed, not_found, status_of};
+use error::{method_not_allowed_at, not_found_at};
+use openapi::{Operation, Required};
 
-use crate::ops;
+use crate::ops::{self, Surface};
 use crate::wire::*;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-pub fn router(service: Service) -> Router {
-    Router::new()
-        .route("/channels", get(list_channels).post(create_channel))
-        .route("/channels/{channel_id}", get(get_channel))
-        .route(
-            "/channels/{channel_id}/messages",
-            get(sync_messages).post(post_message),
+/// Where the REST API is mounted.
+pub const PREFIX: &str = "/api";
+
+/// Every REST route, described. The router and the OpenAPI document are both built from this.
+fn operations() -> Vec<Operation> {
+    use Method as M;
+    vec![
+        Operation::new::<ListChannelsOut, _>(
+            M::GET,
+            "/channels",
+            "list_channels",
+            "The channels where you hold a seat or that you created, with unread counts.",
+            list_channels,
+        ),
+        Operation::new::<CreateChannelOut, _>(
+            M::POST,
+            "/channels",
+            "create_channel",
+            "Create a channel; you get one single-use invite code per open seat.",
+            create_channel,
         )
-        .route("/channels/{channel_id}/admin", post(update_channel))
-        .route("/channels/{channel_id}/leave", post(leave_channel))
-        .route("/join", post(join_channel))
-        .with_state(service)
+        .body::<CreateChannelArgs>(Required::Yes)
+        .created(),
+        Operation::new::<ChannelView, _>(
+            M::GET,
+            "/channels/{channel_id}",
+            "get_channel",
+            "A channel's set-up: its slots, who holds them, its last seq.",
+            get_channel,
+        ),
+        Operation::new::<SyncMessagesOut, _>(
+            M::GET,
+            "/channels/{channel_id}/messages",
+            "sync_messages",
+            "Messages after `cursor`; waits up to `wait_ms` when there are none yet.",
+            sync_messages,
+        )
+        .query::<SyncQuery>(),
+        Operation::new::<PostMessageOut, _>(
+            M::POST,
+            "/channels/{channel_id}/messages",
+            "post_message",
+            "Post a message: text, a JSON object in data, or both.",
+            post_message,
+        )
+        .body::<PostBody>(Required::Yes)
+        .created(),
+        Operation::new::<UpdateChannelOut, _>(
+            M::POST,
+            "/channels/{channel_id}/admin",
+            "update_channel",
+            "Admin operations: rename, set_admin, yield_slot, kick, reissue_invite, close.",
+            update_channel,
+        )
+        .body::<AdminBody>(Required::Yes),
+        Operation::new::<LeaveChannelOut, _>(
+            M::POST,
+            "/channels/{channel_id}/leave",
+            "leave_channel",
+            "Give up your seat (an empty body leaves your only seat).",
+            leave_channel,
+        )
+        .body::<LeaveBody>(Required::No),
+        Operation::new::<BotCodeOut, _>(
+            M::GET,
+            "/channels/{channel_id}/bot",
+            "get_channel_bot_code",
+            "The exact source of the bot attached to a channel you are in.",
+            get_channel_bot_code,
+        )
+        .query::<BotSlotQuery>(),
+        Operation::new::<AttachBotOut, _>(
+            M::POST,
+            "/channels/{channel_id}/bot",
+            "attach_bot",
+            "Attach a referee bot (a builtin or your own JavaScript) to a bot slot you administer.",
+            attach_bot,
+        )
+        .body::<AttachBotBody>(Required::Yes),
+        Operation::new::<JoinChannelOut, _>(
+            M::POST,
+            "/join",
+            "join_channel",
+            "Join with an invite code, or take your seat back with a rejoin token.",
+            join_channel,
+        )
+        .body::<JoinChannelArgs>(Required::Yes),
+        Operation::new::<ListBotsOut, _>(
+            M::GET,
+            "/bots",
+            "list_bots",
+            "The builtin referee bots, with the hash of their exact code.",
+            list_bots,
+        ),
+        Operation::new::<BotCodeOut, _>(
+            M::GET,
+            "/bots/{name}",
+            "get_bot_code",
+            "The exact source of a builtin bot.",
+            get_builtin_bot_code,
+        ),
+    ]
+}
+
+/// The REST routes, nested under [`PREFIX`] by the caller. Unknown paths and methods under it
+/// answer in the same JSON error format as every refusal.
+pub fn router(service: Service) -> Router {
+    // Nested, these handlers see the path without the prefix, which the client did send.
+    openapi::router(operations(), service)
+        .fallback(|uri: Uri| async move { not_found_at(&format!("{PREFIX}{}", uri.path())) })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            method_not_allowed_at(&method, &format!("{PREFIX}{}", uri.path()))
+        })
+}
+
+/// `GET /api/openapi.json`: the OpenAPI 3.1 document of [`router`]'s routes. Public, like any
+/// API description.
+pub fn openapi_route() -> MethodRouter {
+    openapi::serve_document(&openapi::document(&operations(), PREFIX))
 }
 
 async fn create_channel(
@@ -39,7 +152,7 @@ async fn create_channel(
 ) -> Result<(StatusCode, Json<CreateChannelOut>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(ops::create_channel(&service, &who, args).await?),
+        Json(ops::create_channel(&service, &who, Surface::Rest, args).await?),
     ))
 }
 
@@ -65,11 +178,13 @@ async fn join_channel(
     Extension(who): Extension<Caller>,
     ApiJson(args): ApiJson<JoinChannelArgs>,
 ) -> ApiResult<JoinChannelOut> {
-    Ok(Json(ops::join_channel(&service, &who, args).await?))
+    Ok(Json(
+        ops::join_channel(&service, &who, Surface::Rest, args).await?,
+    ))
 }
 
 /// The message body: the tool's arguments without `channel_id`, which is in the path.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PostBody {
     #[serde(default)]
@@ -100,16 +215,20 @@ async fn post_message(
     };
     Ok((
         StatusCode::CREATED,
-        Json(ops::post_message(&service, &who, args).await?),
+        Json(ops::post_message(&service, &who, Surface::Rest, args).await?),
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SyncQuery {
+    /// The next_cursor of your previous sync; 0 (default) for the whole history.
     cursor: Option<i64>,
+    /// How long to wait when there is nothing new, in ms (default 25000, max 45000).
     wait_ms: Option<u64>,
+    /// Which of your seats reads; needed only if you hold several here.
     slot: Option<String>,
+    /// Most messages to return (default 100, max 200; a page also stops at 256 KiB of bodies).
     limit: Option<usize>,
 }
 
@@ -130,7 +249,7 @@ async fn sync_messages(
     Ok(Json(ops::sync_messages(&service, &who, args).await?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AdminBody {
     op: AdminOpName,
@@ -158,7 +277,7 @@ async fn update_channel(
     Ok(Json(ops::update_channel(&service, &who, args).await?))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LeaveBody {
     #[serde(default)]
@@ -187,5 +306,82 @@ async fn leave_channel(
     };
     Ok(Json(
         ops::leave_channel(&service, &who, LeaveChannelArgs { channel_id, slot }).await?,
+    ))
+}
+
+async fn list_bots(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+) -> ApiResult<ListBotsOut> {
+    Ok(Json(ops::list_bots(&service, &who, Surface::Rest)?))
+}
+
+async fn get_builtin_bot_code(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<BotCodeOut> {
+    let args = GetBotCodeArgs {
+        preset: Some(name),
+        ..GetBotCodeArgs::default()
+    };
+    Ok(Json(ops::get_bot_code(&service, &who, args).await?))
+}
+
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BotSlotQuery {
+    /// The bot's slot; default: the channel's first bot slot.
+    slot: Option<String>,
+}
+
+async fn get_channel_bot_code(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    Path(channel_id): Path<String>,
+    query: Result<Query<BotSlotQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<BotCodeOut> {
+    let Query(query) = query?;
+    let args = GetBotCodeArgs {
+        preset: None,
+        channel_id: Some(channel_id),
+        slot: query.slot,
+    };
+    Ok(Json(ops::get_bot_code(&service, &who, args).await?))
+}
+
+/// The bot to attach: the tool's arguments without `channel_id`, which is in the path.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AttachBotBody {
+    /// The bot slot to use; default: the first bot slot.
+    #[serde(default)]
+    slot: Option<String>,
+    /// A builtin bot (see GET /api/bots).
+    #[serde(default)]
+    bot_preset: Option<String>,
+    /// Or inline JavaScript source.
+    #[serde(default)]
+    bot_code: Option<String>,
+    /// The bot's parameters.
+    #[serde(default)]
+    bot_params: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+async fn attach_bot(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    Path(channel_id): Path<String>,
+    ApiJson(body): ApiJson<AttachBotBody>,
+) -> ApiResult<AttachBotOut> {
+    let args = AttachBotArgs {
+        channel_id,
+        slot: body.slot,
+        bot_preset: body.bot_preset,
+        bot_code: body.bot_code,
+        bot_params: body.bot_params,
+    };
+    Ok(Json(
+        ops::attach_bot(&service, &who, Surface::Rest, args).await?,
     ))
 }

@@ -17,7 +17,7 @@ use super::args::Args;
 use super::error::ToolError;
 use super::parking::Parking;
 use crate::middleware::ScopeChallenge;
-use crate::ops;
+use crate::ops::{self, Surface};
 use crate::wire::*;
 
 /// How often a waiting sync tells the client it is still alive.
@@ -77,7 +77,7 @@ impl McpServer {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
             &context,
-            ops::create_channel(&self.service, &who, args).await,
+            ops::create_channel(&self.service, &who, Surface::Mcp, args).await,
         )
     }
 
@@ -96,7 +96,10 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<JoinChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(&context, ops::join_channel(&self.service, &who, args).await)
+        answer(
+            &context,
+            ops::join_channel(&self.service, &who, Surface::Mcp, args).await,
+        )
     }
 
     #[tool(
@@ -132,7 +135,10 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<PostMessageOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(&context, ops::post_message(&self.service, &who, args).await)
+        answer(
+            &context,
+            ops::post_message(&self.service, &who, Surface::Mcp, args).await,
+        )
     }
 
     #[tool(
@@ -260,7 +266,10 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<AttachBotOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(&context, ops::attach_bot(&self.service, &who, args).await)
+        answer(
+            &context,
+            ops::attach_bot(&self.service, &who, Surface::Mcp, args).await,
+        )
     }
 
     #[tool(
@@ -279,7 +288,7 @@ impl McpServer {
     ) -> Result<Json<ListBotsOut>, ToolError> {
         let who = caller(&context)?;
         args.into_inner()?;
-        answer(&context, ops::list_bots(&self.service, &who))
+        answer(&context, ops::list_bots(&self.service, &who, Surface::Mcp))
     }
 
     #[tool(

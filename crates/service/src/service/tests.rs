@@ -250,6 +250,59 @@ async fn pages_are_bounded_and_resume_from_the_cursor() {
     assert!(seen.len() >= 9, "system messages plus seven posts");
 }
 
+#[tokio::test]
+async fn pages_are_bounded_by_bytes_and_skip_nothing() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let big = "x".repeat(domain::limits::MAX_TEXT_BYTES);
+    let posts = 20;
+    for _ in 0..posts {
+        service
+            .post_message(&person("alice"), text(&channel, &big))
+            .await
+            .expect("post");
+    }
+    let mut cursor = head.0;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = service
+            .sync_messages(
+                &person("bob"),
+                SyncRequest {
+                    limit: Some(domain::limits::MAX_SYNC_PAGE),
+                    ..sync(&channel, cursor, 0)
+                },
+            )
+            .await
+            .expect("sync");
+        pages += 1;
+        let bytes: usize = page.messages.iter().map(|m| m.body.encoded_len()).sum();
+        assert!(
+            bytes <= domain::limits::MAX_SYNC_PAGE_BYTES,
+            "a page of {} messages carries {bytes} bytes of bodies",
+            page.messages.len()
+        );
+        assert!(!page.messages.is_empty(), "every page moves forward");
+        if page.has_more {
+            assert_eq!(
+                Some(page.next_cursor),
+                page.messages.last().map(|m| m.seq),
+                "a partial page's cursor stops at its last message"
+            );
+        }
+        seen.extend(page.messages.iter().map(|m| m.seq.0));
+        cursor = page.next_cursor.0;
+        if !page.has_more {
+            break;
+        }
+    }
+    let expected: Vec<i64> = (head.0 + 1..=head.0 + posts).collect();
+    assert_eq!(seen, expected, "every message once, in order");
+    assert!(pages >= 2, "20 messages of 16 KiB do not fit one page");
+}
+
 fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> ErrorCode {
     result.unwrap_err().code()
 }

@@ -14,9 +14,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
-    Body, BotCard, Channel, ChannelId, DomainError, Message, MessageKind, PrincipalId, Seat,
-    SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Body, BotCard, Channel, ChannelId, DomainError, Message, MessageKind, PageBudget, PrincipalId,
+    Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
 };
+use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -30,8 +31,17 @@ mod oauth;
 
 use crate::signals::{Advance, Snapshot};
 use crate::{
-    Access, Audience, ChannelListing, ReadMark, SeatSummary, Signals, StoreError, StoreSettings,
+    Access, Audience, ChannelListing, MessagePage, ReadMark, SeatSummary, Signals, StoreError,
+    StoreSettings,
 };
+
+/// The messages of channel ?1 with ?2 < seq <= ?3 that seat ?4 (held since ?6) may see, or all
+/// of them when ?4 is NULL, oldest first, at most ?5. Mirrors `Message::visible_to`.
+const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at \
+     FROM messages \
+     WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
+       AND (?4 IS NULL OR recipient IS NULL OR ((recipient = ?4 OR sender = ?4) AND seq > ?6)) \
+     ORDER BY seq LIMIT ?5";
 
 /// Channels kept in the writer's memory before it starts over.
 const WRITER_CACHE_CAPACITY: usize = 10_000;
@@ -445,22 +455,51 @@ impl SqliteStore {
             Audience::Seat { slot, since } => (Some(slot.as_str()), since.0),
             Audience::Everything => (None, 0),
         };
-        let rows = sqlx::query(
-            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at \
-             FROM messages \
-             WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
-               AND (?4 IS NULL OR recipient IS NULL OR ((recipient = ?4 OR sender = ?4) AND seq > ?6)) \
-             ORDER BY seq LIMIT ?5",
-        )
-        .bind(id.as_str())
-        .bind(after.0)
-        .bind(upto.0)
-        .bind(viewer)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(since)
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = sqlx::query(VISIBLE_MESSAGES)
+            .bind(id.as_str())
+            .bind(after.0)
+            .bind(upto.0)
+            .bind(viewer)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(since)
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter().map(message_from_row).collect()
+    }
+
+    pub async fn message_page(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        budget: PageBudget,
+    ) -> Result<MessagePage, StoreError> {
+        let (viewer, since) = match audience {
+            Audience::Seat { slot, since } => (Some(slot.as_str()), since.0),
+            Audience::Everything => (None, 0),
+        };
+        // One row past the count, so that a page full by count still learns whether more follow.
+        let bound = budget.max_messages.saturating_add(1);
+        let mut rows = sqlx::query(VISIBLE_MESSAGES)
+            .bind(id.as_str())
+            .bind(after.0)
+            .bind(upto.0)
+            .bind(viewer)
+            .bind(i64::try_from(bound).unwrap_or(i64::MAX))
+            .bind(since)
+            .fetch(&self.readers);
+        let mut page = MessagePage::default();
+        let mut fill = budget.fill();
+        while let Some(row) = rows.try_next().await? {
+            let message = message_from_row(&row)?;
+            if !fill.admit(&message) {
+                page.has_more = true;
+                break;
+            }
+            page.messages.push(message);
+        }
+        Ok(page)
     }
 
     pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
