@@ -222,6 +222,12 @@ pub struct ServeArgs {
     /// Heap cap of one bot event, in MiB.
     #[arg(long, env = "MCP_BOT_MEMORY_MIB", default_value_t = 16)]
     pub bot_memory_mib: usize,
+
+    /// Most bot slots a new channel may declare. What bots write is capped per channel, so
+    /// more bots share the same budget; raise this only for games that need several referees.
+    #[arg(long, env = "MCP_MAX_BOT_SLOTS", default_value_t = domain::limits::DEFAULT_MAX_BOT_SLOTS as u64,
+          value_parser = clap::value_parser!(u64).range(0..=domain::limits::MAX_SLOTS_PER_CHANNEL as u64))]
+    pub max_bot_slots: u64,
 }
 
 /// Validated configuration, split per crate.
@@ -327,6 +333,7 @@ impl ServeArgs {
                 rate_limit_per_second: self.rate_limit,
                 max_waiting_syncs: self.max_waiting_syncs,
                 bot_limits: self.bot_limits()?,
+                max_bot_slots: usize::try_from(self.max_bot_slots)?,
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
@@ -426,6 +433,17 @@ mod tests {
         assert!(
             matches!(settings.auth, AuthSettings::OAuth(_)),
             "OAuth is the default"
+        );
+    }
+
+    #[test]
+    fn bot_slots_default_to_four_and_the_operator_may_change_it() {
+        let settings = parse(&[]).validate().expect("valid");
+        assert_eq!(settings.service.max_bot_slots, 4);
+        let settings = parse(&["--max-bot-slots", "12"]).validate().expect("valid");
+        assert_eq!(settings.service.max_bot_slots, 12);
+        assert!(
+            Cli::try_parse_from(["mcp-multiplayer", "serve", "--max-bot-slots", "33"]).is_err()
         );
     }
 
