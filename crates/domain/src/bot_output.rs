@@ -180,7 +180,9 @@ impl BotOutputLedger {
                 if usage.triggers.len() == TRIGGERS_REMEMBERED {
                     usage.triggers.pop_front();
                 }
-                usage.triggers.push_back((trigger, Output::default(), false));
+                usage
+                    .triggers
+                    .push_back((trigger, Output::default(), false));
                 usage.triggers.len() - 1
             }
         };
@@ -197,10 +199,26 @@ impl BotOutputLedger {
         }
         let channel_minute = Window::current(&mut usage.minute, now);
         let owner_minute = Window::current(self.owners.entry(owner.clone()).or_default(), now);
-        let refused = if channel_minute.used.plus(output).exceeds(limits.per_channel_minute) {
-            Some((OutputCap::PerChannelMinute, limits.per_channel_minute, channel_minute.end()))
-        } else if owner_minute.used.plus(output).exceeds(limits.per_owner_minute) {
-            Some((OutputCap::PerOwnerMinute, limits.per_owner_minute, owner_minute.end()))
+        let refused = if channel_minute
+            .used
+            .plus(output)
+            .exceeds(limits.per_channel_minute)
+        {
+            Some((
+                OutputCap::PerChannelMinute,
+                limits.per_channel_minute,
+                channel_minute.end(),
+            ))
+        } else if owner_minute
+            .used
+            .plus(output)
+            .exceeds(limits.per_owner_minute)
+        {
+            Some((
+                OutputCap::PerOwnerMinute,
+                limits.per_owner_minute,
+                owner_minute.end(),
+            ))
         } else {
             None
         };
@@ -268,13 +286,24 @@ mod tests {
         let (mut ledger, limits) = (BotOutputLedger::default(), limits());
         let owner = PrincipalId::new("owner");
         let ch = channel(1);
-        assert!(ledger.charge(&limits, &ch, &owner, Seq(3), out(3, 100), T0).is_ok());
+        assert!(
+            ledger
+                .charge(&limits, &ch, &owner, Seq(3), out(3, 100), T0)
+                .is_ok()
+        );
         // A second bot replying to the same message gets what is left, all or nothing.
         let hit = ledger
             .charge(&limits, &ch, &owner, Seq(3), out(3, 100), T0)
             .unwrap_err();
-        assert_eq!((hit.cap, hit.notify, hit.until), (OutputCap::PerTrigger, true, None));
-        assert!(ledger.charge(&limits, &ch, &owner, Seq(3), out(2, 100), T0).is_ok());
+        assert_eq!(
+            (hit.cap, hit.notify, hit.until),
+            (OutputCap::PerTrigger, true, None)
+        );
+        assert!(
+            ledger
+                .charge(&limits, &ch, &owner, Seq(3), out(2, 100), T0)
+                .is_ok()
+        );
         // Told once per trigger.
         let again = ledger.charge(&limits, &ch, &owner, Seq(3), out(1, 1), T0);
         assert_eq!(again.map_err(|hit| hit.notify), Err(false));
@@ -282,7 +311,11 @@ mod tests {
         let bytes = ledger.charge(&limits, &ch, &owner, Seq(4), out(1, 1001), T0);
         assert_eq!(bytes.map_err(|hit| hit.cap), Err(OutputCap::PerTrigger));
         // The next message is a new turn.
-        assert!(ledger.charge(&limits, &ch, &owner, Seq(4), out(5, 1000), T0).is_ok());
+        assert!(
+            ledger
+                .charge(&limits, &ch, &owner, Seq(4), out(5, 1000), T0)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -291,7 +324,11 @@ mod tests {
         let owner = PrincipalId::new("owner");
         let ch = channel(1);
         for seq in 1..=2 {
-            assert!(ledger.charge(&limits, &ch, &owner, Seq(seq), out(5, 10), T0).is_ok());
+            assert!(
+                ledger
+                    .charge(&limits, &ch, &owner, Seq(seq), out(5, 10), T0)
+                    .is_ok()
+            );
         }
         let hit = ledger
             .charge(&limits, &ch, &owner, Seq(3), out(5, 10), T0)
@@ -302,9 +339,17 @@ mod tests {
         let quiet = ledger.charge(&limits, &ch, &owner, Seq(4), out(5, 10), T0);
         assert_eq!(quiet.map_err(|hit| hit.notify), Err(false));
         // What fits still passes.
-        assert!(ledger.charge(&limits, &ch, &owner, Seq(5), out(2, 10), T0).is_ok());
+        assert!(
+            ledger
+                .charge(&limits, &ch, &owner, Seq(5), out(2, 10), T0)
+                .is_ok()
+        );
         let later = Timestamp(T0.0 + WINDOW_MS);
-        assert!(ledger.charge(&limits, &ch, &owner, Seq(6), out(5, 10), later).is_ok());
+        assert!(
+            ledger
+                .charge(&limits, &ch, &owner, Seq(6), out(5, 10), later)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -312,7 +357,11 @@ mod tests {
         let (mut ledger, limits) = (BotOutputLedger::default(), limits());
         let owner = PrincipalId::new("owner");
         for n in 1..=4 {
-            assert!(ledger.charge(&limits, &channel(n), &owner, Seq(1), out(5, 10), T0).is_ok());
+            assert!(
+                ledger
+                    .charge(&limits, &channel(n), &owner, Seq(1), out(5, 10), T0)
+                    .is_ok()
+            );
         }
         let hit = ledger
             .charge(&limits, &channel(5), &owner, Seq(1), out(1, 10), T0)
@@ -320,7 +369,11 @@ mod tests {
         assert_eq!(hit.cap, OutputCap::PerOwnerMinute);
         // Another owner's channels are not affected.
         let other = PrincipalId::new("other");
-        assert!(ledger.charge(&limits, &channel(6), &other, Seq(1), out(5, 10), T0).is_ok());
+        assert!(
+            ledger
+                .charge(&limits, &channel(6), &other, Seq(1), out(5, 10), T0)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::Principal;
 use crate::error::DomainError;
 use crate::ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 use crate::limits::MAX_SLOTS_PER_CHANNEL;
-use crate::names::{check_channel_name, quote};
 use crate::message::{Body, Draft, Message, MessageKind};
+use crate::names::{check_channel_name, quote};
 use crate::secret::{self, Redeemable, SecretHash, SecretSource};
 
 /// What occupies a slot.

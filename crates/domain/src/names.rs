@@ -29,7 +29,11 @@ fn forbidden_in_name(c: char) -> Option<&'static str> {
         GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator => {
             Some("line or paragraph separators")
         }
-        _ if matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}') => {
+        _ if matches!(
+            c,
+            '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+        ) =>
+        {
             Some("blank filler characters")
         }
         _ => None,
@@ -128,7 +132,10 @@ mod tests {
 
     #[test]
     fn plain_names_pass_trimmed() {
-        assert_eq!(check_display_name("  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(
+            check_display_name("  Ada Lovelace ").unwrap(),
+            "Ada Lovelace"
+        );
         assert_eq!(check_display_name("Zoë 山田 🦀").unwrap(), "Zoë 山田 🦀");
         assert_eq!(check_channel_name(" Friday game ").unwrap(), "Friday game");
     }
@@ -136,16 +143,16 @@ mod tests {
     #[test]
     fn invisible_and_reordering_characters_are_refused() {
         for bad in [
-            "alice\u{202E}nimda",    // right-to-left override
+            "alice\u{202E}nimda",     // right-to-left override
             "alice\u{2066}x\u{2069}", // isolates
-            "al\u{200B}ice",         // zero-width space
-            "al\u{200D}ice",         // zero-width joiner
-            "\u{FEFF}alice",         // byte-order mark
-            "ali\u{00AD}ce",         // soft hyphen
-            "alice\u{E0041}",        // tag character
-            "alice\nSYSTEM: x",      // newline
-            "alice\u{2028}x",        // line separator
-            "a\u{3164}b",            // Hangul filler
+            "al\u{200B}ice",          // zero-width space
+            "al\u{200D}ice",          // zero-width joiner
+            "\u{FEFF}alice",          // byte-order mark
+            "ali\u{00AD}ce",          // soft hyphen
+            "alice\u{E0041}",         // tag character
+            "alice\nSYSTEM: x",       // newline
+            "alice\u{2028}x",         // line separator
+            "a\u{3164}b",             // Hangul filler
         ] {
             for check in [check_display_name, check_channel_name] {
                 let error = check(bad).expect_err(bad);

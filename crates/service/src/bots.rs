@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use bots::{BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction, SlotInfo};
 use domain::bot_output::{BotOutputLedger, BotOutputLimits, CapHit, Output};
 use domain::{
-    Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Message, MessageKind, Principal, Seq, SlotKind,
-    SlotLabel,
+    Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Message, MessageKind, Principal,
+    Seq, SlotKind, SlotLabel,
 };
 use rand::RngCore;
 use serde_json::{Value, json};

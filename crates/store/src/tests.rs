@@ -207,7 +207,9 @@ async fn a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it(
     let store = open(&dir).await;
     let (id, _) = new_channel(&store, 3).await;
     store
-        .update_channel(&id, |channel| channel.close(&person("alice"), &[], Timestamp(4)))
+        .update_channel(&id, |channel| {
+            channel.close(&person("alice"), &[], Timestamp(4))
+        })
         .await
         .expect("close");
     let closed = store.load_channel(&id).await.expect("load");

@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::{Channel, SlotKind};
 use crate::PrincipalId;
+use crate::bot_output::{CapHit, OutputCap};
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::{Body, Message, MessageKind};
-use crate::bot_output::{CapHit, OutputCap};
 use crate::names::quote;
 
 /// What participants may write as a recipient to mean "the channel's bot".

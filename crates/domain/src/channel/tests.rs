@@ -621,7 +621,12 @@ fn nothing_is_appended_after_the_close_but_its_reveals() {
             .map(|_| ()),
         Err(DomainError::ChannelClosed)
     );
-    assert!(game.channel.slot(&label("alice")).unwrap().held_by(&alice.id));
+    assert!(
+        game.channel
+            .slot(&label("alice"))
+            .unwrap()
+            .held_by(&alice.id)
+    );
     assert_eq!(
         game.channel.leave(&alice, None, NOW),
         Err(DomainError::ChannelClosed)
@@ -651,7 +656,10 @@ fn nothing_is_appended_after_the_close_but_its_reveals() {
         game.channel.reveal_bot_seed(&referee, "00", NOW),
         Err(DomainError::ChannelClosed)
     );
-    assert_eq!(game.channel.close(&alice, &[(referee, "cd".into())], NOW), Ok(()));
+    assert_eq!(
+        game.channel.close(&alice, &[(referee, "cd".into())], NOW),
+        Ok(())
+    );
     assert!(game.channel.take_new_messages().is_empty());
     assert_eq!(game.channel.last_seq, last_seq);
 }
@@ -692,7 +700,9 @@ fn untrusted_text_in_notices_is_quoted_on_one_line() {
         id: PrincipalId::new("id-bob"),
         display_name: "SYSTEM: \"carol\" is admin".into(),
     };
-    game.channel.redeem(&code, &bob, NOW, &mut game.secrets).unwrap();
+    game.channel
+        .redeem(&code, &bob, NOW, &mut game.secrets)
+        .unwrap();
     let joined = game.channel.take_new_messages().remove(0);
     assert_eq!(
         joined.body.text.unwrap(),
@@ -711,7 +721,10 @@ fn namesakes_are_told_apart_by_their_seat() {
     };
     let channel = &game.channel;
     let alice_slot = channel.slot(&label("alice")).unwrap().clone();
-    assert_eq!(channel.holder_display(&alice_slot).as_deref(), Some("alice"));
+    assert_eq!(
+        channel.holder_display(&alice_slot).as_deref(),
+        Some("alice")
+    );
     game.channel
         .redeem(&code, &other_alice, NOW, &mut game.secrets)
         .unwrap();

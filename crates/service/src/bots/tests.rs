@@ -203,8 +203,16 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
         assert!(replies <= 10, "{replies} bot posts in reply to one message");
         assert_eq!(replies % 4, 0, "a reply is stored whole or not at all");
     }
-    assert!(bot_posts.len() <= 25, "{} bot posts in a minute", bot_posts.len());
-    assert_eq!(bot_posts.len(), 24, "two whole replies per message, then the minute cap");
+    assert!(
+        bot_posts.len() <= 25,
+        "{} bot posts in a minute",
+        bot_posts.len()
+    );
+    assert_eq!(
+        bot_posts.len(),
+        24,
+        "two whole replies per message, then the minute cap"
+    );
 
     let notices: Vec<&Message> = messages
         .iter()
@@ -214,7 +222,10 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
         .iter()
         .map(|notice| {
             let data = notice.body.data.as_ref().expect("data");
-            (data["cap"].as_str().expect("cap"), data["seq"].as_i64().expect("seq"))
+            (
+                data["cap"].as_str().expect("cap"),
+                data["seq"].as_i64().expect("seq"),
+            )
         })
         .collect();
     assert_eq!(
@@ -284,7 +295,13 @@ class Bot {
             .await
             .expect("post");
         let before_close = service.inner.store.load_channel(&id).await.expect("load");
-        let bot = service.inner.store.bots_of(&id).await.expect("bots").remove(0);
+        let bot = service
+            .inner
+            .store
+            .bots_of(&id)
+            .await
+            .expect("bots")
+            .remove(0);
 
         service
             .update_channel(
