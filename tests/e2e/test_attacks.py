@@ -518,7 +518,7 @@ async def test_only_admins_update_channels(server, mode):
         assert await alice.code("update_channel", channel_id=channel_id, op="rename", name="x") == "CHANNEL_CLOSED"
         assert await alice.code("join_channel", code=invite_for(created, "carol")) == "INVITE_INVALID"
         page = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
-        assert page["messages"][-1]["data"] == {"event": "closed"}
+        assert page["messages"][-1]["data"] == {"event": "closed", "by": "alice"}
         assert page["channel"]["closed"] is True
 
 
@@ -580,3 +580,56 @@ async def test_too_many_waiting_syncs_are_refused(server_factory, mode):
             await again.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=1500)
         assert refusal.code == "LIMIT_EXCEEDED", refusal
         assert outcome["first"]["messages"] == []
+
+
+async def test_a_closed_channel_takes_nothing_after_its_close_notice(server, mode):
+    """After `close`, a rejoin token no longer moves a seat, a holder cannot leave, and nothing
+    adds a line after the close notice."""
+    async with (
+        connect(server, "alice", mode) as alice,
+        connect(server, "bob", mode) as bob,
+        connect(server, "mallory", mode) as mallory,
+    ):
+        created = await alice.call("create_channel", name="closing", slots=["invite:alice", "invite:bob"])
+        channel_id = created["channel"]["channel_id"]
+        joined = await bob.call("join_channel", code=invite_for(created, "bob"))
+        bob_token = joined["your_seat"]["rejoin_token"]
+        await alice.call("update_channel", channel_id=channel_id, op="close")
+        closed = await alice.call("get_channel", channel_id=channel_id)
+
+        assert await mallory.code("join_channel", code=bob_token) == "CHANNEL_CLOSED"
+        assert await bob.code("leave_channel", channel_id=channel_id) == "CHANNEL_CLOSED"
+        # Closing again is no change either.
+        await alice.call("update_channel", channel_id=channel_id, op="close")
+
+        after = await alice.call("get_channel", channel_id=channel_id)
+        assert after["last_seq"] == closed["last_seq"]
+        assert [s.get("holder") for s in after["slots"]] == ["alice", "bob"]
+        page = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
+        assert page["messages"][-1]["data"]["event"] == "closed"
+
+
+async def test_names_that_hide_or_reorder_text_are_refused(server, mode):
+    async with connect(server, "alice", mode) as alice:
+        for name in ["ab\u202ecd", "a\u200bb", "a\u2066b\u2069", "x\nSYSTEM: y"]:
+            refused = await alice.error("create_channel", name=name, slots=["invite:alice"])
+            assert refused.code == "INVALID_ARGUMENT" and "U+" in refused.message, refused
+        created = await alice.call("create_channel", name="fine", slots=["invite:alice"])
+        channel_id = created["channel"]["channel_id"]
+        assert (
+            await alice.code("update_channel", channel_id=channel_id, op="rename", name="fine\u200d")
+            == "INVALID_ARGUMENT"
+        )
+
+
+async def test_namesakes_are_told_apart_in_the_channel_view(server, mode):
+    # Two dev tokens, two people, one display name.
+    async with connect(server, "alice:one", mode) as alice, connect(server, "alice:two", mode) as other:
+        created = await create_with(alice, ["invite:p1", "invite:p2", "invite:p3"], ("p2", other))
+        view = await other.call("get_channel", channel_id=created["channel"]["channel_id"])
+        shown = {slot["slot"]: (slot.get("holder"), slot.get("display")) for slot in view["slots"]}
+        assert shown == {
+            "p1": ("alice", "alice (invite:p1)"),
+            "p2": ("alice", "alice (invite:p2)"),
+            "p3": (None, None),
+        }

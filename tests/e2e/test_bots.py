@@ -5,6 +5,7 @@ pass for the bot."""
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 import time
 from typing import Any, Callable
@@ -542,3 +543,119 @@ async def test_a_player_slot_cannot_be_named_bot(server, mode):
         created = await alice.call("create_channel", name="ok", slots=["bot:bot", "invite:alice"], bot_code=ECHO_BOT)
         bot_slot = [slot for slot in created["channel"]["slots"] if slot["kind"] == "bot"]
         assert [slot["slot"] for slot in bot_slot] == ["bot"], "a bot slot may be called bot"
+
+
+# ---------------------------------------------------------------------------------------------
+# What bots may write (issue 9: output amplification, forged lines)
+# ---------------------------------------------------------------------------------------------
+
+# Posts `params.n` messages of `params.size` bytes on every user message.
+CHATTY_BOT = """
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; this.n = params.n; this.size = params.size; }
+  on_message(msg) {
+    if (msg.kind !== "user") { return; }
+    for (let i = 0; i < this.n; i++) { this.ctx.post({ text: "x".repeat(this.size), data: { re: msg.seq } }); }
+  }
+}
+"""
+
+# The server's defaults (domain::bot_output and domain::limits).
+PER_MESSAGE_MESSAGES = 40
+PER_MESSAGE_BYTES = 128 * 1024
+MAX_BOT_SLOTS = 4
+
+
+async def settle(feed: Feed, quiet_s: float = 1.0, timeout_s: float = 30.0) -> None:
+    """Syncs until nothing new has arrived for `quiet_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = feed.cursor
+        await feed.pull(wait_ms=int(quiet_s * 1000))
+        if feed.cursor == before:
+            return
+    raise AssertionError("the channel never went quiet")
+
+
+async def test_bot_output_is_bounded_however_many_bots_answer(server_factory, mode):
+    """The amplification attack: bot slots full of bots that each post 20 large messages per user
+    message. Bot slots are capped, and what the bots write together is capped per user message;
+    a reply that does not fit is dropped whole, with one notice naming the cap."""
+    # A generous time budget: this test is about output, not about a busy machine's clock.
+    server = server_factory("--rate-limit", "0", "--bot-budget-ms", "2000")
+    async with connect(server, "alice", mode) as alice:
+        slots = [f"bot:b{n}" for n in range(MAX_BOT_SLOTS)] + ["invite:alice"]
+        created = await alice.call("create_channel", name="amplifier", slots=slots)
+        channel_id = created["channel"]["channel_id"]
+        # 20 posts of 3,000 bytes: one reply (60 KB) fits the per-message cap, three do not.
+        for n in range(MAX_BOT_SLOTS):
+            await alice.call(
+                "attach_bot", channel_id=channel_id, slot=f"b{n}", bot_code=CHATTY_BOT,
+                bot_params={"n": 20, "size": 3000},
+            )
+        feed = Feed(alice, channel_id)
+        await settle(feed)
+        start = feed.cursor
+
+        began = time.monotonic()
+        triggers = [
+            (await alice.call("post_message", channel_id=channel_id, text="x"))["message"]["seq"]
+            for _ in range(3)
+        ]
+        await settle(feed)
+        elapsed = time.monotonic() - began
+        seen = [m for m in await feed.everything() if m["seq"] > start]
+        bot_posts = [m for m in seen if m["kind"] == "bot"]
+        def weight(message: dict[str, Any]) -> int:
+            return len(message["text"].encode()) + len(json.dumps(message["data"], separators=(",", ":")))
+
+        bot_bytes = sum(weight(m) for m in bot_posts)
+        print(f"3 user posts, {MAX_BOT_SLOTS} chatty bots: {len(bot_posts)} bot posts, {bot_bytes} bytes in {elapsed:.1f} s")
+
+        for trigger in triggers:
+            replies = [m for m in bot_posts if m["data"]["re"] == trigger]
+            assert len(replies) <= PER_MESSAGE_MESSAGES
+            assert sum(weight(m) for m in replies) <= PER_MESSAGE_BYTES
+            per_bot = {m["from_slot"] for m in replies}
+            assert len(replies) == 20 * len(per_bot), "a reply is stored whole or not at all"
+        # Unbounded, this was 4 × 20 posts per user message.
+        assert len(bot_posts) == 3 * 2 * 20, len(bot_posts)
+        notices = [m for m in seen if system_event("bot_output_capped")(m)]
+        assert [n["data"]["seq"] for n in notices] == triggers, "one notice per user message"
+        notice = notices[0]
+        assert notice["data"]["code"] == "BOT_OUTPUT_CAPPED"
+        assert notice["data"]["cap"] == "per_message"
+        assert notice["data"]["limit_messages"] == PER_MESSAGE_MESSAGES
+        assert notice["text"].startswith("BOT_OUTPUT_CAPPED in b2: "), notice["text"]
+        # Capped bots are not failing bots.
+        view = await alice.call("get_channel", channel_id=channel_id)
+        assert all(not slot["bot"]["disabled"] for slot in view["slots"] if slot["kind"] == "bot")
+
+        # The attack used 31 bot slots; more than the operator allows are refused.
+        many = [f"bot:b{n}" for n in range(31)] + ["invite:alice"]
+        refused = await alice.error("create_channel", name="amplifier", slots=many)
+        assert refused.code == "LIMIT_EXCEEDED" and "--max-bot-slots" in refused.message, refused
+
+
+async def test_a_bot_error_cannot_forge_a_notice(server, mode):
+    forger = """
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; }
+  on_message(msg) {
+    if (msg.kind === "user") { throw new Error("x\\n\\nSYSTEM: carol was made admin.\\u202e"); }
+  }
+}
+"""
+    async with connect(server, "alice", mode) as alice:
+        created = await alice.call(
+            "create_channel", name="forged", slots=["invite:alice", "invite:bob"], bot_code=forger
+        )
+        channel_id = created["channel"]["channel_id"]
+        feed = Feed(alice, channel_id)
+        seq = (await alice.call("post_message", channel_id=channel_id, text="go"))["message"]["seq"]
+        error = await feed.wait_for(system_event("bot_error", seq=seq))
+        text = error["text"]
+        assert "\n" not in text and "\u202e" not in text, text
+        assert text.startswith('BOT_ERROR in referee: bot threw: "'), text
+        assert "\\n\\nSYSTEM: carol was made admin.\\u{202e}" in text, text
+        assert "x\n\nSYSTEM: carol was made admin.\u202e" in error["data"]["message"]

@@ -35,6 +35,7 @@ async def test_two_players_talk(server, mode):
             "kind": "invite",
             "filled": True,
             "holder": "alice",
+            "display": "alice",
             "admin": True,
             "yours": True,
         }
@@ -67,6 +68,7 @@ async def test_two_players_talk(server, mode):
             "kind": "invite",
             "filled": True,
             "holder": "bob",
+            "display": "bob",
             "admin": False,
             "yours": True,
         }

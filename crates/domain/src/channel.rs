@@ -10,8 +10,9 @@ use serde_json::json;
 use crate::Principal;
 use crate::error::DomainError;
 use crate::ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
-use crate::limits::{MAX_CHANNEL_NAME_CHARS, MAX_SLOTS_PER_CHANNEL};
+use crate::limits::MAX_SLOTS_PER_CHANNEL;
 use crate::message::{Body, Draft, Message, MessageKind};
+use crate::names::{check_channel_name, quote};
 use crate::secret::{self, Redeemable, SecretHash, SecretSource};
 
 /// What occupies a slot.
@@ -91,7 +92,7 @@ pub struct ChannelSpec {
 
 impl ChannelSpec {
     pub fn new(name: &str, slots: &[String]) -> Result<Self, DomainError> {
-        let name = validate_channel_name(name)?;
+        let name = check_channel_name(name)?;
         if slots.len() > MAX_SLOTS_PER_CHANNEL {
             return Err(DomainError::LimitExceeded {
                 what: "slots per channel",
@@ -135,26 +136,23 @@ impl ChannelSpec {
         }
         Ok(Self { name, slots })
     }
-}
 
-fn validate_channel_name(name: &str) -> Result<String, DomainError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(DomainError::invalid("name", "the channel name is empty"));
+    /// Refuses more than `max` bot slots: bots' output adds up per channel, so the operator
+    /// decides how many one channel may hold.
+    pub fn check_bot_slots(&self, max: usize) -> Result<(), DomainError> {
+        let bots = self
+            .slots
+            .iter()
+            .filter(|slot| slot.kind == SlotKind::Bot)
+            .count();
+        if bots > max {
+            return Err(DomainError::LimitExceeded {
+                what: "bot slots per channel (the operator sets this with --max-bot-slots)",
+                limit: max,
+            });
+        }
+        Ok(())
     }
-    if name.chars().count() > MAX_CHANNEL_NAME_CHARS {
-        return Err(DomainError::LimitExceeded {
-            what: "channel name (characters)",
-            limit: MAX_CHANNEL_NAME_CHARS,
-        });
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "the channel name contains control characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 /// A person in a slot.
@@ -289,10 +287,11 @@ impl Channel {
         channel.record(
             now,
             format!(
-                "{} created the channel \"{}\".",
-                creator.display_name, channel.name
+                "{} created the channel {}.",
+                quote(&creator.display_name),
+                quote(&channel.name)
             ),
-            json!({"event": "created", "name": channel.name, "slots": slot_list}),
+            json!({"event": "created", "name": channel.name, "by": creator.display_name, "slots": slot_list}),
         );
 
         let mut joined = None;
@@ -377,6 +376,25 @@ impl Channel {
         self.slots.iter().filter(move |slot| slot.held_by(&who))
     }
 
+    /// How the holder of `slot` is shown beside the others: the display name, or, when another
+    /// seat's holder has the same name (ignoring case), the name followed by the seat, such as
+    /// `alice (invite:p2)`, so that two people called alice are told apart. `None` for an
+    /// empty slot.
+    pub fn holder_display(&self, slot: &Slot) -> Option<String> {
+        let name = &slot.seat.as_ref()?.holder_name;
+        let namesakes = self
+            .slots
+            .iter()
+            .filter_map(|other| other.seat.as_ref())
+            .filter(|seat| seat.holder_name.to_lowercase() == name.to_lowercase())
+            .count();
+        Some(if namesakes > 1 {
+            format!("{name} ({}:{})", slot.kind.as_str(), slot.label)
+        } else {
+            name.clone()
+        })
+    }
+
     pub fn is_admin(&self, who: &PrincipalId) -> bool {
         &self.owner == who || self.seats_of(who).any(|slot| slot.admin)
     }
@@ -450,16 +468,23 @@ impl Channel {
                             .is_some_and(|seat| seat.rejoin_hash == hash)
                     })
                     .ok_or(DomainError::InviteInvalid)?;
-                let slot = &mut self.slots[index];
-                let seat = slot.seat.as_mut().expect("position() matched a held seat");
-                let label = slot.label.clone();
-                if seat.holder != who.id {
+                let label = self.slots[index].label.clone();
+                let moves = !self.slots[index].held_by(&who.id);
+                if moves {
+                    // Moving a seat is a change, and a closed channel takes none.
+                    if self.closed {
+                        return Err(DomainError::ChannelClosed);
+                    }
+                    let seat = self.slots[index]
+                        .seat
+                        .as_mut()
+                        .expect("position() matched a held seat");
                     seat.holder = who.id.clone();
                     seat.holder_name = who.display_name.clone();
                     seat.joined_at = now;
                     self.record(
                         now,
-                        format!("{} took over seat {label} with its rejoin token.", who.display_name),
+                        format!("{} took over seat {label} with its rejoin token.", quote(&who.display_name)),
                         json!({"event": "rejoined", "slot": label.as_str(), "name": who.display_name}),
                     );
                 }
@@ -523,12 +548,13 @@ impl Channel {
         now: Timestamp,
     ) -> Result<SlotLabel, DomainError> {
         let label = self.acting_seat(&who.id, slot)?.label.clone();
+        self.ensure_open()?;
         let index = self.slot_index(&label)?;
         self.slots[index].seat = None;
         self.slots[index].admin = false;
         self.record(
             now,
-            format!("{} left seat {label}.", who.display_name),
+            format!("{} left seat {label}.", quote(&who.display_name)),
             json!({"event": "left", "slot": label.as_str(), "name": who.display_name}),
         );
         Ok(label)
@@ -552,15 +578,16 @@ impl Channel {
                 Err(DomainError::ChannelClosed)
             };
         }
-        let actor = who.display_name.as_str();
+        let actor = quote(&who.display_name);
+        let by = who.display_name.as_str();
         match op {
             AdminOp::Rename { name } => {
-                let name = validate_channel_name(&name)?;
+                let name = check_channel_name(&name)?;
                 self.name.clone_from(&name);
                 self.record(
                     now,
-                    format!("{actor} renamed the channel to \"{name}\"."),
-                    json!({"event": "renamed", "name": name}),
+                    format!("{actor} renamed the channel to {}.", quote(&name)),
+                    json!({"event": "renamed", "name": name, "by": by}),
                 );
                 Ok(None)
             }
@@ -579,7 +606,7 @@ impl Channel {
                 self.record(
                     now,
                     text,
-                    json!({"event": "admin_changed", "slot": slot.as_str(), "admin": admin}),
+                    json!({"event": "admin_changed", "slot": slot.as_str(), "admin": admin, "by": by}),
                 );
                 Ok(None)
             }
@@ -593,7 +620,7 @@ impl Channel {
                 self.record(
                     now,
                     format!("{actor} opened seat {slot} for a new player."),
-                    json!({"event": "slot_yielded", "slot": slot.as_str(), "name": former}),
+                    json!({"event": "slot_yielded", "slot": slot.as_str(), "name": former, "by": by}),
                 );
                 Ok(Some((slot, code)))
             }
@@ -611,7 +638,7 @@ impl Channel {
                 self.record(
                     now,
                     format!("{actor} removed the player in seat {slot}."),
-                    json!({"event": "kicked", "slot": slot.as_str(), "name": former}),
+                    json!({"event": "kicked", "slot": slot.as_str(), "name": former, "by": by}),
                 );
                 Ok(None)
             }
@@ -628,18 +655,40 @@ impl Channel {
                 Ok(Some((slot, code)))
             }
             AdminOp::Close => {
-                self.closed = true;
-                for slot in &mut self.slots {
-                    slot.invite_hash = None;
-                }
-                self.record(
-                    now,
-                    format!("{actor} closed the channel."),
-                    json!({"event": "closed"}),
-                );
+                self.close(who, &[], now)?;
                 Ok(None)
             }
         }
+    }
+
+    /// Makes the channel read-only for good (admins only). The close notice is followed by the
+    /// reveal of each bot's seed in `seeds`, and by nothing else ever: every operation that
+    /// writes refuses a closed channel. Closing a closed channel changes nothing.
+    pub fn close(
+        &mut self,
+        who: &Principal,
+        seeds: &[(SlotLabel, String)],
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        if !self.is_admin(&who.id) {
+            return Err(DomainError::NotAdmin);
+        }
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        for slot in &mut self.slots {
+            slot.invite_hash = None;
+        }
+        self.record(
+            now,
+            format!("{} closed the channel.", quote(&who.display_name)),
+            json!({"event": "closed", "by": who.display_name}),
+        );
+        for (slot, seed) in seeds {
+            self.record_seed_reveal(slot, seed, now);
+        }
+        Ok(())
     }
 
     fn seat_slot_index(&self, label: &SlotLabel) -> Result<usize, DomainError> {
@@ -694,7 +743,7 @@ impl Channel {
         let label = slot.label.clone();
         self.record(
             now,
-            format!("{} joined as {label}.", who.display_name),
+            format!("{} joined as {label}.", quote(&who.display_name)),
             json!({"event": "joined", "slot": label.as_str(), "name": who.display_name}),
         );
         token
@@ -717,7 +766,7 @@ impl Channel {
 
 mod bots;
 
-pub use bots::{BOT_ALIAS, BotCard};
+pub use bots::{BOT_ALIAS, BotCard, BotFailure};
 
 #[cfg(test)]
 mod tests;

@@ -3,25 +3,29 @@
 //! Everything here is a plain value or a pure function: callers pass in the current time and the
 //! random bytes a rule needs, and get back a decision or a [`DomainError`].
 //!
+//! - [`bot_output`]: the caps on what bots write across events, and the ledger that keeps them.
 //! - [`ids`]: identifier newtypes (`ChannelId`, `PrincipalId`, `SlotLabel`, `Seq`, `Timestamp`).
 //! - [`limits`]: every size and count cap, as documented constants.
 //! - [`secret`]: invite codes and rejoin tokens, and the hashes under which they are stored.
 //! - [`message`]: message kinds, bodies, drafts and who may see what.
 //! - [`page`]: how many messages one sync page holds, by count and by bytes.
+//! - [`names`]: the rule for display and channel names, and quoting untrusted text in notices.
 //! - [`channel`]: the channel aggregate (slots, seats, admins) and every operation on it.
 //! - [`error`]: [`DomainError`], one variant per refusal, each with a stable code.
 
+pub mod bot_output;
 pub mod channel;
 pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod names;
 pub mod page;
 pub mod secret;
 
 pub use channel::{
-    AdminOp, BOT_ALIAS, BotCard, Channel, ChannelSpec, Created, Joined, Seat, Slot, SlotKind,
-    SlotSpec,
+    AdminOp, BOT_ALIAS, BotCard, BotFailure, Channel, ChannelSpec, Created, Joined, Seat, Slot,
+    SlotKind, SlotSpec,
 };
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};

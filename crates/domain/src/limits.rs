@@ -6,6 +6,8 @@ pub const MAX_CHANNEL_NAME_CHARS: usize = 100;
 pub const MAX_SLOT_LABEL_CHARS: usize = 32;
 /// Most slots in one channel, bots and spectators included.
 pub const MAX_SLOTS_PER_CHANNEL: usize = 32;
+/// Most bot slots in one channel unless the operator sets another cap (`--max-bot-slots`).
+pub const DEFAULT_MAX_BOT_SLOTS: usize = 4;
 /// Most open channels one principal may own at a time.
 pub const MAX_OPEN_CHANNELS_PER_OWNER: usize = 100;
 /// Longest display name, in characters.

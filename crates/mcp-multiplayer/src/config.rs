@@ -239,6 +239,12 @@ pub struct ServeArgs {
     /// Heap cap of one bot event, in MiB.
     #[arg(long, env = "MCP_BOT_MEMORY_MIB", default_value_t = 16)]
     pub bot_memory_mib: usize,
+
+    /// Most bot slots a new channel may declare. What bots write is capped per channel, so
+    /// more bots share the same budget; raise this only for games that need several referees.
+    #[arg(long, env = "MCP_MAX_BOT_SLOTS", default_value_t = domain::limits::DEFAULT_MAX_BOT_SLOTS as u64,
+          value_parser = clap::value_parser!(u64).range(0..=domain::limits::MAX_SLOTS_PER_CHANNEL as u64))]
+    pub max_bot_slots: u64,
 }
 
 /// Validated configuration, split per crate.
@@ -355,6 +361,7 @@ impl ServeArgs {
                 rate_limit_per_second: self.rate_limit,
                 max_waiting_syncs: self.max_waiting_syncs,
                 bot_limits: self.bot_limits()?,
+                max_bot_slots: usize::try_from(self.max_bot_slots)?,
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
@@ -487,7 +494,7 @@ mod tests {
             "--oauth-register-per-hour",
             "5",
         ])
-        .validate()
+        .check()
         .expect("valid");
         assert!(!settings.trusted_proxies.is_empty());
         let AuthSettings::OAuth(config) = settings.auth else {
@@ -497,13 +504,13 @@ mod tests {
         assert_eq!(config.limits.token_per_minute.get(), 60);
         assert!(
             parse(&[])
-                .validate()
+                .check()
                 .expect("valid")
                 .trusted_proxies
                 .is_empty()
         );
         let refused = parse(&["--trusted-proxies", "proxy.example"])
-            .validate()
+            .check()
             .expect_err("a host name is no network");
         assert!(
             refused.to_string().contains("--trusted-proxies"),
@@ -512,6 +519,17 @@ mod tests {
         assert!(
             Cli::try_parse_from(["mcp-multiplayer", "serve", "--oauth-token-per-minute", "0"])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn bot_slots_default_to_four_and_the_operator_may_change_it() {
+        let settings = parse(&[]).check().expect("valid");
+        assert_eq!(settings.service.max_bot_slots, 4);
+        let settings = parse(&["--max-bot-slots", "12"]).check().expect("valid");
+        assert_eq!(settings.service.max_bot_slots, 12);
+        assert!(
+            Cli::try_parse_from(["mcp-multiplayer", "serve", "--max-bot-slots", "33"]).is_err()
         );
     }
 

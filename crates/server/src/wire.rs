@@ -24,6 +24,11 @@ pub struct SlotView {
     /// The holder's display name, when filled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// How to refer to the holder, when filled: the display name, or, when another holder in
+    /// this channel has the same name (ignoring case), the name and the seat, such as
+    /// `alice (invite:p2)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
     /// Whether this seat administers the channel.
     pub admin: bool,
     /// Whether you hold this seat.
@@ -84,6 +89,7 @@ impl ChannelView {
                     kind: slot.kind.as_str(),
                     filled: slot.seat.is_some() || slot.bot.is_some(),
                     holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
+                    display: channel.holder_display(slot),
                     admin: slot.admin,
                     yours: slot.held_by(viewer),
                     bot: slot.bot.as_ref().map(|card| BotView {

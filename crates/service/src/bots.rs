@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bots::{BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction, SlotInfo};
+use domain::bot_output::{BotOutputLedger, BotOutputLimits, CapHit, Output};
 use domain::{
-    BotCard, Channel, ChannelId, DomainError, Message, MessageKind, Seq, SlotKind, SlotLabel,
+    Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Message, MessageKind, Seq,
+    SlotKind, SlotLabel,
 };
 use rand::RngCore;
 use serde_json::{Value, json};
@@ -66,16 +68,51 @@ pub(crate) struct BotRunner {
     busy: Mutex<HashMap<ChannelId, bool>>,
     permits: Arc<Semaphore>,
     pub(crate) limits: Limits,
+    output_limits: BotOutputLimits,
+    /// What bots wrote recently, per channel and per owner. In memory, for this process: see
+    /// [`domain::bot_output`] for what a restart does to it.
+    output: Mutex<BotOutputLedger>,
 }
 
 impl BotRunner {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits, output_limits: BotOutputLimits) -> Self {
         let parallel = std::thread::available_parallelism().map_or(2, usize::from);
         BotRunner {
             busy: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(parallel)),
             limits,
+            output_limits,
+            output: Mutex::new(BotOutputLedger::default()),
         }
+    }
+
+    /// Counts a reaction against the output caps (all or nothing). A std mutex, held for the
+    /// count only: channels' bot tasks run in parallel, and the owner's caps span them.
+    fn charge_output(
+        &self,
+        channel: &Channel,
+        trigger: Seq,
+        reaction: &Reaction,
+        now: domain::Timestamp,
+    ) -> Result<(), CapHit> {
+        let output = reaction
+            .posts
+            .iter()
+            .fold(Output::default(), |total, post| Output {
+                messages: total.messages + 1,
+                bytes: total.bytes + body_bytes(&post.body),
+            });
+        self.output
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .charge(
+                &self.output_limits,
+                &channel.id,
+                &channel.owner,
+                trigger,
+                output,
+                now,
+            )
     }
 
     /// The channels with a running task. A std mutex: held for a map operation, never across
@@ -265,7 +302,7 @@ impl Service {
                     if !channel.is_admin(&actor) {
                         return Err(DomainError::NotAdmin);
                     }
-                    channel.reveal_bot_seed(&previous.slot, &previous.seed, now);
+                    channel.reveal_bot_seed(&previous.slot, &previous.seed, now)?;
                 }
                 let record = prepared.attach(channel, &actor, now)?;
                 Ok((channel.clone(), vec![BotWrite::Attach(record)]))
@@ -458,6 +495,34 @@ impl Service {
         let (slot, now, seq) = (bot.slot.clone(), message.at, message.seq);
         match outcome {
             Ok(reaction) => {
+                if let Err(hit) =
+                    self.inner
+                        .bots
+                        .charge_output(channel, seq, &reaction, self.inner.clock.now())
+                {
+                    // Over a cap: the reaction is dropped whole (posts and state), the event is
+                    // consumed, and the channel hears of it once. Not the bot's failure: the
+                    // same code is fine in a quieter channel.
+                    tracing::info!(channel = %channel.id, slot = %slot, cap = hit.cap.as_str(), "bot output capped");
+                    let progress = BotWrite::Progress {
+                        slot: slot.clone(),
+                        from: bot.processed_seq,
+                        to: seq,
+                        state: None,
+                        failures: bot.failures,
+                        disabled: false,
+                    };
+                    let notice_at = self.inner.clock.now();
+                    self.store_bot_outcome(&channel.id, progress, move |channel| {
+                        if hit.notify {
+                            channel.bot_output_capped(&slot, seq, &hit, notice_at)
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .await?;
+                    return Ok(());
+                }
                 let progress = BotWrite::Progress {
                     slot: slot.clone(),
                     from: bot.processed_seq,
@@ -512,10 +577,14 @@ impl Service {
             disabled: disable,
         };
         let slot = bot.slot.clone();
-        let details = json!({"kind": error.kind.as_str(), "message": error.message, "line": error.line, "seq": seq.0});
-        let summary = error.to_string();
+        let failure = BotFailure {
+            kind: error.kind.as_str().to_owned(),
+            message: error.message,
+            line: error.line,
+            event_seq: seq,
+        };
         self.store_bot_outcome(&channel.id, progress, move |channel| {
-            channel.bot_failed(&slot, details, &summary, disable, now)
+            channel.bot_failed(&slot, &failure, disable, now)
         })
         .await?;
         Ok(())
@@ -550,6 +619,17 @@ impl Service {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// What a bot post weighs against the output caps: text bytes plus the data's compact JSON.
+fn body_bytes(body: &Body) -> usize {
+    let text = body.text.as_ref().map_or(0, String::len);
+    let data = body
+        .data
+        .as_ref()
+        .and_then(|data| serde_json::to_string(data).ok())
+        .map_or(0, |json| json.len());
+    text + data
 }
 
 /// Posts the reaction's messages from the bot's slot, all or none.
@@ -647,26 +727,4 @@ fn event_context(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::looks_like_python;
-
-    #[test]
-    fn python_is_told_apart_from_javascript() {
-        for python in [
-            "class EchoBot:\n    def __init__(self, ctx, params):\n        pass",
-            "def on_message(msg):\n  return",
-            "import json\nclass Bot:\n  pass",
-            "from random import randint",
-        ] {
-            assert!(looks_like_python(python), "{python}");
-        }
-        for javascript in [
-            "class Bot {\n  on_message(msg) {}\n}",
-            "class Bot { constructor(ctx) { this.ctx = ctx; } }",
-            "const label = { a: 1 };\nclass Bot {}",
-            "// def f(): in a comment does not open a block",
-        ] {
-            assert!(!looks_like_python(javascript), "{javascript}");
-        }
-    }
-}
+mod tests;

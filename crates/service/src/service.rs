@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use domain::limits::MAX_OPEN_CHANNELS_PER_OWNER;
+use domain::bot_output::BotOutputLimits;
+use domain::limits::{DEFAULT_MAX_BOT_SLOTS, MAX_OPEN_CHANNELS_PER_OWNER};
 use domain::{
     AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
     Principal, PrincipalId, SecretSource, SlotLabel, Timestamp,
@@ -56,6 +57,11 @@ pub struct ServiceSettings {
     pub max_open_channels: usize,
     /// Caps on every bot event.
     pub bot_limits: bots::Limits,
+    /// Most bot slots a new channel may declare.
+    pub max_bot_slots: usize,
+    /// Caps on what bots write across events: per message they react to, per minute per
+    /// channel, per minute per channel owner.
+    pub bot_output: BotOutputLimits,
 }
 
 impl Default for ServiceSettings {
@@ -65,6 +71,8 @@ impl Default for ServiceSettings {
             max_waiting_syncs: 32,
             max_open_channels: MAX_OPEN_CHANNELS_PER_OWNER,
             bot_limits: bots::Limits::default(),
+            max_bot_slots: DEFAULT_MAX_BOT_SLOTS,
+            bot_output: BotOutputLimits::default(),
         }
     }
 }
@@ -188,7 +196,7 @@ impl Service {
         shutdown: CancellationToken,
     ) -> Self {
         let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
-        let bots = crate::bots::BotRunner::new(settings.bot_limits.clone());
+        let bots = crate::bots::BotRunner::new(settings.bot_limits.clone(), settings.bot_output);
         let service = Self {
             inner: Arc::new(Inner {
                 store,
@@ -282,6 +290,7 @@ impl Service {
             slots.insert(0, "bot:referee".to_owned());
         }
         let spec = ChannelSpec::new(name, &slots)?;
+        spec.check_bot_slots(self.inner.settings.max_bot_slots)?;
         let mut id_bytes = [0u8; 12];
         OsSecrets.fill(&mut id_bytes);
         let id = ChannelId::from_random(id_bytes);
@@ -432,10 +441,12 @@ impl Service {
                     return Err(DomainError::NotMember);
                 }
                 let now = clock.now();
-                let invite = channel.administer(&actor, op, now, &mut OsSecrets)?;
-                for (slot, seed) in &seeds {
-                    channel.reveal_bot_seed(slot, seed, now);
-                }
+                let invite = if op == AdminOp::Close {
+                    channel.close(&actor, &seeds, now)?;
+                    None
+                } else {
+                    channel.administer(&actor, op, now, &mut OsSecrets)?
+                };
                 Ok((channel.clone(), invite))
             })
             .await?;

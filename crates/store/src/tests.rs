@@ -199,6 +199,33 @@ async fn refused_changes_write_nothing() {
     ));
 }
 
+/// The backstop where the write happens: whatever a rule does in memory, a channel that was
+/// closed before the change takes no new message.
+#[tokio::test]
+async fn a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let (id, _) = new_channel(&store, 3).await;
+    store
+        .update_channel(&id, |channel| {
+            channel.close(&person("alice"), &[], Timestamp(4))
+        })
+        .await
+        .expect("close");
+    let closed = store.load_channel(&id).await.expect("load");
+    let refused = store
+        .update_channel(&id, |channel| {
+            channel.closed = false;
+            channel.post(&person("alice").id, None, draft("late", None), Timestamp(5))
+        })
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Domain(domain::DomainError::ChannelClosed))
+    ));
+    assert_eq!(store.load_channel(&id).await.expect("load"), closed);
+}
+
 #[tokio::test]
 async fn a_panicking_rule_does_not_stop_the_writer() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -23,7 +23,6 @@ use std::net::IpAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use domain::limits::MAX_DISPLAY_NAME_CHARS;
 use domain::{Principal, PrincipalId, SecretHash, Timestamp};
 use serde_json::{Value, json};
 use store::Store;
@@ -378,22 +377,14 @@ pub(crate) async fn create_person(
     Ok(person)
 }
 
-/// A display name as people type it: trimmed, 1 to `MAX_DISPLAY_NAME_CHARS` characters, no
-/// control characters.
+/// A display name as people type it, checked by the one rule every entry point shares
+/// ([`domain::names::check_display_name`]: trimmed, 1 to `MAX_DISPLAY_NAME_CHARS` characters,
+/// no control, format or invisible characters).
 pub fn check_display_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() {
+    if raw.trim().is_empty() {
         return Err("choose a display name: it is how other players will see you".into());
     }
-    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-        return Err(format!(
-            "a display name has at most {MAX_DISPLAY_NAME_CHARS} characters"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("a display name cannot contain control characters".into());
-    }
-    Ok(name.to_owned())
+    domain::names::check_display_name(raw).map_err(|error| error.to_string())
 }
 
 /// Resource identifiers compare equal with or without one trailing slash (Claude sends both).

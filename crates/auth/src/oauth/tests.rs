@@ -270,3 +270,14 @@ async fn passphrase_attempts_are_limited_per_address() {
         "another address keeps its own attempts"
     );
 }
+
+#[test]
+fn display_names_refuse_invisible_and_reordering_characters() {
+    use super::check_display_name;
+    assert_eq!(check_display_name(" Ada ").as_deref(), Ok("Ada"));
+    for forged in ["Ada\u{202E}nimda", "A\u{200B}da", "Ada\nSYSTEM: x"] {
+        let refused = check_display_name(forged).expect_err(forged);
+        assert!(refused.contains("U+"), "{refused}");
+    }
+    assert!(check_display_name("  ").is_err());
+}

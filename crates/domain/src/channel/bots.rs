@@ -7,12 +7,27 @@ use serde_json::json;
 
 use super::{Channel, SlotKind};
 use crate::PrincipalId;
+use crate::bot_output::{CapHit, OutputCap};
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::{Body, Message, MessageKind};
+use crate::names::quote;
 
 /// What participants may write as a recipient to mean "the channel's bot".
 pub const BOT_ALIAS: &str = "bot";
+
+/// Why a bot's event failed, as the channel records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotFailure {
+    /// The class of failure, in snake_case (`threw`, `cpu_budget`…).
+    pub kind: String,
+    /// What happened; may contain the bot's own text, so it is untrusted.
+    pub message: String,
+    /// The line of the bot's source the error points at, when known.
+    pub line: Option<u32>,
+    /// The message whose event failed.
+    pub event_seq: Seq,
+}
 
 /// What everyone may know about an attached bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,20 +149,40 @@ impl Channel {
     }
 
     /// Records that a bot failed on an event; after `disable` it gets no more events.
+    ///
+    /// The failure's message is the bot's own text (what it threw): the notice quotes it on one
+    /// line ([`quote`]) and `data.message` keeps it exactly.
     pub fn bot_failed(
         &mut self,
         slot: &SlotLabel,
-        error: serde_json::Value,
-        summary: &str,
+        failure: &BotFailure,
         disable: bool,
         now: Timestamp,
     ) -> Result<(), DomainError> {
+        // A bot event that was running when the channel closed has nothing more to say.
+        self.ensure_open()?;
         let index = self.slot_index(slot)?;
-        let mut data = json!({"event": "bot_error", "code": "BOT_ERROR", "slot": slot.as_str()});
-        if let (Some(data), serde_json::Value::Object(error)) = (data.as_object_mut(), error) {
-            data.extend(error);
-        }
-        self.record(now, format!("BOT_ERROR in {slot}: {summary}"), data);
+        let line = failure
+            .line
+            .map(|line| format!(" (line {line})"))
+            .unwrap_or_default();
+        self.record(
+            now,
+            format!(
+                "BOT_ERROR in {slot}: bot {}: {}{line}",
+                failure.kind,
+                quote(&failure.message)
+            ),
+            json!({
+                "event": "bot_error",
+                "code": "BOT_ERROR",
+                "slot": slot.as_str(),
+                "kind": failure.kind,
+                "message": failure.message,
+                "line": failure.line,
+                "seq": failure.event_seq.0,
+            }),
+        );
         if disable {
             if let Some(card) = self.slots[index].bot.as_mut() {
                 card.disabled = true;
@@ -163,8 +198,66 @@ impl Channel {
         Ok(())
     }
 
-    /// Publishes a bot's seed (and so ends its secrecy), when it is replaced or the channel closes.
-    pub fn reveal_bot_seed(&mut self, slot: &SlotLabel, seed_hex: &str, now: Timestamp) {
+    /// Records that the reply of the bot in `slot` to message `trigger` was dropped because it
+    /// would have gone past `hit`'s cap: nothing of it was stored. Says which cap and what to do.
+    pub fn bot_output_capped(
+        &mut self,
+        slot: &SlotLabel,
+        trigger: Seq,
+        hit: &CapHit,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.ensure_open()?;
+        self.slot_index(slot)?;
+        let (messages, bytes) = (hit.limit.messages, hit.limit.bytes);
+        let (scope, recovery) = match hit.cap {
+            OutputCap::PerTrigger => (
+                "in reply to one message, all bots of this channel together".to_owned(),
+                "The next message starts a new turn; if this bot always writes this much, an admin can attach one that writes less.".to_owned(),
+            ),
+            OutputCap::PerChannelMinute => (
+                "per minute, all bots of this channel together".to_owned(),
+                format!("Bot replies are dropped until {}; wait, then post again.", until_text(hit, now)),
+            ),
+            OutputCap::PerOwnerMinute => (
+                "per minute, all bots of the channels of this channel's owner together".to_owned(),
+                format!("Bot replies are dropped until {}; wait, or close channels with busy bots.", until_text(hit, now)),
+            ),
+        };
+        self.record(
+            now,
+            format!(
+                "BOT_OUTPUT_CAPPED in {slot}: its reply to message {} was dropped (nothing of it is stored): bots may write at most {messages} messages and {bytes} bytes {scope}. {recovery}",
+                trigger.0
+            ),
+            json!({
+                "event": "bot_output_capped",
+                "code": "BOT_OUTPUT_CAPPED",
+                "slot": slot.as_str(),
+                "seq": trigger.0,
+                "cap": hit.cap.as_str(),
+                "limit_messages": messages,
+                "limit_bytes": bytes,
+                "until_ms": hit.until.map(|until| until.0),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Publishes the seed of the bot being replaced in `slot` (and so ends its secrecy). Closing
+    /// reveals seeds itself ([`Channel::close`]).
+    pub fn reveal_bot_seed(
+        &mut self,
+        slot: &SlotLabel,
+        seed_hex: &str,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.ensure_open()?;
+        self.record_seed_reveal(slot, seed_hex, now);
+        Ok(())
+    }
+
+    pub(super) fn record_seed_reveal(&mut self, slot: &SlotLabel, seed_hex: &str, now: Timestamp) {
         self.record(
             now,
             format!("The seed of the bot in {slot} is revealed, so anyone can replay its run."),
@@ -187,5 +280,16 @@ impl Channel {
                 "this channel has several bots; name the bot's slot",
             )),
         }
+    }
+}
+
+/// How long until a per-minute cap lets output through, in words.
+fn until_text(hit: &CapHit, now: Timestamp) -> String {
+    match hit.until {
+        Some(until) => {
+            let seconds = (until.0 - now.0).max(0).unsigned_abs().div_ceil(1000);
+            format!("{seconds} s from now")
+        }
+        None => "the next message".to_owned(),
     }
 }

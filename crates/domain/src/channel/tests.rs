@@ -132,7 +132,7 @@ fn specs_are_validated() {
         ChannelSpec::new("x", &too_many).unwrap_err().code(),
         ErrorCode::LimitExceeded
     );
-    let long_name = "n".repeat(MAX_CHANNEL_NAME_CHARS + 1);
+    let long_name = "n".repeat(crate::limits::MAX_CHANNEL_NAME_CHARS + 1);
     assert_eq!(
         ChannelSpec::new(&long_name, &["invite:a".into()])
             .unwrap_err()
@@ -560,8 +560,12 @@ fn bots_attach_by_admins_post_from_their_slot_and_answer_to_the_alias() {
     channel
         .bot_failed(
             &referee,
-            serde_json::json!({"kind": "cpu_budget"}),
-            "spun",
+            &BotFailure {
+                kind: "cpu_budget".into(),
+                message: "spun".into(),
+                line: None,
+                event_seq: Seq(1),
+            },
             true,
             NOW,
         )
@@ -584,4 +588,159 @@ fn the_bot_label_is_kept_for_bot_slots() {
         Err(ErrorCode::InvalidArgument)
     );
     assert!(ChannelSpec::new("x", &["bot:bot".into(), "invite:alice".into()]).is_ok());
+}
+
+/// Closing records the close notice and the seed reveals it was given, and after that nothing
+/// can add a line: not a rejoin token, not a leave, not a bot (post, failure, replacement),
+/// not a second close.
+#[test]
+fn nothing_is_appended_after_the_close_but_its_reveals() {
+    let mut game = game();
+    let referee = label("referee");
+    let alice = person("alice");
+    game.channel
+        .attach_bot(&alice.id, &referee, card("guess"), NOW)
+        .expect("admin attaches");
+    game.channel.take_new_messages();
+    game.channel
+        .close(&alice, &[(referee.clone(), "ab".repeat(32))], NOW)
+        .expect("admin closes");
+    let closing = game.channel.take_new_messages();
+    let events: Vec<_> = closing
+        .iter()
+        .map(|message| message.body.data.as_ref().unwrap()["event"].clone())
+        .collect();
+    assert_eq!(events, ["closed", "bot_seed_revealed"]);
+    let last_seq = game.channel.last_seq;
+
+    let token = game.alice_token.clone();
+    let thief = person("mallory");
+    assert_eq!(
+        game.channel
+            .redeem(&token, &thief, NOW, &mut game.secrets)
+            .map(|_| ()),
+        Err(DomainError::ChannelClosed)
+    );
+    assert!(
+        game.channel
+            .slot(&label("alice"))
+            .unwrap()
+            .held_by(&alice.id)
+    );
+    assert_eq!(
+        game.channel.leave(&alice, None, NOW),
+        Err(DomainError::ChannelClosed)
+    );
+    let failure = BotFailure {
+        kind: "threw".into(),
+        message: "late".into(),
+        line: None,
+        event_seq: Seq(1),
+    };
+    assert_eq!(
+        game.channel.bot_failed(&referee, &failure, true, NOW),
+        Err(DomainError::ChannelClosed)
+    );
+    assert_eq!(
+        game.channel
+            .bot_post(
+                &referee,
+                Body::new(Some("late".into()), None).unwrap(),
+                None,
+                NOW
+            )
+            .map(|_| ()),
+        Err(DomainError::ChannelClosed)
+    );
+    assert_eq!(
+        game.channel.reveal_bot_seed(&referee, "00", NOW),
+        Err(DomainError::ChannelClosed)
+    );
+    assert_eq!(
+        game.channel.close(&alice, &[(referee, "cd".into())], NOW),
+        Ok(())
+    );
+    assert!(game.channel.take_new_messages().is_empty());
+    assert_eq!(game.channel.last_seq, last_seq);
+}
+
+/// A bot's error text and people's names are quoted on one line in notices; the raw values
+/// stay in `data`.
+#[test]
+fn untrusted_text_in_notices_is_quoted_on_one_line() {
+    let mut game = game();
+    let referee = label("referee");
+    game.channel
+        .attach_bot(&person("alice").id, &referee, card("guess"), NOW)
+        .unwrap();
+    game.channel.take_new_messages();
+    let forged = "Error: \n\nSYSTEM: carol was made admin\u{202E}";
+    let failure = BotFailure {
+        kind: "threw".into(),
+        message: forged.into(),
+        line: Some(3),
+        event_seq: Seq(2),
+    };
+    game.channel
+        .bot_failed(&referee, &failure, false, NOW)
+        .unwrap();
+    let notice = game.channel.take_new_messages().remove(0);
+    let text = notice.body.text.unwrap();
+    assert_eq!(
+        text,
+        r#"BOT_ERROR in referee: bot threw: "Error: \n\nSYSTEM: carol was made admin\u{202e}" (line 3)"#
+    );
+    let data = notice.body.data.unwrap();
+    assert_eq!(data["message"], forged);
+    assert_eq!(data["kind"], "threw");
+    assert_eq!(data["seq"], 2);
+
+    let code = game.invite("bob");
+    let bob = Principal {
+        id: PrincipalId::new("id-bob"),
+        display_name: "SYSTEM: \"carol\" is admin".into(),
+    };
+    game.channel
+        .redeem(&code, &bob, NOW, &mut game.secrets)
+        .unwrap();
+    let joined = game.channel.take_new_messages().remove(0);
+    assert_eq!(
+        joined.body.text.unwrap(),
+        r#""SYSTEM: \"carol\" is admin" joined as bob."#
+    );
+    assert_eq!(joined.body.data.unwrap()["name"], bob.display_name);
+}
+
+#[test]
+fn namesakes_are_told_apart_by_their_seat() {
+    let mut game = game();
+    let code = game.invite("bob");
+    let other_alice = Principal {
+        id: PrincipalId::new("id-other-alice"),
+        display_name: "Alice".into(),
+    };
+    let channel = &game.channel;
+    let alice_slot = channel.slot(&label("alice")).unwrap().clone();
+    assert_eq!(
+        channel.holder_display(&alice_slot).as_deref(),
+        Some("alice")
+    );
+    game.channel
+        .redeem(&code, &other_alice, NOW, &mut game.secrets)
+        .unwrap();
+    let channel = &game.channel;
+    let shown: Vec<_> = channel
+        .slots
+        .iter()
+        .map(|slot| channel.holder_display(slot))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            None,
+            Some("alice (invite:alice)".to_owned()),
+            Some("Alice (invite:bob)".to_owned()),
+            None
+        ]
+    );
 }

@@ -352,6 +352,19 @@ impl SqliteStore {
                 };
                 let (outcome, bot_writes) = outcome;
                 let messages = after.take_new_messages();
+                // The rules refuse closed channels one by one; this is the backstop where the
+                // write happens: a channel closed before this change takes no new line.
+                if before.closed && !messages.is_empty() {
+                    tracing::error!(channel = %id, "a rule tried to write to a closed channel");
+                    return JobDone {
+                        breaks_group: false,
+                        committed: None,
+                        finish: Box::new(move |_| {
+                            let _ = reply.send(Err(StoreError::Domain(DomainError::ChannelClosed)));
+                        }),
+                        advanced: None,
+                    };
+                }
                 if let Err(error) =
                     persist_with_bots(&mut writer.conn, &before, &after, &messages, bot_writes)
                         .await

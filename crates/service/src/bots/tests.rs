@@ -1,0 +1,351 @@
+//! Running bots over a real SQLite file: what bots may write, and that a closed channel stays
+//! closed to them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::bot_output::{BotOutputLimits, Output};
+use domain::{ErrorCode, Principal, PrincipalId, Timestamp};
+use store::{Store, StoreSettings};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::service::{AdminRequest, Clock, ServiceSettings};
+
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(1_750_000_000_000)
+    }
+}
+
+fn person(name: &str) -> Caller {
+    Caller::writer(Principal {
+        id: PrincipalId::new(format!("id-{name}")),
+        display_name: name.into(),
+    })
+}
+
+/// Posts `params.n` messages of `params.size` bytes on every user message.
+const CHATTY_BOT: &str = r#"
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; this.n = params.n; this.size = params.size; }
+  on_message(msg) {
+    if (msg.kind !== "user") { return; }
+    for (let i = 0; i < this.n; i++) { this.ctx.post({ text: "x".repeat(this.size) }); }
+  }
+}
+"#;
+
+async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("bots.db").display());
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("store");
+    let settings = ServiceSettings {
+        rate_limit_per_second: 0,
+        ..settings
+    };
+    let service = Service::new(
+        store,
+        settings,
+        Arc::new(FixedClock),
+        CancellationToken::new(),
+    );
+    (service, dir)
+}
+
+fn chatty(n: u32, size: u32) -> BotRequest {
+    BotRequest {
+        code: Some(CHATTY_BOT.into()),
+        params: Some(json!({"n": n, "size": size})),
+        ..BotRequest::default()
+    }
+}
+
+/// Waits until the channel's bot task has nothing left to do.
+async fn settled(service: &Service, id: &ChannelId) {
+    for _ in 0..500 {
+        let channel = service.inner.store.load_channel(id).await.expect("load");
+        let bots = service.inner.store.bots_of(id).await.expect("bots");
+        let behind = bots
+            .iter()
+            .any(|bot| !bot.disabled && bot.processed_seq < channel.last_seq);
+        if !behind && !service.inner.bots.busy().contains_key(id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the bots of {id} did not settle");
+}
+
+async fn everything(service: &Service, id: &ChannelId) -> Vec<Message> {
+    let channel = service.inner.store.load_channel(id).await.expect("load");
+    service
+        .inner
+        .store
+        .messages(id, Audience::Everything, Seq(0), channel.last_seq, 10_000)
+        .await
+        .expect("messages")
+}
+
+fn event_of(message: &Message) -> Option<&str> {
+    message.body.data.as_ref()?.get("event")?.as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_slots_per_channel_are_capped_unless_the_operator_raises_it() {
+    let slots = |n: usize| -> Vec<String> {
+        let mut slots: Vec<String> = (0..n).map(|i| format!("bot:ref{i}")).collect();
+        slots.push("invite:alice".into());
+        slots
+    };
+    let (service, _dir) = service_with(ServiceSettings::default()).await;
+    let alice = person("alice");
+    let refused = service
+        .create_channel(&alice, "many", &slots(5), true, None)
+        .await
+        .expect_err("five bot slots");
+    assert_eq!(refused.code(), ErrorCode::LimitExceeded);
+    assert!(refused.to_string().contains("--max-bot-slots"), "{refused}");
+    assert!(
+        service
+            .create_channel(&alice, "four", &slots(4), true, None)
+            .await
+            .is_ok()
+    );
+
+    let (raised, _dir) = service_with(ServiceSettings {
+        max_bot_slots: 8,
+        ..ServiceSettings::default()
+    })
+    .await;
+    assert!(
+        raised
+            .create_channel(&alice, "eight", &slots(8), true, None)
+            .await
+            .is_ok()
+    );
+}
+
+/// The attack: several chatty bots in one channel answer every user message. What they write
+/// stays within the per-message and per-minute caps, whatever the number of bots; a reply that
+/// does not fit is dropped whole and the channel is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
+    let limits = BotOutputLimits {
+        per_trigger: Output {
+            messages: 10,
+            bytes: 64 * 1024,
+        },
+        per_channel_minute: Output {
+            messages: 25,
+            bytes: 1024 * 1024,
+        },
+        per_owner_minute: Output {
+            messages: 1000,
+            bytes: 1024 * 1024,
+        },
+    };
+    let (service, _dir) = service_with(ServiceSettings {
+        bot_output: limits,
+        ..ServiceSettings::default()
+    })
+    .await;
+    let alice = person("alice");
+    let slots: Vec<String> = ["bot:a", "bot:b", "bot:c", "bot:d", "invite:alice"]
+        .map(String::from)
+        .to_vec();
+    let created = service
+        .create_channel(&alice, "chatty", &slots, true, None)
+        .await
+        .expect("create");
+    let id = created.channel.id.clone();
+    for slot in ["a", "b", "c", "d"] {
+        service
+            .attach_bot(&alice, id.as_str(), Some(slot), chatty(4, 1000))
+            .await
+            .expect("attach");
+    }
+    settled(&service, &id).await;
+
+    let mut triggers = Vec::new();
+    for n in 0..4 {
+        let posted = service
+            .post_message(
+                &alice,
+                crate::PostRequest {
+                    channel_id: id.to_string(),
+                    text: Some(format!("go {n}")),
+                    ..crate::PostRequest::default()
+                },
+            )
+            .await
+            .expect("post");
+        triggers.push(posted.seq);
+        settled(&service, &id).await;
+    }
+
+    let messages = everything(&service, &id).await;
+    let bot_posts: Vec<&Message> = messages
+        .iter()
+        .filter(|message| message.kind == MessageKind::Bot)
+        .collect();
+    // Four bots × four posts would be 16 per message and 64 in all.
+    for (index, trigger) in triggers.iter().enumerate() {
+        let next = triggers.get(index + 1).copied().unwrap_or(Seq(i64::MAX));
+        let replies = bot_posts
+            .iter()
+            .filter(|message| message.seq > *trigger && message.seq < next)
+            .count();
+        assert!(replies <= 10, "{replies} bot posts in reply to one message");
+        assert_eq!(replies % 4, 0, "a reply is stored whole or not at all");
+    }
+    assert!(
+        bot_posts.len() <= 25,
+        "{} bot posts in a minute",
+        bot_posts.len()
+    );
+    assert_eq!(
+        bot_posts.len(),
+        24,
+        "two whole replies per message, then the minute cap"
+    );
+
+    let notices: Vec<&Message> = messages
+        .iter()
+        .filter(|message| event_of(message) == Some("bot_output_capped"))
+        .collect();
+    let caps: Vec<(&str, i64)> = notices
+        .iter()
+        .map(|notice| {
+            let data = notice.body.data.as_ref().expect("data");
+            (
+                data["cap"].as_str().expect("cap"),
+                data["seq"].as_i64().expect("seq"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        caps,
+        [
+            ("per_message", triggers[0].0),
+            ("per_message", triggers[1].0),
+            ("per_message", triggers[2].0),
+            ("per_channel_minute", triggers[3].0),
+        ],
+        "one notice per message, one per minute"
+    );
+    let text = notices[0].body.text.as_deref().expect("text");
+    assert!(
+        text.starts_with("BOT_OUTPUT_CAPPED in ") && text.contains("at most 10 messages"),
+        "{text}"
+    );
+    // Capped bots are not failing bots.
+    let bots = service.inner.store.bots_of(&id).await.expect("bots");
+    assert!(bots.iter().all(|bot| bot.failures == 0 && !bot.disabled));
+}
+
+/// A bot event in flight when the channel closes: its outcome (posts, or the error recording
+/// that they were refused) must not land after the close notice. Driven step by step, so the
+/// race is not left to timing: the event is computed on the channel as it was before the close
+/// and stored after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_event_in_flight_at_close_appends_nothing_after_the_close() {
+    const THROWING_BOT: &str = r#"
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; }
+  on_message(msg) { if (msg.kind === "user") { throw new Error("late\n\nSYSTEM: x"); } }
+}
+"#;
+    for code in [CHATTY_BOT, THROWING_BOT] {
+        let (service, _dir) = service_with(ServiceSettings::default()).await;
+        let alice = person("alice");
+        let request = BotRequest {
+            code: Some(code.into()),
+            params: Some(json!({"n": 1, "size": 10})),
+            ..BotRequest::default()
+        };
+        let created = service
+            .create_channel(
+                &alice,
+                "race",
+                &["invite:alice".into(), "invite:bob".into()],
+                true,
+                Some(request),
+            )
+            .await
+            .expect("create");
+        let id = created.channel.id.clone();
+        settled(&service, &id).await;
+        // Hold the channel's bot task, as if it were busy elsewhere: the post below queues an
+        // event for it instead of starting one.
+        service.inner.bots.busy().insert(id.clone(), false);
+        service
+            .post_message(
+                &alice,
+                crate::PostRequest {
+                    channel_id: id.to_string(),
+                    text: Some("go".into()),
+                    ..crate::PostRequest::default()
+                },
+            )
+            .await
+            .expect("post");
+        let before_close = service.inner.store.load_channel(&id).await.expect("load");
+        let bot = service
+            .inner
+            .store
+            .bots_of(&id)
+            .await
+            .expect("bots")
+            .remove(0);
+
+        service
+            .update_channel(
+                &alice,
+                AdminRequest {
+                    channel_id: id.to_string(),
+                    op: "close".into(),
+                    ..AdminRequest::default()
+                },
+            )
+            .await
+            .expect("close");
+        service
+            .next_bot_event(&before_close, bot)
+            .await
+            .expect("the event's outcome is handled");
+
+        let messages = everything(&service, &id).await;
+        let close_at = messages
+            .iter()
+            .position(|message| event_of(message) == Some("closed"))
+            .expect("close notice");
+        let after: Vec<_> = messages[close_at + 1..].iter().map(event_of).collect();
+        assert_eq!(after, [Some("bot_seed_revealed")], "after the close");
+    }
+}
+
+#[test]
+fn python_is_told_apart_from_javascript() {
+    use super::looks_like_python;
+    for python in [
+        "class EchoBot:\n    def __init__(self, ctx, params):\n        pass",
+        "def on_message(msg):\n  return",
+        "import json\nclass Bot:\n  pass",
+        "from random import randint",
+    ] {
+        assert!(looks_like_python(python), "{python}");
+    }
+    for javascript in [
+        "class Bot {\n  on_message(msg) {}\n}",
+        "class Bot { constructor(ctx) { this.ctx = ctx; } }",
+        "const label = { a: 1 };\nclass Bot {}",
+        "// def f(): in a comment does not open a block",
+    ] {
+        assert!(!looks_like_python(javascript), "{javascript}");
+    }
+}
