@@ -213,3 +213,13 @@ async def test_following_the_post_hint_never_skips_a_message(server, mode):
 
         page = await alice.call("sync_messages", channel_id=channel_id, cursor=last_sync["next_cursor"], wait_ms=0)
         assert [m.get("text") for m in page["messages"]] == ["bob spoke first", "alice answers"]
+
+
+async def test_a_wait_above_the_cap_says_so(server, mode):
+    async with connect(server, "alice", mode) as alice:
+        created = await alice.call("create_channel", name="patience", slots=["invite:alice"])
+        channel_id = created["channel"]["channel_id"]
+        page = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=60000)
+        assert "60000" in page["notice"] and "45000" in page["notice"], page
+        page = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=45000)
+        assert "notice" not in page, page

@@ -273,6 +273,14 @@ pub fn sync_page(page: SyncPage, who: &Caller) -> SyncMessagesOut {
             .channel
             .map(|channel| ChannelView::new(&channel, &who.principal.id)),
         waited_ms: page.waited_ms,
+        notice: page.wait_above_cap.map(|asked| {
+            format!(
+                "wait_ms {asked} is above the cap of {} ms, so this sync waited at most that \
+                 long; ask for {} or less.",
+                domain::limits::MAX_SYNC_WAIT_MS,
+                domain::limits::MAX_SYNC_WAIT_MS
+            )
+        }),
     }
 }
 

@@ -364,6 +364,9 @@ pub struct SyncMessagesOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<ChannelView>,
     pub waited_ms: u64,
+    /// Something the caller should know about its request, e.g. a wait_ms above the cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -9,7 +9,7 @@
 //! future. The MCP endpoint runs them itself, so that a waiting sync holds only its
 //! `PendingSync` and not a protocol session (`server::mcp::parking`).
 
-use domain::limits::sync_wait;
+use domain::limits::{MAX_SYNC_WAIT_MS, sync_wait};
 use domain::{
     Channel, ChannelId, DomainError, Message, MessageKind, PageBudget, PrincipalId, Seq, SlotLabel,
 };
@@ -46,6 +46,8 @@ pub struct SyncPage {
     pub channel: Option<Channel>,
     /// How long the call waited before answering.
     pub waited_ms: u64,
+    /// The `wait_ms` asked for, when it was above [`MAX_SYNC_WAIT_MS`] and so was cut down.
+    pub wait_above_cap: Option<u64>,
 }
 
 /// Where a sync stands after one step.
@@ -67,6 +69,7 @@ pub struct PendingSync {
     budget: PageBudget,
     started: Instant,
     deadline: Instant,
+    wait_above_cap: Option<u64>,
     subscription: Subscription,
     /// The advance that ended the last wait; it often carries the committed state, so a woken
     /// sync need not read the database.
@@ -146,6 +149,7 @@ impl Service {
             budget: PageBudget::for_sync(request.limit),
             started,
             deadline: started + sync_wait(request.wait_ms),
+            wait_above_cap: request.wait_ms.filter(|&asked| asked > MAX_SYNC_WAIT_MS),
             subscription,
             latest: None,
             waiting: None,
@@ -249,6 +253,7 @@ impl Service {
             slot,
             channel: roster_changed.then(|| channel.clone()),
             waited_ms: u64::try_from(sync.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            wait_above_cap: sync.wait_above_cap,
         }))
     }
 }
