@@ -98,6 +98,12 @@ pub fn check_channel_name(raw: &str) -> Result<String, DomainError> {
     )
 }
 
+/// The first character of `text` that no name may hold (see [`check_display_name`]), for
+/// names that other rules shape, such as an OAuth client's.
+pub fn hidden_character(text: &str) -> Option<char> {
+    text.chars().find(|&c| forbidden_in_name(c).is_some())
+}
+
 /// Untrusted text as it may appear inside a system message: in double quotes, on one line, at
 /// most [`MAX_QUOTED_CHARS`] characters (then `…`). Quotes and backslashes are escaped, and
 /// every control, format or separator character is written as an escape (`\n`, `\u{202e}`),

@@ -105,8 +105,14 @@ impl OAuthServer {
                     "client_name has at most {MAX_CLIENT_NAME_CHARS} characters"
                 )));
             }
-            Some(name) if name.chars().any(char::is_control) => {
-                return Err(invalid_metadata("client_name has control characters"));
+            // The consent page shows this name to a person deciding whom to trust: no bidi
+            // override or invisible character may make it read as another client's.
+            Some(name) if let Some(hidden) = domain::names::hidden_character(name) => {
+                return Err(invalid_metadata(format!(
+                    "client_name contains U+{:04X}; control and invisible formatting \
+                     characters are not allowed",
+                    u32::from(hidden)
+                )));
             }
             Some(name) if !name.is_empty() => name.to_owned(),
             _ => redirect::display_host(&request.redirect_uris[0]),

@@ -205,7 +205,10 @@ impl MetadataDocuments {
         let name = document
             .client_name
             .map(|name| name.chars().take(MAX_CLIENT_NAME_CHARS).collect::<String>())
-            .filter(|name| !name.trim().is_empty())
+            // A name that could read as another client's is not shown; the host is.
+            .filter(|name| {
+                !name.trim().is_empty() && domain::names::hidden_character(name).is_none()
+            })
             .unwrap_or_else(|| redirect::display_host(client_id));
         Ok(DocumentClient {
             client_id: document.client_id,

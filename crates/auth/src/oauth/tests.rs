@@ -281,3 +281,27 @@ fn display_names_refuse_invisible_and_reordering_characters() {
     }
     assert!(check_display_name("  ").is_err());
 }
+
+#[tokio::test]
+async fn a_client_name_cannot_hide_characters_from_the_person_who_approves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = server(&dir, ISSUER).await;
+    let register = |name: &str| {
+        server.register(RegistrationRequest {
+            redirect_uris: vec![REDIRECT.into()],
+            client_name: Some(name.into()),
+            token_endpoint_auth_method: Some("none".into()),
+            grant_types: None,
+            response_types: None,
+            scope: None,
+        })
+    };
+    // "Claude" followed by a right-to-left override reads differently from what it is.
+    for hidden in ["Claude\u{202e}edualC", "Clau\u{200b}de", "Claude\nApproved"] {
+        let refused = register(hidden).await.expect_err(hidden);
+        assert!(refused.to_string().contains("U+"), "{hidden:?}: {refused}");
+    }
+    register("Claude (work)")
+        .await
+        .expect("plain names register");
+}
