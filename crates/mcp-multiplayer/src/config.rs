@@ -245,6 +245,31 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_MAX_BOT_SLOTS", default_value_t = domain::limits::DEFAULT_MAX_BOT_SLOTS as u64,
           value_parser = clap::value_parser!(u64).range(0..=domain::limits::MAX_SLOTS_PER_CHANNEL as u64))]
     pub max_bot_slots: u64,
+
+    /// Messages all bots of one channel may write per minute (their bytes are capped at 1 MiB a
+    /// minute). Past it their replies are dropped with a notice; raise it for chatty bots.
+    #[arg(long, env = "MCP_BOT_CHANNEL_MESSAGES_PER_MINUTE", default_value_t = 240,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub bot_channel_messages_per_minute: u64,
+
+    /// Messages all bots of one owner's channels may write per minute (4 MiB of bytes).
+    #[arg(long, env = "MCP_BOT_OWNER_MESSAGES_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub bot_owner_messages_per_minute: u64,
+}
+
+impl ServeArgs {
+    /// The caps on bot output across events, with the per-minute message counts from the flags.
+    fn bot_output(&self) -> domain::bot_output::BotOutputLimits {
+        let mut limits = domain::bot_output::BotOutputLimits::default();
+        limits.per_channel_minute.messages = saturate(self.bot_channel_messages_per_minute);
+        limits.per_owner_minute.messages = saturate(self.bot_owner_messages_per_minute);
+        limits
+    }
+}
+
+fn saturate(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 /// Validated configuration, split per crate.
@@ -362,6 +387,7 @@ impl ServeArgs {
                 max_waiting_syncs: self.max_waiting_syncs,
                 bot_limits: self.bot_limits()?,
                 max_bot_slots: usize::try_from(self.max_bot_slots)?,
+                bot_output: self.bot_output(),
                 ..service::ServiceSettings::default()
             },
             shutdown_grace_secs: self.shutdown_grace_secs,
@@ -528,6 +554,14 @@ mod tests {
         assert_eq!(settings.service.max_bot_slots, 4);
         let settings = parse(&["--max-bot-slots", "12"]).check().expect("valid");
         assert_eq!(settings.service.max_bot_slots, 12);
+        let settings = parse(&["--bot-channel-messages-per-minute", "1000"])
+            .check()
+            .expect("valid");
+        assert_eq!(
+            settings.service.bot_output.per_channel_minute.messages,
+            1000
+        );
+        assert_eq!(settings.service.bot_output.per_owner_minute.messages, 600);
         assert!(
             Cli::try_parse_from(["mcp-multiplayer", "serve", "--max-bot-slots", "33"]).is_err()
         );

@@ -106,7 +106,14 @@ fn split(messages: &[Value]) -> (Vec<i64>, Vec<(i64, i64, i64)>) {
 fn bot_events_run_exactly_once_across_kills() {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = agent();
-    let mut server = Server::start(dir.path(), &[]);
+    // Hundreds of replies a minute: the output caps, which are not under test, must not bite.
+    const UNCAPPED: &[&str] = &[
+        "--bot-channel-messages-per-minute",
+        "100000",
+        "--bot-owner-messages-per-minute",
+        "100000",
+    ];
+    let mut server = Server::start(dir.path(), UNCAPPED);
     let (_, channel) = create_channel(
         &server,
         "alice",
@@ -161,7 +168,7 @@ fn bot_events_run_exactly_once_across_kills() {
             "round {round}: the writers got going ({posted} posts)"
         );
         // How far the bot had got when it died (read after the restart).
-        server = Server::start(dir.path(), &[]);
+        server = Server::start(dir.path(), UNCAPPED);
         let (users, replies) = split(&history(&http, &server.base, &channel));
         kills.push((users.len(), replies.len()));
     }
