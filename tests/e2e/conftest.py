@@ -443,3 +443,18 @@ async def create_with(owner: Player, slots: list[str], *players: tuple[str, Play
         joined = await player.call("join_channel", code=invite_for(created, slot))
         assert joined["your_seat"]["slot"] == slot
     return created
+
+
+def create_personal_token(server, name: str, *extra: str) -> str:
+    """`mcp-multiplayer token create` against `server`'s database, beside it running."""
+    result = subprocess.run(
+        [str(BINARY), "token", "create", "--name", name, "--data-dir", str(server.data_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    token = result.stdout.strip()
+    assert token.startswith("mcp_pat_"), result
+    assert token not in result.stderr
+    return token

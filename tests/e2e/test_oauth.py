@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx2
 import pytest
 
-from conftest import BINARY, connect, leaf_exceptions
+from conftest import BINARY, connect, create_personal_token, leaf_exceptions
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -263,20 +263,6 @@ def test_a_read_only_personal_token_gets_insufficient_scope(oauth, flow):
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
     refused = flow.http.post(f"{oauth.base_url}/mcp", json=rpc, headers=headers)
     assert refused.status_code == 403 and 'error="insufficient_scope"' in refused.headers["www-authenticate"]
-
-
-def create_personal_token(server, name: str, *extra: str) -> str:
-    result = subprocess.run(
-        [str(BINARY), "token", "create", "--name", name, "--data-dir", str(server.data_dir), *extra],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    token = result.stdout.strip()
-    assert token.startswith("mcp_pat_"), result
-    assert token not in result.stderr
-    return token
 
 
 def test_personal_tokens_are_listed_and_revoked_beside_a_running_server(oauth, flow):

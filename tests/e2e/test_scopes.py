@@ -7,12 +7,12 @@ The attack this guards against: a read-only token spelled a writing call with JS
 
 from __future__ import annotations
 
-import subprocess
+import json
 
 import httpx2
 import pytest
 
-from conftest import BINARY
+from conftest import create_personal_token
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25", "Content-Type": "application/json"}
 
@@ -20,17 +20,6 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Ve
 @pytest.fixture
 def oauth(server_factory):
     return server_factory("--auth", "oauth", "--approval", "auto", "--rate-limit", "0")
-
-
-def personal_token(server, name: str, *extra: str) -> str:
-    result = subprocess.run(
-        [str(BINARY), "token", "create", "--name", name, "--data-dir", str(server.data_dir), *extra],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 class Caller:
@@ -43,8 +32,6 @@ class Caller:
         return self.http.post(f"{self.base}/mcp", content=raw_body.encode(), headers=MCP_HEADERS)
 
     def call_tool(self, name: str, arguments: dict) -> httpx2.Response:
-        import json
-
         body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
         return self.rpc(json.dumps(body))
 
@@ -61,8 +48,8 @@ def assert_scope_refused(response: httpx2.Response) -> None:
 
 
 def test_escaped_method_and_tool_names_cannot_write(oauth):
-    alice = Caller(oauth, personal_token(oauth, "alice"))
-    reader = Caller(oauth, personal_token(oauth, "mallory", "--read-only"))
+    alice = Caller(oauth, create_personal_token(oauth, "alice"))
+    reader = Caller(oauth, create_personal_token(oauth, "mallory", "--read-only"))
     status = alice.api("POST", "/api/channels", json={"name": "Alice's", "slots": ["invite:alice", "invite:bob"]})
     assert status.status_code == 201, status.text
     created = status.json()
@@ -89,7 +76,7 @@ def test_escaped_method_and_tool_names_cannot_write(oauth):
     view = alice.api("GET", f"/api/channels/{channel_id}").json()
     assert view["closed"] is False
     assert next(s for s in view["slots"] if s["slot"] == "bob")["filled"] is False
-    bob = Caller(oauth, personal_token(oauth, "bob"))
+    bob = Caller(oauth, create_personal_token(oauth, "bob"))
     joined = bob.api("POST", "/api/join", json={"code": invite})
     assert joined.status_code in (200, 201), joined.text
 
@@ -119,7 +106,7 @@ WRITING_CALLS = {
 
 
 def test_a_read_only_token_calls_exactly_the_tools_annotated_read_only(oauth):
-    reader = Caller(oauth, personal_token(oauth, "reader", "--read-only"))
+    reader = Caller(oauth, create_personal_token(oauth, "reader", "--read-only"))
     listed = reader.rpc('{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
     assert listed.status_code == 200, listed.text
     tools = listed.json()["result"]["tools"]

@@ -20,6 +20,8 @@ mod error;
 mod reads;
 mod service;
 mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use caller::{Access, Caller};

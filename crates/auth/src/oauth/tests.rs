@@ -46,17 +46,22 @@ fn params(client_id: &str) -> AuthorizeParams {
     }
 }
 
+/// A public client's registration.
+fn registration(redirect_uri: &str, client_name: Option<&str>) -> RegistrationRequest {
+    RegistrationRequest {
+        redirect_uris: vec![redirect_uri.into()],
+        client_name: client_name.map(str::to_owned),
+        token_endpoint_auth_method: Some("none".into()),
+        grant_types: None,
+        response_types: None,
+        scope: None,
+    }
+}
+
 /// Registers a public client, approves for a new person and exchanges the code.
 async fn grant(server: &OAuthServer) -> (String, TokenResponse) {
     let client = server
-        .register(RegistrationRequest {
-            redirect_uris: vec![REDIRECT.into()],
-            client_name: Some("Claude".into()),
-            token_endpoint_auth_method: Some("none".into()),
-            grant_types: None,
-            response_types: None,
-            scope: None,
-        })
+        .register(registration(REDIRECT, Some("Claude")))
         .await
         .expect("registered");
     let client_id = client["client_id"].as_str().expect("id").to_owned();
@@ -201,14 +206,7 @@ async fn errors_are_redirected_only_once_a_person_approved_the_client() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = server(&dir, ISSUER).await;
     let client = server
-        .register(RegistrationRequest {
-            redirect_uris: vec!["https://evil.example/phish".into()],
-            client_name: None,
-            token_endpoint_auth_method: Some("none".into()),
-            grant_types: None,
-            response_types: None,
-            scope: None,
-        })
+        .register(registration("https://evil.example/phish", None))
         .await
         .expect("registered");
     let client_id = client["client_id"].as_str().expect("id").to_owned();
@@ -286,16 +284,7 @@ fn display_names_refuse_invisible_and_reordering_characters() {
 async fn a_client_name_cannot_hide_characters_from_the_person_who_approves_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = server(&dir, ISSUER).await;
-    let register = |name: &str| {
-        server.register(RegistrationRequest {
-            redirect_uris: vec![REDIRECT.into()],
-            client_name: Some(name.into()),
-            token_endpoint_auth_method: Some("none".into()),
-            grant_types: None,
-            response_types: None,
-            scope: None,
-        })
-    };
+    let register = |name: &str| server.register(registration(REDIRECT, Some(name)));
     // "Claude" followed by a right-to-left override reads differently from what it is.
     for hidden in ["Claude\u{202e}edualC", "Clau\u{200b}de", "Claude\nApproved"] {
         let refused = register(hidden).await.expect_err(hidden);

@@ -4,28 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::ErrorCode;
 use domain::bot_output::{BotOutputLimits, Output};
-use domain::{ErrorCode, Principal, PrincipalId, Timestamp};
 use store::{Store, StoreSettings};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::service::{AdminRequest, Clock, ServiceSettings};
-
-struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(1_750_000_000_000)
-    }
-}
-
-fn person(name: &str) -> Caller {
-    Caller::writer(Principal {
-        id: PrincipalId::new(format!("id-{name}")),
-        display_name: name.into(),
-    })
-}
+use crate::service::{AdminRequest, ServiceSettings};
+use crate::testing::{FixedClock, person};
 
 /// Posts `params.n` messages of `params.size` bytes on every user message.
 const CHATTY_BOT: &str = r#"

@@ -2,26 +2,12 @@
 
 use std::sync::Arc;
 
-use domain::{ErrorCode, PrincipalId, Timestamp};
+use domain::ErrorCode;
 use store::StoreSettings;
 
 use super::*;
+use crate::testing::{FixedClock, person};
 use crate::{PendingSync, SyncPage, SyncRequest, SyncStep};
-
-struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(1_750_000_000_000)
-    }
-}
-
-fn person(name: &str) -> Caller {
-    Caller::writer(Principal {
-        id: PrincipalId::new(format!("id-{name}")),
-        display_name: name.into(),
-    })
-}
 
 /// The same person holding a read-only token.
 fn reader(name: &str) -> Caller {
