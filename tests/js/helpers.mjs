@@ -119,7 +119,7 @@ export async function startServer({ approval = 'auto', passphrase, extraArgs = [
     }
   }
 
-  return { ...listening, issuer: listening.baseUrl, log, stop };
+  return { ...listening, issuer: listening.baseUrl, dataDir: join(root, 'data'), log, stop };
 }
 
 export function sleep(ms) {

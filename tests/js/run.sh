@@ -3,6 +3,7 @@
 #   oauth-sdk.test.mjs    the official TypeScript MCP SDK's OAuth flow, two principals playing
 #   consent.test.mjs      the consent page in headless Chromium (playwright-core)
 #   conformance.test.mjs  the MCP conformance suite's authorization-server scenarios (Node 22)
+#   inspector.test.mjs    the MCP Inspector CLI: the tool list and its --strict schema check (Node 22)
 #
 # Installs what it needs first, idempotently: the npm packages pinned in package-lock.json
 # (`npm ci`, repeated only when the lockfile changes) and Debian's chromium (apt-get, only when
