@@ -223,3 +223,19 @@ async def test_a_wait_above_the_cap_says_so(server, mode):
         assert "60000" in page["notice"] and "45000" in page["notice"], page
         page = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=45000)
         assert "notice" not in page, page
+
+
+async def test_join_hints_fit_the_seat(server, mode):
+    """A spectator is not told to post; taking a second seat with an invite warns."""
+    async with connect(server, "alice", mode) as alice, connect(server, "carol", mode) as carol:
+        created = await alice.call("create_channel", name="seats", slots=["invite:alice", "invite:bob", "spectator:crowd"])
+        watching = await carol.call("join_channel", code=invite_for(created, "crowd"))
+        assert "cannot post" in watching["next_step"] and "post_message" not in watching["next_step"], watching["next_step"]
+        assert "Note:" not in watching["next_step"]
+        # Alice redeems the invite she should have handed to bob.
+        doubled = await alice.call("join_channel", code=invite_for(created, "bob"))
+        assert "you already held alice" in doubled["next_step"], doubled["next_step"]
+        assert "leave_channel" in doubled["next_step"] and "slot bob" in doubled["next_step"], doubled["next_step"]
+        # A rejoin moves a seat one already had: no warning.
+        again = await alice.call("join_channel", code=doubled["your_seat"]["rejoin_token"])
+        assert "Note:" not in again["next_step"], again["next_step"]

@@ -10,6 +10,8 @@ use service::{
     SyncRequest,
 };
 
+use domain::SlotLabel;
+
 use crate::wire::*;
 
 /// The surface a caller came in through: next steps name its tools (MCP) or its routes (REST).
@@ -152,11 +154,7 @@ pub async fn join_channel(
     let joined = service.join_channel(who, &args.code).await?;
     let channel = &joined.channel;
     let channel_id = channel.id.as_str();
-    let spectator = channel
-        .slots
-        .iter()
-        .any(|slot| slot.label == joined.slot && slot.kind == domain::SlotKind::Spectator);
-    let mut next_step = if spectator {
+    let mut next_step = if joined.kind == domain::SlotKind::Spectator {
         format!(
             "You watch from spectator seat {}: you see public messages but cannot post. To read \
              the conversation, {}, then keep passing back next_cursor to follow it.",
@@ -174,20 +172,13 @@ pub async fn join_channel(
     next_step.push_str(
         " Keep rejoin_token private: it gets this seat back after a reconnect or from another chat.",
     );
-    let seats: Vec<String> = channel
-        .seats_of(&who.principal.id)
-        .map(|slot| slot.label.to_string())
-        .collect();
-    let took_an_invite = matches!(
-        domain::secret::classify(&args.code),
-        Some(domain::secret::Redeemable::Invite(_))
-    );
-    if seats.len() > 1 && took_an_invite {
+    if !joined.other_seats.is_empty() {
+        let others: Vec<&str> = joined.other_seats.iter().map(SlotLabel::as_str).collect();
         next_step.push_str(&format!(
-            " Note: you now hold {} seats here ({}). If that invite was meant for someone else, \
-             give the seat back ({}) and ask an admin for a new invite.",
-            seats.len(),
-            seats.join(", "),
+            " Note: you already held {} here, so you now hold {} seats. If that invite was meant \
+             for someone else, give this seat back ({}) and ask an admin for a new invite.",
+            others.join(", "),
+            others.len() + 1,
             surface.leave(channel_id, joined.slot.as_str()),
         ));
     }

@@ -7,7 +7,7 @@ use domain::bot_output::BotOutputLimits;
 use domain::limits::{DEFAULT_MAX_BOT_SLOTS, MAX_OPEN_CHANNELS_PER_OWNER};
 use domain::{
     AdminOp, Body, Channel, ChannelId, ChannelSpec, DomainError, Draft, Message, MessageKind,
-    Principal, PrincipalId, SecretSource, SlotLabel, Timestamp,
+    Principal, PrincipalId, SecretSource, SlotKind, SlotLabel, Timestamp,
 };
 use rand::RngCore;
 use serde_json::{Map, Value};
@@ -109,7 +109,13 @@ pub struct Created {
 pub struct Joined {
     pub channel: Channel,
     pub slot: SlotLabel,
+    /// The seat's kind: a spectator seat reads and never posts.
+    pub kind: SlotKind,
     pub rejoin_token: String,
+    /// The caller's other seats in this channel when the code was an invite: a second seat
+    /// taken with an invite was probably meant for someone else. Empty after a rejoin, which
+    /// moves a seat the caller already had.
+    pub other_seats: Vec<SlotLabel>,
 }
 
 /// Arguments of `post_message`, as received.
@@ -326,10 +332,9 @@ impl Service {
     /// Redeems an invite code (takes its seat) or a rejoin token (moves its seat here).
     pub async fn join_channel(&self, caller: &Caller, code: &str) -> Result<Joined, ServiceError> {
         let who = self.authorize(caller, Access::Write)?;
-        let hash = match domain::secret::classify(code) {
-            Some(
-                domain::secret::Redeemable::Invite(hash) | domain::secret::Redeemable::Rejoin(hash),
-            ) => hash,
+        let (hash, by_invite) = match domain::secret::classify(code) {
+            Some(domain::secret::Redeemable::Invite(hash)) => (hash, true),
+            Some(domain::secret::Redeemable::Rejoin(hash)) => (hash, false),
             None => return Err(DomainError::InviteInvalid.into()),
         };
         let id = self
@@ -352,10 +357,26 @@ impl Service {
         if has_live_bots(&channel) {
             self.wake_bots(&id);
         }
+        let kind = channel
+            .slots
+            .iter()
+            .find(|slot| slot.label == joined.slot)
+            .map_or(SlotKind::Invite, |slot| slot.kind);
+        let other_seats = if by_invite {
+            channel
+                .seats_of(&who.id)
+                .map(|slot| slot.label.clone())
+                .filter(|label| *label != joined.slot)
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Joined {
-            channel,
             slot: joined.slot,
+            kind,
             rejoin_token: joined.rejoin_token,
+            other_seats,
+            channel,
         })
     }
 
