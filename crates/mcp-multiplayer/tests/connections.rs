@@ -499,21 +499,11 @@ fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
             "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
              Content-Type: application/json\r\n{framing}\r\n{chunk}{smuggled}"
         );
-        let (answer, closed) = read_until_closed(
-            &mut Exchange::send(&server, request.as_bytes()),
-            Duration::from_secs(10),
-        );
-        assert!(answer.starts_with("HTTP/1.1 400"), "{label}: {answer}");
+        let answer = refused_and_closed(&server, &request, label);
         assert!(
             answer.contains("both Content-Length and Transfer-Encoding"),
             "{label}: {answer}"
         );
-        assert_eq!(
-            answer.matches("HTTP/1.1").count(),
-            1,
-            "{label}: a second request was served: {answer}"
-        );
-        assert!(closed, "{label}: the connection stayed open");
     }
 
     let repeated = format!(
@@ -521,14 +511,8 @@ fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
          Content-Type: application/json\r\nContent-Length: {len}\r\nContent-Length: {len}\r\n\r\n{body}{smuggled}",
         len = body.len()
     );
-    let (answer, closed) = read_until_closed(
-        &mut Exchange::send(&server, repeated.as_bytes()),
-        Duration::from_secs(10),
-    );
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let answer = refused_and_closed(&server, &repeated, "repeated Content-Length");
     assert!(answer.contains("more than one Content-Length"), "{answer}");
-    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
-    assert!(closed, "the connection stayed open");
 
     // Lengths that disagree, in two headers or one: hyper itself answers 400 and closes.
     for lengths in [
@@ -539,13 +523,7 @@ fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
             "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer alice\r\n\
              Content-Type: application/json\r\n{lengths}\r\n{body}{smuggled}"
         );
-        let (answer, closed) = read_until_closed(
-            &mut Exchange::send(&server, request.as_bytes()),
-            Duration::from_secs(10),
-        );
-        assert!(answer.starts_with("HTTP/1.1 400"), "{lengths}: {answer}");
-        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{lengths}: {answer}");
-        assert!(closed, "{lengths}: the connection stayed open");
+        refused_and_closed(&server, &request, &lengths);
     }
 
     // Sound requests still share a connection, and chunked alone is served (then closed).
@@ -615,4 +593,22 @@ fn an_oversized_mcp_request_gets_a_json_rpc_error_naming_the_cap() {
     assert_eq!(status, 413, "{body}");
     let answer: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(answer["error"]["code"], "LIMIT_EXCEEDED", "{answer}");
+}
+
+/// Sends `request` on a fresh connection and checks the answer: one 400, no second response
+/// (nothing smuggled behind the head was served), and the connection closed. Returns the answer.
+#[track_caller]
+fn refused_and_closed(server: &Server, request: &str, label: &str) -> String {
+    let (answer, closed) = read_until_closed(
+        &mut Exchange::send(server, request.as_bytes()),
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{label}: {answer}");
+    assert_eq!(
+        answer.matches("HTTP/1.1").count(),
+        1,
+        "{label}: a second request was served: {answer}"
+    );
+    assert!(closed, "{label}: the connection stayed open");
+    answer
 }
