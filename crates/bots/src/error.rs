@@ -29,6 +29,9 @@ pub enum BotErrorKind {
     BadPost,
     /// A `ctx` function was called with arguments of the wrong type or range.
     BadArgument,
+    /// The worker process running the event died in a way the runtime did not report (a
+    /// native crash, an allocator abort).
+    Crashed,
     /// The host itself failed; not the bot's fault.
     Internal,
 }
@@ -47,8 +50,30 @@ impl BotErrorKind {
             BotErrorKind::BadState => "bad_state",
             BotErrorKind::BadPost => "bad_post",
             BotErrorKind::BadArgument => "bad_argument",
+            BotErrorKind::Crashed => "crashed",
             BotErrorKind::Internal => "internal",
         }
+    }
+
+    /// Every kind, for parsing and for tests.
+    pub const ALL: [BotErrorKind; 12] = [
+        BotErrorKind::BadSource,
+        BotErrorKind::Threw,
+        BotErrorKind::CpuBudget,
+        BotErrorKind::Memory,
+        BotErrorKind::StackOverflow,
+        BotErrorKind::TooManyPosts,
+        BotErrorKind::StateTooLarge,
+        BotErrorKind::BadState,
+        BotErrorKind::BadPost,
+        BotErrorKind::BadArgument,
+        BotErrorKind::Crashed,
+        BotErrorKind::Internal,
+    ];
+
+    /// The kind named by [`BotErrorKind::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
 }
 

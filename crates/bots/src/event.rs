@@ -29,6 +29,50 @@ impl Event {
             Event::Message(_) => "on_message",
         }
     }
+
+    /// The call this event makes, in the shape every runtime hands to bot code.
+    pub fn call(&self) -> Call {
+        let argument = match self {
+            Event::Init => None,
+            Event::Join(player) | Event::Leave(player) => {
+                Some(serde_json::json!({"slot": player.slot.as_str(), "name": player.name}))
+            }
+            Event::Message(message) => Some(serde_json::json!({
+                "seq": message.seq.0,
+                "kind": message.kind.as_str(),
+                "sender": message.sender.as_ref().map(SlotLabel::as_str),
+                "sender_name": message.sender_name,
+                "body": {
+                    "text": message.body.text,
+                    "data": message.body.data,
+                },
+                "private": message.to.is_some(),
+                "to": message.to.as_ref().map(SlotLabel::as_str),
+                "at": message.at.0,
+            })),
+        };
+        Call {
+            handler: self.handler_name().to_owned(),
+            argument,
+        }
+    }
+}
+
+/// The handlers a [`Call`] may name, as `'static` names for error messages.
+pub const HANDLERS: [&str; 4] = ["on_init", "on_join", "on_leave", "on_message"];
+
+/// The `'static` form of a handler name, if it is one of [`HANDLERS`].
+pub fn handler_name(name: &str) -> Option<&'static str> {
+    HANDLERS.into_iter().find(|known| *known == name)
+}
+
+/// An event as bot code receives it: the handler to call and its one argument, as JSON
+/// (`player` for joins and leaves, `msg` for messages, nothing for `on_init`). This is what
+/// crosses into a worker process; the runtimes never see the channel's own types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Call {
+    pub handler: String,
+    pub argument: Option<serde_json::Value>,
 }
 
 /// A seated participant, as bots see them: `{slot, name}` in JavaScript.

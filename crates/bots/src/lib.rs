@@ -1,14 +1,20 @@
-//! The bot sandbox: JavaScript bots run in QuickJS, one fresh runtime per event.
+//! The bot runtimes: JavaScript bots run in QuickJS and Python bots in Monty, one fresh runtime
+//! per event.
 //!
-//! A service calls [`run_event`] with the bot's source, what the bot may know of the channel
-//! ([`EventContext`]) and the [`Event`]; it gets back a [`Reaction`] (posts and new state) to store
-//! in the same transaction, or a [`BotError`] and nothing else. The crate does no I/O, holds no
-//! global state and needs no async runtime; `docs/bot-api.md` is the guide for bot authors.
+//! [`run_event`] takes the bot's source, what the bot may know of the channel
+//! ([`EventContext`]) and the [`Event`]; it gives back a [`Reaction`] (posts and new state) to
+//! store in the same transaction, or a [`BotError`] and nothing else. The crate does no I/O,
+//! holds no global state and needs no async runtime; `docs/bot-api.md` is the guide for bot
+//! authors. Because a runtime cannot interrupt every native loop, the server never calls this
+//! crate on its own threads: it sends a [`Job`] to a worker process (the `workers` crate).
 //!
-//! - [`sandbox`]: one event in a fresh runtime under the [`Limits`], and error classification.
-//! - `host` (private): the `ctx` object bots receive, written in Rust.
+//! - [`sandbox`]: one event in the bot's runtime, dispatched on its [`Language`].
+//! - `javascript` (private): QuickJS under the [`Limits`], and error classification.
+//! - `python` (private): Monty under the [`Limits`].
+//! - `host` (private): the `ctx` object JavaScript bots receive, written in Rust.
+//! - [`job`]: a self-contained unit of work and its wire form, for worker processes.
 //! - [`event`]: what goes in ([`EventContext`], [`Event`]) and what comes out ([`Reaction`]).
-//! - [`source`]: [`BotSource`] and its [`CodeHash`].
+//! - [`source`]: [`BotSource`], its [`Language`] and its [`CodeHash`].
 //! - [`limits`]: the per-event caps and their defaults.
 //! - [`random`]: the seeded, replayable random stream.
 //! - [`commitment`]: the commit-reveal encoding, shared with bots through `ctx.commit`.
@@ -22,7 +28,10 @@ pub mod commitment;
 pub mod error;
 pub mod event;
 mod host;
+mod javascript;
+pub mod job;
 pub mod limits;
+mod python;
 pub mod random;
 pub mod sandbox;
 pub mod source;
@@ -30,7 +39,8 @@ pub mod source;
 pub use builtin::{BuiltinInfo, builtin, catalog};
 pub use commitment::commitment;
 pub use error::{BotError, BotErrorKind};
-pub use event::{BotPost, BotSeed, Event, EventContext, Player, Reaction, SlotInfo};
+pub use event::{BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo};
+pub use job::Job;
 pub use limits::Limits;
-pub use sandbox::{check_source, run_event};
-pub use source::{BotSource, CodeHash};
+pub use sandbox::{check_source, run_call, run_event};
+pub use source::{BotSource, CodeHash, Language};

@@ -9,7 +9,8 @@ pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
 pub const MAX_RANDOM_BYTES: usize = 1024;
 
 /// Caps applied to every event. Each event gets a fresh runtime, so none of them carries over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Wall-clock budget for the whole event: compiling the source, the constructor, the handler
     /// and any promise jobs it leaves behind. Enforced by an interrupt that bot code cannot catch.
