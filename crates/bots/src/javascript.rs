@@ -7,7 +7,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Instant;
 
 use rquickjs::context::{EvalOptions, intrinsic};
 use rquickjs::function::This;
@@ -16,7 +15,7 @@ use rquickjs::{Constructor, Context, Ctx, Function, Object, Persistent, Promise,
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{Call, EventContext, Reaction, handler_name};
 use crate::host::{Host, HostState, make_ctx_object};
-use crate::limits::Limits;
+use crate::limits::{CpuDeadline, Limits};
 use crate::source::BotSource;
 
 /// The engine features bots get. Left out on purpose: `Performance` (an ambient clock) and
@@ -87,13 +86,13 @@ pub(crate) fn run(
     call: Option<&Call>,
     limits: &Limits,
 ) -> Result<Reaction, BotError> {
-    let deadline = Instant::now() + limits.cpu;
+    let deadline = CpuDeadline::after(limits.cpu);
     let budget_spent = Rc::new(Cell::new(false));
     let over_budget = || {
         BotError::new(
             BotErrorKind::CpuBudget,
             format!(
-                "the event ran past its time budget of {} ms",
+                "the event ran past its CPU budget of {} ms",
                 limits.cpu.as_millis()
             ),
         )
@@ -125,7 +124,7 @@ pub(crate) fn run(
         // Once the deadline passes this keeps answering "interrupt", so no bot code runs again
         // in this runtime, not even a `finally` block or a getter the host happens to touch.
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            if budget_spent.get() || Instant::now() >= deadline {
+            if budget_spent.get() || deadline.passed() {
                 budget_spent.set(true);
             }
             budget_spent.get()
@@ -184,7 +183,7 @@ pub(crate) fn run(
     })?;
     // Native work the engine does without polling the interrupt (a long sort, say) is caught
     // here: an event that took longer than its budget fails even if no interrupt fired.
-    if budget_spent.get() || Instant::now() > deadline {
+    if budget_spent.get() || deadline.passed() {
         return Err(over_budget());
     }
     let mut state = host.borrow_mut();
@@ -306,7 +305,7 @@ const JOBS_PER_HEAP_CHECK: u32 = 128;
 
 /// Runs queued promise jobs until none is left, within the event's budget and heap. A callback
 /// that throws rejects its promise, which bot code may or may not handle, as in a browser.
-fn run_jobs(runtime: &Runtime, host: &Host, deadline: Instant) -> Result<(), JobsStopped> {
+fn run_jobs(runtime: &Runtime, host: &Host, deadline: CpuDeadline) -> Result<(), JobsStopped> {
     let mut since_heap_check = 0;
     loop {
         match runtime.execute_pending_job() {
@@ -318,7 +317,7 @@ fn run_jobs(runtime: &Runtime, host: &Host, deadline: Instant) -> Result<(), Job
                 return Err(JobsStopped::Failed);
             }
         }
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             host.borrow().mark_budget_spent();
         }
         if host.borrow().budget_is_spent() {

@@ -12,8 +12,10 @@ pub const MAX_RANDOM_BYTES: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Wall-clock budget for the whole event: compiling the source, the constructor, the handler
-    /// and any promise jobs it leaves behind. Enforced by an interrupt that bot code cannot catch.
+    /// CPU-time budget for the whole event: compiling the source, the constructor, the handler
+    /// and any promise jobs it leaves behind. Counted on the thread that runs the event, so a
+    /// busy machine slows a bot without failing it. The runtimes stop bot code at the budget;
+    /// the worker's watchdog kills whatever they cannot stop.
     pub cpu: Duration,
     /// Heap cap of the runtime, engine overhead included (a fresh runtime uses ~250 KiB).
     pub memory_bytes: usize,
@@ -36,4 +38,29 @@ impl Default for Limits {
             max_state_bytes: 64 * 1024,
         }
     }
+}
+
+/// The moment an event's CPU budget runs out, on the calling thread's CPU clock.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuDeadline(Duration);
+
+impl CpuDeadline {
+    /// `budget` of CPU time from now, for the calling thread.
+    pub fn after(budget: Duration) -> Self {
+        CpuDeadline(thread_cpu_time() + budget)
+    }
+
+    /// Whether the calling thread has used up the budget.
+    pub fn passed(self) -> bool {
+        thread_cpu_time() >= self.0
+    }
+}
+
+/// CPU time the calling thread has used.
+pub fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
 }

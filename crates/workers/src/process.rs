@@ -174,7 +174,7 @@ impl Worker {
                     outcome: Err(BotError::new(
                         BotErrorKind::CpuBudget,
                         format!(
-                            "the event ran past its time budget of {} ms; its worker process was stopped",
+                            "the event ran past its CPU budget of {} ms; its worker process was stopped",
                             budget.as_millis()
                         ),
                     )),
