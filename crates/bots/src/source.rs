@@ -189,6 +189,19 @@ mod tests {
             Language::JavaScript
         );
         assert_eq!(Language::infer(""), Language::JavaScript);
+        for python in [
+            "def on_message(msg):\n  return",
+            "import json\nclass Bot:\n  pass",
+        ] {
+            assert_eq!(Language::infer(python), Language::Python, "{python}");
+        }
+        for javascript in [
+            "class Bot { constructor(ctx) { this.ctx = ctx; } }",
+            "const label = { a: 1 };\nclass Bot {}",
+            "// def f(): in a comment does not open a block",
+        ] {
+            assert_eq!(Language::infer(javascript), Language::JavaScript, "{javascript}");
+        }
         assert_eq!(Language::parse("Python"), Some(Language::Python));
         assert_eq!(Language::parse("JS"), Some(Language::JavaScript));
         assert_eq!(Language::parse("ruby"), None);

@@ -31,6 +31,26 @@ pub enum Command {
     /// running server.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run bot code for a server: started by `serve`, never by hand. It confines itself and
+    /// answers jobs on its standard input and output.
+    #[command(hide = true)]
+    BotWorker(BotWorkerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BotWorkerArgs {
+    /// Address-space cap of the worker process, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_mib: u64,
+}
+
+impl BotWorkerArgs {
+    pub fn confinement(&self) -> workers::Confinement {
+        workers::Confinement {
+            memory_bytes: self.memory_mib.saturating_mul(1024 * 1024),
+            ..workers::Confinement::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,9 +252,21 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
-    /// Time budget of one bot event, in milliseconds (an interrupt bot code cannot catch).
+    /// CPU budget of one bot event, in milliseconds. The runtimes stop bot code at the budget;
+    /// a watchdog kills the worker process of an event that runs past it.
     #[arg(long, env = "MCP_BOT_BUDGET_MS", default_value_t = 50)]
     pub bot_budget_ms: u64,
+
+    /// Worker processes that run bot code (0: one per core).
+    #[arg(long, env = "MCP_BOT_WORKERS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=256))]
+    pub bot_workers: u64,
+
+    /// Address-space cap of each bot worker process, in MiB: the backstop for memory the
+    /// interpreters do not count.
+    #[arg(long, env = "MCP_BOT_WORKER_MEMORY_MIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(256..=65_536))]
+    pub bot_worker_memory_mib: u64,
 
     /// Heap cap of one bot event, in MiB.
     #[arg(long, env = "MCP_BOT_MEMORY_MIB", default_value_t = 16)]
@@ -284,6 +316,8 @@ pub struct Settings {
     pub trusted_proxies: server::TrustedProxies,
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
+    /// The bot worker processes.
+    pub workers: workers::PoolConfig,
     pub shutdown_grace_secs: u64,
     pub request_read_timeout: std::time::Duration,
     pub max_connections: usize,
@@ -390,6 +424,7 @@ impl ServeArgs {
                 bot_output: self.bot_output(),
                 ..service::ServiceSettings::default()
             },
+            workers: self.worker_pool(),
             shutdown_grace_secs: self.shutdown_grace_secs,
             request_read_timeout: std::time::Duration::from_secs(self.request_read_timeout_secs),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
@@ -401,6 +436,20 @@ impl ServeArgs {
     /// `--listen` as a literal socket address, when it is one (no name to resolve).
     pub fn listen_literal(&self) -> Option<SocketAddr> {
         self.listen.parse().ok()
+    }
+
+    /// Workers run this executable's hidden `bot-worker` command.
+    fn worker_pool(&self) -> workers::PoolConfig {
+        let command = workers::WorkerCommand::this_executable([
+            "bot-worker".to_owned(),
+            "--memory-mib".to_owned(),
+            self.bot_worker_memory_mib.to_string(),
+        ]);
+        let mut pool = workers::PoolConfig::per_core(command);
+        if self.bot_workers > 0 {
+            pool.size = usize::try_from(self.bot_workers).unwrap_or(pool.size);
+        }
+        pool
     }
 
     fn bot_limits(&self) -> anyhow::Result<bots::Limits> {

@@ -28,23 +28,16 @@ use tokio_util::sync::CancellationToken;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: could not start the async runtime: {error}");
-            return ExitCode::FAILURE;
+    let outcome = match Cli::parse().command {
+        // A worker confines itself while it has no thread but its own: before any runtime.
+        Command::BotWorker(args) => {
+            return ExitCode::from(workers::child::serve(&args.confinement()));
         }
-    };
-    let outcome = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Bench(args) => runtime
-            .block_on(bench::run(args))
-            .map_err(anyhow::Error::from),
-        Command::Token(command) => runtime.block_on(token::run(command)),
+        Command::Serve(args) => with_runtime(serve(args)),
+        Command::Bench(args) => {
+            with_runtime(async { bench::run(args).await.map_err(anyhow::Error::from) })
+        }
+        Command::Token(command) => with_runtime(token::run(command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +46,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn with_runtime(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?
+        .block_on(work)
 }
 
 fn init_logging(format: LogFormat) {
@@ -131,11 +132,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // `transport_shutdown` cuts whatever is still open once the grace period is over.
     let shutdown = CancellationToken::new();
     let transport_shutdown = CancellationToken::new();
+    let workers = workers::Pool::start(settings.workers.clone())
+        .await
+        .context("the bot worker processes could not start")?;
+    tracing::info!(workers = settings.workers.size, "bot workers started");
     let service = service::Service::new(
         store,
         settings.service.clone(),
         Arc::new(service::SystemClock),
         shutdown.clone(),
+        workers,
     );
     match service.resume_bots().await {
         Ok(0) => {}

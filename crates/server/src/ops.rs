@@ -109,7 +109,12 @@ pub async fn create_channel(
     surface: Surface,
     args: CreateChannelArgs,
 ) -> Result<CreateChannelOut, ServiceError> {
-    let bot = bot_request(args.bot_preset, args.bot_code, args.bot_params);
+    let bot = bot_request(
+        args.bot_preset,
+        args.bot_code,
+        args.bot_language,
+        args.bot_params,
+    );
     let created = service
         .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true), bot)
         .await?;
@@ -326,11 +331,14 @@ pub async fn leave_channel(
 fn bot_request(
     preset: Option<String>,
     code: Option<String>,
+    language: Option<String>,
     params: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Option<BotRequest> {
-    (preset.is_some() || code.is_some() || params.is_some()).then(|| BotRequest {
+    let asked = preset.is_some() || code.is_some() || language.is_some() || params.is_some();
+    asked.then(|| BotRequest {
         preset,
         code,
+        language,
         params: params.map(serde_json::Value::Object),
     })
 }
@@ -341,7 +349,13 @@ pub async fn attach_bot(
     surface: Surface,
     args: AttachBotArgs,
 ) -> Result<AttachBotOut, ServiceError> {
-    let request = bot_request(args.bot_preset, args.bot_code, args.bot_params).unwrap_or_default();
+    let request = bot_request(
+        args.bot_preset,
+        args.bot_code,
+        args.bot_language,
+        args.bot_params,
+    )
+    .unwrap_or_default();
     let channel = service
         .attach_bot(who, &args.channel_id, args.slot.as_deref(), request)
         .await?;
@@ -408,6 +422,7 @@ pub async fn get_bot_code(
     let code = service.get_bot_code(who, of).await?;
     Ok(BotCodeOut {
         name: code.name,
+        language: code.language.as_str().to_owned(),
         code_hash: code.code_hash,
         source: code.source,
     })

@@ -42,6 +42,8 @@ pub struct SlotView {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct BotView {
     pub name: String,
+    /// `javascript` or `python`.
+    pub language: String,
     /// `sha256:` + hex of the exact source bytes get_bot_code returns.
     pub code_hash: String,
     /// `sha256:` + hex of the parameters' JSON.
@@ -94,6 +96,7 @@ impl ChannelView {
                     yours: slot.held_by(viewer),
                     bot: slot.bot.as_ref().map(|card| BotView {
                         name: card.name.clone(),
+                        language: card.language.clone(),
                         code_hash: card.code_hash.clone(),
                         params_hash: card.params_hash.clone(),
                         seed_commitment: card.seed_commitment.clone(),
@@ -193,9 +196,12 @@ pub struct CreateChannelArgs {
     /// added when `slots` has no bot slot.
     #[serde(default)]
     pub bot_preset: Option<String>,
-    /// Or the JavaScript source of your own bot (see the bot-api resource).
+    /// Or the source of your own bot, in JavaScript or Python (see the bot-api resource).
     #[serde(default)]
     pub bot_code: Option<String>,
+    /// The language of bot_code: "javascript" or "python"; inferred from the code when absent.
+    #[serde(default)]
+    pub bot_language: Option<String>,
     /// The bot's parameters, e.g. {"min": 1, "max": 100} for guess.
     #[serde(default)]
     pub bot_params: Option<Map<String, Value>>,
@@ -212,9 +218,12 @@ pub struct AttachBotArgs {
     /// A builtin bot (see list_bots).
     #[serde(default)]
     pub bot_preset: Option<String>,
-    /// Or inline JavaScript source.
+    /// Or inline source, in JavaScript or Python.
     #[serde(default)]
     pub bot_code: Option<String>,
+    /// The language of bot_code: "javascript" or "python"; inferred from the code when absent.
+    #[serde(default)]
+    pub bot_language: Option<String>,
     /// The bot's parameters.
     #[serde(default)]
     pub bot_params: Option<Map<String, Value>>,
@@ -237,6 +246,8 @@ pub struct GetBotCodeArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct BotCodeOut {
     pub name: String,
+    /// `javascript` or `python`.
+    pub language: String,
     /// `sha256:` + hex of `source`'s exact UTF-8 bytes.
     pub code_hash: String,
     pub source: String,

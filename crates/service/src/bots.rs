@@ -1,17 +1,19 @@
 //! Bots in channels: attaching them (checked source, secret seed, public commitment), and
 //! running them.
 //!
-//! Each channel's bot events run one at a time, in channel order, on a bounded blocking pool;
-//! different channels run in parallel. An event's reaction (posts, state) and the bot's progress
+//! Bot code never runs on the server's threads: each event, and each check of a source, is a
+//! [`Job`] for the worker [`Pool`], which kills what overruns and shares the workers fairly
+//! between the principals who own the channels. Each channel's bot events run one at a time,
+//! in channel order; different channels run in parallel. An event's reaction (posts, state) and the bot's progress
 //! counter are stored in one transaction, guarded by the counter's old value, so every message
 //! reaches a bot exactly once even across crashes: after a restart, [`Service::resume_bots`]
 //! picks up where the counters stand, and a re-run of an event whose reaction was never stored
 //! gives the same reaction (bots are deterministic in code, seed and events).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use bots::{BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction, SlotInfo};
+use bots::{BotSeed, BotSource, Event, EventContext, Job, Limits, Player, Reaction, SlotInfo};
 use domain::bot_output::{BotOutputLedger, BotOutputLimits, CapHit, Output};
 use domain::{
     Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Message, MessageKind, Seq,
@@ -22,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use store::Audience;
 use store::bots::{BotRecord, BotWrite};
-use tokio::sync::Semaphore;
+use workers::{Account, Pool, PoolError};
 
 use crate::caller::{Access, Caller};
 use crate::error::ServiceError;
@@ -38,8 +40,10 @@ pub const MAX_BOT_PARAMS_BYTES: usize = 16 * 1024;
 pub struct BotRequest {
     /// A builtin bot's name (see `list_bots`).
     pub preset: Option<String>,
-    /// Inline JavaScript source.
+    /// Inline source, in JavaScript or Python.
     pub code: Option<String>,
+    /// `javascript` or `python` (any case); inferred from `code` when absent.
+    pub language: Option<String>,
     /// The bot's parameters: the second argument of its constructor.
     pub params: Option<Value>,
 }
@@ -58,15 +62,16 @@ pub enum CodeOf {
 #[derive(Debug, Clone)]
 pub struct BotCode {
     pub name: String,
+    pub language: bots::Language,
     pub code_hash: String,
     pub source: String,
 }
 
-/// Runs bot events: at most one task per channel, and at most `permits` events at once.
+/// Runs bot events: at most one task per channel, each event on the worker pool.
 pub(crate) struct BotRunner {
     /// Channels with a running task; `true` when more work arrived while it ran.
     busy: Mutex<HashMap<ChannelId, bool>>,
-    permits: Arc<Semaphore>,
+    pool: Pool,
     pub(crate) limits: Limits,
     output_limits: BotOutputLimits,
     /// What bots wrote recently, per channel and per owner. In memory, for this process: see
@@ -75,11 +80,10 @@ pub(crate) struct BotRunner {
 }
 
 impl BotRunner {
-    pub(crate) fn new(limits: Limits, output_limits: BotOutputLimits) -> Self {
-        let parallel = std::thread::available_parallelism().map_or(2, usize::from);
+    pub(crate) fn new(pool: Pool, limits: Limits, output_limits: BotOutputLimits) -> Self {
         BotRunner {
             busy: Mutex::new(HashMap::new()),
-            permits: Arc::new(Semaphore::new(parallel)),
+            pool,
             limits,
             output_limits,
             output: Mutex::new(BotOutputLedger::default()),
@@ -115,6 +119,29 @@ impl BotRunner {
             )
     }
 
+    /// Runs `job` on a worker, paid for by `payer`. A pool that shut down is no outcome: the
+    /// event stays pending for the next start.
+    async fn run(
+        &self,
+        payer: &domain::PrincipalId,
+        channel: &str,
+        job: Job,
+    ) -> Result<bots::job::Outcome, ServiceError> {
+        let account = Account {
+            principal: payer.as_str().to_owned(),
+            channel: channel.to_owned(),
+        };
+        self.pool
+            .run(account, job)
+            .await
+            .map_err(|PoolError::Closed| ServiceError::internal("the bot workers are shut down"))
+    }
+
+    /// Stops every worker; bot events in progress end without an outcome.
+    pub(crate) fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+
     /// The channels with a running task. A std mutex: held for a map operation, never across
     /// an await.
     fn busy(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, bool>> {
@@ -124,35 +151,31 @@ impl BotRunner {
     }
 }
 
-/// Why a bot's source was refused. The prototype's users paste Python, which fails as a
-/// JavaScript syntax error that explains nothing; say what the runtime expects instead.
+/// Why a bot's source was refused. A JavaScript syntax error in a source that reads like
+/// Python (or the reverse) most likely means the wrong `bot_language`; say so.
 fn source_refusal(source: &BotSource, error: &bots::BotError) -> String {
-    if error.kind == bots::BotErrorKind::BadSource && looks_like_python(source.source()) {
+    let inferred = bots::Language::infer(source.source());
+    if error.kind == bots::BotErrorKind::BadSource && inferred != source.language() {
         format!(
-            "bot_code must be JavaScript, and this looks like Python ({error}). Write the bot as \
-             a JavaScript class with on_init/on_join/on_message as the guide \
-             mcp-multiplayer://docs/bot-api shows, or use a builtin with bot_preset (see list_bots)"
+            "{error}. The source reads like {inferred}, but bot_language is {}: set \
+             bot_language to {inferred}, or see the guide mcp-multiplayer://docs/bot-api",
+            source.language()
         )
     } else {
         error.to_string()
     }
 }
 
-/// Whether a source reads like Python: a line that opens a `def` or a `class …:` block, or
-/// a bare `import` with no JavaScript punctuation.
-fn looks_like_python(source: &str) -> bool {
-    source.lines().map(str::trim_start).any(|line| {
-        let opens_block = line.trim_end().ends_with(':');
-        let block_keyword = line.starts_with("def ") || line.starts_with("class ");
-        (block_keyword && opens_block)
-            || (line.starts_with("import ") && !line.contains(['{', ';', '\'', '"']))
-            || (line.starts_with("from ") && line.contains(" import "))
-    })
-}
-
 impl BotRequest {
-    /// Resolves the request into a checked source and parameters.
-    async fn resolve(self, limits: &Limits) -> Result<(BotSource, Value), ServiceError> {
+    /// Resolves the request into a source and parameters, unchecked.
+    fn resolve(self) -> Result<(BotSource, Value), ServiceError> {
+        if self.preset.is_some() && self.language.is_some() {
+            return Err(DomainError::invalid(
+                "bot_language",
+                "bot_language goes with bot_code; a builtin bot has its own language",
+            )
+            .into());
+        }
         let source = match (self.preset, self.code) {
             (Some(_), Some(_)) => {
                 return Err(DomainError::invalid(
@@ -168,8 +191,19 @@ impl BotRequest {
                     format!("unknown bot {preset:?}; builtin bots: {}", names.join(", ")),
                 )
             })?,
-            (None, Some(code)) => BotSource::new("inline", code)
-                .map_err(|error| DomainError::invalid("bot_code", error.to_string()))?,
+            (None, Some(code)) => {
+                let language = match &self.language {
+                    Some(raw) => bots::Language::parse(raw).ok_or_else(|| {
+                        DomainError::invalid(
+                            "bot_language",
+                            format!("unknown language {raw:?}; use javascript or python"),
+                        )
+                    })?,
+                    None => bots::Language::infer(&code),
+                };
+                BotSource::with_language("inline", code, language)
+                    .map_err(|error| DomainError::invalid("bot_code", error.to_string()))?
+            }
             (None, None) => {
                 return Err(
                     DomainError::invalid("bot_preset", "give bot_preset or bot_code").into(),
@@ -191,12 +225,6 @@ impl BotRequest {
             }
             .into());
         }
-        let checked = source.clone();
-        let limits = limits.clone();
-        tokio::task::spawn_blocking(move || bots::check_source(&checked, &limits))
-            .await
-            .map_err(|error| ServiceError::internal(format!("bot check: {error}")))?
-            .map_err(|error| DomainError::invalid("bot_code", source_refusal(&source, &error)))?;
         Ok((source, params))
     }
 }
@@ -219,6 +247,7 @@ impl Prepared {
         );
         let card = BotCard {
             name: source.name().to_owned(),
+            language: source.language().as_str().to_owned(),
             code_hash: source.code_hash().as_str().to_owned(),
             params_hash: params_hash.clone(),
             seed_commitment: seed_commitment.clone(),
@@ -229,6 +258,7 @@ impl Prepared {
             slot: slot.clone(),
             name: card.name.clone(),
             source: source.source().to_owned(),
+            language: card.language.clone(),
             code_hash: card.code_hash.clone(),
             params,
             params_hash,
@@ -257,14 +287,22 @@ impl Prepared {
 }
 
 impl Service {
-    /// Checks a bot request and prepares its record for `slot` of `channel_id`.
+    /// Checks a bot request (its source loads in a worker, paid for by `payer`) and prepares
+    /// its record for `slot` of `channel_id`.
     pub(crate) async fn prepare_bot(
         &self,
+        payer: &domain::PrincipalId,
         channel_id: &ChannelId,
         slot: &SlotLabel,
         request: BotRequest,
     ) -> Result<Prepared, ServiceError> {
-        let (source, params) = request.resolve(&self.inner.bots.limits).await?;
+        let (source, params) = request.resolve()?;
+        let runner = &self.inner.bots;
+        let check = Job::check(source.clone(), runner.limits.clone());
+        runner
+            .run(payer, channel_id.as_str(), check)
+            .await?
+            .map_err(|error| DomainError::invalid("bot_code", source_refusal(&source, &error)))?;
         Ok(Prepared::new(channel_id, slot, &source, params))
     }
 
@@ -284,7 +322,7 @@ impl Service {
             return Err(DomainError::NotMember.into());
         }
         let slot = current.bot_slot_for(slot.as_ref())?;
-        let prepared = self.prepare_bot(&id, &slot, request).await?;
+        let prepared = self.prepare_bot(&who.id, &id, &slot, request).await?;
         let previous = self
             .inner
             .store
@@ -329,6 +367,7 @@ impl Service {
                 })?;
                 Ok(BotCode {
                     name: source.name().to_owned(),
+                    language: source.language(),
                     code_hash: source.code_hash().as_str().to_owned(),
                     source: source.source().to_owned(),
                 })
@@ -352,6 +391,7 @@ impl Service {
                         DomainError::invalid("slot", format!("no bot is attached to {slot}"))
                     })?;
                 Ok(BotCode {
+                    language: stored_language(&bot)?,
                     name: bot.name,
                     code_hash: bot.code_hash,
                     source: bot.source,
@@ -475,23 +515,23 @@ impl Service {
             return Ok(());
         };
         let context = event_context(channel, &bot, &message)?;
-        let source = BotSource::new(bot.name.clone(), bot.source.clone())
+        let source = BotSource::with_language(
+            bot.name.clone(),
+            bot.source.clone(),
+            stored_language(&bot)?,
+        )
             .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
-        let limits = self.inner.bots.limits.clone();
-        let permit = self
+        let job = Job {
+            bot: source,
+            context,
+            call: Some(event.call()),
+            limits: self.inner.bots.limits.clone(),
+        };
+        let outcome = self
             .inner
             .bots
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::internal("the bot pool is closed"))?;
-        let outcome = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            bots::run_event(&source, &context, &event, &limits)
-        })
-        .await
-        .map_err(|error| ServiceError::internal(format!("bot event: {error}")))?;
+            .run(&channel.owner, channel.id.as_str(), job)
+            .await?;
         let (slot, now, seq) = (bot.slot.clone(), message.at, message.seq);
         match outcome {
             Ok(reaction) => {
@@ -619,6 +659,13 @@ impl Service {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// The language of a stored bot.
+fn stored_language(bot: &BotRecord) -> Result<bots::Language, ServiceError> {
+    bots::Language::parse(&bot.language).ok_or_else(|| {
+        ServiceError::internal(format!("stored bot language {:?} is unknown", bot.language))
+    })
 }
 
 /// What a bot post weighs against the output caps: text bytes plus the data's compact JSON.

@@ -195,14 +195,21 @@ pub(crate) fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainE
 }
 
 impl Service {
+    /// A service over `store`, running bot code on `workers`. Cancelling `shutdown` answers
+    /// waiting syncs and stops the workers.
     pub fn new(
         store: Store,
         settings: ServiceSettings,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
+        workers: workers::Pool,
     ) -> Self {
         let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
-        let bots = crate::bots::BotRunner::new(settings.bot_limits.clone(), settings.bot_output);
+        let bots = crate::bots::BotRunner::new(
+            workers,
+            settings.bot_limits.clone(),
+            settings.bot_output,
+        );
         let service = Self {
             inner: Arc::new(Inner {
                 store,
@@ -218,7 +225,8 @@ impl Service {
         service
     }
 
-    /// Background upkeep: writes read progress every half second (and once more at shutdown),
+    /// Background upkeep: writes read progress every half second (and once more at shutdown,
+    /// when it also stops the bot workers),
     /// and drops the rate-limit state of idle principals every minute.
     fn spawn_housekeeping(&self) {
         let weak = Arc::downgrade(&self.inner);
@@ -232,6 +240,10 @@ impl Service {
                     () = shutdown.cancelled() => true,
                 };
                 let Some(inner) = weak.upgrade() else { return };
+                if stopping {
+                    // Bot code stops with the server, whatever it is doing.
+                    inner.bots.shutdown();
+                }
                 let marks = inner.reads.take();
                 if !marks.is_empty()
                     && let Err(error) = inner.store.mark_read(marks).await
@@ -305,7 +317,7 @@ impl Service {
         let mut records = Vec::new();
         if let Some(bot) = bot {
             let slot = created.channel.bot_slot_for(None)?;
-            let prepared = self.prepare_bot(&id, &slot, bot).await?;
+            let prepared = self.prepare_bot(&who.id, &id, &slot, bot).await?;
             records.push(prepared.attach(&mut created.channel, &who.id, now)?);
         }
         let channel = created.channel.clone();

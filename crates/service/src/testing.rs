@@ -1,4 +1,5 @@
-//! What the service's tests share: a fixed clock and callers named after people.
+//! What the service's tests share: a fixed clock, callers named after people, and bot workers
+//! (this test binary, re-run as one).
 
 use domain::{Principal, PrincipalId, Timestamp};
 
@@ -19,4 +20,20 @@ pub(crate) fn person(name: &str) -> Caller {
         id: PrincipalId::new(format!("id-{name}")),
         display_name: name.into(),
     })
+}
+
+#[test]
+fn bot_worker() {
+    workers::testing::serve_if_worker();
+}
+
+/// A small pool of workers for a test's service.
+pub(crate) async fn workers() -> workers::Pool {
+    workers::Pool::start(workers::PoolConfig {
+        size: 2,
+        command: workers::testing::worker_command("testing::bot_worker"),
+        watchdog: workers::Watchdog::default(),
+    })
+    .await
+    .expect("bot workers start")
 }

@@ -13,6 +13,8 @@ pub struct BotRecord {
     pub slot: SlotLabel,
     pub name: String,
     pub source: String,
+    /// `javascript` or `python`.
+    pub language: String,
     pub code_hash: String,
     pub params: serde_json::Value,
     pub params_hash: String,

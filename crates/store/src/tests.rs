@@ -807,6 +807,7 @@ mod bots {
             slot: slot.clone(),
             name: "echo".into(),
             source: "class Bot {}".into(),
+            language: "javascript".into(),
             code_hash: "sha256:00".into(),
             params: serde_json::json!({}),
             params_hash: "sha256:11".into(),

@@ -155,6 +155,15 @@ fn allowed() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ConfineError> {
     );
     rules.insert(libc::SYS_mmap, vec![rule(vec![not_executable(2)?])?]);
     rules.insert(libc::SYS_mprotect, vec![rule(vec![not_executable(2)?])?]);
+    // The C library reads its own auxiliary vector and names its anonymous mappings; no other
+    // `prctl` is needed.
+    rules.insert(
+        libc::SYS_prctl,
+        vec![
+            rule(vec![arg_is(0, PR_GET_AUXV)?])?,
+            rule(vec![arg_is(0, libc::PR_SET_VMA as u64)?])?,
+        ],
+    );
     // `abort()` raises SIGABRT on its own thread; no signal may reach another process.
     rules.insert(libc::SYS_tgkill, vec![rule(vec![arg_is(0, me)?])?]);
     // Let through here, and refused with an error by the second filter.
@@ -163,6 +172,9 @@ fn allowed() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ConfineError> {
     }
     Ok(rules)
 }
+
+/// `prctl` option that copies the auxiliary vector (Linux 6.4), not yet in `libc`.
+const PR_GET_AUXV: u64 = 0x4155_5856;
 
 /// Syscalls that name a path: refused with `EACCES` rather than killing the worker.
 #[cfg(target_arch = "x86_64")]

@@ -33,6 +33,8 @@ pub struct BotFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotCard {
     pub name: String,
+    /// `javascript` or `python`.
+    pub language: String,
     /// `sha256:` + hex of the exact source bytes.
     pub code_hash: String,
     /// `sha256:` + hex of the canonical JSON of the parameters.
@@ -96,13 +98,14 @@ impl Channel {
         self.record(
             now,
             format!(
-                "Bot {} is now in slot {slot} (code {}). Read its code with get_bot_code before playing.",
-                card.name, card.code_hash
+                "Bot {} is now in slot {slot} ({} code {}). Read its code with get_bot_code before playing.",
+                card.name, card.language, card.code_hash
             ),
             json!({
                 "event": "bot_attached",
                 "slot": slot.as_str(),
                 "name": card.name,
+                "language": card.language,
                 "code_hash": card.code_hash,
                 "params_hash": card.params_hash,
                 "seed_commitment": card.seed_commitment,

@@ -507,6 +507,7 @@ fn every_domain_error_has_a_code_and_a_hint() {
 fn card(name: &str) -> BotCard {
     BotCard {
         name: name.into(),
+        language: "javascript".into(),
         code_hash: "sha256:00".into(),
         params_hash: "sha256:11".into(),
         seed_commitment: "22".into(),

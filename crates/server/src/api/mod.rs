@@ -360,9 +360,12 @@ struct AttachBotBody {
     /// A builtin bot (see GET /api/bots).
     #[serde(default)]
     bot_preset: Option<String>,
-    /// Or inline JavaScript source.
+    /// Or inline source, in JavaScript or Python.
     #[serde(default)]
     bot_code: Option<String>,
+    /// The language of bot_code: "javascript" or "python"; inferred when absent.
+    #[serde(default)]
+    bot_language: Option<String>,
     /// The bot's parameters.
     #[serde(default)]
     bot_params: Option<serde_json::Map<String, serde_json::Value>>,
@@ -379,6 +382,7 @@ async fn attach_bot(
         slot: body.slot,
         bot_preset: body.bot_preset,
         bot_code: body.bot_code,
+        bot_language: body.bot_language,
         bot_params: body.bot_params,
     };
     Ok(Json(

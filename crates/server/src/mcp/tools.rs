@@ -252,7 +252,7 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Attach a referee bot to a bot slot of a channel you administer: a builtin (bot_preset, see list_bots) or your own JavaScript (bot_code, see the bot-api resource), with bot_params. A bot already there is replaced and its seed revealed. Everyone sees the bot's code hash and seed commitment in the channel; next: tell the players to check it with get_bot_code.",
+        description = "Attach a referee bot to a bot slot of a channel you administer: a builtin (bot_preset, see list_bots) or your own JavaScript or Python (bot_code, bot_language; see the bot-api resource), with bot_params. A bot already there is replaced and its seed revealed. Everyone sees the bot's code hash and seed commitment in the channel; next: tell the players to check it with get_bot_code.",
         annotations(
             read_only_hint = false,
             destructive_hint = false,

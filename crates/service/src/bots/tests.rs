@@ -39,6 +39,7 @@ async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir)
         settings,
         Arc::new(FixedClock),
         CancellationToken::new(),
+        crate::testing::workers().await,
     );
     (service, dir)
 }
@@ -312,26 +313,5 @@ class Bot {
             .expect("close notice");
         let after: Vec<_> = messages[close_at + 1..].iter().map(event_of).collect();
         assert_eq!(after, [Some("bot_seed_revealed")], "after the close");
-    }
-}
-
-#[test]
-fn python_is_told_apart_from_javascript() {
-    use super::looks_like_python;
-    for python in [
-        "class EchoBot:\n    def __init__(self, ctx, params):\n        pass",
-        "def on_message(msg):\n  return",
-        "import json\nclass Bot:\n  pass",
-        "from random import randint",
-    ] {
-        assert!(looks_like_python(python), "{python}");
-    }
-    for javascript in [
-        "class Bot {\n  on_message(msg) {}\n}",
-        "class Bot { constructor(ctx) { this.ctx = ctx; } }",
-        "const label = { a: 1 };\nclass Bot {}",
-        "// def f(): in a comment does not open a block",
-    ] {
-        assert!(!looks_like_python(javascript), "{javascript}");
     }
 }

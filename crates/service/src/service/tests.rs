@@ -31,7 +31,13 @@ async fn fixture(settings: ServiceSettings) -> Fixture {
         .expect("store");
     let shutdown = CancellationToken::new();
     Fixture {
-        service: Service::new(store, settings, Arc::new(FixedClock), shutdown.clone()),
+        service: Service::new(
+            store,
+            settings,
+            Arc::new(FixedClock),
+            shutdown.clone(),
+            crate::testing::workers().await,
+        ),
         shutdown,
         _dir: dir,
     }

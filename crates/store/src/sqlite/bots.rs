@@ -11,7 +11,7 @@ use crate::bots::{BotRecord, BotWrite};
 impl SqliteStore {
     pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT channel_id, slot, name, source, code_hash, params, params_hash, seed, \
+            "SELECT channel_id, slot, name, source, language, code_hash, params, params_hash, seed, \
              seed_commitment, state, processed_seq, failures, disabled \
              FROM bots WHERE channel_id = ?1 ORDER BY slot",
         )
@@ -50,10 +50,10 @@ pub(super) async fn insert_bot(
         .map_err(|error| StoreError::Backend(error.to_string()))?;
     sqlx::query(
         "INSERT INTO bots (channel_id, slot, name, source, code_hash, params, params_hash, seed, \
-         seed_commitment, state, processed_seq, failures, disabled) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         seed_commitment, state, processed_seq, failures, disabled, language) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT (channel_id, slot) DO UPDATE SET name = excluded.name, \
-         source = excluded.source, code_hash = excluded.code_hash, params = excluded.params, \
+         source = excluded.source, language = excluded.language, code_hash = excluded.code_hash, params = excluded.params, \
          params_hash = excluded.params_hash, seed = excluded.seed, \
          seed_commitment = excluded.seed_commitment, state = excluded.state, \
          processed_seq = excluded.processed_seq, failures = excluded.failures, \
@@ -72,6 +72,7 @@ pub(super) async fn insert_bot(
     .bind(bot.processed_seq.0)
     .bind(i64::from(bot.failures))
     .bind(i64::from(bot.disabled))
+    .bind(&bot.language)
     .execute(conn)
     .await?;
     Ok(())
@@ -134,6 +135,7 @@ fn bot_from_row(row: &SqliteRow) -> Result<BotRecord, StoreError> {
         slot: SlotLabel::from_trusted(row.try_get("slot")?),
         name: row.try_get("name")?,
         source: row.try_get("source")?,
+        language: row.try_get("language")?,
         code_hash: row.try_get("code_hash")?,
         params: serde_json::from_str(&params).map_err(|error| corrupt("bot params", error))?,
         params_hash: row.try_get("params_hash")?,

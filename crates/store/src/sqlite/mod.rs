@@ -748,7 +748,7 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
     .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
     let slot_rows = sqlx::query(
         "SELECT s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, \
-         s.since_seq, s.invite_hash, b.name AS bot_name, b.code_hash, b.params_hash, \
+         s.since_seq, s.invite_hash, b.name AS bot_name, b.language, b.code_hash, b.params_hash, \
          b.seed_commitment, b.disabled \
          FROM slots s LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
          WHERE s.channel_id = ?1 ORDER BY s.position",
@@ -804,6 +804,7 @@ fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
         bot: match row.try_get::<Option<String>, _>("bot_name")? {
             Some(name) => Some(BotCard {
                 name,
+                language: row.try_get("language")?,
                 code_hash: row.try_get("code_hash")?,
                 params_hash: row.try_get("params_hash")?,
                 seed_commitment: row.try_get("seed_commitment")?,
