@@ -200,7 +200,11 @@ mod tests {
             "const label = { a: 1 };\nclass Bot {}",
             "// def f(): in a comment does not open a block",
         ] {
-            assert_eq!(Language::infer(javascript), Language::JavaScript, "{javascript}");
+            assert_eq!(
+                Language::infer(javascript),
+                Language::JavaScript,
+                "{javascript}"
+            );
         }
         assert_eq!(Language::parse("Python"), Some(Language::Python));
         assert_eq!(Language::parse("JS"), Some(Language::JavaScript));

@@ -440,11 +440,16 @@ impl ServeArgs {
 
     /// Workers run this executable's hidden `bot-worker` command.
     fn worker_pool(&self) -> workers::PoolConfig {
-        let command = workers::WorkerCommand::this_executable([
+        let mut command = workers::WorkerCommand::this_executable([
             "bot-worker".to_owned(),
             "--memory-mib".to_owned(),
             self.bot_worker_memory_mib.to_string(),
         ]);
+        // jemalloc's background threads start more threads on demand, which the worker's
+        // seccomp filter forbids; a worker is one thread, and purges its memory itself.
+        command
+            .env
+            .push(("_RJEM_MALLOC_CONF".into(), "background_thread:false".into()));
         let mut pool = workers::PoolConfig::per_core(command);
         if self.bot_workers > 0 {
             pool.size = usize::try_from(self.bot_workers).unwrap_or(pool.size);

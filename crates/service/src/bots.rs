@@ -515,12 +515,9 @@ impl Service {
             return Ok(());
         };
         let context = event_context(channel, &bot, &message)?;
-        let source = BotSource::with_language(
-            bot.name.clone(),
-            bot.source.clone(),
-            stored_language(&bot)?,
-        )
-            .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
+        let source =
+            BotSource::with_language(bot.name.clone(), bot.source.clone(), stored_language(&bot)?)
+                .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
         let job = Job {
             bot: source,
             context,

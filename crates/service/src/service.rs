@@ -205,11 +205,8 @@ impl Service {
         workers: workers::Pool,
     ) -> Self {
         let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
-        let bots = crate::bots::BotRunner::new(
-            workers,
-            settings.bot_limits.clone(),
-            settings.bot_output,
-        );
+        let bots =
+            crate::bots::BotRunner::new(workers, settings.bot_limits.clone(), settings.bot_output);
         let service = Self {
             inner: Arc::new(Inner {
                 store,
