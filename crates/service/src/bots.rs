@@ -343,7 +343,7 @@ impl Service {
                     channel.reveal_bot_seed(&previous.slot, &previous.seed, now)?;
                 }
                 let record = prepared.attach(channel, &actor, now)?;
-                Ok((channel.clone(), vec![BotWrite::Attach(record)]))
+                Ok((channel.clone(), vec![BotWrite::Attach(Box::new(record))]))
             })
             .await?;
         tracing::info!(channel = %id, slot = %slot, "bot attached");

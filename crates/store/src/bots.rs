@@ -47,7 +47,7 @@ impl std::fmt::Debug for BotRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotWrite {
     /// Attaches a bot, replacing whatever was in its slot.
-    Attach(BotRecord),
+    Attach(Box<BotRecord>),
     /// The bot got (or skipped) the messages up to `to`. Refused unless its row still says
     /// `from`, so no event is ever handled twice.
     Progress {

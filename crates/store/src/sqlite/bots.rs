@@ -84,7 +84,7 @@ pub(super) async fn write_bot(
     write: BotWrite,
 ) -> Result<(), StoreError> {
     match write {
-        BotWrite::Attach(bot) => insert_bot(conn, bot).await,
+        BotWrite::Attach(bot) => insert_bot(conn, *bot).await,
         BotWrite::Progress {
             slot,
             from,
