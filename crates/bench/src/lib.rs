@@ -9,6 +9,7 @@
 //! - [`throughput`]: the closed-loop phases (baselines, `post_message`, `get_channel`).
 //! - [`auth_cost`]: `get_channel` with issued tokens next to the dev authenticator.
 //! - [`bot_cost`]: bot runtime per event, a GuessBot move end to end, busy-bot isolation.
+//! - [`worker_cost`]: an event through a worker process, native-loop kills, the fair share.
 //! - [`waiters`], [`fanout`], [`memory`]: waiting syncs, fan-out rounds, memory with many waiters.
 //! - [`procfs`]: memory and CPU readings from /proc.
 //! - [`stats`], [`report`]: percentiles, formatting and the summary table.
@@ -26,6 +27,7 @@ mod server;
 mod stats;
 mod throughput;
 mod waiters;
+mod worker_cost;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +53,9 @@ pub enum Scenario {
     Auth,
     /// Bot runtime per event, a GuessBot move end to end, and posts beside a busy-looping bot.
     Bots,
+    /// Bot worker processes on their own: an event through a worker, native-loop kills, and
+    /// one principal's echo bot beside another's flood of busy bots.
+    Workers,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -129,6 +134,8 @@ pub(crate) struct Context {
     pub fanout_settle: Duration,
     pub memory_waiters: usize,
     pub memory_settle: Duration,
+    /// How to start bot workers, for the workers scenario.
+    pub workers: workers::PoolConfig,
 }
 
 impl Context {
@@ -137,6 +144,7 @@ impl Context {
         Context {
             target: Arc::new(target),
             server_pid: Some(server_pid),
+            workers: self.workers.clone(),
             ..*self
         }
     }
@@ -170,10 +178,10 @@ impl BenchArgs {
 /// Runs the selected scenarios against a server (started here unless `--url`) and prints the
 /// figures. Fails if the server cannot be started or a scenario cannot be set up; errors
 /// during measurement are counted and printed, not fatal.
-pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
+pub async fn run(args: BenchArgs, workers: workers::PoolConfig) -> Result<(), BenchError> {
     // On SIGINT or SIGTERM the bench is dropped mid-way, which kills a server it started.
     tokio::select! {
-        outcome = bench(args) => outcome,
+        outcome = bench(args, workers) => outcome,
         signal = interrupted() => Err(BenchError::Interrupted(signal)),
     }
 }
@@ -197,7 +205,7 @@ async fn interrupted() -> &'static str {
     }
 }
 
-async fn bench(args: BenchArgs) -> Result<(), BenchError> {
+async fn bench(args: BenchArgs, workers: workers::PoolConfig) -> Result<(), BenchError> {
     args.check()?;
     let mut args = args;
     // Each waiting sync holds a socket here too.
@@ -259,6 +267,7 @@ async fn bench(args: BenchArgs) -> Result<(), BenchError> {
         fanout_settle: Duration::from_millis(args.fanout_settle_ms),
         memory_waiters: args.memory_waiters,
         memory_settle: Duration::from_millis(args.memory_settle_ms),
+        workers,
     };
     let (mut rows, mut failures) = scenarios(&args, &context).await;
 
@@ -414,6 +423,12 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match bot_cost::bot_cost(context).await {
             Ok(bot_rows) => rows.extend(bot_rows),
             Err(error) => fail("bots", error),
+        }
+    }
+    if args.runs(Scenario::Workers) {
+        match worker_cost::worker_cost(context).await {
+            Ok(worker_rows) => rows.extend(worker_rows),
+            Err(error) => fail("workers", error),
         }
     }
     if args.runs(Scenario::Auth) {

@@ -1,4 +1,5 @@
-//! How much one bot event costs: runs GuessBot moves in fresh runtimes and reports percentiles.
+//! How much one bot event costs: runs GuessBot moves in fresh runtimes and reports percentiles,
+//! and builds the same move as a [`Job`] for measuring it through a worker process.
 
 use std::time::{Duration, Instant};
 
@@ -6,13 +7,34 @@ use domain::{Body, ChannelId, Message, MessageKind, Seq, SlotKind, SlotLabel, Ti
 
 use crate::builtin::builtin;
 use crate::event::{BotSeed, Event, EventContext, Player, SlotInfo};
+use crate::job::Job;
 use crate::limits::Limits;
 use crate::sandbox::run_event;
+use crate::source::BotSource;
 
-/// Per-event cost of a GuessBot move (a wrong guess, so the game goes on), measured over
-/// `iterations` runs after a few warm-up runs. Returns (p50, p99).
+/// Per-event cost of a GuessBot move (a wrong guess, so the game goes on) in this thread,
+/// measured over `iterations` runs after a few warm-up runs. Returns (p50, p99).
 pub fn event_cost(iterations: usize) -> (Duration, Duration) {
-    let bot = builtin("guess").expect("GuessBot is builtin");
+    let job = guess_move(builtin("guess").expect("GuessBot is builtin"));
+    let mut samples = Vec::with_capacity(iterations);
+    for round in 0..iterations + 5 {
+        let started = Instant::now();
+        let reaction = job.run();
+        let elapsed = started.elapsed();
+        assert!(reaction.is_ok(), "a guess succeeds: {reaction:?}");
+        if round >= 5 {
+            samples.push(elapsed);
+        }
+    }
+    samples.sort();
+    let percentile = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    (percentile(50), percentile(99))
+}
+
+/// A GuessBot move as a job: `bot` (GuessBot, or a game that keeps its secret in
+/// `state.target` the same way) is set up with two players, and the job is a wrong guess, so
+/// the game goes on however often it runs.
+pub fn guess_move(bot: BotSource) -> Job {
     let limits = Limits::default();
     let slot = |label: &str| SlotLabel::parse(label).expect("static label");
     let players = [
@@ -82,18 +104,10 @@ pub fn event_cost(iterations: usize) -> (Duration, Duration) {
         at: Timestamp(1_700_000_000_500),
     });
     context.event_seq = Seq(10);
-
-    let mut samples = Vec::with_capacity(iterations);
-    for round in 0..iterations + 5 {
-        let started = Instant::now();
-        let reaction = run_event(&bot, &context, &guess, &limits);
-        let elapsed = started.elapsed();
-        assert!(reaction.is_ok(), "a guess succeeds: {reaction:?}");
-        if round >= 5 {
-            samples.push(elapsed);
-        }
+    Job {
+        bot,
+        context,
+        call: Some(guess.call()),
+        limits,
     }
-    samples.sort();
-    let percentile = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
-    (percentile(50), percentile(99))
 }

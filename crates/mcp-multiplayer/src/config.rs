@@ -40,8 +40,30 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct BotWorkerArgs {
     /// Address-space cap of the worker process, in MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = DEFAULT_WORKER_MEMORY_MIB)]
     pub memory_mib: u64,
+}
+
+/// The default address-space cap of a bot worker, in MiB.
+pub const DEFAULT_WORKER_MEMORY_MIB: u64 = 1024;
+
+/// Workers run this executable's hidden `bot-worker` command; `count` 0 is one per core.
+pub fn worker_pool(memory_mib: u64, count: u64) -> workers::PoolConfig {
+    let mut command = workers::WorkerCommand::this_executable([
+        "bot-worker".to_owned(),
+        "--memory-mib".to_owned(),
+        memory_mib.to_string(),
+    ]);
+    // jemalloc's background threads start more threads on demand, which the worker's seccomp
+    // filter forbids; a worker is one thread, and purges its memory itself.
+    command
+        .env
+        .push(("_RJEM_MALLOC_CONF".into(), "background_thread:false".into()));
+    let mut pool = workers::PoolConfig::per_core(command);
+    if count > 0 {
+        pool.size = usize::try_from(count).unwrap_or(pool.size);
+    }
+    pool
 }
 
 impl BotWorkerArgs {
@@ -264,7 +286,7 @@ pub struct ServeArgs {
 
     /// Address-space cap of each bot worker process, in MiB: the backstop for memory the
     /// interpreters do not count.
-    #[arg(long, env = "MCP_BOT_WORKER_MEMORY_MIB", default_value_t = 1024,
+    #[arg(long, env = "MCP_BOT_WORKER_MEMORY_MIB", default_value_t = DEFAULT_WORKER_MEMORY_MIB,
           value_parser = clap::value_parser!(u64).range(256..=65_536))]
     pub bot_worker_memory_mib: u64,
 
@@ -438,23 +460,8 @@ impl ServeArgs {
         self.listen.parse().ok()
     }
 
-    /// Workers run this executable's hidden `bot-worker` command.
     fn worker_pool(&self) -> workers::PoolConfig {
-        let mut command = workers::WorkerCommand::this_executable([
-            "bot-worker".to_owned(),
-            "--memory-mib".to_owned(),
-            self.bot_worker_memory_mib.to_string(),
-        ]);
-        // jemalloc's background threads start more threads on demand, which the worker's
-        // seccomp filter forbids; a worker is one thread, and purges its memory itself.
-        command
-            .env
-            .push(("_RJEM_MALLOC_CONF".into(), "background_thread:false".into()));
-        let mut pool = workers::PoolConfig::per_core(command);
-        if self.bot_workers > 0 {
-            pool.size = usize::try_from(self.bot_workers).unwrap_or(pool.size);
-        }
-        pool
+        worker_pool(self.bot_worker_memory_mib, self.bot_workers)
     }
 
     fn bot_limits(&self) -> anyhow::Result<bots::Limits> {

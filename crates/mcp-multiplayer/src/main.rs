@@ -35,7 +35,8 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => with_runtime(serve(args)),
         Command::Bench(args) => {
-            with_runtime(async { bench::run(args).await.map_err(anyhow::Error::from) })
+            let workers = config::worker_pool(config::DEFAULT_WORKER_MEMORY_MIB, 0);
+            with_runtime(async { bench::run(args, workers).await.map_err(anyhow::Error::from) })
         }
         Command::Token(command) => with_runtime(token::run(command)),
     };

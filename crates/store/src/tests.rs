@@ -819,7 +819,9 @@ mod bots {
             disabled: false,
         };
         store
-            .update_channel_and_bots(&id, move |_| Ok(((), vec![BotWrite::Attach(Box::new(record))])))
+            .update_channel_and_bots(&id, move |_| {
+                Ok(((), vec![BotWrite::Attach(Box::new(record))]))
+            })
             .await
             .expect("attached");
         let progress = |from, to| BotWrite::Progress {
