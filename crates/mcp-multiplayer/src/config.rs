@@ -44,6 +44,11 @@ pub struct BotWorkerArgs {
     pub memory_mib: u64,
 }
 
+/// jemalloc in a worker: no background threads (they start threads on demand, which the
+/// worker's seccomp filter forbids), and freed memory unmapped rather than kept, so one greedy
+/// event does not leave the worker's address space near its cap.
+pub const WORKER_MALLOC_CONF: &str = "background_thread:false,retain:false";
+
 /// The default address-space cap of a bot worker, in MiB.
 pub const DEFAULT_WORKER_MEMORY_MIB: u64 = 1024;
 
@@ -54,12 +59,11 @@ pub fn worker_pool(memory_mib: u64, count: u64) -> workers::PoolConfig {
         "--memory-mib".to_owned(),
         memory_mib.to_string(),
     ]);
-    // jemalloc's background threads start more threads on demand, which the worker's seccomp
-    // filter forbids; a worker is one thread, and purges its memory itself.
     command
         .env
-        .push(("_RJEM_MALLOC_CONF".into(), "background_thread:false".into()));
+        .push(("_RJEM_MALLOC_CONF".into(), WORKER_MALLOC_CONF.into()));
     let mut pool = workers::PoolConfig::per_core(command);
+    pool.watchdog.retire_above_bytes = memory_mib.saturating_mul(1024 * 1024) / 2;
     if count > 0 {
         pool.size = usize::try_from(count).unwrap_or(pool.size);
     }
@@ -470,6 +474,17 @@ impl ServeArgs {
         }
         if !(1..=1024).contains(&self.bot_memory_mib) {
             bail!("--bot-memory-mib must be between 1 and 1024");
+        }
+        // A worker is retired once past half its cap; an event's heap must fit below that.
+        let heap_room = self.bot_worker_memory_mib / 2;
+        if self.bot_memory_mib as u64 + 128 > heap_room {
+            bail!(
+                "--bot-memory-mib {} leaves no room in a worker of --bot-worker-memory-mib {}: \
+                 give workers at least {} MiB",
+                self.bot_memory_mib,
+                self.bot_worker_memory_mib,
+                (self.bot_memory_mib as u64 + 128) * 2
+            );
         }
         Ok(bots::Limits {
             cpu: std::time::Duration::from_millis(self.bot_budget_ms),

@@ -6,12 +6,14 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use bots::job::{Outcome, decode_outcome};
 use bots::{BotError, BotErrorKind, Job};
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::oneshot;
 
 use crate::frame::{MAX_REPLY_BYTES, await_ready, receive_frame, send_frame};
 
@@ -49,6 +51,10 @@ pub struct Watchdog {
     pub wall_factor: u32,
     /// The floor of that wall-clock limit.
     pub min_wall: Duration,
+    /// Address space past which a worker is replaced after its job. The allocator keeps what
+    /// one greedy event reserved, and a worker near its cap would fail the next, innocent
+    /// event; half the cap leaves every event the room its own heap cap promises.
+    pub retire_above_bytes: u64,
 }
 
 impl Default for Watchdog {
@@ -58,6 +64,7 @@ impl Default for Watchdog {
             grace: Duration::from_millis(10),
             wall_factor: 20,
             min_wall: Duration::from_secs(1),
+            retire_above_bytes: crate::confine::Confinement::default().memory_bytes / 2,
         }
     }
 }
@@ -91,7 +98,8 @@ const MAX_LOGGED_BYTES: usize = 16 * 1024;
 impl Worker {
     /// Starts a worker and waits until it is confined and ready.
     pub async fn start(command: &WorkerCommand) -> io::Result<Worker> {
-        let mut child = Command::new(&command.program)
+        let mut spawn = Command::new(&command.program);
+        spawn
             .args(&command.args)
             .env_clear()
             .envs(command.env.iter().map(|(key, value)| (key, value)))
@@ -99,8 +107,8 @@ impl Worker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
+            .kill_on_drop(true);
+        let mut child = spawn_from_keeper(spawn).await?;
         let pid = child.id().unwrap_or_default();
         let stdin = child
             .stdin
@@ -186,11 +194,23 @@ impl Worker {
         let cpu = cpu_time(self.pid).saturating_sub(cpu_before);
         match reply {
             Ok(bytes) => match decode_outcome(&bytes, &job.limits) {
-                Ok(outcome) => Ran {
-                    outcome,
-                    cpu,
-                    worker_alive: true,
-                },
+                Ok(outcome) => {
+                    let size = address_space(self.pid);
+                    let retire = size > watchdog.retire_above_bytes;
+                    if retire {
+                        tracing::debug!(
+                            worker = self.pid,
+                            bytes = size,
+                            "bot worker retired: its address space grew past the mark"
+                        );
+                        self.kill().await;
+                    }
+                    Ran {
+                        outcome,
+                        cpu,
+                        worker_alive: !retire,
+                    }
+                }
                 Err(reason) => {
                     // Only a subverted or broken worker sends this; it does not get another job.
                     tracing::warn!(worker = self.pid, %reason, "bot worker sent a malformed reply; killed");
@@ -220,6 +240,47 @@ impl Worker {
     /// Kills the worker at once and reaps it.
     pub async fn kill(&mut self) {
         finish(&mut self.child).await;
+    }
+}
+
+/// A worker dies with the *thread* that started it: `PR_SET_PDEATHSIG` follows the parent
+/// thread, not the process. Runtime threads come and go (a blocking-pool thread, a test's
+/// thread), so every worker is started from one thread that lives as long as the process.
+async fn spawn_from_keeper(command: Command) -> io::Result<Child> {
+    type Request = (
+        Command,
+        tokio::runtime::Handle,
+        oneshot::Sender<io::Result<Child>>,
+    );
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (requests, inbox) = mpsc::channel::<Request>();
+        let started = std::thread::Builder::new()
+            .name("bot-worker-keeper".to_owned())
+            .spawn(move || {
+                for (mut command, runtime, reply) in inbox {
+                    // The child is reaped by the runtime that asked for it.
+                    let _entered = runtime.enter();
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        if let Err(error) = started {
+            tracing::error!(%error, "the thread that starts bot workers could not start");
+        }
+        Mutex::new(requests)
+    });
+    let (reply, answer) = oneshot::channel();
+    let request = (command, tokio::runtime::Handle::current(), reply);
+    let sent = keeper
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .send(request);
+    match sent {
+        Ok(()) => answer
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("the worker keeper thread is gone"))),
+        // No keeper thread: start the worker from here rather than not at all.
+        Err(mpsc::SendError((mut unsent, _, _))) => unsent.spawn(),
     }
 }
 
@@ -309,6 +370,16 @@ fn schedstat_nanos(pid: u32) -> Option<u64> {
         total += text.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(total)
+}
+
+/// A process's address space in bytes (`VmSize`, from `/proc/<pid>/statm`); 0 if unknown.
+fn address_space(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|text| text.split_ascii_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |pages| {
+            pages.saturating_mul(rustix::param::page_size() as u64)
+        })
 }
 
 /// Logs what a worker writes to standard error (panic messages, confinement failures), cut

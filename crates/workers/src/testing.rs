@@ -49,7 +49,14 @@ pub fn worker_command_with(test_name: &str, value: &str) -> WorkerCommand {
         .into_iter()
         .map(OsString::from)
         .collect(),
-        env: vec![(OsString::from(WORKER_VARIABLE), OsString::from(value))],
+        env: vec![
+            (OsString::from(WORKER_VARIABLE), OsString::from(value)),
+            // As the server does for its workers: a jemalloc-linked worker stays one thread.
+            (
+                OsString::from("_RJEM_MALLOC_CONF"),
+                OsString::from("background_thread:false,retain:false"),
+            ),
+        ],
     }
 }
 

@@ -9,6 +9,10 @@ use bots::{BotErrorKind, BotSource, Call, Job, Limits, Reaction};
 use workers::testing::{PROBES, WORKER_VARIABLE, serve_if_worker, worker_command};
 use workers::{Account, Pool, PoolConfig, PoolError, Watchdog};
 
+/// The server's allocator: a test binary acting as a worker should allocate as the server does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[test]
 fn bot_worker() {
     serve_if_worker();

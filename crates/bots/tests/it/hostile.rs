@@ -1,13 +1,16 @@
 //! Abuse attempts, one per test. Each shows the attempt ends with a clear `BotErrorKind` (or is
 //! harmless) and that the next, normal event runs fine in the same process.
+//!
+//! The same file runs twice: here, in this thread, and in `crates/workers/tests/hostile.rs`,
+//! through confined worker processes, with `run_event` from that harness's `runner`.
 
 use std::time::Duration;
 
-use bots::{BotErrorKind, BotSource, Event, Limits, run_event};
+use bots::{BotErrorKind, BotSource, Event, Limits};
 
 use crate::support::{
-    assert_contained, assert_healthy, context, init, message, on_init, relaxed_limits, source,
-    texts,
+    assert_contained, assert_healthy, context, init, message, on_init, relaxed_limits, run_event,
+    source, texts,
 };
 
 // --- No way out: files, network, modules, host objects -------------------------------------

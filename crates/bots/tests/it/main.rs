@@ -6,3 +6,8 @@ mod determinism;
 mod guess;
 mod hostile;
 mod support;
+
+/// How events run in this binary: in the calling thread.
+mod runner {
+    pub use bots::run_event;
+}

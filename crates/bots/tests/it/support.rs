@@ -1,11 +1,14 @@
 //! Helpers shared by the tests: a channel with three slots, events, and the health check every
-//! hostile test ends with.
+//! hostile test ends with. Events run through the test binary's `runner`: in this thread here,
+//! in a worker process in `crates/workers/tests/hostile.rs`.
 
 use bots::{
     BotError, BotErrorKind, BotSeed, BotSource, Event, EventContext, Limits, Player, Reaction,
-    SlotInfo, run_event,
+    SlotInfo,
 };
 use domain::{Body, ChannelId, Message, MessageKind, Seq, SlotKind, SlotLabel, Timestamp};
+
+pub use crate::runner::run_event;
 
 pub const NOW_MS: i64 = 1_700_000_000_000;
 

@@ -315,3 +315,61 @@ class Bot {
         assert_eq!(after, [Some("bot_seed_revealed")], "after the close");
     }
 }
+
+/// Workers that shut down mid-way are no verdict on the bot: the event stays pending, with no
+/// failure counted, for the next start to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_workers_could_not_run_is_not_the_bots_failure() {
+    let (service, _dir) = service_with(ServiceSettings::default()).await;
+    let alice = person("alice");
+    let created = service
+        .create_channel(
+            &alice,
+            "stopped",
+            &["invite:alice".into()],
+            true,
+            Some(chatty(1, 10)),
+        )
+        .await
+        .expect("create");
+    let id = created.channel.id.clone();
+    settled(&service, &id).await;
+    service.inner.bots.busy().insert(id.clone(), false);
+    service
+        .post_message(
+            &alice,
+            crate::PostRequest {
+                channel_id: id.to_string(),
+                text: Some("go".into()),
+                ..crate::PostRequest::default()
+            },
+        )
+        .await
+        .expect("post");
+    service.inner.bots.shutdown();
+    let channel = service.inner.store.load_channel(&id).await.expect("load");
+    let bot = service
+        .inner
+        .store
+        .bots_of(&id)
+        .await
+        .expect("bots")
+        .remove(0);
+    let error = service
+        .next_bot_event(&channel, bot)
+        .await
+        .expect_err("no worker ran it");
+    assert_eq!(error.code(), ErrorCode::Internal);
+    let bot = service
+        .inner
+        .store
+        .bots_of(&id)
+        .await
+        .expect("bots")
+        .remove(0);
+    assert_eq!(bot.failures, 0);
+    assert!(
+        bot.processed_seq < channel.last_seq,
+        "the event is still pending"
+    );
+}
