@@ -25,6 +25,7 @@
 pub mod bench;
 pub mod builtin;
 pub mod commitment;
+mod ctx_rules;
 pub mod error;
 pub mod event;
 mod host;

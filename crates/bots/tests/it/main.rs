@@ -5,4 +5,5 @@ mod api;
 mod determinism;
 mod guess;
 mod hostile;
+mod python;
 mod support;

@@ -1,0 +1,417 @@
+//! Python bots, run by Monty: the prototype's bot shape, every `ctx` function, determinism
+//! (and agreement with JavaScript on the seeded functions), a whole game, and abuse attempts,
+//! each followed by a healthy event.
+
+use bots::{BotError, BotErrorKind, BotSource, Event, Language, Reaction, run_event};
+use serde_json::json;
+
+use crate::support::{assert_healthy, context, message, relaxed_limits, texts};
+
+/// The EchoBot of the Python prototype's README, unchanged.
+const ECHO_BOT: &str = r#"
+class EchoBot:
+    def __init__(self, ctx, params):
+        self.ctx = ctx
+
+    def on_init(self):
+        self.ctx.post('system', {'text': 'Echo ready'})
+
+    def on_message(self, msg):
+        if msg.get('kind') == 'user':
+            self.ctx.post('bot', {'echo': msg.get('body')})
+"#;
+
+fn py(code: &str) -> BotSource {
+    BotSource::with_language("bot.py", code, Language::Python).expect("test sources are small")
+}
+
+/// Wraps Python statements (indented by the caller or not) as the body of `on_init`, with
+/// `ctx` in scope.
+fn py_init(body: &str) -> String {
+    let mut code = String::from(
+        "class Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n        self.params = params\n\n    def on_init(self):\n        ctx = self.ctx\n",
+    );
+    for line in body.lines() {
+        code.push_str("        ");
+        code.push_str(line);
+        code.push('\n');
+    }
+    code
+}
+
+fn run_py(code: &str, event: &Event) -> Result<Reaction, BotError> {
+    run_event(&py(code), &context(), event, &relaxed_limits())
+}
+
+fn init_py(body: &str) -> Result<Reaction, BotError> {
+    run_py(&py_init(body), &Event::Init)
+}
+
+#[track_caller]
+fn expect_ok(result: Result<Reaction, BotError>) -> Reaction {
+    match result {
+        Ok(reaction) => reaction,
+        Err(error) => panic!("expected success, got {error}"),
+    }
+}
+
+#[track_caller]
+fn expect_err(result: Result<Reaction, BotError>, kind: BotErrorKind) -> BotError {
+    let error = match result {
+        Ok(reaction) => panic!("expected a {kind} error, got success: {reaction:?}"),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind, kind, "unexpected error: {error}");
+    assert_healthy();
+    error
+}
+
+// --- The prototype's shape --------------------------------------------------------------------
+
+#[test]
+fn the_prototype_echo_bot_runs_unchanged() {
+    let bot = BotSource::new("echo.py", ECHO_BOT).expect("small");
+    assert_eq!(bot.language(), Language::Python, "the language is inferred");
+    let limits = relaxed_limits();
+    let ready = run_event(&bot, &context(), &Event::Init, &limits).expect("init");
+    assert_eq!(texts(&ready), ["Echo ready"]);
+    assert_eq!(ready.posts[0].to, None);
+    let echoed = run_event(&bot, &context(), &message("alice", "ping"), &limits).expect("echo");
+    assert_eq!(echoed.posts.len(), 1);
+    assert_eq!(
+        echoed.posts[0].body.data,
+        Some(
+            json!({"echo": {"text": "ping", "data": null}})
+                .as_object()
+                .expect("object")
+                .clone()
+        )
+    );
+    assert_eq!(echoed.posts[0].body.text, None);
+    assert_eq!(echoed.state, None);
+    bots::check_source(&bot, &limits).expect("the source checks");
+}
+
+#[test]
+fn the_bot_class_is_bot_or_the_only_class() {
+    let helper_and_bot = "class Helper:\n    def __init__(self):\n        self.n = 1\n\nclass Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n    def on_init(self):\n        self.ctx.post(str(Helper().n))\n";
+    assert_eq!(
+        texts(&expect_ok(run_py(helper_and_bot, &Event::Init))),
+        ["1"]
+    );
+    let two = "class A:\n    pass\n\nclass B:\n    pass\n";
+    let error = expect_err(run_py(two, &Event::Init), BotErrorKind::BadSource);
+    assert!(
+        error.message.contains("2 top-level classes (A, B)"),
+        "{error}"
+    );
+    let none = "def on_init():\n    pass\n";
+    let error = expect_err(run_py(none, &Event::Init), BotErrorKind::BadSource);
+    assert!(error.message.contains("class Bot:"), "{error}");
+}
+
+#[test]
+fn every_handler_is_optional_and_gets_its_argument() {
+    let code = r#"
+class Bot:
+    def __init__(self, ctx, params):
+        self.ctx = ctx
+    def on_join(self, player):
+        self.ctx.post('joined ' + player['slot'] + ' ' + player['name'])
+    def on_leave(self, player):
+        self.ctx.post('left ' + player['slot'])
+    def on_message(self, msg):
+        self.ctx.post(msg['sender'] + ':' + msg['body']['text'] + ':' + msg['kind'] + ':' + str(msg['private']))
+"#;
+    assert!(expect_ok(run_py(code, &Event::Init)).posts.is_empty());
+    let joined = expect_ok(run_py(code, &Event::Join(crate::support::player("carol"))));
+    assert_eq!(texts(&joined), ["joined carol Carol"]);
+    let left = expect_ok(run_py(code, &Event::Leave(crate::support::player("bob"))));
+    assert_eq!(texts(&left), ["left bob"]);
+    let said = expect_ok(run_py(code, &message("alice", "hi")));
+    assert_eq!(texts(&said), ["alice:hi:user:False"]);
+}
+
+#[test]
+fn a_fresh_instance_per_event_and_params_reach_the_constructor() {
+    let code = r#"
+class Bot:
+    count = 0
+    def __init__(self, ctx, params):
+        self.ctx = ctx
+        self.params = params
+        self.seen = []
+    def on_init(self):
+        self.seen.append(1)
+        self.ctx.post(str(len(self.seen)) + ' ' + str(self.params.get('max')))
+"#;
+    let mut ctx = context();
+    ctx.params = json!({"max": 7});
+    let bot = py(code);
+    for _ in 0..2 {
+        let reaction = run_event(&bot, &ctx, &Event::Init, &relaxed_limits()).expect("init");
+        assert_eq!(texts(&reaction), ["1 7"]);
+    }
+}
+
+// --- ctx --------------------------------------------------------------------------------------
+
+#[test]
+fn post_takes_a_body_or_a_kind_and_a_body_and_always_posts_as_the_bot() {
+    let reaction = expect_ok(init_py(
+        r#"ctx.post('plain text')
+ctx.post('system', 'kind is ignored')
+ctx.post('user', {'text': 't', 'data': {'a': 1}})
+ctx.post({'text': 'only text'})
+ctx.post({'data': {'b': [1, 2]}})
+ctx.post({'move': 'guess', 'value': 5})
+ctx.post({'text': None, 'data': {'c': None}})"#,
+    ));
+    assert_eq!(reaction.posts.len(), 7);
+    assert_eq!(
+        texts(&reaction)[..4],
+        ["plain text", "kind is ignored", "t", "only text"]
+    );
+    let data: Vec<_> = reaction
+        .posts
+        .iter()
+        .map(|post| post.body.data.clone().map(serde_json::Value::Object))
+        .collect();
+    assert_eq!(data[2], Some(json!({"a": 1})));
+    assert_eq!(data[4], Some(json!({"b": [1, 2]})));
+    assert_eq!(data[5], Some(json!({"move": "guess", "value": 5})));
+    assert_eq!(reaction.posts[5].body.text, None);
+    assert_eq!(data[6], Some(json!({"c": null})));
+    assert!(reaction.posts.iter().all(|post| post.to.is_none()));
+}
+
+#[test]
+fn post_refuses_bad_bodies_and_kinds() {
+    for (body, kind, needle) in [
+        ("ctx.post(42)", BotErrorKind::BadPost, "got int"),
+        ("ctx.post()", BotErrorKind::BadPost, "got nothing"),
+        ("ctx.post(['a'])", BotErrorKind::BadPost, "got list"),
+        (
+            "ctx.post({'text': 5})",
+            BotErrorKind::BadPost,
+            "text must be a str, got int",
+        ),
+        (
+            "ctx.post({'data': [1]})",
+            BotErrorKind::BadPost,
+            "data must be a dict, got list",
+        ),
+        (
+            "ctx.post({'text': '', 'data': None})",
+            BotErrorKind::BadPost,
+            "",
+        ),
+        ("ctx.post({})", BotErrorKind::BadPost, ""),
+        (
+            "ctx.post({1: 'x'})",
+            BotErrorKind::BadPost,
+            "keys must be strings",
+        ),
+        (
+            "ctx.post({'x': {1, 2}})",
+            BotErrorKind::BadPost,
+            "set has no JSON form",
+        ),
+        (
+            "ctx.post({'x': float('nan')})",
+            BotErrorKind::BadPost,
+            "no JSON form",
+        ),
+        ("ctx.post('x' * 20000)", BotErrorKind::BadPost, ""),
+        (
+            "ctx.post(1, 'text')",
+            BotErrorKind::BadArgument,
+            "kind must be a string, got int",
+        ),
+        (
+            "ctx.post(None, 'text')",
+            BotErrorKind::BadArgument,
+            "got NoneType",
+        ),
+        (
+            "ctx.post('bot', 'a', 'b')",
+            BotErrorKind::BadArgument,
+            "got 3 arguments",
+        ),
+    ] {
+        let error = match init_py(body) {
+            Ok(reaction) => panic!("{body} was accepted: {reaction:?}"),
+            Err(error) => error,
+        };
+        assert_eq!(error.kind, kind, "{body}: {error}");
+        assert!(error.message.contains(needle), "{body}: {error}");
+    }
+    assert_healthy();
+}
+
+#[test]
+fn post_to_goes_to_known_slots_only() {
+    let reaction = expect_ok(init_py(
+        "ctx.post_to('alice', 'psst')\nctx.post_to('watcher', {'data': {'x': 1}})",
+    ));
+    assert_eq!(reaction.posts[0].to, Some(crate::support::slot("alice")));
+    assert_eq!(reaction.posts[1].to, Some(crate::support::slot("watcher")));
+    let error = expect_err(
+        init_py("ctx.post_to('mallory', 'hi')"),
+        BotErrorKind::BadPost,
+    );
+    assert!(error.message.contains("no slot \"mallory\""), "{error}");
+    let error = expect_err(init_py("ctx.post_to(3, 'hi')"), BotErrorKind::BadArgument);
+    assert!(
+        error.message.contains("slot must be a string, got int"),
+        "{error}"
+    );
+    expect_err(init_py("ctx.post_to('alice')"), BotErrorKind::BadPost);
+}
+
+#[test]
+fn state_round_trips_as_json() {
+    let reaction = expect_ok(init_py(
+        r#"assert ctx.get_state() is None
+ctx.set_state({'n': 1, 'list': [1, 2.5, 'x', None, True], 'pair': (1, 2)})
+s = ctx.get_state()
+s['n'] = 2
+ctx.post(str(ctx.get_state()['n']))"#,
+    ));
+    assert_eq!(texts(&reaction), ["1"], "get_state gives a fresh copy");
+    assert_eq!(
+        reaction.state,
+        Some(json!({"n": 1, "list": [1, 2.5, "x", null, true], "pair": [1, 2]}))
+    );
+    let mut ctx = context();
+    ctx.state = Some(json!({"turn": "bob", "n": 3}));
+    let bot = py(&py_init(
+        "s = ctx.get_state()\nctx.post(s['turn'] + str(s['n'] + 1))\nctx.set_state(None)",
+    ));
+    let reaction = run_event(&bot, &ctx, &Event::Init, &relaxed_limits()).expect("runs");
+    assert_eq!(texts(&reaction), ["bob4"]);
+    assert_eq!(reaction.state, Some(serde_json::Value::Null));
+    let untouched = expect_ok(init_py("ctx.post('no state change')"));
+    assert_eq!(untouched.state, None);
+}
+
+#[test]
+fn state_that_is_not_json_or_too_large_is_refused() {
+    for (body, kind) in [
+        ("ctx.set_state({1, 2})", BotErrorKind::BadState),
+        ("ctx.set_state(float('nan'))", BotErrorKind::BadState),
+        ("ctx.set_state(float('inf'))", BotErrorKind::BadState),
+        ("ctx.set_state({'x': self})", BotErrorKind::BadState),
+        (
+            "ctx.set_state({(1, 2): 'tuple key'})",
+            BotErrorKind::BadState,
+        ),
+        ("ctx.set_state(b'bytes')", BotErrorKind::BadState),
+        ("ctx.set_state(10 ** 30)", BotErrorKind::BadState),
+        ("ctx.set_state(len)", BotErrorKind::BadState),
+        ("ctx.set_state()", BotErrorKind::BadState),
+        (
+            "a = []\na.append(a)\nctx.set_state(a)",
+            BotErrorKind::BadState,
+        ),
+        ("ctx.set_state('x' * 70000)", BotErrorKind::StateTooLarge),
+        ("ctx.set_state(1, 2)", BotErrorKind::BadArgument),
+    ] {
+        let error = match init_py(body) {
+            Ok(reaction) => panic!("{body} was accepted: {reaction:?}"),
+            Err(error) => error,
+        };
+        assert_eq!(error.kind, kind, "{body}: {error}");
+    }
+    assert_healthy();
+}
+
+#[test]
+fn players_slots_now_and_identity() {
+    let reaction = expect_ok(init_py(
+        r#"ctx.post(','.join(p['slot'] + '=' + p['name'] for p in ctx.players()))
+ctx.post(','.join(s['slot'] + ':' + s['kind'] + ':' + str(s['holder']) for s in ctx.slots()))
+ctx.post(str(ctx.now()))
+ctx.post(ctx.channel_id + ' ' + ctx.bot_slot)"#,
+    ));
+    assert_eq!(
+        texts(&reaction),
+        [
+            "alice=Alice,bob=Bob",
+            "referee:bot:None,alice:invite:Alice,bob:invite:Bob,carol:invite:None,watcher:spectator:None",
+            &crate::support::NOW_MS.to_string(),
+            &format!("{} referee", context().channel_id.as_str()),
+        ]
+    );
+}
+
+#[test]
+fn random_sha256_and_commit_check_their_arguments() {
+    let reaction = expect_ok(init_py(
+        r#"n = ctx.random_int(1, 6)
+assert 1 <= n <= 6
+assert ctx.random_int(5, 5) == 5
+b = ctx.random_bytes(16)
+assert len(b) == 32
+ctx.post(ctx.sha256('abc'))
+ctx.post(ctx.commit('42', '000102030405060708090a0b0c0d0e0f'))"#,
+    ));
+    assert_eq!(
+        texts(&reaction)[0],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let salt = hex::decode("000102030405060708090a0b0c0d0e0f").expect("hex");
+    assert_eq!(
+        texts(&reaction)[1],
+        bots::commitment(context().channel_id.as_str(), "referee", "42", &salt)
+    );
+    for (body, needle) in [
+        (
+            "ctx.random_int(6, 1)",
+            "lo (6) must not be greater than hi (1)",
+        ),
+        (
+            "ctx.random_int(1.0, 6)",
+            "lo must be an integer from -9007199254740991 to 9007199254740991, got float",
+        ),
+        ("ctx.random_int(1, 2 ** 60)", "got 1152921504606846976"),
+        (
+            "ctx.random_int(1, 10 ** 30)",
+            "got 1000000000000000000000000000000",
+        ),
+        ("ctx.random_int(1)", "hi must be an integer"),
+        ("ctx.random_int('1', 2)", "got str"),
+        (
+            "ctx.random_bytes(0)",
+            "n must be an integer from 1 to 1024, got 0",
+        ),
+        ("ctx.random_bytes(1025)", "got 1025"),
+        ("ctx.sha256(5)", "text must be a string, got int"),
+        ("ctx.commit('x', 'abcd')", "at least 16 bytes"),
+        ("ctx.commit('x', 'zz' * 16)", "at least 16 bytes"),
+        (
+            "ctx.commit(1, '00' * 16)",
+            "value must be a string, got int",
+        ),
+        ("ctx.now(1)", "takes 0 arguments"),
+    ] {
+        let error = match init_py(body) {
+            Ok(reaction) => panic!("{body} was accepted: {reaction:?}"),
+            Err(error) => error,
+        };
+        assert_eq!(error.kind, BotErrorKind::BadArgument, "{body}: {error}");
+        assert!(error.message.contains(needle), "{body}: {error}");
+    }
+    assert_healthy();
+}
+
+#[test]
+fn too_many_posts_fail_the_event() {
+    let error = expect_err(
+        init_py("for i in range(21):\n    ctx.post(str(i))"),
+        BotErrorKind::TooManyPosts,
+    );
+    assert!(error.message.contains("at most 20 messages"), "{error}");
+    let twenty = expect_ok(init_py("for i in range(20):\n    ctx.post(str(i))"));
+    assert_eq!(twenty.posts.len(), 20);
+}
