@@ -415,3 +415,192 @@ fn too_many_posts_fail_the_event() {
     let twenty = expect_ok(init_py("for i in range(20):\n    ctx.post(str(i))"));
     assert_eq!(twenty.posts.len(), 20);
 }
+
+// --- Determinism ------------------------------------------------------------------------------
+
+const PY_PROBE: &str = r#"import datetime
+ctx.post(str(ctx.random_int(1, 1000000)) + ' ' + ctx.random_bytes(8))
+ctx.post(ctx.commit('7', ctx.random_bytes(16)))
+ctx.post(str(ctx.random_int(-9007199254740991, 9007199254740991)))
+ctx.post(str(datetime.datetime.now()) + ' ' + str(datetime.date.today()))
+ctx.post(str(datetime.datetime.now(datetime.timezone.utc)))
+ctx.post(str(list({'b', 'a', 'zz', 'c', 'q'})) + ' ' + str(hash('abc')) + ' ' + str(hash((1, 2))))
+ctx.post(str([k for k in {'y': 1, 'x': 2}]) + ' ' + str(id(ctx) == id(ctx)))"#;
+
+fn py_probe(seed: u8, event_seq: i64) -> Vec<String> {
+    let mut ctx = context();
+    ctx.seed = bots::BotSeed([seed; 32]);
+    ctx.event_seq = domain::Seq(event_seq);
+    let reaction = run_event(
+        &py(&py_init(PY_PROBE)),
+        &ctx,
+        &Event::Init,
+        &relaxed_limits(),
+    )
+    .expect("probe runs");
+    texts(&reaction).into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn python_runs_replay_and_the_clock_is_the_event_time() {
+    let first = py_probe(1, 1);
+    assert_eq!(first, py_probe(1, 1));
+    assert_ne!(first[0], py_probe(2, 1)[0], "another seed, other numbers");
+    assert_ne!(first[0], py_probe(1, 2)[0], "another event, other numbers");
+    // NOW_MS is 2023-11-14T22:13:20Z.
+    assert_eq!(first[3], "2023-11-14 22:13:20 2023-11-14");
+    assert_eq!(first[4], "2023-11-14 22:13:20+00:00");
+    // Sets iterate in insertion order and str hashes are not salted per process in Monty.
+    assert!(
+        first[5].starts_with("['b', 'a', 'zz', 'c', 'q'] "),
+        "{}",
+        first[5]
+    );
+    assert_eq!(first[6], "['y', 'x'] True");
+}
+
+#[test]
+fn python_and_javascript_draw_the_same_values() {
+    let python = "ctx.post(str(ctx.random_int(1, 1000000)))\nctx.post(ctx.random_bytes(8))\nctx.post(str(ctx.random_int(-5, 5)))\nctx.post(ctx.commit('x', ctx.random_bytes(16)))";
+    let javascript = crate::support::on_init(
+        "ctx.post(String(ctx.random_int(1, 1000000))); ctx.post(ctx.random_bytes(8)); ctx.post(String(ctx.random_int(-5, 5))); ctx.post(ctx.commit('x', ctx.random_bytes(16)));",
+    );
+    for seq in [1, 2, 99] {
+        let mut ctx = context();
+        ctx.event_seq = domain::Seq(seq);
+        let limits = relaxed_limits();
+        let py_reaction =
+            run_event(&py(&py_init(python)), &ctx, &Event::Init, &limits).expect("py");
+        let js_reaction = run_event(
+            &crate::support::source(&javascript),
+            &ctx,
+            &Event::Init,
+            &limits,
+        )
+        .expect("js");
+        assert_eq!(texts(&py_reaction), texts(&js_reaction));
+    }
+}
+
+// --- A whole game -----------------------------------------------------------------------------
+
+const GUESS: &str = include_str!("../fixtures/guess.py");
+
+struct PyGame {
+    bot: BotSource,
+    context: bots::EventContext,
+    next_seq: i64,
+}
+
+impl PyGame {
+    fn new(params: serde_json::Value) -> (Self, Reaction) {
+        let mut context = context();
+        context.players.clear();
+        context.params = params;
+        let mut game = Self {
+            bot: BotSource::new("guess.py", GUESS).expect("small"),
+            context,
+            next_seq: 1,
+        };
+        let init = game.event(Event::Init);
+        (game, init)
+    }
+
+    fn event(&mut self, event: Event) -> Reaction {
+        self.context.event_seq = domain::Seq(self.next_seq);
+        self.next_seq += 1;
+        let reaction = run_event(&self.bot, &self.context, &event, &relaxed_limits())
+            .expect("GuessBot events succeed");
+        if let Some(state) = &reaction.state {
+            self.context.state = Some(state.clone());
+        }
+        reaction
+    }
+
+    fn join(&mut self, label: &str) -> Reaction {
+        let player = crate::support::player(label);
+        self.context.players.push(player.clone());
+        self.event(Event::Join(player))
+    }
+
+    fn say(&mut self, label: &str, text: &str) -> Reaction {
+        self.event(message(label, text))
+    }
+
+    fn state(&self) -> &serde_json::Value {
+        self.context.state.as_ref().expect("state")
+    }
+}
+
+fn data(reaction: &Reaction, index: usize) -> serde_json::Value {
+    serde_json::Value::Object(reaction.posts[index].body.data.clone().expect("data"))
+}
+
+#[test]
+fn the_python_guess_bot_plays_to_the_end() {
+    let (mut game, init) = PyGame::new(json!({"min": 1, "max": 50}));
+    assert_eq!(game.bot.language(), Language::Python);
+    let commitment = data(&init, 0);
+    assert_eq!(commitment["type"], "commitment");
+    assert_eq!(commitment["max"], 50);
+    let secret = game.state()["secret"].as_i64().expect("secret");
+    assert!((1..=50).contains(&secret));
+
+    assert_eq!(game.join("alice").posts.len(), 1);
+    assert_eq!(game.join("bob").posts.len(), 1);
+
+    // Out of turn, and not a number: private answers, the turn does not move.
+    let early = game.say("bob", "10");
+    assert_eq!(early.posts[0].to, Some(crate::support::slot("bob")));
+    let nonsense = game.say("alice", "fifty");
+    assert_eq!(nonsense.posts[0].to, Some(crate::support::slot("alice")));
+    assert_eq!(game.state()["turn"], 0);
+
+    // Binary search, alternating players, until somebody hits it.
+    let (mut low, mut high) = (1, 50);
+    let mut players = ["alice", "bob"].iter().cycle();
+    let reveal = loop {
+        let guess = (low + high) / 2;
+        let player = players.next().expect("cycle");
+        let reaction = game.say(player, &guess.to_string());
+        let post = data(&reaction, 0);
+        match post["type"].as_str() {
+            Some("hint") if post["hint"] == "higher" => low = guess + 1,
+            Some("hint") => high = guess - 1,
+            Some("reveal") => break (post, *player),
+            other => panic!("unexpected post {other:?}"),
+        }
+    };
+    let (reveal, winner) = reveal;
+    assert_eq!(reveal["winner"], winner);
+    assert_eq!(reveal["value"], secret.to_string());
+    assert_eq!(reveal["commitment"], commitment["commitment"]);
+    let salt = hex::decode(reveal["salt"].as_str().expect("hex")).expect("hex");
+    assert_eq!(
+        bots::commitment(
+            reveal["channel_id"].as_str().expect("str"),
+            reveal["bot_slot"].as_str().expect("str"),
+            reveal["value"].as_str().expect("str"),
+            &salt
+        ),
+        commitment["commitment"].as_str().expect("str")
+    );
+    // The game is over: more guesses are ignored.
+    assert!(game.say("alice", "1").posts.is_empty());
+}
+
+#[test]
+fn the_python_guess_bot_refuses_bad_params() {
+    let bot = BotSource::new("guess.py", GUESS).expect("small");
+    let mut ctx = context();
+    ctx.params = json!({"min": 10, "max": 1});
+    let error = run_event(&bot, &ctx, &Event::Init, &relaxed_limits()).expect_err("refused");
+    assert_eq!(error.kind, BotErrorKind::Threw);
+    assert!(
+        error
+            .message
+            .starts_with("on_init threw ValueError: params min and max"),
+        "{error}"
+    );
+    assert!(error.line.is_some(), "{error}");
+}
