@@ -604,3 +604,365 @@ fn the_python_guess_bot_refuses_bad_params() {
     );
     assert!(error.line.is_some(), "{error}");
 }
+
+// --- Hostile code -----------------------------------------------------------------------------
+// Each attempt ends with a clear kind (or is harmless), then a JavaScript and a Python event run
+// normally in the same process.
+
+/// A normal Python event, after an abusive one.
+#[track_caller]
+fn assert_python_healthy() {
+    let reaction = expect_ok(init_py(
+        "ctx.post('still here')\nctx.set_state({'ok': True})",
+    ));
+    assert_eq!(texts(&reaction), ["still here"]);
+    assert_eq!(reaction.state, Some(json!({"ok": true})));
+}
+
+/// Runs `body` as `on_init` under `limits`, expects `kind`, then checks both runtimes work.
+#[track_caller]
+fn contained_with(body: &str, limits: &bots::Limits, kind: BotErrorKind) -> BotError {
+    let result = run_event(&py(&py_init(body)), &context(), &Event::Init, limits);
+    let error = expect_err(result, kind);
+    assert_python_healthy();
+    error
+}
+
+#[track_caller]
+fn contained(body: &str, kind: BotErrorKind) -> BotError {
+    contained_with(body, &relaxed_limits(), kind)
+}
+
+#[test]
+fn hostile_imports_of_os_socket_and_subprocess() {
+    let error = contained(
+        "import os\nctx.post(os.getenv('HOME'))",
+        BotErrorKind::Threw,
+    );
+    assert!(
+        error
+            .message
+            .contains("PermissionError: os.getenv() is not available"),
+        "{error}"
+    );
+    let error = contained("import os\nctx.post(str(os.environ))", BotErrorKind::Threw);
+    assert!(error.message.contains("PermissionError"), "{error}");
+    for module in ["socket", "subprocess", "time", "random", "sys; sys.exit()"] {
+        let error = contained(&format!("import {module}"), BotErrorKind::Threw);
+        assert!(
+            error.message.contains("ModuleNotFoundError")
+                || error.message.contains("NameError")
+                || error.message.contains("AttributeError"),
+            "{module}: {error}"
+        );
+    }
+}
+
+#[test]
+fn hostile_open_reads_no_file() {
+    let error = contained("ctx.post(open('/etc/passwd').read())", BotErrorKind::Threw);
+    assert_eq!(
+        error.message,
+        "on_init threw PermissionError: open() is not available to bots: they have no files, environment or network"
+    );
+    assert_eq!(error.line, Some(8));
+    let error = contained(
+        "from pathlib import Path\nctx.post(Path('/etc/passwd').read_text())",
+        BotErrorKind::Threw,
+    );
+    assert!(error.message.contains("PermissionError"), "{error}");
+}
+
+#[test]
+fn hostile_eval_exec_import_and_globals_are_not_defined() {
+    for call in [
+        "eval('1 + 1')",
+        "exec('x = 1')",
+        "__import__('os')",
+        "globals()",
+        "compile('1', 'f', 'eval')",
+        "breakpoint()",
+        "input()",
+    ] {
+        let error = contained(&format!("ctx.post(str({call}))"), BotErrorKind::Threw);
+        assert!(error.message.contains("NameError"), "{call}: {error}");
+    }
+    // Caught, the NameError is an ordinary exception: nothing was reached.
+    let reaction = expect_ok(init_py(
+        "try:\n    eval('1')\nexcept NameError as e:\n    ctx.post(str(e))",
+    ));
+    assert_eq!(texts(&reaction), ["name 'eval' is not defined"]);
+}
+
+#[test]
+fn hostile_subclasses_and_dunder_walks_find_nothing() {
+    let error = contained(
+        "ctx.post(str(object.__subclasses__()))",
+        BotErrorKind::Threw,
+    );
+    assert!(error.message.contains("AttributeError"), "{error}");
+    let error = contained("ctx.post(str(().__class__.__bases__))", BotErrorKind::Threw);
+    assert!(error.message.contains("AttributeError"), "{error}");
+    let error = contained("ctx.post(str(ctx.post.__globals__))", BotErrorKind::Threw);
+    assert!(error.message.contains("AttributeError"), "{error}");
+}
+
+#[test]
+fn hostile_infinite_loop_cannot_be_caught() {
+    let error = contained_with(
+        "try:\n    while True:\n        pass\nexcept BaseException:\n    ctx.post('caught')\nfinally:\n    ctx.post('finally')",
+        &bots::Limits::default(),
+        BotErrorKind::CpuBudget,
+    );
+    assert_eq!(error.message, "the event ran past its time budget of 50 ms");
+}
+
+#[test]
+fn hostile_loop_around_ctx_hits_the_budget() {
+    contained_with(
+        "while True:\n    try:\n        ctx.now()\n    except BaseException:\n        pass",
+        &bots::Limits::default(),
+        BotErrorKind::CpuBudget,
+    );
+}
+
+#[test]
+fn hostile_post_flood_fails_even_when_caught() {
+    let error = contained(
+        "for i in range(1000):\n    try:\n        ctx.post('spam')\n    except BaseException:\n        pass",
+        BotErrorKind::TooManyPosts,
+    );
+    assert!(error.message.contains("at most 20"), "{error}");
+}
+
+#[test]
+fn hostile_huge_state_is_refused() {
+    contained(
+        "ctx.set_state({'blob': 'x' * 60000, 'more': 'y' * 10000})",
+        BotErrorKind::StateTooLarge,
+    );
+}
+
+#[test]
+fn hostile_state_that_is_not_json() {
+    for body in [
+        "ctx.set_state({'s': {1, 2}})",
+        "ctx.set_state(self)",
+        "ctx.set_state([float('nan')])",
+        "ctx.set_state(frozenset())",
+        "import datetime\nctx.set_state(datetime.date(2020, 1, 1))",
+        "ctx.set_state(lambda: 1)",
+    ] {
+        let error = contained(body, BotErrorKind::BadState);
+        assert!(
+            error
+                .message
+                .starts_with("ctx.set_state(state): the state is not JSON"),
+            "{body}: {error}"
+        );
+    }
+}
+
+#[test]
+fn hostile_deeply_nested_values_are_refused() {
+    contained(
+        "a = []\nfor i in range(5000):\n    a = [a]\nctx.set_state(a)",
+        BotErrorKind::BadState,
+    );
+    contained(
+        "a = {}\nfor i in range(5000):\n    a = {'k': a}\nctx.post({'data': a})",
+        BotErrorKind::BadPost,
+    );
+    let error = contained(
+        "import json\na = []\nfor i in range(5000):\n    a = [a]\njson.dumps(a)",
+        BotErrorKind::StackOverflow,
+    );
+    assert!(error.message.contains("recursion too deep"), "{error}");
+}
+
+#[test]
+fn hostile_recursion_is_a_stack_overflow() {
+    let code = "class Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n    def on_init(self):\n        self.dive(0)\n    def dive(self, n):\n        return self.dive(n + 1) + 1\n";
+    let error = expect_err(run_py(code, &Event::Init), BotErrorKind::StackOverflow);
+    assert_eq!(
+        error.message,
+        "on_init overflowed the stack (recursion too deep)"
+    );
+    assert_eq!(error.line, Some(7));
+    assert_python_healthy();
+    // Caught, a RecursionError is an ordinary exception, as in CPython.
+    let reaction = expect_ok(init_py(
+        "def f(n):\n    return f(n + 1)\ntry:\n    f(0)\nexcept RecursionError:\n    ctx.post('caught')",
+    ));
+    assert_eq!(texts(&reaction), ["caught"]);
+}
+
+#[test]
+fn hostile_refused_ctx_calls_fail_the_event_even_when_caught() {
+    let error = contained(
+        "try:\n    ctx.post_to('mallory', 'x')\nexcept BaseException:\n    pass\nctx.post('fine')\nctx.set_state({'ok': True})",
+        BotErrorKind::BadPost,
+    );
+    assert!(error.message.contains("mallory"), "{error}");
+    contained(
+        "try:\n    ctx.random_int(5, 1)\nfinally:\n    ctx.post('finally never runs')",
+        BotErrorKind::BadArgument,
+    );
+}
+
+#[test]
+fn hostile_kinds_that_are_not_strings() {
+    for kind in ["b'bot'", "None", "0", "['bot']", "ctx"] {
+        let error = contained(
+            &format!("ctx.post({kind}, 'hi')"),
+            BotErrorKind::BadArgument,
+        );
+        assert!(
+            error.message.contains("kind must be a string"),
+            "{kind}: {error}"
+        );
+    }
+}
+
+#[test]
+fn hostile_getattr_tricks_on_ctx_change_only_the_bots_own_view() {
+    let reaction = expect_ok(init_py(
+        r#"ctx.channel_id = 'ch_forged'
+ctx.bot_slot = 'alice'
+setattr(ctx, 'now', lambda: 0)
+ctx.post(str(getattr(ctx, 'now')()) + ' ' + type(ctx).__name__)
+ctx.post(ctx.commit('v', '00' * 16))"#,
+    ));
+    let salt = [0u8; 16];
+    assert_eq!(texts(&reaction)[0], "0 _mm_Ctx");
+    assert_eq!(
+        texts(&reaction)[1],
+        bots::commitment(context().channel_id.as_str(), "referee", "v", &salt),
+        "the host commits for the real channel and slot"
+    );
+    // The host functions behind ctx apply the same checks when called directly.
+    contained("_mm_post({'data': [1]})", BotErrorKind::BadPost);
+    contained("_mm_post_to('alice', 'x', 'y')", BotErrorKind::BadArgument);
+    contained("_mm_set_state(state={'a': 1})", BotErrorKind::BadArgument);
+    assert_python_healthy();
+}
+
+#[test]
+fn hostile_huge_results_are_refused_before_allocating() {
+    let error = contained("x = 'a' * 10 ** 10", BotErrorKind::Memory);
+    assert!(error.message.contains("memory limit exceeded"), "{error}");
+    contained("x = [0] * 10 ** 9", BotErrorKind::Memory);
+    contained("x = 2 ** (10 ** 10)", BotErrorKind::Memory);
+    contained("x = 1 << (10 ** 10)", BotErrorKind::Memory);
+    contained("x = 'ab'.replace('', 'x' * 10 ** 8)", BotErrorKind::Memory);
+}
+
+#[test]
+fn hostile_fake_resource_errors_are_only_exceptions() {
+    let error = contained(
+        "raise TimeoutError('time limit exceeded: 1s > 0s')",
+        BotErrorKind::Threw,
+    );
+    assert!(
+        error.message.starts_with("on_init threw TimeoutError"),
+        "{error}"
+    );
+    // A MemoryError raised by hand is still reported as memory: it is the bot's own failure.
+    contained("raise MemoryError('fake')", BotErrorKind::Memory);
+}
+
+#[test]
+fn hostile_long_exception_messages_are_cut() {
+    let error = contained("raise ValueError('x' * 100000)", BotErrorKind::Threw);
+    assert!(
+        error.message.chars().count() <= bots::error::MAX_MESSAGE_CHARS + 1,
+        "{}",
+        error.message.len()
+    );
+}
+
+#[test]
+fn hostile_print_goes_nowhere() {
+    let reaction = expect_ok(init_py(
+        "for i in range(1000):\n    print('x' * 1000)\nctx.post('ok')",
+    ));
+    assert_eq!(texts(&reaction), ["ok"]);
+}
+
+// --- What Monty does not support, and bad sources ----------------------------------------------
+
+#[test]
+fn unsupported_python_is_a_bad_source_with_its_line() {
+    for (code, line, needle) in [
+        (
+            "class Base:\n    pass\n\nclass Bot(Base):\n    pass\n",
+            4,
+            "class inheritance",
+        ),
+        (
+            "class MyError(Exception):\n    pass\n\nclass Bot:\n    pass\n",
+            1,
+            "class inheritance",
+        ),
+        (
+            "class Bot:\n    @property\n    def x(self):\n        return 1\n",
+            2,
+            "method decorators",
+        ),
+        (
+            "class Bot:\n    @staticmethod\n    def x():\n        return 1\n",
+            2,
+            "method decorators",
+        ),
+        (
+            "class Bot:\n    def on_init(self)\n        pass\n",
+            2,
+            "SyntaxError",
+        ),
+    ] {
+        let error = expect_err(run_py(code, &Event::Init), BotErrorKind::BadSource);
+        assert!(error.message.contains(needle), "{code}: {error}");
+        assert_eq!(error.line, Some(line), "{code}: {error}");
+        let checked = bots::check_source(&py(code), &relaxed_limits()).expect_err("refused");
+        assert_eq!(checked, error);
+    }
+}
+
+#[test]
+fn errors_name_where_they_happened() {
+    let error = expect_err(
+        run_py("x = 1 / 0\nclass Bot:\n    pass\n", &Event::Init),
+        BotErrorKind::Threw,
+    );
+    assert_eq!(
+        error.message,
+        "the top-level code threw ZeroDivisionError: division by zero"
+    );
+    assert_eq!(error.line, Some(1));
+    let code =
+        "class Echo:\n    def __init__(self, ctx, params):\n        raise KeyError('boom')\n";
+    let error = expect_err(run_py(code, &Event::Init), BotErrorKind::Threw);
+    assert!(
+        error.message.starts_with("Echo.__init__ threw KeyError"),
+        "{error}"
+    );
+    assert_eq!(error.line, Some(3));
+    let error = expect_err(
+        run_py(
+            ECHO_BOT.replace("msg.get('kind')", "msg.kind").as_str(),
+            &message("alice", "x"),
+        ),
+        BotErrorKind::Threw,
+    );
+    assert!(
+        error.message.starts_with("on_message threw AttributeError"),
+        "{error}"
+    );
+    assert_eq!(error.line, Some(10));
+    let no_init = "class Bot:\n    def on_init(self):\n        pass\n";
+    let error = expect_err(run_py(no_init, &Event::Init), BotErrorKind::Threw);
+    assert!(
+        error.message.contains("Bot.__init__ threw TypeError"),
+        "{error}"
+    );
+}
