@@ -966,3 +966,85 @@ fn errors_name_where_they_happened() {
         "{error}"
     );
 }
+
+/// What one Python GuessBot move costs in-process, fresh interpreter and thread included, next
+/// to the JavaScript GuessBot: `cargo test -p bots --release --test it python_event_cost --
+/// --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn python_event_cost() {
+    let (mut game, _) = PyGame::new(json!({"min": 1, "max": 100}));
+    game.join("alice");
+    game.join("bob");
+    let secret = game.state()["secret"].as_i64().expect("secret");
+    let wrong = if secret == 1 { 2 } else { 1 };
+    let guess = message("alice", &wrong.to_string());
+    let limits = relaxed_limits();
+    let mut samples: Vec<_> = (0..205)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let reaction = run_event(&game.bot, &game.context, &guess, &limits).expect("a guess");
+            assert_eq!(data(&reaction, 0)["type"], "hint");
+            started.elapsed()
+        })
+        .skip(5)
+        .collect();
+    samples.sort();
+    let (js_p50, js_p99) = bots::bench::event_cost(200);
+    println!(
+        "Python GuessBot move, 200 events: p50 {:.3} ms, p99 {:.3} ms; JavaScript GuessBot: p50 {:.3} ms, p99 {:.3} ms",
+        samples[100].as_secs_f64() * 1e3,
+        samples[198].as_secs_f64() * 1e3,
+        js_p50.as_secs_f64() * 1e3,
+        js_p99.as_secs_f64() * 1e3,
+    );
+}
+
+/// The modules the guide lists as available work in a bot.
+#[test]
+fn the_documented_modules_import() {
+    let reaction = expect_ok(init_py(
+        r#"import json, math, re, itertools, functools, base64, typing, unicodedata
+from collections import Counter, defaultdict, deque, namedtuple
+from dataclasses import dataclass
+import datetime
+ctx.post(json.dumps({'a': [1, 2]}) + ' ' + str(math.floor(2.5)) + ' ' + str(re.findall(r'\d+', 'a1b22')))
+ctx.post(str(Counter('abca').most_common(1)) + ' ' + str(functools.reduce(lambda a, b: a + b, [1, 2, 3])))
+ctx.post(base64.b64encode(b'hi').decode() + ' ' + str(datetime.timedelta(days=1)))"#,
+    ));
+    assert_eq!(
+        texts(&reaction),
+        [
+            "{\"a\": [1, 2]} 2 ['1', '22']",
+            "[('a', 2)] 6",
+            "aGk= 1 day, 0:00:00"
+        ]
+    );
+}
+
+/// The guide's Python section: its EchoBot is the prototype's, verbatim, and the errors it
+/// quotes for what Monty lacks are the real ones.
+#[test]
+fn the_guide_python_section_is_accurate() {
+    let guide = include_str!("../../../../docs/bot-api.md");
+    let section = guide
+        .split("## Python bots")
+        .nth(1)
+        .expect("a Python section");
+    let example = section
+        .split("The prototype's example runs unchanged:\n\n```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the EchoBot example");
+    assert_eq!(example, ECHO_BOT.trim_start());
+    for code in [
+        "class Base:\n    pass\n\nclass Bot(Base):\n    pass\n",
+        "class Bot:\n    @property\n    def x(self):\n        return 1\n",
+    ] {
+        let error = run_py(code, &Event::Init).expect_err("unsupported");
+        assert!(
+            section.contains(&format!("`{error}`")),
+            "the guide does not quote {error}"
+        );
+    }
+}
