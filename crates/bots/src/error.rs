@@ -8,16 +8,19 @@ use std::fmt;
 /// The class of failure, stable enough for a service to map to its own codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BotErrorKind {
-    /// The source is too large, does not compile, or defines no usable `Bot` class.
+    /// The source is too large, does not compile, uses Python Monty does not support, or
+    /// defines no usable bot class.
     BadSource,
     /// Bot code threw an exception (any value) that nobody caught, or its handler's promise
     /// rejected.
     Threw,
-    /// The event ran past its time budget. Bot code cannot catch this.
+    /// The event ran past its time budget (or, in Python, made more host calls than the cap).
+    /// Bot code cannot catch this.
     CpuBudget,
-    /// The runtime's memory cap was reached.
+    /// The runtime's memory cap was reached; in Python, a single result was estimated above it,
+    /// or the bot raised `MemoryError`.
     Memory,
-    /// Recursion went past the stack cap.
+    /// Recursion went past the stack cap (in Python, an uncaught `RecursionError`).
     StackOverflow,
     /// The bot posted more messages in one event than the cap allows.
     TooManyPosts,

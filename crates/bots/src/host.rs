@@ -15,16 +15,12 @@ use std::rc::Rc;
 use domain::{Body, SlotLabel};
 use rquickjs::function::Rest;
 use rquickjs::{Ctx, Exception, Function, Object, Value};
-use sha2::{Digest, Sha256};
 
-use crate::commitment::{MIN_SALT_BYTES, commitment};
+use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{BotPost, EventContext};
-use crate::limits::{Limits, MAX_RANDOM_BYTES};
+use crate::limits::Limits;
 use crate::random::EventRandom;
-
-/// Largest integer `ctx.random_int` accepts as a bound: JavaScript's `Number.MAX_SAFE_INTEGER`.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// What the host functions of one event share.
 pub(crate) struct HostState {
@@ -107,10 +103,13 @@ impl HostState {
 
 /// Records a refusal (the first one wins) and throws it into bot code as a `TypeError`.
 fn refuse(ctx: &Ctx<'_>, host: &Host, kind: BotErrorKind, message: String) -> rquickjs::Error {
-    let thrown = Exception::throw_type(ctx, &message);
-    host.borrow_mut()
-        .refusal
-        .get_or_insert_with(|| BotError::new(kind, message));
+    refuse_with(ctx, host, BotError::new(kind, message))
+}
+
+/// [`refuse`] for a refusal the shared rules ([`ctx_rules`]) worded.
+fn refuse_with(ctx: &Ctx<'_>, host: &Host, refusal: BotError) -> rquickjs::Error {
+    let thrown = Exception::throw_type(ctx, &refusal.message);
+    host.borrow_mut().refusal.get_or_insert(refusal);
     thrown
 }
 
@@ -170,9 +169,8 @@ pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Res
     object.set(
         "sha256",
         host_function(ctx, host, "sha256", |ctx, host, args| {
-            let text = string_arg(ctx, host, args.first(), "ctx.sha256(text)", "text")?;
-            let digest = hex::encode(Sha256::digest(text.as_bytes()));
-            string_value(ctx, &digest)
+            let text = string_arg(ctx, host, args.first(), ctx_rules::SHA256, "text")?;
+            string_value(ctx, &ctx_rules::sha256(&text))
         })?,
     )?;
     object.set(
@@ -250,25 +248,25 @@ fn integer_arg(
     value: Option<&Value<'_>>,
     call: &str,
     name: &str,
-    (min, max): (f64, f64),
+    bounds: (i64, i64),
 ) -> rquickjs::Result<i64> {
+    let (min, max) = (bounds.0 as f64, bounds.1 as f64);
     match value.and_then(|value| value.as_number()) {
         Some(number) if number.fract() == 0.0 && (min..=max).contains(&number) => Ok(number as i64),
-        _ => Err(refuse(
-            ctx,
-            host,
-            BotErrorKind::BadArgument,
-            format!(
-                "{call}: {name} must be an integer from {min} to {max}, got {}",
-                value.map_or_else(
-                    || "nothing".to_owned(),
-                    |value| match value.as_number() {
-                        Some(number) => number.to_string(),
-                        None => value.type_name().to_owned(),
-                    }
-                )
-            ),
-        )),
+        _ => {
+            let got = value.map_or_else(
+                || "nothing".to_owned(),
+                |value| match value.as_number() {
+                    Some(number) => number.to_string(),
+                    None => value.type_name().to_owned(),
+                },
+            );
+            Err(refuse_with(
+                ctx,
+                host,
+                ctx_rules::bad_integer(call, name, bounds, &got),
+            ))
+        }
     }
 }
 
@@ -277,20 +275,15 @@ fn random_int<'js>(
     host: &Host,
     args: &[Value<'js>],
 ) -> rquickjs::Result<Value<'js>> {
-    let call = "ctx.random_int(lo, hi)";
-    let bounds = (-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER);
+    let call = ctx_rules::RANDOM_INT;
+    let bounds = ctx_rules::RANDOM_INT_BOUNDS;
     let lo = integer_arg(ctx, host, args.first(), call, "lo", bounds)?;
     let hi = integer_arg(ctx, host, args.get(1), call, "hi", bounds)?;
-    if lo > hi {
-        return Err(refuse(
-            ctx,
-            host,
-            BotErrorKind::BadArgument,
-            format!("{call}: lo ({lo}) must not be greater than hi ({hi})"),
-        ));
+    let drawn = ctx_rules::random_int(&mut host.borrow_mut().random, lo, hi);
+    match drawn {
+        Ok(drawn) => Ok(Value::new_number(ctx.clone(), drawn as f64)),
+        Err(refusal) => Err(refuse_with(ctx, host, refusal)),
     }
-    let drawn = host.borrow_mut().random.int_in(lo, hi);
-    Ok(Value::new_number(ctx.clone(), drawn as f64))
 }
 
 fn random_bytes<'js>(
@@ -302,37 +295,26 @@ fn random_bytes<'js>(
         ctx,
         host,
         args.first(),
-        "ctx.random_bytes(n)",
+        ctx_rules::RANDOM_BYTES,
         "n",
-        (1.0, MAX_RANDOM_BYTES as f64),
+        ctx_rules::RANDOM_BYTES_BOUNDS,
     )?;
-    let mut bytes = vec![0; count as usize];
-    host.borrow_mut().random.fill(&mut bytes);
-    string_value(ctx, &hex::encode(bytes))
+    let hex = ctx_rules::random_bytes(&mut host.borrow_mut().random, count);
+    string_value(ctx, &hex)
 }
 
 fn commit<'js>(ctx: &Ctx<'js>, host: &Host, args: &[Value<'js>]) -> rquickjs::Result<Value<'js>> {
-    let call = "ctx.commit(value, salt_hex)";
+    let call = ctx_rules::COMMIT;
     let value = string_arg(ctx, host, args.first(), call, "value")?;
     let salt_hex = string_arg(ctx, host, args.get(1), call, "salt_hex")?;
-    let salt = match hex::decode(&salt_hex) {
-        Ok(salt) if salt.len() >= MIN_SALT_BYTES => salt,
-        _ => {
-            return Err(refuse(
-                ctx,
-                host,
-                BotErrorKind::BadArgument,
-                format!(
-                    "{call}: salt_hex must be hex of at least {MIN_SALT_BYTES} bytes, e.g. ctx.random_bytes(16)"
-                ),
-            ));
-        }
-    };
     let digest = {
         let state = host.borrow();
-        commitment(&state.channel_id, &state.bot_slot, &value, &salt)
+        ctx_rules::commit(&state.channel_id, &state.bot_slot, &value, &salt_hex)
     };
-    string_value(ctx, &digest)
+    match digest {
+        Ok(digest) => string_value(ctx, &digest),
+        Err(refusal) => Err(refuse_with(ctx, host, refusal)),
+    }
 }
 
 /// Serializes a bot value to JSON with the engine's own `JSON.stringify` (the C function, which
@@ -372,7 +354,7 @@ fn set_state<'js>(
     host: &Host,
     args: &[Value<'js>],
 ) -> rquickjs::Result<Value<'js>> {
-    let call = "ctx.set_state(state)";
+    let call = ctx_rules::SET_STATE;
     let Some(value) = args.first() else {
         return Err(refuse(
             ctx,
@@ -404,19 +386,11 @@ fn set_state<'js>(
         }
         Err(Err(propagate)) => return Err(propagate),
     };
-    let text = json.to_string();
     let max_state_bytes = host.borrow().max_state_bytes;
-    if text.len() > max_state_bytes {
-        return Err(refuse(
-            ctx,
-            host,
-            BotErrorKind::StateTooLarge,
-            format!(
-                "{call}: the state is {} bytes of JSON; the limit is {max_state_bytes}",
-                text.len()
-            ),
-        ));
-    }
+    let text = match ctx_rules::state_text(&json, max_state_bytes) {
+        Ok(text) => text,
+        Err(refusal) => return Err(refuse_with(ctx, host, refusal)),
+    };
     let mut state = host.borrow_mut();
     state.state_json = text;
     state.new_state = Some(json);
@@ -425,23 +399,9 @@ fn set_state<'js>(
 
 /// Checks `ctx.post_to`'s first argument against the channel's slots.
 fn recipient(ctx: &Ctx<'_>, host: &Host, value: Option<&Value<'_>>) -> rquickjs::Result<SlotLabel> {
-    let label = string_arg(ctx, host, value, "ctx.post_to(slot, body)", "slot")?;
-    let known = host
-        .borrow()
-        .slot_labels
-        .iter()
-        .find(|slot| slot.as_str() == label)
-        .cloned();
-    known.ok_or_else(|| {
-        refuse(
-            ctx,
-            host,
-            BotErrorKind::BadPost,
-            format!(
-                "ctx.post_to(slot, body): the channel has no slot {label:?}; ctx.slots() lists them"
-            ),
-        )
-    })
+    let label = string_arg(ctx, host, value, ctx_rules::POST_TO, "slot")?;
+    let known = ctx_rules::recipient(&host.borrow().slot_labels, &label);
+    known.map_err(|refusal| refuse_with(ctx, host, refusal))
 }
 
 fn post<'js>(
@@ -451,39 +411,23 @@ fn post<'js>(
     body: Option<&Value<'js>>,
 ) -> rquickjs::Result<Value<'js>> {
     let call = if to.is_some() {
-        "ctx.post_to(slot, body)"
+        ctx_rules::POST_TO
     } else {
-        "ctx.post(body)"
+        ctx_rules::POST
     };
-    let too_many = |ctx: &Ctx<'_>| {
-        let max_posts = host.borrow().max_posts;
-        refuse(
-            ctx,
-            host,
-            BotErrorKind::TooManyPosts,
-            format!("{call}: a bot may post at most {max_posts} messages per event"),
-        )
+    let room = || {
+        let state = host.borrow();
+        ctx_rules::check_room(state.posts.len(), state.max_posts, call)
     };
     // Checked before reading the body so that a flood stops cheaply, and again after, because
     // reading the body may run bot code (getters) that posts too.
-    if host.borrow().posts.len() >= host.borrow().max_posts {
-        return Err(too_many(ctx));
-    }
+    room().map_err(|refusal| refuse_with(ctx, host, refusal))?;
     let body = match read_body(ctx, host, body) {
         Ok(body) => body,
-        Err(Ok(reason)) => {
-            return Err(refuse(
-                ctx,
-                host,
-                BotErrorKind::BadPost,
-                format!("{call}: {reason}"),
-            ));
-        }
+        Err(Ok(reason)) => return Err(refuse_with(ctx, host, ctx_rules::bad_post(call, &reason))),
         Err(Err(propagate)) => return Err(propagate),
     };
-    if host.borrow().posts.len() >= host.borrow().max_posts {
-        return Err(too_many(ctx));
-    }
+    room().map_err(|refusal| refuse_with(ctx, host, refusal))?;
     host.borrow_mut().posts.push(BotPost { to, body });
     Ok(Value::new_undefined(ctx.clone()))
 }
@@ -500,7 +444,7 @@ fn read_body<'js>(
     };
     if let Some(text) = value.as_string() {
         let text = rust_string(text).map_err(|reason| Ok(format!("the text {reason}")))?;
-        return Body::new(Some(text), None).map_err(|error| Ok(error.to_string()));
+        return ctx_rules::body(Some(text), None).map_err(Ok);
     }
     let Some(object) = value
         .as_object()
@@ -550,5 +494,5 @@ fn read_body<'js>(
             Err(Err(propagate)) => return Err(Err(propagate)),
         }
     }
-    Body::new(text, data).map_err(|error| Ok(error.to_string()))
+    ctx_rules::body(text, data).map_err(Ok)
 }

@@ -10,8 +10,12 @@
 //!
 //! - [`sandbox`]: one event in the bot's runtime, dispatched on its [`Language`].
 //! - `javascript` (private): QuickJS under the [`Limits`], and error classification.
-//! - `python` (private): Monty under the [`Limits`].
+//! - `python` (private): Monty under the [`Limits`], on a thread of its own; the `ctx` Python bots
+//!   receive (a small Python class appended to the source, whose calls the host answers in Rust),
+//!   and error classification.
 //! - `host` (private): the `ctx` object JavaScript bots receive, written in Rust.
+//! - `ctx_rules` (private): what both languages' `ctx` check (posts, recipients, bodies, state,
+//!   random ranges, commitment salts), so they refuse the same things in the same words.
 //! - [`job`]: a self-contained unit of work and its wire form, for worker processes.
 //! - [`event`]: what goes in ([`EventContext`], [`Event`]) and what comes out ([`Reaction`]).
 //! - [`source`]: [`BotSource`], its [`Language`] and its [`CodeHash`].
@@ -25,6 +29,7 @@
 pub mod bench;
 pub mod builtin;
 pub mod commitment;
+mod ctx_rules;
 pub mod error;
 pub mod event;
 mod host;

@@ -20,7 +20,9 @@ pub struct Limits {
     /// Heap cap of the runtime, engine overhead included (a fresh runtime uses ~250 KiB).
     pub memory_bytes: usize,
     /// Native stack the engine may use. The calling thread needs at least this much free stack
-    /// plus some margin; a Tokio blocking-pool thread (2 MiB) has plenty.
+    /// plus some margin; a Tokio blocking-pool thread (2 MiB) has plenty. Python bots run on a
+    /// thread of their own and get one level of recursion per 2 KiB of this (256 by default,
+    /// from 64 to 1000).
     pub stack_bytes: usize,
     /// Most posts (public and private) in one event.
     pub max_posts: usize,

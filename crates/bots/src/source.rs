@@ -47,7 +47,8 @@ impl fmt::Display for CodeHash {
 pub enum Language {
     /// Runs in QuickJS; the source defines `class Bot`.
     JavaScript,
-    /// Runs in Monty; the source defines one class, as the Python prototype's bots did.
+    /// Runs in Monty; the bot is the top-level class `Bot`, or the only top-level class, as the
+    /// Python prototype's bots were.
     Python,
 }
 

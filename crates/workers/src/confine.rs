@@ -8,6 +8,7 @@
 //!   process), no file writes (`RLIMIT_FSIZE` 0) and no new descriptors (`RLIMIT_NOFILE` 0).
 //! - **A seccomp filter**, last, as an allowlist: reading standard input, writing standard
 //!   output and error, memory management, clocks, futexes, signals to itself and exiting.
+//!   New threads are allowed (`clone` with `CLONE_THREAD`), new processes are not.
 //!   Opening or inspecting a path fails with `EACCES` (C libraries probe files such as
 //!   `/proc/sys/vm/overcommit_memory` and cope with a refusal). Everything else (sockets,
 //!   `fork`/`clone`/`execve`, `kill` of another process, `ptrace`, …) kills the worker with
@@ -155,15 +156,34 @@ fn allowed() -> Result<BTreeMap<i64, Vec<SeccompRule>>, ConfineError> {
     );
     rules.insert(libc::SYS_mmap, vec![rule(vec![not_executable(2)?])?]);
     rules.insert(libc::SYS_mprotect, vec![rule(vec![not_executable(2)?])?]);
-    // The C library reads its own auxiliary vector and names its anonymous mappings; no other
-    // `prctl` is needed.
+    // The C library reads its own auxiliary vector and names its anonymous mappings, and a
+    // runtime names its thread; no other `prctl` is needed.
     rules.insert(
         libc::SYS_prctl,
         vec![
             rule(vec![arg_is(0, PR_GET_AUXV)?])?,
             rule(vec![arg_is(0, libc::PR_SET_VMA as u64)?])?,
+            rule(vec![arg_is(0, libc::PR_SET_NAME as u64)?])?,
         ],
     );
+    // Threads, not processes: a runtime may run an event on a thread of its own (Python does,
+    // for its stack). `clone` passes only with CLONE_THREAD; `clone3`, whose flags a filter
+    // cannot read, fails with ENOSYS below, and the C library falls back to `clone`.
+    rules.insert(
+        libc::SYS_clone,
+        vec![rule(vec![
+            SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+                libc::CLONE_THREAD as u64,
+            )
+            .map_err(err)?,
+        ])?],
+    );
+    for syscall in [libc::SYS_clone3, libc::SYS_set_robust_list, libc::SYS_rseq] {
+        rules.insert(syscall, Vec::new());
+    }
     // `abort()` raises SIGABRT on its own thread; no signal may reach another process.
     rules.insert(libc::SYS_tgkill, vec![rule(vec![arg_is(0, me)?])?]);
     // Let through here, and refused with an error by the second filter.
@@ -197,9 +217,9 @@ const PATH_SYSCALLS: [i64; 5] = [
     libc::SYS_faccessat,
 ];
 
-/// Installs two filters; the kernel applies the stricter verdict of the two. The second kills
-/// on anything not allowed; the first turns the path syscalls the second lets through into
-/// `EACCES`. In this order because the second forbids installing filters.
+/// Installs three filters; the kernel applies the strictest verdict. The last kills on anything
+/// not allowed; the first two turn `clone3` into `ENOSYS` and the path syscalls into `EACCES`,
+/// which the last lets through. In this order because the last forbids installing filters.
 fn install_filter() -> Result<(), ConfineError> {
     let fail = |error: &dyn std::fmt::Display| ConfineError::Seccomp(error.to_string());
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|error| fail(&error))?;
@@ -207,7 +227,15 @@ fn install_filter() -> Result<(), ConfineError> {
         .into_iter()
         .map(|syscall| (syscall, Vec::new()))
         .collect();
+    let no_clone3: BTreeMap<i64, Vec<SeccompRule>> =
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect();
     let filters = [
+        SeccompFilter::new(
+            no_clone3,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::ENOSYS as u32),
+            arch,
+        ),
         SeccompFilter::new(
             paths,
             SeccompAction::Allow,

@@ -203,7 +203,6 @@ impl Shared {
                 return;
             }
         };
-        let _ = reply.send(Ok(ran.outcome));
         {
             let mut state = self.lock();
             state.fair.finished(&account, ran.cpu, Instant::now());
@@ -211,9 +210,11 @@ impl Shared {
                 state.idle.push(worker);
             }
         }
+        // The replacement is under way before anyone hears of the kill.
         if !ran.worker_alive {
             self.start_worker();
         }
+        let _ = reply.send(Ok(ran.outcome));
         self.dispatch();
     }
 

@@ -247,3 +247,70 @@ fn a_worker_runs_at_a_lower_priority() {
     let status = probe("nice");
     assert_eq!(status.code(), Some((base + 10).min(19)), "{status:?}");
 }
+
+fn python_init_job(body: &str, limits: Limits) -> Job {
+    let indented: String = body
+        .lines()
+        .map(|line| format!("        {line}\n"))
+        .collect();
+    let code = format!(
+        "class Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n\n    def on_init(self):\n        ctx = self.ctx\n{indented}"
+    );
+    let bot = BotSource::with_language("test.py", code, bots::Language::Python).expect("small");
+    let mut job = Job::check(bot, limits);
+    job.call = Some(Call {
+        handler: "on_init".to_owned(),
+        argument: None,
+    });
+    job
+}
+
+/// What Monty cannot stop in-process, stopped by the worker: a giant power (not interrupted),
+/// a list grown without end (no allocator accounting), and each time the next Python event
+/// runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_bots_run_in_workers_and_what_monty_cannot_stop_is_killed() {
+    let pool = pool(2).await;
+    let hello = python_init_job("ctx.post('hello from python')", relaxed());
+    let reaction = pool
+        .run(account("alice"), hello.clone())
+        .await
+        .expect("open")
+        .expect("runs");
+    assert_eq!(texts(&reaction), ["hello from python"]);
+    let cases = [
+        ("giant power", "x = 7 ** (10 ** 7)", Limits::default()),
+        (
+            "growing list",
+            "keep = []\nwhile True:\n    keep.append('x' * 1000)",
+            Limits {
+                cpu: Duration::from_secs(5),
+                ..Limits::default()
+            },
+        ),
+    ];
+    for (name, body, limits) in cases {
+        let started = Instant::now();
+        let error = pool
+            .run(account("mallory"), python_init_job(body, limits))
+            .await
+            .expect("open")
+            .expect_err(name);
+        assert!(
+            matches!(error.kind, BotErrorKind::CpuBudget | BotErrorKind::Memory),
+            "{name}: {error}"
+        );
+        println!(
+            "{name}: {} after {} ms",
+            error.kind,
+            started.elapsed().as_millis()
+        );
+        let reaction = pool
+            .run(account("alice"), hello.clone())
+            .await
+            .expect("open")
+            .expect("the next Python event runs");
+        assert_eq!(texts(&reaction), ["hello from python"]);
+    }
+    pool.shutdown();
+}

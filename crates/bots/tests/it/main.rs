@@ -5,6 +5,7 @@ mod api;
 mod determinism;
 mod guess;
 mod hostile;
+mod python;
 mod support;
 
 /// How events run in this binary: in the calling thread.

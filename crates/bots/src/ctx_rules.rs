@@ -1,0 +1,152 @@
+//! The language-neutral rules of `ctx`, shared by the JavaScript and Python runtimes: how many
+//! posts an event may make, who a private post may go to, what a body and a state may be, the
+//! ranges of the random functions and the salt of a commitment.
+//!
+//! Each runtime reads its own values (a QuickJS `Value`, a Monty `MontyObject`) into Rust types
+//! and then asks these functions, so both languages refuse the same things with the same
+//! [`BotErrorKind`] and the same words.
+
+use domain::{Body, SlotLabel};
+use sha2::{Digest, Sha256};
+
+use crate::commitment::{MIN_SALT_BYTES, commitment};
+use crate::error::{BotError, BotErrorKind};
+use crate::limits::MAX_RANDOM_BYTES;
+use crate::random::EventRandom;
+
+/// Largest magnitude `ctx.random_int` accepts as a bound: JavaScript's
+/// `Number.MAX_SAFE_INTEGER`, in both languages, so the two draw the same values.
+pub(crate) const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+pub(crate) const POST: &str = "ctx.post(body)";
+pub(crate) const POST_TO: &str = "ctx.post_to(slot, body)";
+pub(crate) const SET_STATE: &str = "ctx.set_state(state)";
+pub(crate) const RANDOM_INT: &str = "ctx.random_int(lo, hi)";
+pub(crate) const RANDOM_BYTES: &str = "ctx.random_bytes(n)";
+pub(crate) const COMMIT: &str = "ctx.commit(value, salt_hex)";
+pub(crate) const SHA256: &str = "ctx.sha256(text)";
+
+/// Refuses a post once `posted` reached the cap. Checked before reading a body (so a flood stops
+/// cheaply) and again before recording it.
+pub(crate) fn check_room(posted: usize, max_posts: usize, call: &str) -> Result<(), BotError> {
+    if posted >= max_posts {
+        return Err(BotError::new(
+            BotErrorKind::TooManyPosts,
+            format!("{call}: a bot may post at most {max_posts} messages per event"),
+        ));
+    }
+    Ok(())
+}
+
+/// The slot a private post goes to, if the channel has it.
+pub(crate) fn recipient(slots: &[SlotLabel], label: &str) -> Result<SlotLabel, BotError> {
+    slots
+        .iter()
+        .find(|slot| slot.as_str() == label)
+        .cloned()
+        .ok_or_else(|| {
+            BotError::new(
+                BotErrorKind::BadPost,
+                format!("{POST_TO}: the channel has no slot {label:?}; ctx.slots() lists them"),
+            )
+        })
+}
+
+/// A post body from its parts, under the same caps as participants' bodies. The error is the
+/// reason alone; the caller words it as a [`BotErrorKind::BadPost`] for its call.
+pub(crate) fn body(
+    text: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Body, String> {
+    Body::new(text, data).map_err(|error| error.to_string())
+}
+
+/// The refusal of a post whose body is wrong, for `reason`.
+pub(crate) fn bad_post(call: &str, reason: &str) -> BotError {
+    BotError::new(BotErrorKind::BadPost, format!("{call}: {reason}"))
+}
+
+/// Checks a new state against the size cap; gives back its compact JSON text.
+pub(crate) fn state_text(
+    state: &serde_json::Value,
+    max_state_bytes: usize,
+) -> Result<String, BotError> {
+    let text = state.to_string();
+    if text.len() > max_state_bytes {
+        return Err(BotError::new(
+            BotErrorKind::StateTooLarge,
+            format!(
+                "{SET_STATE}: the state is {} bytes of JSON; the limit is {max_state_bytes}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// The refusal of a state that has no JSON form, for `reason`.
+pub(crate) fn bad_state(reason: &str) -> BotError {
+    BotError::new(BotErrorKind::BadState, format!("{SET_STATE}: {reason}"))
+}
+
+/// The refusal of an argument, for `reason` (`"{call}: {reason}"`).
+pub(crate) fn bad_argument(call: &str, reason: &str) -> BotError {
+    BotError::new(BotErrorKind::BadArgument, format!("{call}: {reason}"))
+}
+
+/// The refusal of an integer argument outside `min..=max`; `got` describes what was passed.
+pub(crate) fn bad_integer(call: &str, name: &str, (min, max): (i64, i64), got: &str) -> BotError {
+    bad_argument(
+        call,
+        &format!("{name} must be an integer from {min} to {max}, got {got}"),
+    )
+}
+
+/// The bounds `ctx.random_int` accepts.
+pub(crate) const RANDOM_INT_BOUNDS: (i64, i64) = (-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER);
+
+/// The counts `ctx.random_bytes` accepts.
+pub(crate) const RANDOM_BYTES_BOUNDS: (i64, i64) = (1, MAX_RANDOM_BYTES as i64);
+
+/// `ctx.random_int(lo, hi)` once both bounds are known to be in [`RANDOM_INT_BOUNDS`].
+pub(crate) fn random_int(random: &mut EventRandom, lo: i64, hi: i64) -> Result<i64, BotError> {
+    if lo > hi {
+        return Err(bad_argument(
+            RANDOM_INT,
+            &format!("lo ({lo}) must not be greater than hi ({hi})"),
+        ));
+    }
+    Ok(random.int_in(lo, hi))
+}
+
+/// `ctx.random_bytes(n)` once `n` is known to be in [`RANDOM_BYTES_BOUNDS`], as lowercase hex.
+pub(crate) fn random_bytes(random: &mut EventRandom, count: i64) -> String {
+    let mut bytes = vec![0; usize::try_from(count).unwrap_or(0)];
+    random.fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// `ctx.commit(value, salt_hex)` for the bot in `bot_slot` of `channel_id`.
+pub(crate) fn commit(
+    channel_id: &str,
+    bot_slot: &str,
+    value: &str,
+    salt_hex: &str,
+) -> Result<String, BotError> {
+    match hex::decode(salt_hex) {
+        Ok(salt) if salt.len() >= MIN_SALT_BYTES => {
+            Ok(commitment(channel_id, bot_slot, value, &salt))
+        }
+        _ => Err(bad_argument(
+            COMMIT,
+            &format!(
+                "salt_hex must be hex of at least {MIN_SALT_BYTES} bytes, e.g. ctx.random_bytes(16)"
+            ),
+        )),
+    }
+}
+
+/// `ctx.sha256(text)`: lowercase hex SHA-256 of the UTF-8 text.
+pub(crate) fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
