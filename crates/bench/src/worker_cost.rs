@@ -63,6 +63,22 @@ async fn time_jobs(
     Latencies::of(samples).ok_or_else(|| BenchError::Setup("no samples".into()))
 }
 
+/// The same job run in a thread of this process: the runtime's own cost, to compare with.
+async fn time_in_thread(job: Job) -> Result<Latencies, BenchError> {
+    tokio::task::spawn_blocking(move || {
+        let mut samples = Vec::with_capacity(EVENTS);
+        for _ in 0..EVENTS {
+            let started = Instant::now();
+            let _ = job.run();
+            samples.push(started.elapsed());
+        }
+        Latencies::of(samples)
+    })
+    .await
+    .map_err(|error| BenchError::Setup(error.to_string()))?
+    .ok_or_else(|| BenchError::Setup("no samples".into()))
+}
+
 fn row(scenario: &str, latencies: Latencies, note: String) -> Row {
     Row {
         scenario: scenario.into(),
@@ -87,25 +103,11 @@ async fn measure(pool: &Pool) -> Result<Vec<Row>, BenchError> {
     println!();
     println!("== workers: a GuessBot event through a worker process ({EVENTS} events) ==");
     let guess = bots::bench::guess_move(bots::builtin("guess").expect("builtin"));
-    let alone = {
-        let job = guess.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut samples = Vec::with_capacity(EVENTS);
-            for _ in 0..EVENTS {
-                let started = Instant::now();
-                let _ = job.run();
-                samples.push(started.elapsed());
-            }
-            Latencies::of(samples)
-        })
-        .await
-        .map_err(|error| BenchError::Setup(error.to_string()))?
-        .ok_or_else(|| BenchError::Setup("no samples".into()))?
-    };
+    let alone = time_in_thread(guess.clone()).await?;
     let through = time_jobs(pool, &account("alice", 0), &guess, EVENTS).await?;
-    println!("  runtime alone, this thread: {}", alone.brief());
+    println!("  JavaScript, runtime alone:  {}", alone.brief());
     println!(
-        "  through a worker:           {}  (IPC and scheduling add {} at p50; target p50 ≤ 1 ms)",
+        "  JavaScript, via a worker:   {}  (IPC and scheduling add {} at p50; target p50 ≤ 1 ms)",
         through.brief(),
         ms(through.p50.saturating_sub(alone.p50))
     );
@@ -113,6 +115,30 @@ async fn measure(pool: &Pool) -> Result<Vec<Row>, BenchError> {
         "GuessBot event via worker (JS)",
         through,
         format!("runtime alone p50 {}; target p50 ≤ 1 ms", ms(alone.p50)),
+    ));
+
+    let python = bots::bench::guess_move(
+        BotSource::with_language(
+            "guess.py",
+            bots::bench::PYTHON_GUESS,
+            bots::Language::Python,
+        )
+        .expect("small"),
+    );
+    let python_alone = time_in_thread(python.clone()).await?;
+    let python_through = time_jobs(pool, &account("alice", 0), &python, EVENTS).await?;
+    println!("  Python, runtime alone:      {}", python_alone.brief());
+    println!(
+        "  Python, through a worker:   {}  (target p50 ≤ 1 ms)",
+        python_through.brief()
+    );
+    rows.push(row(
+        "GuessBot event via worker (Python)",
+        python_through,
+        format!(
+            "runtime alone p50 {}; target p50 ≤ 1 ms",
+            ms(python_alone.p50)
+        ),
     ));
 
     println!();

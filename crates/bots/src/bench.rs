@@ -31,8 +31,11 @@ pub fn event_cost(iterations: usize) -> (Duration, Duration) {
     (percentile(50), percentile(99))
 }
 
+/// The GuessBot-like game in Python that the tests play, for measuring the Python runtime.
+pub const PYTHON_GUESS: &str = include_str!("../tests/fixtures/guess.py");
+
 /// A GuessBot move as a job: `bot` (GuessBot, or a game that keeps its secret in
-/// `state.target` the same way) is set up with two players, and the job is a wrong guess, so
+/// `state.target` or `state.secret`) is set up with two players, and the job is a wrong guess, so
 /// the game goes on however often it runs.
 pub fn guess_move(bot: BotSource) -> Job {
     let limits = Limits::default();
@@ -90,7 +93,7 @@ pub fn guess_move(bot: BotSource) -> Job {
     let target = context
         .state
         .as_ref()
-        .and_then(|state| state.get("target"))
+        .and_then(|state| state.get("target").or_else(|| state.get("secret")))
         .and_then(serde_json::Value::as_i64)
         .expect("GuessBot keeps its target in state");
     let wrong_guess = if target == 1 { 2 } else { 1 };

@@ -155,6 +155,7 @@ impl Worker {
         let budget = job.limits.cpu;
         let request = job.encode();
         let cpu_before = cpu_time(self.pid);
+        let total_before = process_cpu_total(self.pid);
         let started = Instant::now();
         let wall_limit = (budget * watchdog.wall_factor).max(watchdog.min_wall);
 
@@ -191,7 +192,11 @@ impl Worker {
                 };
             }
         };
-        let cpu = cpu_time(self.pid).saturating_sub(cpu_before);
+        // Threads that ended during the job (Python runs each event on one) are gone from the
+        // per-thread figures; the process's total keeps them, at clock-tick precision.
+        let cpu = cpu_time(self.pid)
+            .saturating_sub(cpu_before)
+            .max(process_cpu_total(self.pid).saturating_sub(total_before));
         match reply {
             Ok(bytes) => match decode_outcome(&bytes, &job.limits) {
                 Ok(outcome) => {
@@ -337,14 +342,31 @@ fn describe_status(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// CPU time a process has used: the sum over its threads of `/proc/<pid>/task/*/schedstat`
-/// (nanoseconds on a CPU), or `/proc/<pid>/stat` (clock ticks) where the kernel keeps no
-/// schedstat. A worker has one thread; a test binary acting as one has several. Zero once the
-/// process is gone.
+/// CPU time the live threads of a process have used: the sum of
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds on a CPU), for the watchdog. A thread that ends
+/// leaves the sum; a thread that ends while it is being read is skipped. Where the kernel keeps
+/// no schedstat, the process's total from `/proc/<pid>/stat`. Zero once the process is gone.
 pub(crate) fn cpu_time(pid: u32) -> Duration {
-    if let Some(nanos) = schedstat_nanos(pid) {
-        return Duration::from_nanos(nanos);
+    schedstat_nanos(pid).map_or_else(|| process_cpu_total(pid), Duration::from_nanos)
+}
+
+fn schedstat_nanos(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    let mut read_any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        total += text.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
+        read_any = true;
     }
+    read_any.then_some(total)
+}
+
+/// CPU time a process has used in all, ended threads included (`utime` + `stime` of
+/// `/proc/<pid>/stat`, in clock ticks). Zero once the process is gone.
+fn process_cpu_total(pid: u32) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
@@ -360,16 +382,6 @@ pub(crate) fn cpu_time(pid: u32) -> Duration {
         .sum();
     let per_second = rustix::param::clock_ticks_per_second();
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second.max(1))
-}
-
-fn schedstat_nanos(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total += text.split_ascii_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 /// A process's address space in bytes (`VmSize`, from `/proc/<pid>/statm`); 0 if unknown.
