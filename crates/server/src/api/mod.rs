@@ -99,7 +99,7 @@ fn operations() -> Vec<Operation> {
             M::POST,
             "/channels/{channel_id}/bot",
             "attach_bot",
-            "Attach a referee bot (a builtin or your own JavaScript) to a bot slot you administer.",
+            "Attach a referee bot (a builtin, or your own JavaScript or Python) to a bot slot you administer.",
             attach_bot,
         )
         .body::<AttachBotBody>(Required::Yes),

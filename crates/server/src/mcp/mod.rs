@@ -64,7 +64,7 @@ const DOCS: [Doc; 2] = [
     Doc {
         uri: "mcp-multiplayer://docs/bot-api",
         name: "bot-api",
-        description: "How to write a referee bot in JavaScript: its class, the events it gets, \
+        description: "How to write a referee bot in JavaScript or Python: its class, the events it gets, \
                       the ctx it may use, its limits, and how commitments are checked.",
         text: include_str!("../../../../docs/bot-api.md"),
     },

@@ -292,7 +292,7 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Read the exact JavaScript source of a bot, to check what referees you: a builtin (preset) or the bot attached to a channel you are in (channel_id, slot). sha256 of the source bytes equals code_hash.",
+        description = "Read the exact source of a bot (JavaScript or Python), to check what referees you: a builtin (preset) or the bot attached to a channel you are in (channel_id, slot). sha256 of the source bytes equals code_hash.",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
