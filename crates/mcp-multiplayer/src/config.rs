@@ -625,6 +625,31 @@ mod tests {
     }
 
     #[test]
+    fn workers_default_to_one_per_core_and_must_hold_a_bot_heap() {
+        let settings = parse(&[]).check().expect("valid");
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        assert_eq!(settings.workers.size, cores);
+        assert_eq!(settings.workers.watchdog.retire_above_bytes, 512 << 20);
+        assert_eq!(
+            settings.workers.command.args,
+            ["bot-worker", "--memory-mib", "1024"]
+        );
+        let settings = parse(&["--bot-workers", "3", "--bot-worker-memory-mib", "2048"])
+            .check()
+            .expect("valid");
+        assert_eq!(settings.workers.size, 3);
+        assert_eq!(settings.workers.watchdog.retire_above_bytes, 1 << 30);
+        let error = parse(&["--bot-memory-mib", "512"]).check().unwrap_err();
+        assert!(
+            error.to_string().contains("--bot-worker-memory-mib"),
+            "{error}"
+        );
+        parse(&["--bot-memory-mib", "512", "--bot-worker-memory-mib", "2048"])
+            .check()
+            .expect("a larger worker holds a larger heap");
+    }
+
+    #[test]
     fn bot_slots_default_to_four_and_the_operator_may_change_it() {
         let settings = parse(&[]).check().expect("valid");
         assert_eq!(settings.service.max_bot_slots, 4);
