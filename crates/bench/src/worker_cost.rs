@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bots::{BotErrorKind, BotSource, Call, Job, Limits};
+use bots::sandbox::placeholder_context;
+use bots::{BotErrorKind, BotSource, Event, Job, Limits};
 use workers::{Account, Pool};
 
 use crate::report::Row;
@@ -34,12 +35,7 @@ fn init_job(body: &str) -> Job {
         "class Bot {{ constructor(ctx) {{ this.ctx = ctx; }} on_init() {{ const ctx = this.ctx; {body} }} }}"
     );
     let bot = BotSource::new("bench.js", code).expect("small");
-    let mut job = Job::check(bot, Limits::default());
-    job.call = Some(Call {
-        handler: "on_init".to_owned(),
-        argument: None,
-    });
-    job
+    Job::event(bot, placeholder_context(), &Event::Init, Limits::default())
 }
 
 async fn time_jobs(

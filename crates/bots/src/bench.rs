@@ -107,10 +107,5 @@ pub fn guess_move(bot: BotSource) -> Job {
         at: Timestamp(1_700_000_000_500),
     });
     context.event_seq = Seq(10);
-    Job {
-        bot,
-        context,
-        call: Some(guess.call()),
-        limits,
-    }
+    Job::event(bot, context, &guess, limits)
 }

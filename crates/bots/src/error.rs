@@ -116,6 +116,17 @@ impl BotError {
         }
     }
 
+    /// The event used up its CPU budget: one wording, whichever runtime or watchdog saw it.
+    pub fn over_budget(budget: std::time::Duration) -> Self {
+        Self::new(
+            BotErrorKind::CpuBudget,
+            format!(
+                "the event ran past its CPU budget of {} ms",
+                budget.as_millis()
+            ),
+        )
+    }
+
     pub fn at_line(mut self, line: Option<u32>) -> Self {
         self.line = line;
         self

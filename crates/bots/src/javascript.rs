@@ -88,15 +88,7 @@ pub(crate) fn run(
 ) -> Result<Reaction, BotError> {
     let deadline = CpuDeadline::after(limits.cpu);
     let budget_spent = Rc::new(Cell::new(false));
-    let over_budget = || {
-        BotError::new(
-            BotErrorKind::CpuBudget,
-            format!(
-                "the event ran past its CPU budget of {} ms",
-                limits.cpu.as_millis()
-            ),
-        )
-    };
+    let over_budget = || BotError::over_budget(limits.cpu);
 
     let runtime = Runtime::new().map_err(|error| {
         BotError::new(

@@ -12,7 +12,7 @@ use domain::{Body, ChannelId, Seq, SlotKind, SlotLabel, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{BotPost, BotSeed, Call, EventContext, Player, Reaction, SlotInfo};
+use crate::event::{BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo};
 use crate::limits::Limits;
 use crate::sandbox::{placeholder_context, run_call};
 use crate::source::{BotSource, Language};
@@ -37,6 +37,16 @@ impl Job {
             bot,
             context: placeholder_context(),
             call: None,
+            limits,
+        }
+    }
+
+    /// The job of one event.
+    pub fn event(bot: BotSource, context: EventContext, event: &Event, limits: Limits) -> Self {
+        Job {
+            bot,
+            context,
+            call: Some(event.call()),
             limits,
         }
     }
@@ -263,7 +273,6 @@ struct WirePost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
 
     fn job() -> Job {
         let bot = BotSource::new("echo.js", "class Bot { on_init() { } }").expect("small");

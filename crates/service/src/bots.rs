@@ -518,12 +518,7 @@ impl Service {
         let source =
             BotSource::with_language(bot.name.clone(), bot.source.clone(), stored_language(&bot)?)
                 .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
-        let job = Job {
-            bot: source,
-            context,
-            call: Some(event.call()),
-            limits: self.inner.bots.limits.clone(),
-        };
+        let job = Job::event(source, context, &event, self.inner.bots.limits.clone());
         let outcome = self
             .inner
             .bots

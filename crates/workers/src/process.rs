@@ -180,13 +180,11 @@ impl Worker {
                 self.kill().await;
                 tracing::info!(worker = self.pid, cpu_ms = used.as_millis() as u64, "bot worker killed: the event overran its budget");
                 return Ran {
-                    outcome: Err(BotError::new(
-                        BotErrorKind::CpuBudget,
-                        format!(
-                            "the event ran past its CPU budget of {} ms; its worker process was stopped",
-                            budget.as_millis()
-                        ),
-                    )),
+                    outcome: Err({
+                        let mut error = BotError::over_budget(budget);
+                        error.message.push_str("; its worker process was stopped");
+                        error
+                    }),
                     cpu: used,
                     worker_alive: false,
                 };

@@ -55,12 +55,7 @@ mod runner {
         limits: &Limits,
     ) -> Result<Reaction, BotError> {
         let shared = shared();
-        let job = Job {
-            bot: bot.clone(),
-            context: context.clone(),
-            call: Some(event.call()),
-            limits: limits.clone(),
-        };
+        let job = Job::event(bot.clone(), context.clone(), event, limits.clone());
         let account = Account {
             principal: "hostile".to_owned(),
             channel: context.channel_id.as_str().to_owned(),

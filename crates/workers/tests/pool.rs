@@ -5,7 +5,8 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use bots::{BotErrorKind, BotSource, Call, Job, Limits, Reaction};
+use bots::sandbox::placeholder_context;
+use bots::{BotErrorKind, BotSource, Event, Job, Limits, Reaction};
 use workers::testing::{PROBES, WORKER_VARIABLE, serve_if_worker, worker_command};
 use workers::{Account, Pool, PoolConfig, PoolError, Watchdog};
 
@@ -41,12 +42,7 @@ fn init_job(body: &str, limits: Limits) -> Job {
         "class Bot {{ constructor(ctx) {{ this.ctx = ctx; }} on_init() {{ const ctx = this.ctx; {body}\n}} }}"
     );
     let bot = BotSource::new("test.js", code).expect("small");
-    let mut job = Job::check(bot, limits);
-    job.call = Some(Call {
-        handler: "on_init".to_owned(),
-        argument: None,
-    });
-    job
+    Job::event(bot, placeholder_context(), &Event::Init, limits)
 }
 
 fn echo_job() -> Job {
@@ -257,12 +253,7 @@ fn python_init_job(body: &str, limits: Limits) -> Job {
         "class Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n\n    def on_init(self):\n        ctx = self.ctx\n{indented}"
     );
     let bot = BotSource::with_language("test.py", code, bots::Language::Python).expect("small");
-    let mut job = Job::check(bot, limits);
-    job.call = Some(Call {
-        handler: "on_init".to_owned(),
-        argument: None,
-    });
-    job
+    Job::event(bot, placeholder_context(), &Event::Init, limits)
 }
 
 /// What Monty cannot stop in-process, stopped by the worker: a giant power (not interrupted),

@@ -115,15 +115,7 @@ fn run_here(
 ) -> Result<Reaction, BotError> {
     let started = Instant::now();
     let deadline = CpuDeadline::after(limits.cpu);
-    let over_budget = || {
-        BotError::new(
-            BotErrorKind::CpuBudget,
-            format!(
-                "the event ran past its CPU budget of {} ms",
-                limits.cpu.as_millis()
-            ),
-        )
-    };
+    let over_budget = || BotError::over_budget(limits.cpu);
 
     let source = bot.source();
     let class = bot_class(source)?;

@@ -5,7 +5,7 @@
 use bots::{BotError, BotErrorKind, BotSource, Event, Language, Reaction, run_event};
 use serde_json::json;
 
-use crate::support::{assert_healthy, context, message, relaxed_limits, texts};
+use crate::support::{assert_contained, assert_healthy, context, message, relaxed_limits, texts};
 
 /// The EchoBot of the Python prototype's README, unchanged.
 const ECHO_BOT: &str = r#"
@@ -55,17 +55,6 @@ fn expect_ok(result: Result<Reaction, BotError>) -> Reaction {
     }
 }
 
-#[track_caller]
-fn expect_err(result: Result<Reaction, BotError>, kind: BotErrorKind) -> BotError {
-    let error = match result {
-        Ok(reaction) => panic!("expected a {kind} error, got success: {reaction:?}"),
-        Err(error) => error,
-    };
-    assert_eq!(error.kind, kind, "unexpected error: {error}");
-    assert_healthy();
-    error
-}
-
 // --- The prototype's shape --------------------------------------------------------------------
 
 #[test]
@@ -100,13 +89,13 @@ fn the_bot_class_is_bot_or_the_only_class() {
         ["1"]
     );
     let two = "class A:\n    pass\n\nclass B:\n    pass\n";
-    let error = expect_err(run_py(two, &Event::Init), BotErrorKind::BadSource);
+    let error = assert_contained(run_py(two, &Event::Init), BotErrorKind::BadSource);
     assert!(
         error.message.contains("2 top-level classes (A, B)"),
         "{error}"
     );
     let none = "def on_init():\n    pass\n";
-    let error = expect_err(run_py(none, &Event::Init), BotErrorKind::BadSource);
+    let error = assert_contained(run_py(none, &Event::Init), BotErrorKind::BadSource);
     assert!(error.message.contains("class Bot:"), "{error}");
 }
 
@@ -256,17 +245,17 @@ fn post_to_goes_to_known_slots_only() {
     ));
     assert_eq!(reaction.posts[0].to, Some(crate::support::slot("alice")));
     assert_eq!(reaction.posts[1].to, Some(crate::support::slot("watcher")));
-    let error = expect_err(
+    let error = assert_contained(
         init_py("ctx.post_to('mallory', 'hi')"),
         BotErrorKind::BadPost,
     );
     assert!(error.message.contains("no slot \"mallory\""), "{error}");
-    let error = expect_err(init_py("ctx.post_to(3, 'hi')"), BotErrorKind::BadArgument);
+    let error = assert_contained(init_py("ctx.post_to(3, 'hi')"), BotErrorKind::BadArgument);
     assert!(
         error.message.contains("slot must be a string, got int"),
         "{error}"
     );
-    expect_err(init_py("ctx.post_to('alice')"), BotErrorKind::BadPost);
+    assert_contained(init_py("ctx.post_to('alice')"), BotErrorKind::BadPost);
 }
 
 #[test]
@@ -407,7 +396,7 @@ ctx.post(ctx.commit('42', '000102030405060708090a0b0c0d0e0f'))"#,
 
 #[test]
 fn too_many_posts_fail_the_event() {
-    let error = expect_err(
+    let error = assert_contained(
         init_py("for i in range(21):\n    ctx.post(str(i))"),
         BotErrorKind::TooManyPosts,
     );
@@ -623,7 +612,7 @@ fn assert_python_healthy() {
 #[track_caller]
 fn contained_with(body: &str, limits: &bots::Limits, kind: BotErrorKind) -> BotError {
     let result = run_event(&py(&py_init(body)), &context(), &Event::Init, limits);
-    let error = expect_err(result, kind);
+    let error = assert_contained(result, kind);
     assert_python_healthy();
     error
 }
@@ -783,7 +772,7 @@ fn hostile_deeply_nested_values_are_refused() {
 #[test]
 fn hostile_recursion_is_a_stack_overflow() {
     let code = "class Bot:\n    def __init__(self, ctx, params):\n        self.ctx = ctx\n    def on_init(self):\n        self.dive(0)\n    def dive(self, n):\n        return self.dive(n + 1) + 1\n";
-    let error = expect_err(run_py(code, &Event::Init), BotErrorKind::StackOverflow);
+    let error = assert_contained(run_py(code, &Event::Init), BotErrorKind::StackOverflow);
     assert_eq!(
         error.message,
         "on_init overflowed the stack (recursion too deep)"
@@ -920,7 +909,7 @@ fn unsupported_python_is_a_bad_source_with_its_line() {
             "SyntaxError",
         ),
     ] {
-        let error = expect_err(run_py(code, &Event::Init), BotErrorKind::BadSource);
+        let error = assert_contained(run_py(code, &Event::Init), BotErrorKind::BadSource);
         assert!(error.message.contains(needle), "{code}: {error}");
         assert_eq!(error.line, Some(line), "{code}: {error}");
         let checked = bots::check_source(&py(code), &relaxed_limits()).expect_err("refused");
@@ -930,7 +919,7 @@ fn unsupported_python_is_a_bad_source_with_its_line() {
 
 #[test]
 fn errors_name_where_they_happened() {
-    let error = expect_err(
+    let error = assert_contained(
         run_py("x = 1 / 0\nclass Bot:\n    pass\n", &Event::Init),
         BotErrorKind::Threw,
     );
@@ -941,13 +930,13 @@ fn errors_name_where_they_happened() {
     assert_eq!(error.line, Some(1));
     let code =
         "class Echo:\n    def __init__(self, ctx, params):\n        raise KeyError('boom')\n";
-    let error = expect_err(run_py(code, &Event::Init), BotErrorKind::Threw);
+    let error = assert_contained(run_py(code, &Event::Init), BotErrorKind::Threw);
     assert!(
         error.message.starts_with("Echo.__init__ threw KeyError"),
         "{error}"
     );
     assert_eq!(error.line, Some(3));
-    let error = expect_err(
+    let error = assert_contained(
         run_py(
             ECHO_BOT.replace("msg.get('kind')", "msg.kind").as_str(),
             &message("alice", "x"),
@@ -960,7 +949,7 @@ fn errors_name_where_they_happened() {
     );
     assert_eq!(error.line, Some(10));
     let no_init = "class Bot:\n    def on_init(self):\n        pass\n";
-    let error = expect_err(run_py(no_init, &Event::Init), BotErrorKind::Threw);
+    let error = assert_contained(run_py(no_init, &Event::Init), BotErrorKind::Threw);
     assert!(
         error.message.contains("Bot.__init__ threw TypeError"),
         "{error}"

@@ -235,6 +235,49 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
     assert!(bots.iter().all(|bot| bot.failures == 0 && !bot.disabled));
 }
 
+/// A channel whose bot has one event queued and not started: the channel's bot task is held
+/// (as if busy elsewhere), so a post only queues. Returns the channel id, the channel with the
+/// post, and the bot's record as the event will find it.
+async fn queued_event(
+    service: &Service,
+    owner: &crate::Caller,
+    request: BotRequest,
+) -> (ChannelId, Channel, BotRecord) {
+    let created = service
+        .create_channel(
+            owner,
+            "queued",
+            &["invite:alice".into(), "invite:bob".into()],
+            true,
+            Some(request),
+        )
+        .await
+        .expect("create");
+    let id = created.channel.id.clone();
+    settled(service, &id).await;
+    service.inner.bots.busy().insert(id.clone(), false);
+    service
+        .post_message(
+            owner,
+            crate::PostRequest {
+                channel_id: id.to_string(),
+                text: Some("go".into()),
+                ..crate::PostRequest::default()
+            },
+        )
+        .await
+        .expect("post");
+    let channel = service.inner.store.load_channel(&id).await.expect("load");
+    let bot = service
+        .inner
+        .store
+        .bots_of(&id)
+        .await
+        .expect("bots")
+        .remove(0);
+    (id, channel, bot)
+}
+
 /// A bot event in flight when the channel closes: its outcome (posts, or the error recording
 /// that they were refused) must not land after the close notice. Driven step by step, so the
 /// race is not left to timing: the event is computed on the channel as it was before the close
@@ -255,40 +298,7 @@ class Bot {
             params: Some(json!({"n": 1, "size": 10})),
             ..BotRequest::default()
         };
-        let created = service
-            .create_channel(
-                &alice,
-                "race",
-                &["invite:alice".into(), "invite:bob".into()],
-                true,
-                Some(request),
-            )
-            .await
-            .expect("create");
-        let id = created.channel.id.clone();
-        settled(&service, &id).await;
-        // Hold the channel's bot task, as if it were busy elsewhere: the post below queues an
-        // event for it instead of starting one.
-        service.inner.bots.busy().insert(id.clone(), false);
-        service
-            .post_message(
-                &alice,
-                crate::PostRequest {
-                    channel_id: id.to_string(),
-                    text: Some("go".into()),
-                    ..crate::PostRequest::default()
-                },
-            )
-            .await
-            .expect("post");
-        let before_close = service.inner.store.load_channel(&id).await.expect("load");
-        let bot = service
-            .inner
-            .store
-            .bots_of(&id)
-            .await
-            .expect("bots")
-            .remove(0);
+        let (id, before_close, bot) = queued_event(&service, &alice, request).await;
 
         service
             .update_channel(
@@ -322,39 +332,8 @@ class Bot {
 async fn an_event_the_workers_could_not_run_is_not_the_bots_failure() {
     let (service, _dir) = service_with(ServiceSettings::default()).await;
     let alice = person("alice");
-    let created = service
-        .create_channel(
-            &alice,
-            "stopped",
-            &["invite:alice".into()],
-            true,
-            Some(chatty(1, 10)),
-        )
-        .await
-        .expect("create");
-    let id = created.channel.id.clone();
-    settled(&service, &id).await;
-    service.inner.bots.busy().insert(id.clone(), false);
-    service
-        .post_message(
-            &alice,
-            crate::PostRequest {
-                channel_id: id.to_string(),
-                text: Some("go".into()),
-                ..crate::PostRequest::default()
-            },
-        )
-        .await
-        .expect("post");
+    let (id, channel, bot) = queued_event(&service, &alice, chatty(1, 10)).await;
     service.inner.bots.shutdown();
-    let channel = service.inner.store.load_channel(&id).await.expect("load");
-    let bot = service
-        .inner
-        .store
-        .bots_of(&id)
-        .await
-        .expect("bots")
-        .remove(0);
     let error = service
         .next_bot_event(&channel, bot)
         .await
