@@ -105,6 +105,7 @@ pub fn guess_move(bot: BotSource) -> Job {
         body: Body::new(Some(wrong_guess.to_string()), None).expect("short text"),
         to: None,
         at: Timestamp(1_700_000_000_500),
+        hash: domain::ChainHash::genesis(),
     });
     context.event_seq = Seq(10);
     Job::event(bot, context, &guess, limits)

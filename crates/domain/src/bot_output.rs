@@ -94,6 +94,17 @@ impl OutputCap {
             OutputCap::PerOwnerMinute => "per_owner_minute",
         }
     }
+
+    /// Reads a name written by [`OutputCap::as_str`] back.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            OutputCap::PerTrigger,
+            OutputCap::PerChannelMinute,
+            OutputCap::PerOwnerMinute,
+        ]
+        .into_iter()
+        .find(|cap| cap.as_str() == raw)
+    }
 }
 
 /// A refused reaction: which cap, its values, and whether the channel still needs to hear of it

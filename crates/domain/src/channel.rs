@@ -5,14 +5,14 @@
 //! messages that record the change; storage then persists the new state and the queued messages
 //! in one transaction, or nothing at all.
 
-use serde_json::json;
-
 use crate::Principal;
+use crate::chain::ChainHash;
 use crate::error::DomainError;
 use crate::ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 use crate::limits::MAX_SLOTS_PER_CHANNEL;
 use crate::message::{Body, Draft, Message, MessageKind};
-use crate::names::{check_channel_name, quote};
+use crate::names::check_channel_name;
+use crate::notice::Notice;
 use crate::secret::{self, Redeemable, SecretHash, SecretSource};
 
 /// What occupies a slot.
@@ -88,6 +88,10 @@ impl SlotSpec {
 pub struct ChannelSpec {
     pub name: String,
     pub slots: Vec<SlotSpec>,
+    /// Whether private messages to a bot become readable by all once its run ends. On by
+    /// default: a referee's channel exists to be checked, and a finished game can then be
+    /// audited in full by anyone, not only by the player who sent each move.
+    pub reveal_private: bool,
 }
 
 impl ChannelSpec {
@@ -134,7 +138,11 @@ impl ChannelSpec {
                 ));
             }
         }
-        Ok(Self { name, slots })
+        Ok(Self {
+            name,
+            slots,
+            reveal_private: true,
+        })
     }
 
     /// Refuses more than `max` bot slots: bots' output adds up per channel, so the operator
@@ -198,6 +206,13 @@ pub struct Channel {
     pub closed: bool,
     /// The newest message's seq; the next message gets `last_seq.next()`.
     pub last_seq: Seq,
+    /// The newest message's chain hash ([`ChainHash::genesis`] before the first).
+    pub head: ChainHash,
+    /// From which seq bot events saw a context folded from the transcript: 0, except for
+    /// channels created before that was so, which replay checks from here on.
+    pub faithful_from: Seq,
+    /// Whether private messages to a bot become readable by all once the bot's run ends.
+    pub reveal_private: bool,
     pub slots: Vec<Slot>,
     /// Messages produced by operations since load, not yet stored.
     new_messages: Vec<Message>,
@@ -265,6 +280,9 @@ impl Channel {
             created_at: now,
             closed: false,
             last_seq: Seq::ZERO,
+            head: ChainHash::genesis(),
+            faithful_from: Seq::ZERO,
+            reveal_private: spec.reveal_private,
             slots: spec
                 .slots
                 .into_iter()
@@ -286,12 +304,11 @@ impl Channel {
             .collect();
         channel.record(
             now,
-            format!(
-                "{} created the channel {}.",
-                quote(&creator.display_name),
-                quote(&channel.name)
-            ),
-            json!({"event": "created", "name": channel.name, "by": creator.display_name, "slots": slot_list}),
+            Notice::Created {
+                name: channel.name.clone(),
+                by: creator.display_name.clone(),
+                slots: slot_list,
+            },
         );
 
         let mut joined = None;
@@ -333,6 +350,7 @@ impl Channel {
         created_at: Timestamp,
         closed: bool,
         last_seq: Seq,
+        head: ChainHash,
         slots: Vec<Slot>,
     ) -> Self {
         Self {
@@ -342,9 +360,19 @@ impl Channel {
             created_at,
             closed,
             last_seq,
+            head,
             slots,
+            faithful_from: Seq::ZERO,
+            reveal_private: false,
             new_messages: Vec::new(),
         }
+    }
+
+    /// Sets what storage keeps of the transcript's settings (see the fields).
+    pub fn with_transcript_settings(mut self, faithful_from: Seq, reveal_private: bool) -> Self {
+        self.faithful_from = faithful_from;
+        self.reveal_private = reveal_private;
+        self
     }
 
     /// Hands the messages produced since load over to storage.
@@ -484,8 +512,10 @@ impl Channel {
                     seat.joined_at = now;
                     self.record(
                         now,
-                        format!("{} took over seat {label} with its rejoin token.", quote(&who.display_name)),
-                        json!({"event": "rejoined", "slot": label.as_str(), "name": who.display_name}),
+                        Notice::Rejoined {
+                            slot: label.clone(),
+                            name: who.display_name.clone(),
+                        },
                     );
                 }
                 Ok(Joined {
@@ -526,18 +556,14 @@ impl Channel {
             }
             draft.to = Some(to);
         }
-        let message = Message {
-            seq: self.last_seq.next(),
-            kind: MessageKind::User,
-            sender: Some(sender_label),
+        Ok(self.append(
+            MessageKind::User,
+            Some(sender_label),
             sender_name,
-            body: draft.body,
-            to: draft.to,
-            at: now,
-        };
-        self.last_seq = message.seq;
-        self.new_messages.push(message.clone());
-        Ok(message)
+            draft.body,
+            draft.to,
+            now,
+        ))
     }
 
     /// Gives up the caller's seat. The slot stays empty until an admin reissues its invite.
@@ -554,8 +580,10 @@ impl Channel {
         self.slots[index].admin = false;
         self.record(
             now,
-            format!("{} left seat {label}.", quote(&who.display_name)),
-            json!({"event": "left", "slot": label.as_str(), "name": who.display_name}),
+            Notice::Left {
+                slot: label.clone(),
+                name: who.display_name.clone(),
+            },
         );
         Ok(label)
     }
@@ -578,17 +606,12 @@ impl Channel {
                 Err(DomainError::ChannelClosed)
             };
         }
-        let actor = quote(&who.display_name);
-        let by = who.display_name.as_str();
+        let by = who.display_name.clone();
         match op {
             AdminOp::Rename { name } => {
                 let name = check_channel_name(&name)?;
                 self.name.clone_from(&name);
-                self.record(
-                    now,
-                    format!("{actor} renamed the channel to {}.", quote(&name)),
-                    json!({"event": "renamed", "name": name, "by": by}),
-                );
+                self.record(now, Notice::Renamed { name, by });
                 Ok(None)
             }
             AdminOp::SetAdmin { slot, admin } => {
@@ -597,17 +620,7 @@ impl Channel {
                     return Err(DomainError::invalid("slot", "bot slots cannot be admins"));
                 }
                 self.slots[index].admin = admin;
-                let verb = if admin { "made" } else { "removed" };
-                let text = if admin {
-                    format!("{actor} {verb} seat {slot} an admin.")
-                } else {
-                    format!("{actor} {verb} admin rights from seat {slot}.")
-                };
-                self.record(
-                    now,
-                    text,
-                    json!({"event": "admin_changed", "slot": slot.as_str(), "admin": admin, "by": by}),
-                );
+                self.record(now, Notice::AdminChanged { slot, admin, by });
                 Ok(None)
             }
             AdminOp::YieldSlot { slot } => {
@@ -619,8 +632,11 @@ impl Channel {
                 self.slots[index].invite_hash = Some(SecretHash::of(&code));
                 self.record(
                     now,
-                    format!("{actor} opened seat {slot} for a new player."),
-                    json!({"event": "slot_yielded", "slot": slot.as_str(), "name": former, "by": by}),
+                    Notice::SlotYielded {
+                        slot: slot.clone(),
+                        name: former,
+                        by,
+                    },
                 );
                 Ok(Some((slot, code)))
             }
@@ -637,8 +653,11 @@ impl Channel {
                 self.slots[index].admin = false;
                 self.record(
                     now,
-                    format!("{actor} removed the player in seat {slot}."),
-                    json!({"event": "kicked", "slot": slot.as_str(), "name": former, "by": by}),
+                    Notice::Kicked {
+                        slot,
+                        name: former,
+                        by,
+                    },
                 );
                 Ok(None)
             }
@@ -682,8 +701,9 @@ impl Channel {
         }
         self.record(
             now,
-            format!("{} closed the channel.", quote(&who.display_name)),
-            json!({"event": "closed", "by": who.display_name}),
+            Notice::Closed {
+                by: who.display_name.clone(),
+            },
         );
         for (slot, seed) in seeds {
             self.record_seed_reveal(slot, seed, now);
@@ -743,24 +763,46 @@ impl Channel {
         let label = slot.label.clone();
         self.record(
             now,
-            format!("{} joined as {label}.", quote(&who.display_name)),
-            json!({"event": "joined", "slot": label.as_str(), "name": who.display_name}),
+            Notice::Joined {
+                slot: label,
+                name: who.display_name.clone(),
+            },
         );
         token
     }
 
     /// Queues a system message recording a change.
-    pub(crate) fn record(&mut self, now: Timestamp, text: String, data: serde_json::Value) {
-        self.last_seq = self.last_seq.next();
-        self.new_messages.push(Message {
-            seq: self.last_seq,
-            kind: MessageKind::System,
-            sender: None,
-            sender_name: "system".into(),
-            body: Body::system(text, data),
-            to: None,
-            at: now,
-        });
+    pub(crate) fn record(&mut self, now: Timestamp, notice: Notice) {
+        let body = notice.body(now);
+        self.append(MessageKind::System, None, "system".into(), body, None, now);
+    }
+
+    /// Queues the channel's next message, linked into the hash chain: the one place a message
+    /// gets its seq and its hash.
+    pub(crate) fn append(
+        &mut self,
+        kind: MessageKind,
+        sender: Option<SlotLabel>,
+        sender_name: String,
+        body: Body,
+        to: Option<SlotLabel>,
+        at: Timestamp,
+    ) -> Message {
+        let mut message = Message {
+            seq: self.last_seq.next(),
+            kind,
+            sender,
+            sender_name,
+            body,
+            to,
+            at,
+            hash: ChainHash::genesis(),
+        };
+        message.hash = self.head.link(&self.id, &message);
+        self.last_seq = message.seq;
+        self.head = message.hash.clone();
+        self.new_messages.push(message.clone());
+        message
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::DomainError;
 use crate::limits::MAX_SLOT_LABEL_CHARS;
 
@@ -67,7 +69,11 @@ impl fmt::Display for PrincipalId {
 
 /// The name of a slot within its channel, such as `alice` in `invite:alice`.
 /// Lowercase ASCII letters, digits, `-` and `_`, starting with a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Serde reads one only through [`SlotLabel::parse`], so a notice or a transcript cannot
+/// smuggle in a label the rules would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct SlotLabel(String);
 
 impl SlotLabel {
@@ -101,6 +107,20 @@ impl SlotLabel {
     }
 }
 
+impl TryFrom<String> for SlotLabel {
+    type Error = DomainError;
+
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        SlotLabel::parse(&raw)
+    }
+}
+
+impl From<SlotLabel> for String {
+    fn from(label: SlotLabel) -> String {
+        label.0
+    }
+}
+
 impl fmt::Display for SlotLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -108,7 +128,10 @@ impl fmt::Display for SlotLabel {
 }
 
 /// A message's position in its channel: 1, 2, 3… with no gaps. `Seq(0)` is "before the first".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Seq(pub i64);
 
 impl Seq {
@@ -120,7 +143,8 @@ impl Seq {
 }
 
 /// Milliseconds since the Unix epoch, as given by the caller's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 #[cfg(test)]

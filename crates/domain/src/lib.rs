@@ -8,21 +8,28 @@
 //! - [`limits`]: every size and count cap, as documented constants.
 //! - [`secret`]: invite codes and rejoin tokens, and the hashes under which they are stored.
 //! - [`message`]: message kinds, bodies, drafts and who may see what.
+//! - [`notice`]: the typed vocabulary of system notices and its versioned codec.
+//! - [`chain`]: the hash chain over a channel's messages and their canonical encoding.
+//! - [`roster`]: who sat where at any seq, folded from the notices.
 //! - [`page`]: how many messages one sync page holds, by count and by bytes.
 //! - [`names`]: the rule for display and channel names, and quoting untrusted text in notices.
 //! - [`channel`]: the channel aggregate (slots, seats, admins) and every operation on it.
 //! - [`error`]: [`DomainError`], one variant per refusal, each with a stable code.
 
 pub mod bot_output;
+pub mod chain;
 pub mod channel;
 pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod message;
 pub mod names;
+pub mod notice;
 pub mod page;
+pub mod roster;
 pub mod secret;
 
+pub use chain::ChainHash;
 pub use channel::{
     AdminOp, BOT_ALIAS, BotCard, BotFailure, Channel, ChannelSpec, Created, Joined, Seat, Slot,
     SlotKind, SlotSpec,
@@ -30,7 +37,9 @@ pub use channel::{
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 pub use message::{Body, Draft, Message, MessageKind};
+pub use notice::{NOTICE_VERSION, Notice, NoticeError};
 pub use page::{PageBudget, PageFill};
+pub use roster::{Roster, RosterSlot};
 pub use secret::{SecretHash, SecretSource};
 
 /// Who is calling: resolved by an authenticator before any rule runs.

@@ -2,9 +2,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::chain::ChainHash;
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::limits::{MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT_BYTES};
+use crate::notice::{Notice, NoticeError};
 
 /// Who speaks. Only the server itself creates `Bot` and `System` messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,17 +96,6 @@ impl Body {
         }
         Ok(Self { text, data })
     }
-
-    /// A server-written body, trusted to be within limits.
-    pub fn system(text: impl Into<String>, data: Value) -> Self {
-        Self {
-            text: Some(text.into()),
-            data: match data {
-                Value::Object(map) => Some(map),
-                _ => None,
-            },
-        }
-    }
 }
 
 /// Nesting depth of a JSON object, computed without recursion so hostile input cannot overflow
@@ -147,9 +138,23 @@ pub struct Message {
     pub body: Body,
     pub to: Option<SlotLabel>,
     pub at: Timestamp,
+    /// This message's link of the channel's hash chain ([`crate::chain`]).
+    pub hash: ChainHash,
 }
 
 impl Message {
+    /// The notice a `system` message records; `None` for other kinds. A system message whose
+    /// data is not a notice this server knows is an error, not silence.
+    pub fn notice(&self) -> Option<Result<Notice, NoticeError>> {
+        if self.kind != MessageKind::System {
+            return None;
+        }
+        Some(match &self.body.data {
+            Some(data) => Notice::decode(data),
+            None => Err(NoticeError::Shape("a system message without data".into())),
+        })
+    }
+
     /// Whether the seat `viewer`, held since `since` (see `Seat::since`), may read this
     /// message. Bots, which referee, see everything; that is handled by their caller.
     pub fn visible_to(&self, viewer: &SlotLabel, since: Seq) -> bool {
@@ -227,9 +232,13 @@ mod tests {
             kind: MessageKind::User,
             sender: Some(alice.clone()),
             sender_name: "Alice".into(),
-            body: Body::system("psst", Value::Null),
+            body: Body {
+                text: Some("psst".into()),
+                data: None,
+            },
             to: Some(bob.clone()),
             at: Timestamp(0),
+            hash: ChainHash::genesis(),
         };
         assert!(message.visible_to(&alice, Seq::ZERO));
         assert!(message.visible_to(&bob, Seq::ZERO));

@@ -116,6 +116,7 @@ mod tests {
             },
             to: None,
             at: Timestamp(0),
+            hash: crate::ChainHash::genesis(),
         }
     }
 

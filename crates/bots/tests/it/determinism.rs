@@ -77,6 +77,7 @@ fn a_whole_guess_game_replays_identically() {
                     body: Body::new(Some(guess.to_string()), None).expect("valid"),
                     to: None,
                     at: Timestamp(NOW_MS),
+                    hash: domain::ChainHash::genesis(),
                 }));
             }
         }

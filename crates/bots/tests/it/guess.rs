@@ -85,6 +85,7 @@ impl Game {
             body,
             to: to.map(slot),
             at: Timestamp(NOW_MS + seq.0),
+            hash: domain::ChainHash::genesis(),
         }))
     }
 

@@ -65,6 +65,7 @@ pub fn message(sender: &str, text: &str) -> Event {
         body: Body::new(Some(text.to_owned()), None).expect("test text is valid"),
         to: None,
         at: Timestamp(NOW_MS),
+        hash: domain::ChainHash::genesis(),
     })
 }
 

@@ -3,15 +3,13 @@
 //! bot's life visible to everyone (attached, failed, disabled, seed revealed). The bot's source,
 //! secret seed and state are the storage's and the runtime's business, not the aggregate's.
 
-use serde_json::json;
-
 use super::{Channel, SlotKind};
 use crate::PrincipalId;
-use crate::bot_output::{CapHit, OutputCap};
+use crate::bot_output::CapHit;
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::{Body, Message, MessageKind};
-use crate::names::quote;
+use crate::notice::Notice;
 
 /// What participants may write as a recipient to mean "the channel's bot".
 pub const BOT_ALIAS: &str = "bot";
@@ -97,19 +95,14 @@ impl Channel {
         }
         self.record(
             now,
-            format!(
-                "Bot {} is now in slot {slot} ({} code {}). Read its code with get_bot_code before playing.",
-                card.name, card.language, card.code_hash
-            ),
-            json!({
-                "event": "bot_attached",
-                "slot": slot.as_str(),
-                "name": card.name,
-                "language": card.language,
-                "code_hash": card.code_hash,
-                "params_hash": card.params_hash,
-                "seed_commitment": card.seed_commitment,
-            }),
+            Notice::BotAttached {
+                slot: slot.clone(),
+                name: card.name.clone(),
+                language: card.language.clone(),
+                code_hash: card.code_hash.clone(),
+                params_hash: card.params_hash.clone(),
+                seed_commitment: card.seed_commitment.clone(),
+            },
         );
         self.slots[index].bot = Some(card);
         Ok(self.last_seq)
@@ -137,18 +130,7 @@ impl Channel {
         if let Some(to) = &to {
             self.slot(to)?;
         }
-        self.last_seq = self.last_seq.next();
-        let message = Message {
-            seq: self.last_seq,
-            kind: MessageKind::Bot,
-            sender: Some(slot.clone()),
-            sender_name: name,
-            body,
-            to,
-            at: now,
-        };
-        self.new_messages.push(message.clone());
-        Ok(message)
+        Ok(self.append(MessageKind::Bot, Some(slot.clone()), name, body, to, now))
     }
 
     /// Records that a bot failed on an event; after `disable` it gets no more events.
@@ -165,38 +147,21 @@ impl Channel {
         // A bot event that was running when the channel closed has nothing more to say.
         self.ensure_open()?;
         let index = self.slot_index(slot)?;
-        let line = failure
-            .line
-            .map(|line| format!(" (line {line})"))
-            .unwrap_or_default();
         self.record(
             now,
-            format!(
-                "BOT_ERROR in {slot}: bot {}: {}{line}",
-                failure.kind,
-                quote(&failure.message)
-            ),
-            json!({
-                "event": "bot_error",
-                "code": "BOT_ERROR",
-                "slot": slot.as_str(),
-                "kind": failure.kind,
-                "message": failure.message,
-                "line": failure.line,
-                "seq": failure.event_seq.0,
-            }),
+            Notice::BotError {
+                slot: slot.clone(),
+                kind: failure.kind.clone(),
+                message: failure.message.clone(),
+                line: failure.line,
+                seq: failure.event_seq,
+            },
         );
         if disable {
             if let Some(card) = self.slots[index].bot.as_mut() {
                 card.disabled = true;
             }
-            self.record(
-                now,
-                format!(
-                    "The bot in {slot} failed repeatedly and is disabled; an admin can attach it again with attach_bot."
-                ),
-                json!({"event": "bot_disabled", "slot": slot.as_str()}),
-            );
+            self.record(now, Notice::BotDisabled { slot: slot.clone() });
         }
         Ok(())
     }
@@ -212,38 +177,7 @@ impl Channel {
     ) -> Result<(), DomainError> {
         self.ensure_open()?;
         self.slot_index(slot)?;
-        let (messages, bytes) = (hit.limit.messages, hit.limit.bytes);
-        let (scope, recovery) = match hit.cap {
-            OutputCap::PerTrigger => (
-                "in reply to one message, all bots of this channel together".to_owned(),
-                "The next message starts a new turn; if this bot always writes this much, an admin can attach one that writes less.".to_owned(),
-            ),
-            OutputCap::PerChannelMinute => (
-                "per minute, all bots of this channel together".to_owned(),
-                format!("Bot replies are dropped until {}; wait, then post again.", until_text(hit, now)),
-            ),
-            OutputCap::PerOwnerMinute => (
-                "per minute, all bots of the channels of this channel's owner together".to_owned(),
-                format!("Bot replies are dropped until {}; wait, or close channels with busy bots.", until_text(hit, now)),
-            ),
-        };
-        self.record(
-            now,
-            format!(
-                "BOT_OUTPUT_CAPPED in {slot}: its reply to message {} was dropped (nothing of it is stored): bots may write at most {messages} messages and {bytes} bytes {scope}. {recovery}",
-                trigger.0
-            ),
-            json!({
-                "event": "bot_output_capped",
-                "code": "BOT_OUTPUT_CAPPED",
-                "slot": slot.as_str(),
-                "seq": trigger.0,
-                "cap": hit.cap.as_str(),
-                "limit_messages": messages,
-                "limit_bytes": bytes,
-                "until_ms": hit.until.map(|until| until.0),
-            }),
-        );
+        self.record(now, Notice::output_capped(slot, trigger, hit));
         Ok(())
     }
 
@@ -263,8 +197,10 @@ impl Channel {
     pub(super) fn record_seed_reveal(&mut self, slot: &SlotLabel, seed_hex: &str, now: Timestamp) {
         self.record(
             now,
-            format!("The seed of the bot in {slot} is revealed, so anyone can replay its run."),
-            json!({"event": "bot_seed_revealed", "slot": slot.as_str(), "seed": seed_hex}),
+            Notice::BotSeedRevealed {
+                slot: slot.clone(),
+                seed: seed_hex.to_owned(),
+            },
         );
     }
 
@@ -283,16 +219,5 @@ impl Channel {
                 "this channel has several bots; name the bot's slot",
             )),
         }
-    }
-}
-
-/// How long until a per-minute cap lets output through, in words.
-fn until_text(hit: &CapHit, now: Timestamp) -> String {
-    match hit.until {
-        Some(until) => {
-            let seconds = (until.0 - now.0).max(0).unsigned_abs().div_ceil(1000);
-            format!("{seconds} s from now")
-        }
-        None => "the next message".to_owned(),
     }
 }

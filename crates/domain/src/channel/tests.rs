@@ -745,3 +745,76 @@ fn namesakes_are_told_apart_by_their_seat() {
         ]
     );
 }
+
+#[test]
+fn every_message_links_to_the_one_before() {
+    let mut game = game();
+    let bob_code = game.invites[0].1.clone();
+    game.channel
+        .redeem(&bob_code, &person("bob"), NOW, &mut game.secrets)
+        .expect("bob joins");
+    game.channel
+        .post(&person("bob").id, None, text("hello"), NOW)
+        .expect("bob posts");
+    game.channel
+        .leave(&person("bob"), None, NOW)
+        .expect("bob leaves");
+    let messages = game.channel.take_new_messages();
+    assert!(
+        messages.len() >= 4,
+        "created, alice joined, bob joined, post, left"
+    );
+    let mut head = ChainHash::genesis();
+    for message in &messages {
+        assert_eq!(
+            message.hash,
+            head.link(&game.channel.id, message),
+            "seq {}",
+            message.seq.0
+        );
+        head = message.hash.clone();
+    }
+    assert_eq!(game.channel.head, head);
+    assert_eq!(game.channel.last_seq, messages[messages.len() - 1].seq);
+}
+
+#[test]
+fn the_roster_folded_from_notices_matches_the_channel() {
+    let mut game = game();
+    let bob_code = game.invites[0].1.clone();
+    game.channel
+        .redeem(&bob_code, &person("bob"), NOW, &mut game.secrets)
+        .expect("bob joins");
+    game.channel
+        .administer(
+            &person("alice"),
+            AdminOp::Kick { slot: label("bob") },
+            NOW,
+            &mut game.secrets,
+        )
+        .expect("alice kicks bob");
+    let mut roster = crate::Roster::new(
+        game.channel
+            .slots
+            .iter()
+            .map(|slot| (slot.label.clone(), slot.kind)),
+    );
+    for message in game.channel.take_new_messages() {
+        if let Some(notice) = message.notice() {
+            roster.apply(&notice.expect("our own notices decode"));
+        }
+    }
+    let holders: Vec<Option<String>> = game
+        .channel
+        .slots
+        .iter()
+        .map(|slot| slot.seat.as_ref().map(|seat| seat.holder_name.clone()))
+        .collect();
+    let folded: Vec<Option<String>> = roster
+        .slots
+        .iter()
+        .map(|slot| slot.holder.clone())
+        .collect();
+    assert_eq!(folded, holders);
+    assert_eq!(roster.players(), [(label("alice"), "alice".to_owned())]);
+}

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
-    Body, BotCard, Channel, ChannelId, DomainError, Message, MessageKind, PageBudget, PrincipalId,
-    Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Body, BotCard, ChainHash, Channel, ChannelId, DomainError, Message, MessageKind, PageBudget,
+    PrincipalId, Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
 };
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
@@ -27,6 +27,7 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 mod bots;
+mod chain;
 mod oauth;
 
 use crate::signals::{Advance, Snapshot};
@@ -37,7 +38,7 @@ use crate::{
 
 /// The messages of channel ?1 with ?2 < seq <= ?3 that seat ?4 (held since ?6) may see, or all
 /// of them when ?4 is NULL, oldest first, at most ?5. Mirrors `Message::visible_to`.
-const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at \
+const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash \
      FROM messages \
      WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
        AND (?4 IS NULL OR recipient IS NULL OR ((recipient = ?4 OR sender = ?4) AND seq > ?6)) \
@@ -146,6 +147,9 @@ impl SqliteStore {
             .run(&mut conn)
             .await
             .map_err(|error| StoreError::Backend(format!("migration failed: {error}")))?;
+        if access == Access::Everything {
+            chain::link_unhashed(&mut conn).await?;
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .min_connections(1)
@@ -738,8 +742,9 @@ async fn release(conn: &mut SqliteConnection, keep: bool) -> Result<(), StoreErr
 
 async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Channel, StoreError> {
     let header = sqlx::query(
-        "SELECT name, owner, created_at, closed, \
-         COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = ?1), 0) AS last_seq \
+        "SELECT name, owner, created_at, closed, faithful_from, reveal_private, \
+         COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = ?1), 0) AS last_seq, \
+         (SELECT hash FROM messages WHERE channel_id = ?1 ORDER BY seq DESC LIMIT 1) AS head \
          FROM channels WHERE id = ?1",
     )
     .bind(id.as_str())
@@ -767,7 +772,14 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
         Timestamp(header.try_get("created_at")?),
         header.try_get::<i64, _>("closed")? != 0,
         Seq(header.try_get("last_seq")?),
+        header
+            .try_get::<Option<String>, _>("head")?
+            .map_or_else(ChainHash::genesis, ChainHash::from_trusted),
         slots,
+    )
+    .with_transcript_settings(
+        Seq(header.try_get("faithful_from")?),
+        header.try_get::<i64, _>("reveal_private")? != 0,
     ))
 }
 
@@ -816,6 +828,14 @@ fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
 }
 
 fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
+    let (mut message, hash) = message_from_unhashed_row(row)?;
+    message.hash =
+        hash.ok_or_else(|| StoreError::Corrupt("a message without its chain hash".into()))?;
+    Ok(message)
+}
+
+/// A message row and its stored hash, which only rows from before the chain lack.
+fn message_from_unhashed_row(row: &SqliteRow) -> Result<(Message, Option<ChainHash>), StoreError> {
     let kind: String = row.try_get("kind")?;
     let data = match row.try_get::<Option<String>, _>("body_data")? {
         Some(raw) => match serde_json::from_str(&raw) {
@@ -828,7 +848,7 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
         },
         None => None,
     };
-    Ok(Message {
+    let message = Message {
         seq: Seq(row.try_get("seq")?),
         kind: MessageKind::from_stored(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown message kind {kind:?}")))?,
@@ -844,7 +864,12 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
             .try_get::<Option<String>, _>("recipient")?
             .map(SlotLabel::from_trusted),
         at: Timestamp(row.try_get("at")?),
-    })
+        hash: ChainHash::genesis(),
+    };
+    let hash = row
+        .try_get::<Option<String>, _>("hash")?
+        .map(ChainHash::from_trusted);
+    Ok((message, hash))
 }
 
 async fn insert_channel_rows(
@@ -853,13 +878,16 @@ async fn insert_channel_rows(
     messages: &[Message],
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO channels (id, name, owner, created_at, closed) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, reveal_private) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .bind(channel.id.as_str())
     .bind(&channel.name)
     .bind(channel.owner.as_str())
     .bind(channel.created_at.0)
     .bind(i64::from(channel.closed))
+    .bind(channel.faithful_from.0)
+    .bind(i64::from(channel.reveal_private))
     .execute(&mut *conn)
     .await?;
     for (position, slot) in channel.slots.iter().enumerate() {
@@ -997,8 +1025,8 @@ async fn insert_messages(
             .as_ref()
             .map(|map| serde_json::Value::Object(map.clone()).to_string());
         sqlx::query(
-            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .bind(channel.as_str())
         .bind(message.seq.0)
@@ -1009,6 +1037,7 @@ async fn insert_messages(
         .bind(data)
         .bind(message.to.as_ref().map(SlotLabel::as_str))
         .bind(message.at.0)
+        .bind(message.hash.as_str())
         .execute(&mut *conn)
         .await?;
     }
