@@ -350,7 +350,6 @@ impl Channel {
         created_at: Timestamp,
         closed: bool,
         last_seq: Seq,
-        head: ChainHash,
         slots: Vec<Slot>,
     ) -> Self {
         Self {
@@ -360,7 +359,7 @@ impl Channel {
             created_at,
             closed,
             last_seq,
-            head,
+            head: ChainHash::genesis(),
             slots,
             faithful_from: Seq::ZERO,
             reveal_private: false,
@@ -368,8 +367,15 @@ impl Channel {
         }
     }
 
-    /// Sets what storage keeps of the transcript's settings (see the fields).
-    pub fn with_transcript_settings(mut self, faithful_from: Seq, reveal_private: bool) -> Self {
+    /// Sets what storage keeps of the transcript: the head's hash and the settings (see the
+    /// fields).
+    pub fn with_transcript(
+        mut self,
+        head: ChainHash,
+        faithful_from: Seq,
+        reveal_private: bool,
+    ) -> Self {
+        self.head = head;
         self.faithful_from = faithful_from;
         self.reveal_private = reveal_private;
         self

@@ -772,12 +772,12 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
         Timestamp(header.try_get("created_at")?),
         header.try_get::<i64, _>("closed")? != 0,
         Seq(header.try_get("last_seq")?),
+        slots,
+    )
+    .with_transcript(
         header
             .try_get::<Option<String>, _>("head")?
             .map_or_else(ChainHash::genesis, ChainHash::from_trusted),
-        slots,
-    )
-    .with_transcript_settings(
         Seq(header.try_get("faithful_from")?),
         header.try_get::<i64, _>("reveal_private")? != 0,
     ))
