@@ -94,6 +94,7 @@ impl<'a> PyHost<'a> {
         Reaction {
             posts: self.posts,
             state: self.new_state,
+            end: None,
         }
     }
 
