@@ -182,7 +182,7 @@ pub(crate) fn run(
     Ok(Reaction {
         posts: std::mem::take(&mut state.posts),
         state: state.new_state.take(),
-        end: None,
+        end: state.end.take(),
     })
 }
 
