@@ -367,14 +367,28 @@ fn the_guide_example_plays_a_round() {
     let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
     let commitment = init.posts[0].body.data.clone().expect("data")["commitment"].clone();
     ctx.state = init.state;
+    assert_eq!(init.end, None);
     let first = run_event(&bot, &ctx, &message("alice", "heads"), &limits).expect("call");
     assert!(first.posts.is_empty());
+    assert_eq!(first.end, None);
     ctx.state = first.state;
     let again = run_event(&bot, &ctx, &message("alice", "tails"), &limits).expect("call");
     assert_eq!(again.posts[0].to, Some(slot("alice")));
     let last = run_event(&bot, &ctx, &message("bob", "tails"), &limits).expect("call");
     let reveal = last.posts[0].body.data.clone().expect("data");
     assert_eq!(reveal["commitment"], commitment);
+    let flip = reveal["value"].as_str().expect("string");
+    assert_eq!(
+        last.end,
+        Some(RunEnd {
+            reason: Some(format!("{flip}: 1 of 2 called it"))
+        }),
+        "the reveal ends the run"
+    );
+    assert!(
+        guide.contains(&format!("at most {MAX_END_REASON_BYTES} bytes")),
+        "the guide states the reason's cap"
+    );
     let salt = hex::decode(reveal["salt"].as_str().expect("hex")).expect("hex");
     assert_eq!(
         bots::commitment(
