@@ -1,6 +1,6 @@
 //! The language-neutral rules of `ctx`, shared by the JavaScript and Python runtimes: how many
 //! posts an event may make, who a private post may go to, what a body and a state may be, the
-//! ranges of the random functions and the salt of a commitment.
+//! ranges of the random functions, the salt of a commitment and the reason a run ends with.
 //!
 //! Each runtime reads its own values (a QuickJS `Value`, a Monty `MontyObject`) into Rust types
 //! and then asks these functions, so both languages refuse the same things with the same
@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::commitment::{MIN_SALT_BYTES, commitment};
 use crate::error::{BotError, BotErrorKind};
+use crate::event::RunEnd;
 use crate::limits::MAX_RANDOM_BYTES;
 use crate::random::EventRandom;
 
@@ -25,6 +26,11 @@ pub(crate) const RANDOM_INT: &str = "ctx.random_int(lo, hi)";
 pub(crate) const RANDOM_BYTES: &str = "ctx.random_bytes(n)";
 pub(crate) const COMMIT: &str = "ctx.commit(value, salt_hex)";
 pub(crate) const SHA256: &str = "ctx.sha256(text)";
+pub(crate) const END: &str = "ctx.end(reason)";
+
+/// Longest reason `ctx.end(reason)` accepts, in bytes of UTF-8: a line for the channel's closing
+/// notice ("alice wins"), not a report. Results belong in a post before the end.
+pub const MAX_END_REASON_BYTES: usize = 200;
 
 /// Refuses a post once `posted` reached the cap. Checked before reading a body (so a flood stops
 /// cheaply) and again before recording it.
@@ -149,4 +155,21 @@ pub(crate) fn commit(
 /// `ctx.sha256(text)`: lowercase hex SHA-256 of the UTF-8 text.
 pub(crate) fn sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `ctx.end(reason)` once the reason is known to be a string or absent. Later calls in the same
+/// event replace earlier ones, so the last reason wins.
+pub(crate) fn end(reason: Option<String>) -> Result<RunEnd, BotError> {
+    if let Some(reason) = &reason
+        && reason.len() > MAX_END_REASON_BYTES
+    {
+        return Err(bad_argument(
+            END,
+            &format!(
+                "the reason is {} bytes; the limit is {MAX_END_REASON_BYTES} (post the details first)",
+                reason.len()
+            ),
+        ));
+    }
+    Ok(RunEnd { reason })
 }

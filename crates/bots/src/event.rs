@@ -1,5 +1,5 @@
 //! What the host hands a bot for one event ([`EventContext`], [`Event`]) and what it gets back
-//! ([`Reaction`]).
+//! ([`Reaction`], and [`RunEnd`] when the bot ended its run).
 
 use std::fmt;
 
@@ -142,4 +142,15 @@ pub struct Reaction {
     /// `Some` when the bot called `ctx.set_state`: the value to store in place of the old one.
     /// `None` leaves the stored state as it was.
     pub state: Option<serde_json::Value>,
+    /// `Some` when the bot called `ctx.end`: its run is over (game over). The posts and state
+    /// above are kept as usual; the bot gets no more events and its seed is revealed.
+    pub end: Option<RunEnd>,
+}
+
+/// A bot's word that its run is over, from `ctx.end(reason)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    /// The public reason the bot gave (`"alice wins"`), at most
+    /// [`MAX_END_REASON_BYTES`](crate::MAX_END_REASON_BYTES) bytes; `None` when it gave none.
+    pub reason: Option<String>,
 }

@@ -18,7 +18,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{BotPost, EventContext};
+use crate::event::{BotPost, EventContext, RunEnd};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
@@ -27,6 +27,8 @@ pub(crate) struct HostState {
     pub posts: Vec<BotPost>,
     /// The state as last set by `ctx.set_state` this event, if it was called.
     pub new_state: Option<serde_json::Value>,
+    /// Set by `ctx.end`: the bot's run is over once this event succeeds. The last call wins.
+    pub end: Option<RunEnd>,
     /// The first refused call; it fails the event whatever the bot does next.
     pub refusal: Option<BotError>,
     random: EventRandom,
@@ -68,6 +70,7 @@ impl HostState {
         Self {
             posts: Vec::new(),
             new_state: None,
+            end: None,
             refusal: None,
             random: EventRandom::new(&context.seed, context.event_seq.0),
             state_json: context
@@ -182,6 +185,7 @@ pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Res
         host_function(ctx, host, "random_bytes", random_bytes)?,
     )?;
     object.set("commit", host_function(ctx, host, "commit", commit)?)?;
+    object.set("end", host_function(ctx, host, "end", end)?)?;
 
     let freeze: Function = ctx.globals().get::<_, Object>("Object")?.get("freeze")?;
     freeze.call::<_, Object>((object.clone(),))
@@ -313,6 +317,39 @@ fn commit<'js>(ctx: &Ctx<'js>, host: &Host, args: &[Value<'js>]) -> rquickjs::Re
     };
     match digest {
         Ok(digest) => string_value(ctx, &digest),
+        Err(refusal) => Err(refuse_with(ctx, host, refusal)),
+    }
+}
+
+/// `ctx.end(reason)`: the reason is optional (`undefined` or `null` give none), else a string.
+/// The handler goes on; the end takes effect only if the event succeeds.
+fn end<'js>(ctx: &Ctx<'js>, host: &Host, args: &[Value<'js>]) -> rquickjs::Result<Value<'js>> {
+    let reason = match args.first() {
+        None => None,
+        Some(value) if value.is_undefined() || value.is_null() => None,
+        Some(value) if value.is_string() => Some(string_arg(
+            ctx,
+            host,
+            Some(value),
+            ctx_rules::END,
+            "reason",
+        )?),
+        Some(value) => {
+            return Err(refuse_with(
+                ctx,
+                host,
+                ctx_rules::bad_argument(
+                    ctx_rules::END,
+                    &format!("reason must be a string or null, got {}", value.type_name()),
+                ),
+            ));
+        }
+    };
+    match ctx_rules::end(reason) {
+        Ok(end) => {
+            host.borrow_mut().end = Some(end);
+            Ok(Value::new_undefined(ctx.clone()))
+        }
         Err(refusal) => Err(refuse_with(ctx, host, refusal)),
     }
 }

@@ -182,6 +182,7 @@ pub(crate) fn run(
     Ok(Reaction {
         posts: std::mem::take(&mut state.posts),
         state: state.new_state.take(),
+        end: state.end.take(),
     })
 }
 

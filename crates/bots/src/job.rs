@@ -3,14 +3,15 @@
 //!
 //! The wire form is JSON. Requests come from the server, which the worker trusts. Replies come
 //! from a process that ran untrusted code and may have been subverted, so [`decode_outcome`]
-//! checks every field as the runtimes' own host functions would: slot labels, body caps, error
-//! kinds and message lengths. A subverted worker can lie about its bot's reaction, which a
-//! replay from the transcript exposes, but it cannot hand the server a value the server would
-//! never have produced itself.
+//! checks every field as the runtimes' own host functions would: slot labels, body caps, the end
+//! reason's size, error kinds and message lengths. A subverted worker can lie about its bot's
+//! reaction, which a replay from the transcript exposes, but it cannot hand the server a value
+//! the server would never have produced itself.
 
 use domain::{Body, ChannelId, Seq, SlotKind, SlotLabel, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo};
 use crate::limits::Limits;
@@ -162,6 +163,9 @@ pub fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
                 })
                 .collect(),
             state: reaction.state.clone(),
+            end: reaction.end.as_ref().map(|end| WireEnd {
+                reason: end.reason.clone(),
+            }),
         },
         Err(error) => WireOutcome::Err {
             kind: error.kind.as_str().to_owned(),
@@ -187,7 +191,7 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
                 .ok_or_else(|| format!("bad reply: unknown error kind {kind:?}"))?;
             Ok(Err(BotError::new(kind, message).at_line(line)))
         }
-        WireOutcome::Ok { posts, state } => {
+        WireOutcome::Ok { posts, state, end } => {
             if posts.len() > limits.max_posts {
                 return Err(format!("bad reply: {} posts", posts.len()));
             }
@@ -209,7 +213,12 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
                     Ok(BotPost { to, body })
                 })
                 .collect::<Result<_, String>>()?;
-            Ok(Ok(Reaction { posts, state }))
+            // The same rule as `ctx.end` itself, so a reason over the cap is refused here too.
+            let end = end
+                .map(|end| ctx_rules::end(end.reason))
+                .transpose()
+                .map_err(|error| format!("bad reply: {}", error.message))?;
+            Ok(Ok(Reaction { posts, state, end }))
         }
     }
 }
@@ -254,12 +263,20 @@ enum WireOutcome {
     Ok {
         posts: Vec<WirePost>,
         state: Option<serde_json::Value>,
+        /// Present when the bot ended its run; a failed event has none.
+        end: Option<WireEnd>,
     },
     Err {
         kind: String,
         message: String,
         line: Option<u32>,
     },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEnd {
+    reason: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -273,6 +290,8 @@ struct WirePost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctx_rules::MAX_END_REASON_BYTES;
+    use crate::event::RunEnd;
 
     fn job() -> Job {
         let bot = BotSource::new("echo.js", "class Bot { on_init() { } }").expect("small");
@@ -306,6 +325,7 @@ mod tests {
                 body: Body::new(Some("hi".to_owned()), None).expect("valid"),
             }],
             state: Some(serde_json::json!([1, 2])),
+            end: None,
         };
         let limits = Limits::default();
         let back = decode_outcome(&encode_outcome(&Ok(reaction.clone())), &limits);
@@ -313,6 +333,70 @@ mod tests {
         let error = BotError::new(BotErrorKind::Threw, "boom").at_line(Some(3));
         let back = decode_outcome(&encode_outcome(&Err(error.clone())), &limits);
         assert_eq!(back, Ok(Err(error)));
+    }
+
+    #[test]
+    fn an_end_crosses_the_wire_with_or_without_its_reason() {
+        let limits = Limits::default();
+        let longest = "é".repeat(MAX_END_REASON_BYTES / 2);
+        for reason in [None, Some("alice wins".to_owned()), Some(longest)] {
+            let reaction = Reaction {
+                posts: vec![BotPost {
+                    to: None,
+                    body: Body::new(Some("game over".to_owned()), None).expect("valid"),
+                }],
+                state: Some(serde_json::json!({"done": true})),
+                end: Some(RunEnd { reason }),
+            };
+            let bytes = encode_outcome(&Ok(reaction.clone()));
+            assert_eq!(decode_outcome(&bytes, &limits), Ok(Ok(reaction)));
+        }
+        let error = BotError::new(BotErrorKind::BadArgument, "ctx.end(reason): too long");
+        let bytes = encode_outcome(&Err(error.clone()));
+        assert_eq!(decode_outcome(&bytes, &limits), Ok(Err(error)));
+    }
+
+    #[test]
+    fn a_subverted_worker_cannot_end_a_run_with_what_ctx_end_would_refuse() {
+        let limits = Limits::default();
+        let reply = |end: serde_json::Value| {
+            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "end": end}});
+            decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
+        };
+        let at_cap = "r".repeat(MAX_END_REASON_BYTES);
+        assert_eq!(
+            reply(serde_json::json!({"reason": at_cap})).map(|outcome| outcome.map(|r| r.end)),
+            Ok(Ok(Some(RunEnd {
+                reason: Some(at_cap)
+            })))
+        );
+        // Counted in bytes: 101 two-byte characters are 202 bytes.
+        for over in ["r".repeat(MAX_END_REASON_BYTES + 1), "é".repeat(101)] {
+            let refused = reply(serde_json::json!({"reason": over}));
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|error| error.contains("the reason is")),
+                "accepted a reason of {} bytes: {refused:?}",
+                over.len()
+            );
+        }
+        for malformed in [
+            serde_json::json!({"reason": 7}),
+            serde_json::json!({"reason": null, "winner": "mallory"}),
+            serde_json::json!(true),
+            serde_json::json!("alice wins"),
+        ] {
+            assert!(
+                reply(malformed.clone()).is_err(),
+                "accepted end {malformed}"
+            );
+        }
+        let errored = serde_json::json!({"err": {"kind": "threw", "message": "x", "line": null, "end": {"reason": null}}});
+        assert!(
+            decode_outcome(&serde_json::to_vec(&errored).expect("json"), &limits).is_err(),
+            "a failed event carried an end"
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ class _mm_Ctx:
     def commit(self, *args):
         return _mm_commit(*args)
 
+    def end(self, *args):
+        return _mm_end(*args)
+
 
 _mm_class = BOT_CLASS
 if _mm_handler is not None:

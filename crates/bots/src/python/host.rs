@@ -15,12 +15,12 @@ use serde_json::{Map, Value};
 use super::Phase;
 use crate::ctx_rules;
 use crate::error::BotError;
-use crate::event::{BotPost, EventContext, Reaction};
+use crate::event::{BotPost, EventContext, Reaction, RunEnd};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
 /// The external functions the driver calls, passed to Monty as inputs.
-pub(crate) const HOST_FUNCTIONS: [&str; 12] = [
+pub(crate) const HOST_FUNCTIONS: [&str; 13] = [
     "_mm_post",
     "_mm_post_to",
     "_mm_get_state",
@@ -32,6 +32,7 @@ pub(crate) const HOST_FUNCTIONS: [&str; 12] = [
     "_mm_random_bytes",
     "_mm_sha256",
     "_mm_commit",
+    "_mm_end",
     "_mm_phase",
 ];
 
@@ -48,6 +49,8 @@ pub(crate) struct PyHost<'a> {
     posts: Vec<BotPost>,
     /// The state as last set this event, if `ctx.set_state` was called.
     new_state: Option<Value>,
+    /// Set by `ctx.end`: the run is over once this event succeeds. The last call wins.
+    end: Option<RunEnd>,
     random: EventRandom,
     slot_labels: Vec<SlotLabel>,
     /// The first refused call; it fails the event.
@@ -67,6 +70,7 @@ impl<'a> PyHost<'a> {
             phase: Phase::Load,
             posts: Vec::new(),
             new_state: None,
+            end: None,
             random: EventRandom::new(&context.seed, context.event_seq.0),
             slot_labels: context.slots.iter().map(|slot| slot.slot.clone()).collect(),
             refusal: None,
@@ -94,6 +98,7 @@ impl<'a> PyHost<'a> {
         Reaction {
             posts: self.posts,
             state: self.new_state,
+            end: self.end,
         }
     }
 
@@ -248,6 +253,21 @@ impl<'a> PyHost<'a> {
                     &salt_hex,
                 )
                 .map(MontyObject::String)
+            }
+            "_mm_end" => {
+                too_many_arguments(args, 1, ctx_rules::END)?;
+                let reason = match args.first() {
+                    None | Some(MontyObject::None) => None,
+                    Some(MontyObject::String(reason)) => Some(reason.clone()),
+                    Some(other) => {
+                        return Err(ctx_rules::bad_argument(
+                            ctx_rules::END,
+                            &format!("reason must be a string or None, got {}", type_name(other)),
+                        ));
+                    }
+                };
+                self.end = Some(ctx_rules::end(reason)?);
+                Ok(MontyObject::None)
             }
             // The driver says where it is, for error messages; a bot calling this itself only
             // changes how its own errors are worded.

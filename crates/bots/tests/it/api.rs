@@ -1,6 +1,8 @@
 //! What bots see and what the host returns, for well-behaved code.
 
-use bots::{BotErrorKind, Event, builtin, catalog, check_source, run_event};
+use bots::{
+    BotErrorKind, Event, MAX_END_REASON_BYTES, RunEnd, builtin, catalog, check_source, run_event,
+};
 use domain::{Body, Message, MessageKind, Seq, Timestamp};
 
 use crate::support::{
@@ -154,6 +156,131 @@ fn sha256_and_commit_match_the_rust_side() {
 }
 
 #[test]
+fn end_ends_the_run_with_or_without_a_reason() {
+    let end = |body: &str| init(&on_init(body)).expect("runs").end;
+    let no_reason = Some(RunEnd { reason: None });
+    assert_eq!(end("ctx.post('still playing');"), None);
+    assert_eq!(end("ctx.end();"), no_reason);
+    assert_eq!(end("ctx.end(undefined);"), no_reason);
+    assert_eq!(end("ctx.end(null);"), no_reason);
+    assert_eq!(
+        end("ctx.end('alice wins');"),
+        Some(RunEnd {
+            reason: Some("alice wins".to_owned())
+        })
+    );
+    let at_cap = "é".repeat(MAX_END_REASON_BYTES / 2);
+    assert_eq!(
+        end(&format!("ctx.end({at_cap:?});")),
+        Some(RunEnd {
+            reason: Some(at_cap)
+        }),
+        "the cap is in bytes, and inclusive"
+    );
+    assert_eq!(
+        end("ctx.end('draw'); ctx.end('bob wins');"),
+        Some(RunEnd {
+            reason: Some("bob wins".to_owned())
+        }),
+        "the last call wins"
+    );
+    assert_eq!(end("ctx.end('draw'); ctx.end();"), no_reason);
+}
+
+#[test]
+fn end_keeps_the_events_posts_and_state() {
+    let reaction = init(&on_init(
+        r#"
+        ctx.post("alice found it");
+        ctx.set_state({done: true});
+        ctx.end("alice wins");
+        ctx.post_to("bob", "better luck next time");
+        "#,
+    ))
+    .expect("runs");
+    assert_eq!(
+        texts(&reaction),
+        ["alice found it", "better luck next time"]
+    );
+    assert_eq!(reaction.posts[1].to, Some(slot("bob")));
+    assert_eq!(reaction.state, Some(serde_json::json!({"done": true})));
+    assert_eq!(
+        reaction.end,
+        Some(RunEnd {
+            reason: Some("alice wins".to_owned())
+        })
+    );
+    // From an async handler, after a promise job, too.
+    let reaction = init(
+        "class Bot { constructor(ctx) { this.ctx = ctx; } \
+         async on_init() { await null; this.ctx.post('late'); this.ctx.end(); } }",
+    )
+    .expect("runs");
+    assert_eq!(texts(&reaction), ["late"]);
+    assert_eq!(reaction.end, Some(RunEnd { reason: None }));
+}
+
+#[test]
+fn end_refuses_a_long_or_odd_reason_even_when_caught() {
+    let long = "x".repeat(MAX_END_REASON_BYTES + 1);
+    let wide = "é".repeat(MAX_END_REASON_BYTES / 2 + 1);
+    for (body, bytes) in [
+        (format!("ctx.end({long:?});"), long.len()),
+        (format!("ctx.end({wide:?});"), wide.len()),
+        (
+            format!("try {{ ctx.end({wide:?}); }} catch (e) {{}} ctx.end('fine');"),
+            wide.len(),
+        ),
+    ] {
+        let error = assert_contained(init(&on_init(&body)), BotErrorKind::BadArgument);
+        let expected = format!(
+            "ctx.end(reason): the reason is {bytes} bytes; the limit is {MAX_END_REASON_BYTES}"
+        );
+        assert!(error.message.starts_with(&expected), "{body}: {error}");
+    }
+    for (body, got) in [
+        ("ctx.end(42);", "got int"),
+        ("ctx.end({reason: 'x'});", "got object"),
+        ("ctx.end('\\uD800');", "lone surrogate"),
+    ] {
+        let error = assert_contained(init(&on_init(body)), BotErrorKind::BadArgument);
+        assert!(
+            error.message.starts_with("ctx.end(reason): reason"),
+            "{body}: {error}"
+        );
+        assert!(error.message.contains(got), "{body}: {error}");
+    }
+}
+
+#[test]
+fn a_failed_event_does_not_end_the_run() {
+    for (body, kind) in [
+        (
+            "ctx.end('alice wins'); throw new Error('oops');",
+            BotErrorKind::Threw,
+        ),
+        (
+            "ctx.end('alice wins'); ctx.post_to('mallory', 'x');",
+            BotErrorKind::BadPost,
+        ),
+        (
+            "ctx.end('alice wins'); for (let i = 0; i < 21; i++) ctx.post(String(i));",
+            BotErrorKind::TooManyPosts,
+        ),
+    ] {
+        // A failed event has only its error: no posts, no state, and no end.
+        assert_contained(init(&on_init(body)), kind);
+    }
+    assert_contained(
+        init(
+            "class Bot { constructor(ctx) { this.ctx = ctx; } \
+             async on_init() { this.ctx.end(); await null; throw new Error('late'); } }",
+        ),
+        BotErrorKind::Threw,
+    );
+}
+
+#[test]
 fn check_source_loads_without_running_handlers() {
     check_source(
         &source("class Bot { on_init() { for (;;) {} } }"),
@@ -241,14 +368,28 @@ fn the_guide_example_plays_a_round() {
     let init = run_event(&bot, &ctx, &Event::Init, &limits).expect("init");
     let commitment = init.posts[0].body.data.clone().expect("data")["commitment"].clone();
     ctx.state = init.state;
+    assert_eq!(init.end, None);
     let first = run_event(&bot, &ctx, &message("alice", "heads"), &limits).expect("call");
     assert!(first.posts.is_empty());
+    assert_eq!(first.end, None);
     ctx.state = first.state;
     let again = run_event(&bot, &ctx, &message("alice", "tails"), &limits).expect("call");
     assert_eq!(again.posts[0].to, Some(slot("alice")));
     let last = run_event(&bot, &ctx, &message("bob", "tails"), &limits).expect("call");
     let reveal = last.posts[0].body.data.clone().expect("data");
     assert_eq!(reveal["commitment"], commitment);
+    let flip = reveal["value"].as_str().expect("string");
+    assert_eq!(
+        last.end,
+        Some(RunEnd {
+            reason: Some(format!("{flip}: 1 of 2 called it"))
+        }),
+        "the reveal ends the run"
+    );
+    assert!(
+        guide.contains(&format!("at most {MAX_END_REASON_BYTES} bytes")),
+        "the guide states the reason's cap"
+    );
     let salt = hex::decode(reveal["salt"].as_str().expect("hex")).expect("hex");
     assert_eq!(
         bots::commitment(

@@ -2,7 +2,10 @@
 //! (and agreement with JavaScript on the seeded functions), a whole game, and abuse attempts,
 //! each followed by a healthy event.
 
-use bots::{BotError, BotErrorKind, BotSource, Event, Language, Reaction, run_event};
+use bots::{
+    BotError, BotErrorKind, BotSource, Event, Language, MAX_END_REASON_BYTES, Reaction, RunEnd,
+    run_event,
+};
 use serde_json::json;
 
 use crate::support::{assert_contained, assert_healthy, context, message, relaxed_limits, texts};
@@ -403,6 +406,113 @@ fn too_many_posts_fail_the_event() {
     assert!(error.message.contains("at most 20 messages"), "{error}");
     let twenty = expect_ok(init_py("for i in range(20):\n    ctx.post(str(i))"));
     assert_eq!(twenty.posts.len(), 20);
+}
+
+#[test]
+fn end_ends_the_run_with_or_without_a_reason() {
+    let end = |body: &str| expect_ok(init_py(body)).end;
+    let no_reason = Some(RunEnd { reason: None });
+    let reason = |text: &str| {
+        Some(RunEnd {
+            reason: Some(text.to_owned()),
+        })
+    };
+    assert_eq!(end("ctx.post('still playing')"), None);
+    assert_eq!(end("ctx.end()"), no_reason);
+    assert_eq!(end("ctx.end(None)"), no_reason);
+    assert_eq!(
+        end("assert ctx.end('alice wins') is None"),
+        reason("alice wins")
+    );
+    let at_cap = "é".repeat(MAX_END_REASON_BYTES / 2);
+    assert_eq!(
+        end(&format!("ctx.end('{at_cap}')")),
+        reason(&at_cap),
+        "the cap is in bytes, and inclusive"
+    );
+    assert_eq!(
+        end("ctx.end('draw')\nctx.end('bob wins')"),
+        reason("bob wins"),
+        "the last call wins"
+    );
+    assert_eq!(end("ctx.end('draw')\nctx.end()"), no_reason);
+}
+
+#[test]
+fn end_keeps_the_events_posts_and_state() {
+    let reaction = expect_ok(init_py(
+        "ctx.post('alice found it')\nctx.set_state({'done': True})\nctx.end('alice wins')\nctx.post_to('bob', 'better luck next time')",
+    ));
+    assert_eq!(
+        texts(&reaction),
+        ["alice found it", "better luck next time"]
+    );
+    assert_eq!(reaction.posts[1].to, Some(crate::support::slot("bob")));
+    assert_eq!(reaction.state, Some(json!({"done": true})));
+    assert_eq!(
+        reaction.end,
+        Some(RunEnd {
+            reason: Some("alice wins".to_owned())
+        })
+    );
+}
+
+#[test]
+fn end_refuses_a_long_or_odd_reason_even_when_caught() {
+    let long = "x".repeat(MAX_END_REASON_BYTES + 1);
+    let wide = "é".repeat(MAX_END_REASON_BYTES / 2 + 1);
+    for (body, bytes) in [
+        (format!("ctx.end('{long}')"), long.len()),
+        (format!("ctx.end('{wide}')"), wide.len()),
+        (
+            format!(
+                "try:\n    ctx.end('{wide}')\nexcept BaseException:\n    pass\nctx.end('fine')"
+            ),
+            wide.len(),
+        ),
+    ] {
+        let error = contained(&body, BotErrorKind::BadArgument);
+        let expected = format!(
+            "ctx.end(reason): the reason is {bytes} bytes; the limit is {MAX_END_REASON_BYTES}"
+        );
+        assert!(error.message.starts_with(&expected), "{body}: {error}");
+    }
+    for (body, needle) in [
+        ("ctx.end(42)", "reason must be a string or None, got int"),
+        (
+            "ctx.end({'reason': 'x'})",
+            "reason must be a string or None, got dict",
+        ),
+        ("ctx.end('a', 'b')", "takes 1 arguments; got 2"),
+    ] {
+        let error = contained(body, BotErrorKind::BadArgument);
+        assert!(
+            error.message.starts_with("ctx.end(reason): "),
+            "{body}: {error}"
+        );
+        assert!(error.message.contains(needle), "{body}: {error}");
+    }
+}
+
+#[test]
+fn a_failed_event_does_not_end_the_run() {
+    for (body, kind) in [
+        (
+            "ctx.end('alice wins')\nraise ValueError('oops')",
+            BotErrorKind::Threw,
+        ),
+        (
+            "ctx.end('alice wins')\nctx.post_to('mallory', 'x')",
+            BotErrorKind::BadPost,
+        ),
+        (
+            "ctx.end('alice wins')\nfor i in range(21):\n    ctx.post(str(i))",
+            BotErrorKind::TooManyPosts,
+        ),
+    ] {
+        // A failed event has only its error: no posts, no state, and no end.
+        contained(body, kind);
+    }
 }
 
 // --- Determinism ------------------------------------------------------------------------------
