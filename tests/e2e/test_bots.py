@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 import time
 from typing import Any, Callable
@@ -54,7 +55,7 @@ def lp(field: bytes) -> bytes:
 def commitment(channel_id: str, bot_slot: str, value: str, salt: bytes) -> str:
     """The documented commitment, computed independently of the server."""
     fields = [COMMIT_LABEL, channel_id.encode(), bot_slot.encode(), value.encode(), salt]
-    return hashlib.sha256(b"".join(lp(field) for field in fields)).hexdigest()
+    return "sha256:" + hashlib.sha256(b"".join(lp(field) for field in fields)).hexdigest()
 
 
 def test_commitment_matches_the_pinned_known_answer():
@@ -62,7 +63,7 @@ def test_commitment_matches_the_pinned_known_answer():
     salt = bytes(range(16))
     assert (
         commitment("ch_000000000000000000000000", "referee", "42", salt)
-        == "7ed59369cf6b2fa4c6434550f17e6f0a5109d1c36c35a688e125e4a413dd5cd9"
+        == "sha256:7ed59369cf6b2fa4c6434550f17e6f0a5109d1c36c35a688e125e4a413dd5cd9"
     )
 
 
@@ -174,7 +175,7 @@ async def test_list_bots_and_code_hashes(server, mode):
         assert bot["name"] == "inline" and bot["disabled"] is False
         assert bot["code_hash"] == code_hash(ECHO_BOT)
         assert bot["params_hash"] == "sha256:" + hashlib.sha256(b"{}").hexdigest()
-        assert len(bot["seed_commitment"]) == 64
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", bot["seed_commitment"])
         attached = await alice.call("get_bot_code", channel_id=channel_id)
         assert attached["source"] == ECHO_BOT
         assert code_hash(attached["source"]) == attached["code_hash"] == bot["code_hash"]

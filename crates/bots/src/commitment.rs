@@ -1,7 +1,7 @@
 //! The commitment encoding bots use to commit to a secret value and reveal it later.
 //!
 //! ```text
-//! commitment = hex(SHA-256( lp("mcp-multiplayer/commit/v1") || lp(channel_id) || lp(bot_slot)
+//! commitment = "sha256:" + hex(SHA-256( lp("mcp-multiplayer/commit/v1") || lp(channel_id) || lp(bot_slot)
 //!                           || lp(value) || lp(salt) ))
 //! lp(x)      = be64(byte length of x) || x
 //! ```
@@ -14,7 +14,7 @@
 //! Check a reveal from a shell:
 //!
 //! ```text
-//! python3 -c 'import hashlib,struct,sys;lp=lambda b:struct.pack(">Q",len(b))+b;print(hashlib.sha256(b"".join(lp(x) for x in [b"mcp-multiplayer/commit/v1",sys.argv[1].encode(),sys.argv[2].encode(),sys.argv[3].encode(),bytes.fromhex(sys.argv[4])])).hexdigest())' CHANNEL_ID BOT_SLOT VALUE SALT_HEX
+//! python3 -c 'import hashlib,struct,sys;lp=lambda b:struct.pack(">Q",len(b))+b;print("sha256:"+hashlib.sha256(b"".join(lp(x) for x in [b"mcp-multiplayer/commit/v1",sys.argv[1].encode(),sys.argv[2].encode(),sys.argv[3].encode(),bytes.fromhex(sys.argv[4])])).hexdigest())' CHANNEL_ID BOT_SLOT VALUE SALT_HEX
 //! ```
 
 use sha2::{Digest, Sha256};
@@ -25,7 +25,8 @@ pub const COMMIT_LABEL: &str = "mcp-multiplayer/commit/v1";
 /// Least salt accepted, in bytes (128 bits).
 pub const MIN_SALT_BYTES: usize = 16;
 
-/// The commitment to `value` by the bot in `bot_slot` of `channel_id`, as lowercase hex.
+/// The commitment to `value` by the bot in `bot_slot` of `channel_id`: `sha256:` + lowercase
+/// hex, the format of every hash users see.
 pub fn commitment(channel_id: &str, bot_slot: &str, value: &str, salt: &[u8]) -> String {
     let mut hasher = Sha256::new();
     for field in [
@@ -38,7 +39,7 @@ pub fn commitment(channel_id: &str, bot_slot: &str, value: &str, salt: &[u8]) ->
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field);
     }
-    hex::encode(hasher.finalize())
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -64,7 +65,7 @@ mod tests {
         let salt = hex::decode("000102030405060708090a0b0c0d0e0f").expect("valid hex");
         assert_eq!(
             commitment("ch_000000000000000000000000", "referee", "42", &salt),
-            "7ed59369cf6b2fa4c6434550f17e6f0a5109d1c36c35a688e125e4a413dd5cd9"
+            "sha256:7ed59369cf6b2fa4c6434550f17e6f0a5109d1c36c35a688e125e4a413dd5cd9"
         );
     }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use domain::{Body, ChannelId, Message, Seq, SlotKind, SlotLabel, Timestamp};
+use domain::{
+    Body, ChannelId, Message, MessageKind, Notice, Roster, Seq, SlotKind, SlotLabel, Timestamp,
+};
 
 /// Something that happened in the channel, delivered to the bot in channel order.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +22,35 @@ pub enum Event {
 }
 
 impl Event {
+    /// What a channel message is for the bot in `slot`, if anything: every `user` message, the
+    /// seat notices, and the notice of its own attachment; never bots' posts (two echo bots
+    /// would talk forever) nor other notices. Notices are read with the codec of
+    /// [`domain::notice`], never from their text, so the server and an offline verifier give
+    /// a bot the same events. A system message this server cannot decode is no event.
+    pub fn for_bot(slot: &SlotLabel, message: &Message) -> Option<Event> {
+        let player = |slot: &SlotLabel, name: Option<&String>| Player {
+            slot: slot.clone(),
+            name: name.cloned().unwrap_or_default(),
+        };
+        match message.kind {
+            MessageKind::User => Some(Event::Message(message.clone())),
+            MessageKind::Bot => None,
+            MessageKind::System => match message.notice()?.ok()? {
+                Notice::Joined { slot, name } | Notice::Rejoined { slot, name } => {
+                    Some(Event::Join(player(&slot, Some(&name))))
+                }
+                Notice::Left { slot, name } => Some(Event::Leave(player(&slot, Some(&name)))),
+                Notice::Kicked { slot, name, .. } | Notice::SlotYielded { slot, name, .. } => {
+                    Some(Event::Leave(player(&slot, name.as_ref())))
+                }
+                Notice::BotAttached { slot: attached, .. } if &attached == slot => {
+                    Some(Event::Init)
+                }
+                _ => None,
+            },
+        }
+    }
+
     /// The handler method this event calls on the bot object.
     pub fn handler_name(&self) -> &'static str {
         match self {
@@ -97,6 +128,14 @@ pub struct SlotInfo {
 #[derive(Clone, PartialEq, Eq)]
 pub struct BotSeed(pub [u8; 32]);
 
+impl BotSeed {
+    /// Reads the 64 hex digits a seed is stored and revealed as.
+    pub fn from_hex(raw: &str) -> Option<BotSeed> {
+        let bytes = hex::decode(raw).ok()?;
+        <[u8; 32]>::try_from(bytes).ok().map(BotSeed)
+    }
+}
+
 impl fmt::Debug for BotSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("BotSeed(..)")
@@ -123,6 +162,46 @@ pub struct EventContext {
     /// What the bot saved with `ctx.set_state` in its last successful event, if anything.
     pub state: Option<serde_json::Value>,
     pub seed: BotSeed,
+}
+
+impl EventContext {
+    /// The context of the event recorded by `event`, for the bot in `bot_slot`: the roster is
+    /// the transcript folded up to the event's seq ([`Roster`]), the time is the event's, and
+    /// the random stream is keyed by the seed and the event's seq. Nothing comes from the live
+    /// channel, so anyone with the transcript, the params and the seed rebuilds it exactly.
+    pub fn at(
+        channel_id: ChannelId,
+        bot_slot: SlotLabel,
+        event: &Message,
+        roster: &Roster,
+        params: serde_json::Value,
+        state: Option<serde_json::Value>,
+        seed: BotSeed,
+    ) -> Self {
+        EventContext {
+            channel_id,
+            bot_slot,
+            event_seq: event.seq,
+            now: event.at,
+            slots: roster
+                .slots
+                .iter()
+                .map(|slot| SlotInfo {
+                    slot: slot.label.clone(),
+                    kind: slot.kind,
+                    holder: slot.holder.clone(),
+                })
+                .collect(),
+            players: roster
+                .players()
+                .into_iter()
+                .map(|(slot, name)| Player { slot, name })
+                .collect(),
+            params,
+            state,
+            seed,
+        }
+    }
 }
 
 /// A message the bot asked to post.

@@ -13,6 +13,7 @@ use crate::limits::MAX_SLOTS_PER_CHANNEL;
 use crate::message::{Body, Draft, Message, MessageKind};
 use crate::names::check_channel_name;
 use crate::notice::Notice;
+use crate::roster::Roster;
 use crate::secret::{self, Redeemable, SecretHash, SecretSource};
 
 /// What occupies a slot.
@@ -427,6 +428,16 @@ impl Channel {
         } else {
             name.clone()
         })
+    }
+
+    /// The roster this channel had when it was created, before anyone sat down: where a fold
+    /// of its notices starts ([`Roster`]).
+    pub fn empty_roster(&self) -> Roster {
+        Roster::new(
+            self.slots
+                .iter()
+                .map(|slot| (slot.label.clone(), slot.kind)),
+        )
     }
 
     pub fn is_admin(&self, who: &PrincipalId) -> bool {

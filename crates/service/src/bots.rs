@@ -13,15 +13,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bots::{BotSeed, BotSource, Event, EventContext, Job, Limits, Player, Reaction, SlotInfo};
+use bots::{BotSeed, BotSource, Event, EventContext, Job, Limits, Reaction};
 use domain::bot_output::{BotOutputLedger, BotOutputLimits, CapHit, Output};
-use domain::{
-    Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Message, MessageKind, Seq,
-    SlotKind, SlotLabel,
-};
+use domain::{Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Roster, Seq, SlotLabel};
 use rand::RngCore;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use store::Audience;
 use store::bots::{BotRecord, BotWrite};
 use workers::{Account, Pool, PoolError};
@@ -241,10 +237,8 @@ impl Prepared {
         rand::rng().fill_bytes(&mut seed);
         let seed_hex = hex::encode(seed);
         let seed_commitment = bots::commitment(channel_id.as_str(), slot.as_str(), &seed_hex, b"");
-        let params_hash = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(params.to_string().as_bytes()))
-        );
+        let params_hash =
+            domain::chain::sha256_tagged(domain::chain::canonical_json(&params).as_bytes());
         let card = BotCard {
             name: source.name().to_owned(),
             language: source.language().as_str().to_owned(),
@@ -252,6 +246,7 @@ impl Prepared {
             params_hash: params_hash.clone(),
             seed_commitment: seed_commitment.clone(),
             disabled: false,
+            ended: false,
         };
         let record = BotRecord {
             channel_id: channel_id.clone(),
@@ -268,6 +263,7 @@ impl Prepared {
             processed_seq: Seq(0),
             failures: 0,
             disabled: false,
+            ended: false,
         };
         Prepared { record, card }
     }
@@ -340,7 +336,10 @@ impl Service {
                     if !channel.is_admin(&actor) {
                         return Err(DomainError::NotAdmin);
                     }
-                    channel.reveal_bot_seed(&previous.slot, &previous.seed, now)?;
+                    // A bot that ended its run revealed its seed then.
+                    if !previous.ended {
+                        channel.reveal_bot_seed(&previous.slot, &previous.seed, now)?;
+                    }
                 }
                 let record = prepared.attach(channel, &actor, now)?;
                 Ok((channel.clone(), vec![BotWrite::Attach(Box::new(record))]))
@@ -400,7 +399,37 @@ impl Service {
         }
     }
 
-    /// Seeds of every bot of the channel, for the reveal at close.
+    /// The roster of `channel` as of `seq`, folded from its notices: what the bot sees for the
+    /// event at `seq`, whenever that event runs ([`EventContext::at`]).
+    async fn roster_at(
+        &self,
+        channel: &Channel,
+        seq: Seq,
+        cached: &mut Option<RosterAt>,
+    ) -> Result<Roster, ServiceError> {
+        let mut at = match cached.take() {
+            Some(at) if at.seq <= seq => at,
+            _ => RosterAt {
+                seq: Seq::ZERO,
+                roster: channel.empty_roster(),
+            },
+        };
+        for message in self.inner.store.notices(&channel.id, at.seq, seq).await? {
+            match message.notice() {
+                Some(Ok(notice)) => at.roster.apply(&notice),
+                Some(Err(error)) => {
+                    tracing::warn!(channel = %channel.id, seq = message.seq.0, %error, "a notice this server cannot read");
+                }
+                None => {}
+            }
+        }
+        at.seq = seq;
+        let roster = at.roster.clone();
+        *cached = Some(at);
+        Ok(roster)
+    }
+
+    /// Seeds of every bot of the channel whose seed is still secret, for the reveal at close.
     pub(crate) async fn seeds_of(
         &self,
         id: &ChannelId,
@@ -411,6 +440,7 @@ impl Service {
             .bots_of(id)
             .await?
             .into_iter()
+            .filter(|bot| !bot.ended)
             .map(|bot| (bot.slot, bot.seed))
             .collect())
     }
@@ -439,8 +469,9 @@ impl Service {
     }
 
     async fn run_bots(self, id: ChannelId) {
+        let mut roster = None;
         loop {
-            if let Err(error) = self.drain_bots(&id).await {
+            if let Err(error) = self.drain_bots(&id, &mut roster).await {
                 tracing::warn!(channel = %id, %error, "bot events stopped; they resume with the next message");
             }
             let mut busy = self.inner.bots.busy();
@@ -455,7 +486,11 @@ impl Service {
     }
 
     /// Gives every enabled bot of the channel its pending events, one at a time, in order.
-    async fn drain_bots(&self, id: &ChannelId) -> Result<(), ServiceError> {
+    async fn drain_bots(
+        &self,
+        id: &ChannelId,
+        roster: &mut Option<RosterAt>,
+    ) -> Result<(), ServiceError> {
         loop {
             if self.inner.shutdown.is_cancelled() {
                 return Ok(());
@@ -470,19 +505,24 @@ impl Service {
                 .bots_of(id)
                 .await?
                 .into_iter()
-                .filter(|bot| !bot.disabled && bot.processed_seq < channel.last_seq)
+                .filter(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq)
                 .collect();
             if pending.is_empty() {
                 return Ok(());
             }
             for bot in pending {
-                self.next_bot_event(&channel, bot).await?;
+                self.next_bot_event(&channel, bot, roster).await?;
             }
         }
     }
 
     /// Handles the bot's next event, or skips the messages that are no event for it.
-    async fn next_bot_event(&self, channel: &Channel, bot: BotRecord) -> Result<(), ServiceError> {
+    async fn next_bot_event(
+        &self,
+        channel: &Channel,
+        bot: BotRecord,
+        roster: &mut Option<RosterAt>,
+    ) -> Result<(), ServiceError> {
         let messages = self
             .inner
             .store
@@ -499,7 +539,7 @@ impl Service {
         };
         let found = messages
             .into_iter()
-            .find_map(|message| event_for(&bot.slot, &message).map(|event| (message, event)));
+            .find_map(|message| Event::for_bot(&bot.slot, &message).map(|event| (message, event)));
         let Some((message, event)) = found else {
             // Nothing here for this bot: move its counter past these messages.
             let progress = BotWrite::Progress {
@@ -509,12 +549,23 @@ impl Service {
                 state: None,
                 failures: bot.failures,
                 disabled: false,
+                ended: false,
             };
             self.store_bot_outcome(&channel.id, progress, |_| Ok(()))
                 .await?;
             return Ok(());
         };
-        let context = event_context(channel, &bot, &message)?;
+        let seed = BotSeed::from_hex(&bot.seed)
+            .ok_or_else(|| ServiceError::internal("stored bot seed is corrupt"))?;
+        let context = EventContext::at(
+            channel.id.clone(),
+            bot.slot.clone(),
+            &message,
+            &self.roster_at(channel, message.seq, roster).await?,
+            bot.params.clone(),
+            bot.state.clone(),
+            seed,
+        );
         let source =
             BotSource::with_language(bot.name.clone(), bot.source.clone(), stored_language(&bot)?)
                 .map_err(|error| ServiceError::internal(format!("stored bot source: {error}")))?;
@@ -532,9 +583,10 @@ impl Service {
                         .bots
                         .charge_output(channel, seq, &reaction, self.inner.clock.now())
                 {
-                    // Over a cap: the reaction is dropped whole (posts and state), the event is
-                    // consumed, and the channel hears of it once. Not the bot's failure: the
-                    // same code is fine in a quieter channel.
+                    // Over a cap: the reaction is dropped whole (posts, state, end), the event is
+                    // consumed, and the transcript says so every time (replay must drop it too),
+                    // in full once per window and in a short line after. Not the bot's failure:
+                    // the same code is fine in a quieter channel.
                     tracing::info!(channel = %channel.id, slot = %slot, cap = hit.cap.as_str(), "bot output capped");
                     let progress = BotWrite::Progress {
                         slot: slot.clone(),
@@ -543,14 +595,11 @@ impl Service {
                         state: None,
                         failures: bot.failures,
                         disabled: false,
+                        ended: false,
                     };
                     let notice_at = self.inner.clock.now();
                     self.store_bot_outcome(&channel.id, progress, move |channel| {
-                        if hit.notify {
-                            channel.bot_output_capped(&slot, seq, &hit, notice_at)
-                        } else {
-                            Ok(())
-                        }
+                        channel.bot_output_capped(&slot, seq, &hit, notice_at)
                     })
                     .await?;
                     return Ok(());
@@ -562,11 +611,13 @@ impl Service {
                     state: reaction.state.clone(),
                     failures: 0,
                     disabled: false,
+                    ended: reaction.end.is_some(),
                 };
                 let failures = bot.failures;
+                let seed = bot.seed.clone();
                 let stored = self
                     .store_bot_outcome(&channel.id, progress, move |channel| {
-                        apply_reaction(channel, &slot, reaction, now)
+                        apply_reaction(channel, &slot, reaction, &seed, now)
                     })
                     .await?;
                 if !stored {
@@ -607,6 +658,7 @@ impl Service {
             state: None,
             failures,
             disabled: disable,
+            ended: false,
         };
         let slot = bot.slot.clone();
         let failure = BotFailure {
@@ -671,98 +723,31 @@ fn body_bytes(body: &Body) -> usize {
     text + data
 }
 
-/// Posts the reaction's messages from the bot's slot, all or none.
+/// Posts the reaction's messages from the bot's slot and, when the bot ended its run, the end
+/// and the reveal of `seed_hex`: all or none.
 fn apply_reaction(
     channel: &mut Channel,
     slot: &SlotLabel,
     reaction: Reaction,
+    seed_hex: &str,
     now: domain::Timestamp,
 ) -> Result<(), DomainError> {
     let mut trial = channel.clone();
     for post in reaction.posts {
         trial.bot_post(slot, post.body, post.to, now)?;
     }
+    if let Some(end) = reaction.end {
+        trial.end_bot_run(slot, end.reason, seed_hex, now)?;
+    }
     *channel = trial;
     Ok(())
 }
 
-/// What a channel message is for the bot in `slot`, if anything.
-fn event_for(slot: &SlotLabel, message: &Message) -> Option<Event> {
-    match message.kind {
-        MessageKind::User => Some(Event::Message(message.clone())),
-        // Bots do not hear bots: two echo bots would talk forever.
-        MessageKind::Bot => None,
-        MessageKind::System => {
-            let data = message.body.data.as_ref()?;
-            let event = data.get("event")?.as_str()?;
-            let player = || {
-                Some(Player {
-                    slot: SlotLabel::parse(data.get("slot")?.as_str()?).ok()?,
-                    name: data
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                })
-            };
-            match event {
-                "joined" | "rejoined" => player().map(Event::Join),
-                "left" | "kicked" | "slot_yielded" => player().map(Event::Leave),
-                "bot_attached" if data.get("slot")?.as_str()? == slot.as_str() => Some(Event::Init),
-                _ => None,
-            }
-        }
-    }
-}
-
-fn event_context(
-    channel: &Channel,
-    bot: &BotRecord,
-    message: &Message,
-) -> Result<EventContext, ServiceError> {
-    let seed_bytes = hex::decode(&bot.seed)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .ok_or_else(|| ServiceError::internal("stored bot seed is corrupt"))?;
-    let slots = channel
-        .slots
-        .iter()
-        .map(|slot| SlotInfo {
-            slot: slot.label.clone(),
-            kind: slot.kind,
-            holder: slot.seat.as_ref().map(|seat| seat.holder_name.clone()),
-        })
-        .collect();
-    let mut seated: Vec<(domain::Timestamp, usize, Player)> = channel
-        .slots
-        .iter()
-        .enumerate()
-        .filter(|(_, slot)| slot.kind == SlotKind::Invite)
-        .filter_map(|(position, slot)| {
-            slot.seat.as_ref().map(|seat| {
-                (
-                    seat.joined_at,
-                    position,
-                    Player {
-                        slot: slot.label.clone(),
-                        name: seat.holder_name.clone(),
-                    },
-                )
-            })
-        })
-        .collect();
-    seated.sort_by_key(|(joined_at, position, _)| (*joined_at, *position));
-    Ok(EventContext {
-        channel_id: channel.id.clone(),
-        bot_slot: bot.slot.clone(),
-        event_seq: message.seq,
-        now: message.at,
-        slots,
-        players: seated.into_iter().map(|(_, _, player)| player).collect(),
-        params: bot.params.clone(),
-        state: bot.state.clone(),
-        seed: BotSeed(seed_bytes),
-    })
+/// A channel's roster as of `seq`, kept by its bot task between events so that each event
+/// folds only the notices since the last.
+pub(crate) struct RosterAt {
+    seq: Seq,
+    roster: Roster,
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct BotRecord {
     /// Failed events in a row.
     pub failures: u32,
     pub disabled: bool,
+    /// The bot ended its own run; its seed has been revealed.
+    pub ended: bool,
 }
 
 impl std::fmt::Debug for BotRecord {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for BotRecord {
             .field("processed_seq", &self.processed_seq)
             .field("failures", &self.failures)
             .field("disabled", &self.disabled)
+            .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +61,8 @@ pub enum BotWrite {
         state: Option<serde_json::Value>,
         failures: u32,
         disabled: bool,
+        /// The bot ended its run with this event.
+        ended: bool,
     },
 }
 

@@ -233,6 +233,19 @@ impl Store {
         }
     }
 
+    /// The notices (`system` messages) with `after < seq <= upto`, oldest first: what a roster
+    /// is folded from.
+    pub async fn notices(
+        &self,
+        id: &ChannelId,
+        after: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Message>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.notices(id, after, upto).await,
+        }
+    }
+
     /// The messages with `after < seq <= upto` that `audience` may see, oldest first, as many
     /// as `budget` lets one page hold, and whether more follow. Rows are read one at a time and
     /// the read stops at the first message the page refuses, so a page of large messages never

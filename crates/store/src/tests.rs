@@ -817,6 +817,7 @@ mod bots {
             processed_seq: Seq(1),
             failures: 0,
             disabled: false,
+            ended: false,
         };
         store
             .update_channel_and_bots(&id, move |_| {
@@ -831,6 +832,7 @@ mod bots {
             state: Some(serde_json::json!({"n": to})),
             failures: 0,
             disabled: false,
+            ended: false,
         };
         let first = progress(1, 2);
         store

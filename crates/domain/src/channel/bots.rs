@@ -41,6 +41,8 @@ pub struct BotCard {
     pub seed_commitment: String,
     /// Set after repeated failures; an admin re-attaches the bot to enable it again.
     pub disabled: bool,
+    /// Set when the bot ended its own run (`ctx.end`): its seed is public, it gets no events.
+    pub ended: bool,
 }
 
 impl Channel {
@@ -178,6 +180,37 @@ impl Channel {
         self.ensure_open()?;
         self.slot_index(slot)?;
         self.record(now, Notice::output_capped(slot, trigger, hit));
+        Ok(())
+    }
+
+    /// Records that the bot in `slot` ended its own run (game over) and publishes its seed at
+    /// once, so the game can be checked as soon as it is over, not when the channel closes.
+    pub fn end_bot_run(
+        &mut self,
+        slot: &SlotLabel,
+        reason: Option<String>,
+        seed_hex: &str,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.ensure_open()?;
+        let index = self.slot_index(slot)?;
+        match self.slots[index].bot.as_mut() {
+            Some(card) if !card.ended => card.ended = true,
+            _ => {
+                return Err(DomainError::invalid(
+                    "slot",
+                    format!("no running bot in slot {slot}"),
+                ));
+            }
+        }
+        self.record(
+            now,
+            Notice::BotRunEnded {
+                slot: slot.clone(),
+                reason,
+            },
+        );
+        self.record_seed_reveal(slot, seed_hex, now);
         Ok(())
     }
 

@@ -512,6 +512,7 @@ fn card(name: &str) -> BotCard {
         params_hash: "sha256:11".into(),
         seed_commitment: "22".into(),
         disabled: false,
+        ended: false,
     }
 }
 

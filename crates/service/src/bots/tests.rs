@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::ErrorCode;
 use domain::bot_output::{BotOutputLimits, Output};
+use domain::{ErrorCode, Message, MessageKind};
 use store::{Store, StoreSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,7 @@ async fn settled(service: &Service, id: &ChannelId) {
         let bots = service.inner.store.bots_of(id).await.expect("bots");
         let behind = bots
             .iter()
-            .any(|bot| !bot.disabled && bot.processed_seq < channel.last_seq);
+            .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq);
         if !behind && !service.inner.bots.busy().contains_key(id) {
             return;
         }
@@ -119,7 +119,8 @@ async fn bot_slots_per_channel_are_capped_unless_the_operator_raises_it() {
 
 /// The attack: several chatty bots in one channel answer every user message. What they write
 /// stays within the per-message and per-minute caps, whatever the number of bots; a reply that
-/// does not fit is dropped whole and the channel is told once.
+/// does not fit is dropped whole and the channel is told in full once (and in a short line
+/// for each later drop, which replay needs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
     let limits = BotOutputLimits {
@@ -201,9 +202,24 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
         "two whole replies per message, then the minute cap"
     );
 
-    let notices: Vec<&Message> = messages
+    let every_drop: Vec<&Message> = messages
         .iter()
         .filter(|message| event_of(message) == Some("bot_output_capped"))
+        .collect();
+    assert_eq!(
+        every_drop.len(),
+        16 - 6,
+        "every dropped reply is in the transcript, so a replay drops it too"
+    );
+    let notices: Vec<&&Message> = every_drop
+        .iter()
+        .filter(|message| {
+            message
+                .body
+                .data
+                .as_ref()
+                .is_some_and(|data| !data.contains_key("repeat"))
+        })
         .collect();
     let caps: Vec<(&str, i64)> = notices
         .iter()
@@ -312,7 +328,7 @@ class Bot {
             .await
             .expect("close");
         service
-            .next_bot_event(&before_close, bot)
+            .next_bot_event(&before_close, bot, &mut None)
             .await
             .expect("the event's outcome is handled");
 
@@ -335,7 +351,7 @@ async fn an_event_the_workers_could_not_run_is_not_the_bots_failure() {
     let (id, channel, bot) = queued_event(&service, &alice, chatty(1, 10)).await;
     service.inner.bots.shutdown();
     let error = service
-        .next_bot_event(&channel, bot)
+        .next_bot_event(&channel, bot, &mut None)
         .await
         .expect_err("no worker ran it");
     assert_eq!(error.code(), ErrorCode::Internal);
@@ -351,4 +367,164 @@ async fn an_event_the_workers_could_not_run_is_not_the_bots_failure() {
         bot.processed_seq < channel.last_seq,
         "the event is still pending"
     );
+}
+
+/// Ends its run when told "stop"; until then it answers every message.
+const ENDING_BOT: &str = r#"
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; }
+  on_message(msg) {
+    this.ctx.post({ text: "heard " + msg.body.text });
+    if (msg.body.text === "stop") { this.ctx.end("game over"); }
+  }
+}
+"#;
+
+async fn post(service: &Service, who: &crate::Caller, id: &ChannelId, text: &str) -> Seq {
+    service
+        .post_message(
+            who,
+            crate::PostRequest {
+                channel_id: id.to_string(),
+                text: Some(text.into()),
+                ..crate::PostRequest::default()
+            },
+        )
+        .await
+        .expect("post")
+        .seq
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_ends_its_run_reveals_its_seed_at_once_and_hears_nothing_more() {
+    let (service, _dir) = service_with(ServiceSettings::default()).await;
+    let alice = person("alice");
+    let created = service
+        .create_channel(
+            &alice,
+            "ending",
+            &["invite:alice".into()],
+            true,
+            Some(BotRequest {
+                code: Some(ENDING_BOT.into()),
+                ..BotRequest::default()
+            }),
+        )
+        .await
+        .expect("create");
+    let id = created.channel.id.clone();
+    for text in ["a", "stop", "b"] {
+        post(&service, &alice, &id, text).await;
+        settled(&service, &id).await;
+    }
+    let messages = everything(&service, &id).await;
+    let bot_texts: Vec<&str> = messages
+        .iter()
+        .filter(|message| message.kind == MessageKind::Bot)
+        .filter_map(|message| message.body.text.as_deref())
+        .collect();
+    assert_eq!(
+        bot_texts,
+        ["heard a", "heard stop"],
+        "the reply to the end is kept, nothing after"
+    );
+    let events: Vec<&str> = messages.iter().filter_map(event_of).collect();
+    let ended = events
+        .iter()
+        .position(|event| *event == "bot_run_ended")
+        .expect("ended");
+    assert_eq!(events[ended + 1], "bot_seed_revealed");
+    let bot = service
+        .inner
+        .store
+        .bots_of(&id)
+        .await
+        .expect("bots")
+        .remove(0);
+    assert!(bot.ended && !bot.disabled);
+    let revealed = messages
+        .iter()
+        .find(|message| event_of(message) == Some("bot_seed_revealed"))
+        .and_then(|message| message.body.data.as_ref()?.get("seed")?.as_str())
+        .expect("seed");
+    assert_eq!(revealed, bot.seed);
+    assert_eq!(
+        bots::commitment(id.as_str(), bot.slot.as_str(), revealed, b""),
+        bot.seed_commitment
+    );
+    let card = service
+        .inner
+        .store
+        .load_channel(&id)
+        .await
+        .expect("load")
+        .slots
+        .into_iter()
+        .find_map(|slot| slot.bot)
+        .expect("card");
+    assert!(card.ended);
+
+    service
+        .update_channel(
+            &alice,
+            AdminRequest {
+                channel_id: id.to_string(),
+                op: "close".into(),
+                ..AdminRequest::default()
+            },
+        )
+        .await
+        .expect("close");
+    let reveals = everything(&service, &id)
+        .await
+        .iter()
+        .filter(|message| event_of(message) == Some("bot_seed_revealed"))
+        .count();
+    assert_eq!(
+        reveals, 1,
+        "closing does not reveal an ended bot's seed again"
+    );
+}
+
+/// Posts the players it is shown, as data.
+const ROSTER_BOT: &str = r#"
+class Bot {
+  constructor(ctx, params) { this.ctx = ctx; }
+  on_message(msg) {
+    this.ctx.post({ data: { players: this.ctx.players().map((p) => p.slot),
+                            holders: this.ctx.slots().map((s) => s.holder) } });
+  }
+}
+"#;
+
+/// The roster a bot sees is the transcript's at the event, not the channel's when the event
+/// happens to run: here the event runs after its sender left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_sees_the_roster_as_of_its_event_whenever_the_event_runs() {
+    let (service, _dir) = service_with(ServiceSettings::default()).await;
+    let alice = person("alice");
+    let request = BotRequest {
+        code: Some(ROSTER_BOT.into()),
+        ..BotRequest::default()
+    };
+    let (id, _, bot) = queued_event(&service, &alice, request).await;
+    service
+        .leave_channel(&alice, id.as_str(), None)
+        .await
+        .expect("alice leaves");
+    let now = service.inner.store.load_channel(&id).await.expect("load");
+    assert!(now.slots.iter().all(|slot| slot.seat.is_none()));
+    service
+        .next_bot_event(&now, bot, &mut None)
+        .await
+        .expect("the event runs");
+    let reply = everything(&service, &id)
+        .await
+        .into_iter()
+        .find(|message| message.kind == MessageKind::Bot)
+        .expect("the bot replied");
+    let data = reply.body.data.expect("data");
+    assert_eq!(data["players"], json!(["alice"]));
+    let holders = data["holders"].as_array().expect("holders");
+    assert!(holders.contains(&json!("alice")), "{holders:?}");
 }

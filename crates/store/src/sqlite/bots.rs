@@ -12,7 +12,7 @@ impl SqliteStore {
     pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, name, source, language, code_hash, params, params_hash, seed, \
-             seed_commitment, state, processed_seq, failures, disabled \
+             seed_commitment, state, processed_seq, failures, disabled, ended \
              FROM bots WHERE channel_id = ?1 ORDER BY slot",
         )
         .bind(channel.as_str())
@@ -24,7 +24,7 @@ impl SqliteStore {
     pub async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT b.channel_id FROM bots b \
-             WHERE b.disabled = 0 AND b.processed_seq < \
+             WHERE b.disabled = 0 AND b.ended = 0 AND b.processed_seq < \
                (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.channel_id = b.channel_id)",
         )
         .fetch_all(&self.readers)
@@ -50,14 +50,14 @@ pub(super) async fn insert_bot(
         .map_err(|error| StoreError::Backend(error.to_string()))?;
     sqlx::query(
         "INSERT INTO bots (channel_id, slot, name, source, code_hash, params, params_hash, seed, \
-         seed_commitment, state, processed_seq, failures, disabled, language) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         seed_commitment, state, processed_seq, failures, disabled, language, ended) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
          ON CONFLICT (channel_id, slot) DO UPDATE SET name = excluded.name, \
          source = excluded.source, language = excluded.language, code_hash = excluded.code_hash, params = excluded.params, \
          params_hash = excluded.params_hash, seed = excluded.seed, \
          seed_commitment = excluded.seed_commitment, state = excluded.state, \
          processed_seq = excluded.processed_seq, failures = excluded.failures, \
-         disabled = excluded.disabled",
+         disabled = excluded.disabled, ended = excluded.ended",
     )
     .bind(bot.channel_id.as_str())
     .bind(bot.slot.as_str())
@@ -73,6 +73,7 @@ pub(super) async fn insert_bot(
     .bind(i64::from(bot.failures))
     .bind(i64::from(bot.disabled))
     .bind(&bot.language)
+    .bind(i64::from(bot.ended))
     .execute(conn)
     .await?;
     Ok(())
@@ -92,6 +93,7 @@ pub(super) async fn write_bot(
             state,
             failures,
             disabled,
+            ended,
         } => {
             let state = state
                 .as_ref()
@@ -100,7 +102,7 @@ pub(super) async fn write_bot(
                 .map_err(|error| StoreError::Backend(error.to_string()))?;
             let moved = sqlx::query(
                 "UPDATE bots SET processed_seq = ?4, state = COALESCE(?5, state), \
-                 failures = ?6, disabled = ?7 \
+                 failures = ?6, disabled = ?7, ended = ?8 \
                  WHERE channel_id = ?1 AND slot = ?2 AND processed_seq = ?3",
             )
             .bind(channel.as_str())
@@ -110,6 +112,7 @@ pub(super) async fn write_bot(
             .bind(state)
             .bind(i64::from(failures))
             .bind(i64::from(disabled))
+            .bind(i64::from(ended))
             .execute(conn)
             .await?
             .rows_affected();
@@ -148,5 +151,6 @@ fn bot_from_row(row: &SqliteRow) -> Result<BotRecord, StoreError> {
         processed_seq: Seq(row.try_get("processed_seq")?),
         failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        ended: row.try_get::<i64, _>("ended")? != 0,
     })
 }

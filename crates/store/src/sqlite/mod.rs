@@ -484,6 +484,25 @@ impl SqliteStore {
         rows.iter().map(message_from_row).collect()
     }
 
+    pub async fn notices(
+        &self,
+        id: &ChannelId,
+        after: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash \
+             FROM messages WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind = 'system' \
+             ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .bind(after.0)
+        .bind(upto.0)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
     pub async fn message_page(
         &self,
         id: &ChannelId,
@@ -754,7 +773,7 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
     let slot_rows = sqlx::query(
         "SELECT s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, \
          s.since_seq, s.invite_hash, b.name AS bot_name, b.language, b.code_hash, b.params_hash, \
-         b.seed_commitment, b.disabled \
+         b.seed_commitment, b.disabled, b.ended \
          FROM slots s LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
          WHERE s.channel_id = ?1 ORDER BY s.position",
     )
@@ -821,6 +840,7 @@ fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
                 params_hash: row.try_get("params_hash")?,
                 seed_commitment: row.try_get("seed_commitment")?,
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
+                ended: row.try_get::<i64, _>("ended")? != 0,
             }),
             None => None,
         },
