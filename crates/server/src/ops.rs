@@ -425,5 +425,7 @@ pub async fn get_bot_code(
         language: code.language.as_str().to_owned(),
         code_hash: code.code_hash,
         source: code.source,
+        params: code.params,
+        params_hash: code.params_hash,
     })
 }

@@ -46,13 +46,16 @@ pub struct BotView {
     pub language: String,
     /// `sha256:` + hex of the exact source bytes get_bot_code returns.
     pub code_hash: String,
-    /// `sha256:` + hex of the parameters' JSON.
+    /// `sha256:` + hex of the RFC 8785 canonical JSON of the parameters; get_bot_code shows
+    /// the parameters themselves.
     pub params_hash: String,
-    /// Commitment to the bot's secret seed; the seed is revealed when the bot is replaced or
-    /// the channel closes.
+    /// Commitment to the bot's secret seed; the seed is revealed when its run ends, when it is
+    /// replaced, or when the channel closes.
     pub seed_commitment: String,
     /// True after repeated failures; an admin re-enables it with attach_bot.
     pub disabled: bool,
+    /// True once the bot ended its run (game over): its seed is revealed, it hears nothing more.
+    pub ended: bool,
 }
 
 /// A channel's set-up, from the caller's point of view.
@@ -101,6 +104,7 @@ impl ChannelView {
                         params_hash: card.params_hash.clone(),
                         seed_commitment: card.seed_commitment.clone(),
                         disabled: card.disabled,
+                        ended: card.ended,
                     }),
                 })
                 .collect(),
@@ -128,6 +132,9 @@ pub struct MessageView {
     pub to: Option<String>,
     /// RFC 3339 time the server accepted it.
     pub at: String,
+    /// This message's link of the channel's hash chain: `sha256:` + hex over the previous
+    /// link and this message (docs/transcript.md).
+    pub hash: String,
 }
 
 impl From<Message> for MessageView {
@@ -141,6 +148,7 @@ impl From<Message> for MessageView {
             data: message.body.data,
             to: message.to.map(|slot| slot.to_string()),
             at: rfc3339(message.at.0),
+            hash: message.hash.into(),
         }
     }
 }
@@ -251,6 +259,13 @@ pub struct BotCodeOut {
     /// `sha256:` + hex of `source`'s exact UTF-8 bytes.
     pub code_hash: String,
     pub source: String,
+    /// For a bot attached to a channel: the parameters it was attached with, in the open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// `sha256:` + hex of the RFC 8785 canonical JSON of `params`, as the attach notice and
+    /// the channel's bot card show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params_hash: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -61,6 +61,9 @@ pub struct BotCode {
     pub language: bots::Language,
     pub code_hash: String,
     pub source: String,
+    /// An attached bot's parameters: participants may read what configures their referee.
+    pub params: Option<Value>,
+    pub params_hash: Option<String>,
 }
 
 /// Runs bot events: at most one task per channel, each event on the worker pool.
@@ -369,6 +372,8 @@ impl Service {
                     language: source.language(),
                     code_hash: source.code_hash().as_str().to_owned(),
                     source: source.source().to_owned(),
+                    params: None,
+                    params_hash: None,
                 })
             }
             CodeOf::Attached { channel_id, slot } => {
@@ -394,6 +399,8 @@ impl Service {
                     name: bot.name,
                     code_hash: bot.code_hash,
                     source: bot.source,
+                    params: Some(bot.params),
+                    params_hash: Some(bot.params_hash),
                 })
             }
         }
