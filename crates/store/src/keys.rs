@@ -34,7 +34,8 @@ impl std::fmt::Debug for ServerKeyRecord {
 }
 
 impl Store {
-    /// Every signing key, active and retired, oldest first.
+    /// Every signing key, active and retired, in the order they were stored (the active key
+    /// last).
     pub async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
         match self {
             Store::Sqlite(store) => store.server_keys().await,

@@ -11,9 +11,11 @@ use crate::keys::ServerKeyRecord;
 
 impl SqliteStore {
     pub async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
+        // In the order they were stored (rows are never deleted, so rowids only grow), not by
+        // `created_at`: a key rotated in by `keys rotate` carries that process's clock.
         let rows = sqlx::query(
             "SELECT id, secret_key, public_key, created_at, retired_at FROM server_keys \
-             ORDER BY created_at, id",
+             ORDER BY rowid",
         )
         .fetch_all(&self.readers)
         .await?;
