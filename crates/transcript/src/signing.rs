@@ -124,6 +124,21 @@ pub struct PublicKeyInfo {
 }
 
 impl PublicKeyInfo {
+    /// The published form of the key with these public bytes: its id derived, its bytes in
+    /// base64url.
+    pub fn from_public_bytes(
+        public: &[u8; KEY_BYTES],
+        created_at: Timestamp,
+        retired_at: Option<Timestamp>,
+    ) -> Self {
+        PublicKeyInfo {
+            id: KeyId::of(public),
+            public: URL_SAFE_NO_PAD.encode(public),
+            created_at,
+            retired_at,
+        }
+    }
+
     /// Whether this key still signs.
     pub fn is_active(&self) -> bool {
         self.retired_at.is_none()
@@ -186,19 +201,19 @@ impl ServerKey {
         self.created_at
     }
 
+    /// The 32 bytes of the public key.
+    pub fn public_bytes(&self) -> [u8; KEY_BYTES] {
+        self.signing.verifying_key().to_bytes()
+    }
+
     /// The public key, base64url without padding.
     pub fn public(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.signing.verifying_key().to_bytes())
+        URL_SAFE_NO_PAD.encode(self.public_bytes())
     }
 
     /// What is published of this key while it is active.
     pub fn info(&self) -> PublicKeyInfo {
-        PublicKeyInfo {
-            id: self.id.clone(),
-            public: self.public(),
-            created_at: self.created_at,
-            retired_at: None,
-        }
+        PublicKeyInfo::from_public_bytes(&self.public_bytes(), self.created_at, None)
     }
 }
 
