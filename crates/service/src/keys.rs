@@ -21,6 +21,9 @@ use transcript::{KeyId, Keyring, KeyringError, PublicKeyInfo, ServerKey};
 
 use crate::{Service, ServiceError};
 
+/// The signature algorithm, as the published key list names it.
+pub use transcript::signing::ALGORITHM;
+
 /// How often a running service looks for a key rotated by another process (`keys rotate`):
 /// often enough that a rotation takes effect within a minute, rarely enough that looking costs
 /// nothing (one small read per minute, and only when something is signed or published).

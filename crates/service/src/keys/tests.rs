@@ -6,8 +6,8 @@ use tokio_util::sync::CancellationToken;
 use transcript::HeadStatement;
 
 use super::*;
-use crate::{Clock, ServiceSettings};
 use crate::testing::FixedClock;
+use crate::{Clock, ServiceSettings};
 
 async fn open(dir: &tempfile::TempDir) -> Store {
     let url = format!("sqlite://{}", dir.path().join("keys.db").display());
