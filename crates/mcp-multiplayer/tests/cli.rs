@@ -1,4 +1,5 @@
-//! The binary as a new user meets it: `token` commands and the database they write, `serve`'s
+//! The binary as a new user meets it: `token` and `keys` commands and the database they write
+//! (a key rotated beside a running server, the published key list), `serve`'s
 //! flags (`--listen` with a host name, `--database-url`), what it logs when stderr is not a
 //! terminal, errors that must not show a password, and the `/` page.
 
