@@ -31,6 +31,10 @@ pub enum Command {
     /// running server.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The server's signing keys, which sign transcript heads: list, rotate. Safe to run
+    /// beside a running server, which signs with a rotated key within a minute.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run bot code for a server: started by `serve`, never by hand. It confines itself and
     /// answers jobs on its standard input and output.
     #[command(hide = true)]
@@ -94,6 +98,17 @@ pub enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List every signing key: its id, when it was made, when it retired, and which one signs.
+    List(DatabaseArgs),
+    /// Retire the active signing key and make a new one. The retired key's public half stays
+    /// published at /.well-known/mcp-multiplayer-keys, forever, so what it signed still
+    /// verifies; its secret is erased. A running server starts signing with the new key
+    /// within a minute (when it next looks at the keys), or at its next start.
+    Rotate(DatabaseArgs),
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TokenCreateArgs {
     /// A unique name for the token, to list and revoke it (letters, digits, '-', '_', '.').
@@ -120,7 +135,7 @@ pub struct TokenCreateArgs {
     pub database: DatabaseArgs,
 }
 
-/// Where the data lives; shared by `serve` and `token`.
+/// Where the data lives; shared by `serve`, `token` and `keys`.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// Directory for the embedded database; created if missing.

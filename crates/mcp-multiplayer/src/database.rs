@@ -1,6 +1,7 @@
 //! Where the database is and how the binary opens it: the URL from `--data-dir` or
 //! `--database-url`, the SQLite file it names, the folder made for it, the URL as it may be
-//! shown (password hidden), and the check that a `token` command found an existing database.
+//! shown (password hidden), and the check that a `token` or `keys` command found an existing
+//! database.
 
 use std::path::{Path, PathBuf};
 
@@ -62,8 +63,8 @@ impl Database {
             .with_context(|| format!("could not create the folder {}", folder.display()))
     }
 
-    /// Refuses a SQLite file that does not exist yet: a `token` command run from the wrong
-    /// folder would otherwise make a new database that no server reads.
+    /// Refuses a SQLite file that does not exist yet: a `token` or `keys` command run from the
+    /// wrong folder would otherwise make a new database that no server reads.
     pub fn require_existing(&self, create_hint: bool) -> anyhow::Result<()> {
         let Some(file) = &self.file else {
             return Ok(());
@@ -94,6 +95,14 @@ impl Database {
     pub async fn open_for_token_admin(&self) -> anyhow::Result<store::Store> {
         self.create_folder()?;
         store::Store::open_for_token_admin(&self.url)
+            .await
+            .with_context(|| format!("could not open the database {}", self.describe()))
+    }
+
+    /// Opens an existing database beside a server that may be running on it, for the `keys`
+    /// commands.
+    pub async fn open_for_key_admin(&self) -> anyhow::Result<store::Store> {
+        store::Store::open_for_key_admin(&self.url)
             .await
             .with_context(|| format!("could not open the database {}", self.describe()))
     }

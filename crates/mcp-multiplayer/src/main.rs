@@ -4,9 +4,11 @@
 //! - [`config`]: flags, environment variables and their validation.
 //! - [`database`]: where the database is, its folder, and its URL as it may be shown.
 //! - [`token`]: the `token` commands (personal tokens).
+//! - [`keys`]: the `keys` commands (the server's signing keys).
 
 mod config;
 mod database;
+mod keys;
 mod token;
 
 use std::process::ExitCode;
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
             with_runtime(async { bench::run(args, workers).await.map_err(anyhow::Error::from) })
         }
         Command::Token(command) => with_runtime(token::run(command)),
+        Command::Keys(command) => with_runtime(keys::run(command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,6 +147,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown.clone(),
         workers,
     );
+    // Before serving: keys that cannot be loaded stop the server here, not at the first head.
+    let keyring = service
+        .load_keys()
+        .await
+        .context("could not load the server's signing keys")?;
+    tracing::info!(key = %keyring.active_id(), "signing transcript heads");
     match service.resume_bots().await {
         Ok(0) => {}
         Ok(channels) => tracing::info!(channels, "resuming bot events left over from the last run"),

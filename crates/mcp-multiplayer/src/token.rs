@@ -104,7 +104,8 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn format_time(at: domain::Timestamp) -> String {
+/// A time as RFC 3339, to the second, for the admin commands' output.
+pub(crate) fn format_time(at: domain::Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp(at.0 / 1000)
         .ok()
         .and_then(|time| {

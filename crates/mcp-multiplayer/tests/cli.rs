@@ -1,4 +1,5 @@
-//! The binary as a new user meets it: `token` commands and the database they write, `serve`'s
+//! The binary as a new user meets it: `token` and `keys` commands and the database they write
+//! (a key rotated beside a running server, the published key list), `serve`'s
 //! flags (`--listen` with a host name, `--database-url`), what it logs when stderr is not a
 //! terminal, errors that must not show a password, and the `/` page.
 
@@ -252,4 +253,95 @@ fn the_oauth_startup_log_says_how_to_connect() {
         "{logged}"
     );
     assert!(logged.contains("mcp-multiplayer token create"), "{logged}");
+}
+
+#[test]
+fn keys_rotate_beside_a_running_server_and_every_key_stays_published() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refused = run(&["keys", "rotate"], dir.path());
+    assert!(
+        !refused.status.success(),
+        "rotated keys in a database nobody serves"
+    );
+    assert!(text(&refused.stderr).contains("--data-dir"));
+
+    let args = [
+        "--auth",
+        "dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "data",
+    ];
+    let served = Served::start(&args, dir.path());
+    let published = |base: &str| {
+        let (status, content_type, body) =
+            get(&format!("{base}/.well-known/mcp-multiplayer-keys"), "*/*");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    // The server made its first key at start, and publishes it without a token.
+    let first = published(&served.base);
+    let keys = first["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "{first}");
+    let first_id = keys[0]["id"].as_str().expect("an id").to_owned();
+    assert!(first_id.starts_with("ed25519:"), "{first}");
+    assert_eq!(first["active"], first_id.as_str());
+    assert_eq!(keys[0]["algorithm"], "Ed25519");
+    assert_eq!(
+        keys[0]["public"].as_str().map(str::len),
+        Some(43),
+        "{first}"
+    );
+    assert!(keys[0]["retired_at"].is_null(), "{first}");
+
+    // Beside the running server.
+    let rotated = run(&["keys", "rotate"], dir.path());
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(
+        text(&rotated.stdout).contains(&first_id),
+        "{}",
+        text(&rotated.stdout)
+    );
+    assert!(
+        text(&rotated.stderr).contains("within 60 seconds"),
+        "{}",
+        text(&rotated.stderr)
+    );
+    let listed = run(&["keys", "list"], dir.path());
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed = text(&listed.stdout);
+    let mut lines = listed.lines();
+    let header = lines.next().expect("a header");
+    for column in ["ID", "CREATED", "RETIRED", "STATE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(
+        rows[0].starts_with(&first_id) && rows[0].ends_with("retired"),
+        "{listed}"
+    );
+    assert!(rows[1].ends_with("active"), "{listed}");
+    let second_id = rows[1].split_whitespace().next().expect("an id").to_owned();
+    assert_ne!(second_id, first_id);
+    let logged = served.stop();
+    assert!(
+        logged.contains(&first_id),
+        "the start names its key: {logged}"
+    );
+
+    // At its next start the server signs with the new key, and still publishes the old one.
+    let served = Served::start(&args, dir.path());
+    let after = published(&served.base);
+    assert_eq!(after["active"], second_id.as_str(), "{after}");
+    let keys = after["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 2, "{after}");
+    assert_eq!(keys[0]["id"], first_id.as_str());
+    assert!(keys[0]["retired_at"].is_string(), "{after}");
+    assert!(keys[1]["retired_at"].is_null(), "{after}");
 }

@@ -7,6 +7,8 @@
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: framing and Host/Origin checks, the body cap, bearer authentication.
 //! - [`home`]: `/`, what this server is and how to connect.
+//! - `/.well-known/mcp-multiplayer-keys` ([`KEYS_PATH`]): the public keys that verify signed
+//!   heads; its handler is here, beside `/healthz`.
 //! - [`listen`]: the accept loop and hyper's connection settings.
 //! - [`client_address`]: the client address that per-address limits count (trusted proxies).
 //! - [`framing`]: how each request was framed on the wire (request smuggling guards).
@@ -29,6 +31,9 @@ use std::time::Duration;
 
 use auth::Authenticator;
 use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use service::Service;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +44,13 @@ pub use middleware::HostPolicy;
 
 /// Largest request body accepted, in bytes. Messages are capped far below this.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Where the server publishes its public signing keys.
+pub const KEYS_PATH: &str = "/.well-known/mcp-multiplayer-keys";
+
+/// How long a client may cache the key list: short, since a rotation adds a key. A verifier
+/// that meets a `key_id` it does not know fetches the list again.
+const KEYS_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// Everything the router needs.
 pub struct AppParts {
@@ -63,6 +75,7 @@ pub fn app(parts: AppParts) -> Router {
         &parts.public_url,
         matches!(parts.authenticator, Authenticator::Dev),
     ));
+    let keys = get(published_keys).with_state(parts.service.clone());
     let authorization_server = match parts.authenticator.oauth() {
         Some(server) => oauth::router(server.clone(), parts.trusted_proxies),
         None => Router::new(),
@@ -83,6 +96,7 @@ pub fn app(parts: AppParts) -> Router {
         .route("/healthz", get(healthz))
         .route("/", get(home::page).with_state(home))
         .route("/api/openapi.json", api::openapi_route())
+        .route(KEYS_PATH, keys)
         .merge(authorization_server)
         .merge(authenticated)
         // Unknown paths and methods answer JSON, like every refusal (axum's own are empty).
@@ -101,4 +115,17 @@ pub fn app(parts: AppParts) -> Router {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// `GET /.well-known/mcp-multiplayer-keys`: every public key that ever signed a head (active
+/// and retired) and the active one's id. No authentication: anyone holding a signed head may
+/// check it.
+async fn published_keys(State(service): State<Service>) -> Result<Response, api::ApiError> {
+    let keys = wire::KeysView::from(service.published_keys().await?);
+    let mut response = axum::Json(keys).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(KEYS_CACHE_CONTROL),
+    );
+    Ok(response)
 }

@@ -153,6 +153,49 @@ impl From<Message> for MessageView {
     }
 }
 
+/// The server's public signing keys, as served at `/.well-known/mcp-multiplayer-keys`.
+#[derive(Debug, Serialize)]
+pub struct KeysView {
+    /// Every key that ever signed a head, active and retired, in the order they were made.
+    pub keys: Vec<KeyView>,
+    /// The id of the key that signs now.
+    pub active: String,
+}
+
+/// One public signing key.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    /// What a signed head's `key_id` names: `ed25519:` and 16 hex digits.
+    pub id: String,
+    /// Always `Ed25519`.
+    pub algorithm: &'static str,
+    /// The 32-byte public key, base64url without padding.
+    pub public: String,
+    /// RFC 3339 time the key was made.
+    pub created_at: String,
+    /// RFC 3339 time it stopped signing; `null` for the active key.
+    pub retired_at: Option<String>,
+}
+
+impl From<service::PublishedKeys> for KeysView {
+    fn from(published: service::PublishedKeys) -> Self {
+        Self {
+            keys: published
+                .keys
+                .into_iter()
+                .map(|key| KeyView {
+                    id: key.id.to_string(),
+                    algorithm: service::keys::ALGORITHM,
+                    public: key.public,
+                    created_at: rfc3339(key.created_at.0),
+                    retired_at: key.retired_at.map(|at| rfc3339(at.0)),
+                })
+                .collect(),
+            active: published.active.to_string(),
+        }
+    }
+}
+
 fn rfc3339(millis: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()

@@ -7,6 +7,8 @@
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
 //! - `bots`: attaching bots and running their events, exactly once and in order.
 //! - [`reads`]: read progress for unread counts, written in batches.
+//! - [`keys`]: the server's signing keys: loading them into a keyring, making the first one,
+//!   rotation, and noticing a rotation made beside the running server.
 //!
 //! A method takes the authenticated [`Caller`] and plain arguments, checks the caller's access
 //! (reading or writing) before anything else, checks the arguments through the
@@ -17,6 +19,7 @@ mod admission;
 mod bots;
 mod caller;
 mod error;
+pub mod keys;
 mod reads;
 mod service;
 mod sync;
@@ -27,6 +30,7 @@ pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use caller::{Access, Caller};
 pub use domain::Principal;
 pub use error::ServiceError;
+pub use keys::{KeysError, PublishedKeys};
 pub use service::{
     AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SystemClock,
 };

@@ -62,6 +62,9 @@ pub struct ServiceSettings {
     /// Caps on what bots write across events: per message they react to, per minute per
     /// channel, per minute per channel owner.
     pub bot_output: BotOutputLimits,
+    /// How long the signing keys are used before the store is asked again whether another
+    /// process rotated them.
+    pub key_recheck: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -73,6 +76,7 @@ impl Default for ServiceSettings {
             bot_limits: bots::Limits::default(),
             max_bot_slots: DEFAULT_MAX_BOT_SLOTS,
             bot_output: BotOutputLimits::default(),
+            key_recheck: crate::keys::KEY_RECHECK,
         }
     }
 }
@@ -92,6 +96,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     pub(crate) reads: ReadTracker,
     pub(crate) bots: crate::bots::BotRunner,
+    /// The signing keys, loaded at start or on first use.
+    pub(crate) keys: crate::keys::ServerKeys,
 }
 
 /// A channel just created.
@@ -207,11 +213,13 @@ impl Service {
         let admission = Admission::new(settings.rate_limit_per_second, settings.max_waiting_syncs);
         let bots =
             crate::bots::BotRunner::new(workers, settings.bot_limits.clone(), settings.bot_output);
+        let keys = crate::keys::ServerKeys::new(settings.key_recheck);
         let service = Self {
             inner: Arc::new(Inner {
                 store,
                 admission,
                 clock,
+                keys,
                 settings,
                 shutdown,
                 reads: ReadTracker::default(),
@@ -262,7 +270,7 @@ impl Service {
         &self.inner.store
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 

@@ -4,6 +4,7 @@
 //!   readers.
 //! - [`bots`]: what is stored of attached bots beside their public card.
 //! - [`oauth`]: people, OAuth clients, codes and tokens for the authorization server.
+//! - [`keys`]: the server's signing keys, as bytes: the active one, the retired ones, rotation.
 //! - [`signals`]: "channel X advanced to seq N" notifications that wake waiting syncs; a backend
 //!   publishes them only after its commit.
 //!
@@ -12,6 +13,7 @@
 //! transaction or not at all. Nothing here knows HTTP, MCP or bots.
 
 pub mod bots;
+pub mod keys;
 pub mod oauth;
 pub mod signals;
 pub mod sqlite;
@@ -94,6 +96,9 @@ pub enum Access {
     /// Administer people and tokens only. No server keeps those in memory beyond a few
     /// seconds, so this may run beside one.
     PeopleAndTokens,
+    /// Administer the server's signing keys only. A server keeps its keys in memory and
+    /// re-reads them at most a minute after a change, so this may run beside one.
+    ServerKeys,
 }
 
 /// Tuning that the binary sets from its configuration.
@@ -131,6 +136,12 @@ impl Store {
     /// running on it (the `token` commands).
     pub async fn open_for_token_admin(url: &str) -> Result<Self, StoreError> {
         Self::open_with(url, StoreSettings::default(), Access::PeopleAndTokens).await
+    }
+
+    /// Opens the database for [`Access::ServerKeys`] only, beside a server that may be running
+    /// on it (the `keys` commands).
+    pub async fn open_for_key_admin(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreSettings::default(), Access::ServerKeys).await
     }
 
     async fn open_with(

@@ -940,3 +940,103 @@ async fn a_message_page_stops_at_its_byte_budget_and_says_more_follow() {
     assert_eq!(page.messages.len(), 4);
     assert!(page.has_more);
 }
+
+mod keys {
+    use super::open;
+    use crate::keys::ServerKeyRecord;
+    use crate::{Store, StoreError};
+    use domain::Timestamp;
+
+    /// A key whose bytes are `n` repeated: the store does not read them.
+    fn key(n: u8, at: i64) -> ServerKeyRecord {
+        ServerKeyRecord {
+            id: format!("ed25519:{n:016x}"),
+            secret_hex: Some(format!("{n:02x}").repeat(32)),
+            public_hex: format!("{:02x}", n.wrapping_add(100)).repeat(32),
+            created_at: Timestamp(at),
+            retired_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_one_first_key_is_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        assert!(store.server_keys().await.expect("listed").is_empty());
+        // Two starts racing: both try, one wins, both re-read the winner.
+        let (first, second) = tokio::join!(
+            store.insert_server_key(key(1, 10)),
+            store.insert_server_key(key(2, 10))
+        );
+        let stored = [first.expect("answered"), second.expect("answered")];
+        assert_eq!(stored.iter().filter(|stored| **stored).count(), 1);
+        let keys = store.server_keys().await.expect("listed");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0], if stored[0] { key(1, 10) } else { key(2, 10) });
+    }
+
+    #[tokio::test]
+    async fn rotation_retires_the_active_key_erases_its_secret_and_keeps_its_public_half() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        assert!(store.insert_server_key(key(1, 10)).await.expect("stored"));
+        let retired = store
+            .rotate_server_key(key(2, 20), Timestamp(20))
+            .await
+            .expect("rotated");
+        assert_eq!(retired.as_deref(), Some(key(1, 10).id.as_str()));
+        let retired = store
+            .rotate_server_key(key(3, 30), Timestamp(30))
+            .await
+            .expect("rotated");
+        assert_eq!(retired.as_deref(), Some(key(2, 20).id.as_str()));
+
+        let keys = store.server_keys().await.expect("listed");
+        let retired_one = ServerKeyRecord {
+            secret_hex: None,
+            retired_at: Some(Timestamp(20)),
+            ..key(1, 10)
+        };
+        let retired_two = ServerKeyRecord {
+            secret_hex: None,
+            retired_at: Some(Timestamp(30)),
+            ..key(2, 20)
+        };
+        assert_eq!(keys, vec![retired_one, retired_two, key(3, 30)]);
+        // A first-key insert after rotations finds the active key and stores nothing.
+        assert!(!store.insert_server_key(key(4, 40)).await.expect("answered"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_rotation_retires_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir).await;
+        assert!(store.insert_server_key(key(1, 10)).await.expect("stored"));
+        // The same public key again breaks the insert after the retirement ran: both undone.
+        let clash = ServerKeyRecord {
+            id: "ed25519:ffffffffffffffff".into(),
+            ..key(1, 20)
+        };
+        assert!(matches!(
+            store.rotate_server_key(clash, Timestamp(20)).await,
+            Err(StoreError::Backend(_))
+        ));
+        assert_eq!(store.server_keys().await.expect("listed"), vec![key(1, 10)]);
+    }
+
+    #[tokio::test]
+    async fn key_admin_rotates_beside_a_running_server() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = open(&dir).await;
+        assert!(server.insert_server_key(key(1, 10)).await.expect("stored"));
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let admin = Store::open_for_key_admin(&url).await.expect("admin opens");
+        admin
+            .rotate_server_key(key(2, 20), Timestamp(20))
+            .await
+            .expect("rotated");
+        let seen = server.server_keys().await.expect("listed");
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1], key(2, 20));
+    }
+}

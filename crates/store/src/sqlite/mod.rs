@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod bots;
 mod chain;
+mod keys;
 mod oauth;
 
 use crate::signals::{Advance, Snapshot};
@@ -57,7 +58,8 @@ pub struct SqliteStore {
     signals: Signals,
     committed: Committed,
     /// Held for the store's lifetime: a second process on the same file would make the
-    /// writer's memory of channels wrong. `None` for [`Access::PeopleAndTokens`].
+    /// writer's memory of channels wrong. `None` for the administrative accesses
+    /// ([`Access::PeopleAndTokens`], [`Access::ServerKeys`]).
     _exclusive: Option<Arc<std::fs::File>>,
 }
 
@@ -140,7 +142,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let exclusive = match access {
             Access::Everything => Some(Arc::new(lock_database(options.get_filename())?)),
-            Access::PeopleAndTokens => None,
+            Access::PeopleAndTokens | Access::ServerKeys => None,
         };
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
