@@ -309,6 +309,7 @@ impl Channel {
                 name: channel.name.clone(),
                 by: creator.display_name.clone(),
                 slots: slot_list,
+                reveal_private: Some(channel.reveal_private),
             },
         );
 

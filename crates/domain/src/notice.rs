@@ -33,6 +33,9 @@ pub enum Notice {
         name: String,
         by: String,
         slots: Vec<String>,
+        /// The channel's `reveal_private` setting; absent in channels from before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reveal_private: Option<bool>,
     },
     /// Someone took a seat with its invite code.
     Joined {
@@ -335,6 +338,7 @@ mod tests {
                 name: "chess night".into(),
                 by: odd.into(),
                 slots: vec!["invite:alice".into(), "bot:referee".into()],
+                reveal_private: Some(true),
             },
             Notice::Joined {
                 slot: slot("alice"),

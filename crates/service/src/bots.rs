@@ -120,7 +120,7 @@ impl BotRunner {
 
     /// Runs `job` on a worker, paid for by `payer`. A pool that shut down is no outcome: the
     /// event stays pending for the next start.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         payer: &domain::PrincipalId,
         channel: &str,
@@ -143,7 +143,7 @@ impl BotRunner {
 
     /// The channels with a running task. A std mutex: held for a map operation, never across
     /// an await.
-    fn busy(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, bool>> {
+    pub(crate) fn busy(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, bool>> {
         self.busy
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

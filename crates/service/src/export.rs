@@ -246,3 +246,6 @@ fn exported_bot(bot: BotRecord, messages: &[Message]) -> Option<ExportedBot> {
         disabled: bot.disabled,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 //!
 //! The steps and their order are `docs/transcript.md`'s "What a verifier checks".
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use bots::{BotErrorKind, BotSeed, BotSource, Event, EventContext, Job, Language, Limits};
@@ -99,6 +99,17 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
     })?;
     let messages = decode_messages(transcript)?;
     let links = chain_links(&channel, transcript, &messages)?;
+    if let Some(key) = transcript
+        .keys
+        .iter()
+        .find(|key| key.algorithm != crate::signing::ALGORITHM)
+    {
+        return Err(Divergence::whole(
+            format!("the algorithm of key {}", key.id),
+            crate::signing::ALGORITHM,
+            &key.algorithm,
+        ));
+    }
     let keys: Vec<PublicKeyInfo> = transcript.keys.iter().map(|key| key.info()).collect();
     check_head(
         &channel,
@@ -112,7 +123,7 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
         check_head(&channel, head, &keys, &links, "a saved head")?;
         heads.push(head.clone());
     }
-    check_created(transcript, &messages)?;
+    check_header(transcript, &messages)?;
     let mut bots = Vec::new();
     for bot in &transcript.bots {
         check_bot(&channel, bot, &messages)?;
@@ -252,28 +263,85 @@ fn check_head(
     }
 }
 
-/// Seq 1 is the `created` notice, listing the header's slots.
-fn check_created(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
+/// The header against the notices, which the chain covers: seq 1 is the `created` notice
+/// with the header's slots and setting, the name is the last one given, `closed` says whether
+/// a close notice exists. A channel created since the transcript existed is faithful from 0.
+fn check_header(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
+    let header = &transcript.channel;
     let Some(Some(first)) = messages.first() else {
         return Ok(());
     };
     match first.notice() {
-        Some(Ok(Notice::Created { slots, .. })) if slots == transcript.channel.slots => Ok(()),
-        Some(Ok(Notice::Created { slots, .. })) => Err(Divergence::at(
-            1,
-            "the channel's slots",
-            slots.join(", "),
-            transcript.channel.slots.join(", "),
-        )),
+        Some(Ok(Notice::Created {
+            slots,
+            reveal_private,
+            ..
+        })) => {
+            if slots != header.slots {
+                return Err(Divergence::at(
+                    1,
+                    "the channel's slots",
+                    slots.join(", "),
+                    header.slots.join(", "),
+                ));
+            }
+            if let Some(reveal_private) = reveal_private {
+                if reveal_private != header.reveal_private {
+                    return Err(Divergence::at(
+                        1,
+                        "the channel's reveal_private setting",
+                        reveal_private,
+                        header.reveal_private,
+                    ));
+                }
+                if header.faithful_from != 0 {
+                    return Err(Divergence::whole(
+                        "faithful_from of a channel created with the transcript",
+                        0,
+                        header.faithful_from,
+                    ));
+                }
+            }
+        }
         // Channels from before the transcript may start otherwise; nothing to hold them to.
-        _ if transcript.channel.faithful_from > 0 => Ok(()),
-        _ => Err(Divergence::at(
-            1,
-            "the first message",
-            "the created notice",
-            "something else",
-        )),
+        _ if header.faithful_from > 0 => return Ok(()),
+        _ => {
+            return Err(Divergence::at(
+                1,
+                "the first message",
+                "the created notice",
+                "something else",
+            ));
+        }
     }
+    let mut name = None;
+    let mut closed = false;
+    for (_, notice) in notices(messages) {
+        match notice {
+            Notice::Created { name: given, .. } | Notice::Renamed { name: given, .. } => {
+                name = Some(given)
+            }
+            Notice::Closed { .. } => closed = true,
+            _ => {}
+        }
+    }
+    if let Some(name) = name
+        && name != header.name
+    {
+        return Err(Divergence::whole(
+            "the channel's name, against its notices",
+            name,
+            &header.name,
+        ));
+    }
+    if closed != header.closed {
+        return Err(Divergence::whole(
+            "whether the channel is closed, against its notices",
+            closed,
+            header.closed,
+        ));
+    }
+    Ok(())
 }
 
 fn check_bot(
@@ -336,6 +404,27 @@ fn check_bot(
                 exported,
             ));
         }
+    }
+    let mut ended = false;
+    let mut disabled = false;
+    for (seq, notice) in notices(messages) {
+        match notice {
+            Notice::BotRunEnded { slot: of, .. } if of.as_str() == slot && seq.0 > at => {
+                ended = true
+            }
+            Notice::BotDisabled { slot: of } if of.as_str() == slot && seq.0 > at => {
+                disabled = true
+            }
+            _ => {}
+        }
+    }
+    if (ended, disabled) != (bot.ended, bot.disabled) {
+        return Err(Divergence::at(
+            at,
+            format!("whether the bot in {slot} ended or is disabled, against its notices"),
+            format!("ended {ended}, disabled {disabled}"),
+            format!("ended {}, disabled {}", bot.ended, bot.disabled),
+        ));
     }
     if let Some(seed) = &bot.seed {
         let commitment = bots::commitment(channel.as_str(), slot, seed, b"");
@@ -490,9 +579,7 @@ where
 }
 
 /// What the transcript recorded of one bot's outcomes.
-struct Recorded<'a> {
-    /// The bot's posts after its attachment, oldest first.
-    posts: VecDeque<&'a Message>,
+struct Recorded {
     /// Failed events: the event's seq → (the failure's kind, whether the bot was disabled).
     failures: HashMap<i64, (String, bool)>,
     /// Events whose reply was dropped over a cap.
@@ -502,10 +589,9 @@ struct Recorded<'a> {
     closed: bool,
 }
 
-impl<'a> Recorded<'a> {
-    fn of(slot: &SlotLabel, attached: i64, messages: &'a [Option<Message>]) -> Self {
+impl Recorded {
+    fn of(slot: &SlotLabel, attached: i64, messages: &[Option<Message>]) -> Self {
         let mut recorded = Recorded {
-            posts: VecDeque::new(),
             failures: HashMap::new(),
             capped: Vec::new(),
             ended: None,
@@ -517,10 +603,6 @@ impl<'a> Recorded<'a> {
             .flatten()
             .filter(|message| message.seq.0 > attached)
         {
-            if message.kind == MessageKind::Bot && message.sender.as_ref() == Some(slot) {
-                recorded.posts.push_back(message);
-                continue;
-            }
             match message.notice().and_then(Result::ok) {
                 Some(Notice::BotError {
                     slot: failed,
@@ -589,7 +671,9 @@ where
         |error| Divergence::at(at, "a bot's source", "a source the runtimes load", error),
     )?;
     let mut roster = roster_of(transcript)?;
-    let mut recorded = Recorded::of(&slot, at, messages);
+    let recorded = Recorded::of(&slot, at, messages);
+    // The last seq that holds a post matched to a replayed event.
+    let mut cursor = at;
     let mut state = None;
     let mut events = 0;
     for (index, message) in messages.iter().enumerate() {
@@ -682,25 +766,16 @@ where
         if recorded.capped.contains(&seq) {
             continue;
         }
-        for post in &reaction.posts {
-            let Some(found) = recorded.posts.pop_front() else {
-                if recorded.closed {
-                    // Stored after the close, the outcome was refused: nothing more to compare.
-                    return Ok((ReplayEnd::Complete, events));
-                }
+        match place_reaction(messages, &slot, cursor.max(seq), &reaction.posts)? {
+            Some(last) => cursor = last,
+            // Stored after the close, the outcome was refused: nothing more to compare.
+            None if recorded.closed => return Ok((ReplayEnd::Complete, events)),
+            None => {
                 return Err(Divergence::at(
                     seq,
-                    format!("a post of the bot in {slot} in reply to this event is missing"),
-                    post_text(post.to.as_ref(), &post.body),
+                    format!("the posts of the bot in {slot} in reply to this event are missing"),
+                    posts_text(&reaction.posts),
                     "nothing",
-                ));
-            };
-            if found.seq.0 <= seq || found.to != post.to || found.body != post.body {
-                return Err(Divergence::at(
-                    found.seq.0,
-                    format!("the post of the bot in {slot} in reply to seq {seq}"),
-                    post_text(post.to.as_ref(), &post.body),
-                    post_text(found.to.as_ref(), &found.body),
                 ));
             }
         }
@@ -736,7 +811,11 @@ where
             ));
         }
     }
-    if let Some(extra) = recorded.posts.front() {
+    if let Some(extra) = messages
+        .iter()
+        .flatten()
+        .find(|message| message.seq.0 > cursor && is_post_of(message, &slot))
+    {
         return Err(Divergence::at(
             extra.seq.0,
             format!("a post of the bot in {slot} that no replayed event made"),
@@ -753,6 +832,66 @@ where
         ));
     }
     Ok((ReplayEnd::Complete, events))
+}
+
+fn is_post_of(message: &Message, slot: &SlotLabel) -> bool {
+    message.kind == MessageKind::Bot && message.sender.as_ref() == Some(slot)
+}
+
+/// Where one reaction's posts are in the transcript: a run of consecutive seqs after `after`
+/// (a reaction is stored in one transaction, so its posts are adjacent), each the bot's post
+/// and equal to the replayed one, or withheld where the replayed post is private (a viewer
+/// does not see private messages to others). The bot's readable posts are never skipped.
+/// Returns the run's last seq, or `None` when the transcript ends first.
+fn place_reaction(
+    messages: &[Option<Message>],
+    slot: &SlotLabel,
+    after: i64,
+    posts: &[bots::BotPost],
+) -> Result<Option<i64>, Divergence> {
+    let Some(count) = i64::try_from(posts.len()).ok().filter(|count| *count > 0) else {
+        return Ok(Some(after));
+    };
+    let at = |seq: i64| {
+        usize::try_from(seq - 1)
+            .ok()
+            .and_then(|index| messages.get(index))
+    };
+    let last = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+    for start in after + 1..=last {
+        let fits = posts
+            .iter()
+            .zip(start..start + count)
+            .all(|(post, seq)| match at(seq) {
+                Some(Some(found)) => {
+                    is_post_of(found, slot) && found.to == post.to && found.body == post.body
+                }
+                Some(None) => post.to.is_some(),
+                None => false,
+            });
+        if fits {
+            return Ok(Some(start + count - 1));
+        }
+        if let Some(Some(found)) = at(start)
+            && is_post_of(found, slot)
+        {
+            return Err(Divergence::at(
+                start,
+                format!("the post of the bot in {slot}, against the replay"),
+                posts_text(posts),
+                post_text(found.to.as_ref(), &found.body),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+fn posts_text(posts: &[bots::BotPost]) -> String {
+    posts
+        .iter()
+        .map(|post| post_text(post.to.as_ref(), &post.body))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The channel's empty roster, from the header's slots.

@@ -1,0 +1,374 @@
+//! Exports checked by the verifier: random games of every builtin bot, played through the
+//! service over a real SQLite file and real worker processes, each exported and verified
+//! (chain, signatures, hashes, and every bot event replayed); then tampered with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::PrincipalId;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use store::StoreSettings;
+use tokio_util::sync::CancellationToken;
+use transcript::export::Transcript;
+use transcript::{Divergence, ReplayEnd};
+
+use super::*;
+use crate::service::{AdminRequest, CreateRequest, ServiceSettings};
+use crate::testing::{FixedClock, person};
+use crate::{BotRequest, PostRequest};
+
+async fn service() -> (Service, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("export.db").display());
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("store");
+    let service = Service::new(
+        store,
+        ServiceSettings {
+            rate_limit_per_second: 0,
+            ..ServiceSettings::default()
+        },
+        Arc::new(FixedClock),
+        CancellationToken::new(),
+        crate::testing::workers().await,
+    );
+    (service, dir)
+}
+
+/// Waits until no bot of the channel has events left.
+async fn settled(service: &Service, id: &ChannelId) {
+    for _ in 0..1000 {
+        let channel = service.inner.store.load_channel(id).await.expect("load");
+        let bots = service.inner.store.bots_of(id).await.expect("bots");
+        let behind = bots
+            .iter()
+            .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq);
+        if !behind && !service.inner.bots.busy().contains_key(id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the bots of {id} did not settle");
+}
+
+/// Checks an export and replays its bots on the service's workers, through its JSON.
+async fn verified(
+    service: &Service,
+    transcript: &Transcript,
+) -> Result<Vec<transcript::BotReplay>, Divergence> {
+    let json = serde_json::to_string(transcript).expect("serialize");
+    let read: Transcript = serde_json::from_str(&json).expect("the export reads back");
+    assert_eq!(&read, transcript, "the JSON round trip is exact");
+    transcript::check(&read, &[])?;
+    let limits = bots::Limits {
+        cpu: Duration::from_secs(2),
+        ..bots::Limits::default()
+    };
+    transcript::replay(&read, &limits, async |job| {
+        service
+            .inner
+            .bots
+            .run(&PrincipalId::new("verifier"), "verify", job)
+            .await
+            .map_err(|error| error.to_string())
+    })
+    .await
+}
+
+async fn post(service: &Service, who: &Caller, id: &ChannelId, text: String, to: Option<&str>) {
+    // Refusals (a closed game, a player who left) are part of random play.
+    let _ = service
+        .post_message(
+            who,
+            PostRequest {
+                channel_id: id.to_string(),
+                text: Some(text),
+                to: to.map(str::to_owned),
+                ..PostRequest::default()
+            },
+        )
+        .await;
+}
+
+/// One random game of `preset`: two or three players join, chat, move (in and out of turn,
+/// valid or not, publicly and privately to the bot), sometimes leave; then the channel closes.
+async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> ChannelId {
+    let names = ["alice", "bob", "carol"];
+    let players = rng.random_range(2..=3);
+    let slots: Vec<String> = names[..players]
+        .iter()
+        .map(|name| format!("invite:{name}"))
+        .collect();
+    let created = service
+        .create_channel(
+            &person("alice"),
+            CreateRequest {
+                reveal_private: Some(rng.random_bool(0.5)),
+                ..CreateRequest::new("random", &slots).with_bot(BotRequest {
+                    preset: Some(preset.into()),
+                    params: Some(json!({"min": 1, "max": rng.random_range(4..40)})),
+                    ..BotRequest::default()
+                })
+            },
+        )
+        .await
+        .expect("create");
+    let id = created.channel.id.clone();
+    for (slot, code) in &created.invites {
+        service
+            .join_channel(&person(slot.as_str()), code)
+            .await
+            .expect("join");
+    }
+    for _ in 0..rng.random_range(3..25) {
+        let who = person(names[rng.random_range(0..players)]);
+        let text = match rng.random_range(0..10) {
+            0 => "concede".to_owned(),
+            1 => "hello there".to_owned(),
+            _ => format!("guess {}", rng.random_range(-1..42)),
+        };
+        let to = rng.random_bool(0.3).then_some("referee");
+        post(service, &who, &id, text, to).await;
+        if rng.random_bool(0.05) {
+            let _ = service.leave_channel(&who, id.as_str(), None).await;
+        }
+    }
+    settled(service, &id).await;
+    service
+        .update_channel(
+            &person("alice"),
+            AdminRequest {
+                channel_id: id.to_string(),
+                op: "close".into(),
+                ..AdminRequest::default()
+            },
+        )
+        .await
+        .expect("close");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_games_of_every_builtin_bot_export_and_verify() {
+    let (service, _dir) = service().await;
+    let games_per_bot = 100;
+    for (index, bot) in bots::catalog().iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(0x5eed_0000 + index as u64);
+        for game in 0..games_per_bot {
+            let id = random_game(&service, bot.name, &mut rng).await;
+            let everything = export_everything(&service.inner.store, id.as_str(), service.now())
+                .await
+                .expect("export");
+            let replays = verified(&service, &everything)
+                .await
+                .unwrap_or_else(|divergence| {
+                    panic!("{} game {game} ({id}): {divergence}", bot.name)
+                });
+            assert_eq!(replays.len(), 1);
+            assert_eq!(
+                replays[0].end,
+                ReplayEnd::Complete,
+                "{} game {game}",
+                bot.name
+            );
+            assert!(replays[0].events >= 1, "at least on_init");
+
+            // A player's view: what they may not read is withheld, and what they hold verifies.
+            let view = service
+                .export_transcript(&person("bob"), id.as_str())
+                .await
+                .expect("bob's export");
+            assert_eq!(view.messages.len(), everything.messages.len());
+            for (mine, all) in view.messages.iter().zip(&everything.messages) {
+                assert_eq!(mine.hash, all.hash, "one chain for every viewer");
+            }
+            verified(&service, &view)
+                .await
+                .unwrap_or_else(|divergence| panic!("bob's view of {id}: {divergence}"));
+        }
+    }
+}
+
+/// A finished GuessBot game, exported whole.
+async fn finished_game(service: &Service) -> Transcript {
+    let mut rng = StdRng::seed_from_u64(7);
+    let id = random_game(service, "guess", &mut rng).await;
+    export_everything(&service.inner.store, id.as_str(), service.now())
+        .await
+        .expect("export")
+}
+
+/// Every single-byte change of an export's JSON is caught: it no longer reads, the check
+/// names a divergence, or it reads as the same transcript but for the fields nothing covers
+/// (when it was exported, whose view it is, and the keys' informational dates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_single_byte_tamper_of_an_export_is_caught() {
+    let (service, _dir) = service().await;
+    let original = finished_game(&service).await;
+    let json = serde_json::to_string(&original).expect("json");
+    let uncovered = |mut transcript: Transcript| {
+        transcript.exported_at = 0;
+        transcript.viewer = transcript::export::Viewer::Operator { operator: true };
+        for key in &mut transcript.keys {
+            key.created_at = 0;
+            key.retired_at = None;
+        }
+        transcript
+    };
+    let baseline = uncovered(original.clone());
+    let (mut unreadable, mut diverged) = (0, 0);
+    for position in 0..json.len() {
+        let mut bytes = json.clone().into_bytes();
+        bytes[position] = match bytes[position] {
+            b'0'..=b'8' | b'a'..=b'y' | b'A'..=b'Y' => bytes[position] + 1,
+            b'9' => b'0',
+            b'z' | b'Z' => b'a',
+            b'"' => b'\'',
+            _ => b'x',
+        };
+        let Ok(tampered) = std::str::from_utf8(&bytes)
+            .map_err(drop)
+            .and_then(|text| serde_json::from_str::<Transcript>(text).map_err(drop))
+        else {
+            unreadable += 1;
+            continue;
+        };
+        match transcript::check(&tampered, &[]) {
+            Err(_) => diverged += 1,
+            Ok(_) => assert!(
+                uncovered(tampered) == baseline,
+                "a tamper at byte {position} passed: …{}…",
+                String::from_utf8_lossy(
+                    &json.as_bytes()[position.saturating_sub(40)..(position + 40).min(json.len())]
+                )
+            ),
+        }
+    }
+    assert!(
+        diverged > json.len() / 2,
+        "{diverged} of {} caught by the check",
+        json.len()
+    );
+    assert!(unreadable > 0);
+}
+
+/// Named tampers, each caught where it happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_tamper_is_named() {
+    let (service, _dir) = service().await;
+    let original = finished_game(&service).await;
+    let first_bot_post = original
+        .messages
+        .iter()
+        .position(|message| message.kind.as_deref() == Some("bot"))
+        .expect("a bot post");
+    let first_user = original
+        .messages
+        .iter()
+        .position(|message| message.kind.as_deref() == Some("user"))
+        .expect("a user message");
+    let cases: Vec<(&str, Box<dyn Fn(&mut Transcript)>, &str)> = vec![
+        (
+            "message text",
+            Box::new(move |t| t.messages[first_user].text = Some("42".into())),
+            "does not hash",
+        ),
+        (
+            "order",
+            Box::new(|t| t.messages.swap(3, 4)),
+            "message order",
+        ),
+        ("seq", Box::new(|t| t.messages[2].seq += 1), "message order"),
+        (
+            "sender",
+            Box::new(move |t| t.messages[first_user].sender = Some("carol".into())),
+            "does not hash",
+        ),
+        (
+            "bot output",
+            Box::new(move |t| t.messages[first_bot_post].text = Some("I cheat".into())),
+            "does not hash",
+        ),
+        (
+            "signature",
+            Box::new(|t| t.head.signature = t.head.signature.chars().rev().collect()),
+            "signature",
+        ),
+        (
+            "seed",
+            Box::new(|t| t.bots[0].seed = Some("00".repeat(32))),
+            "commitment",
+        ),
+        ("code", Box::new(|t| t.bots[0].source.push(' ')), "code"),
+        (
+            "params",
+            Box::new(|t| t.bots[0].params = json!({"min": 1, "max": 2})),
+            "params",
+        ),
+        (
+            "a head off the chain",
+            Box::new(|t| t.head.seq = domain::Seq(t.head.seq.0 - 1)),
+            "count",
+        ),
+    ];
+    for (name, tamper, named) in cases {
+        let mut tampered = original.clone();
+        tamper(&mut tampered);
+        let divergence = transcript::check(&tampered, &[]).expect_err(name);
+        assert!(
+            divergence.to_string().contains(named),
+            "{name}: {divergence}"
+        );
+    }
+}
+
+/// A server that rewrites history and signs it anyway: its chain and signature are valid, but
+/// the replay finds the bot's code never said that, and a head kept from before contradicts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_history_signed_by_the_server_is_caught() {
+    let (service, _dir) = service().await;
+    let original = finished_game(&service).await;
+    let keyring = service.keyring().await.expect("keyring");
+    let channel = original.channel_id().expect("id");
+    let kept = original.head.clone();
+
+    let mut forged = original.clone();
+    let post = forged
+        .messages
+        .iter()
+        .position(|message| message.kind.as_deref() == Some("bot") && message.seq > 4)
+        .expect("a bot post after the start");
+    forged.messages[post].text = Some("You lose, whatever you guessed.".into());
+    let mut link = domain::ChainHash::genesis();
+    for message in &mut forged.messages {
+        let decoded = message.message().expect("decodes").expect("readable");
+        link = link.link(&channel, &decoded);
+        message.hash = link.as_str().to_owned();
+    }
+    forged.head = keyring.sign(HeadStatement {
+        channel: channel.clone(),
+        seq: original.head.seq,
+        head: link.as_str().to_owned(),
+        at: service.now(),
+    });
+    transcript::check(&forged, &[]).expect("the forger's chain and signature hold");
+    let divergence = verified(&service, &forged)
+        .await
+        .expect_err("the replay disagrees");
+    assert_eq!(
+        divergence.seq,
+        Some(forged.messages[post].seq),
+        "{divergence}"
+    );
+
+    let divergence = transcript::check(&forged, &[kept.clone()]).expect_err("the kept head");
+    assert!(divergence.what.contains("proof"), "{divergence}");
+    let keys: Vec<_> = keyring.keys().to_vec();
+    let proof =
+        transcript::verify::contradiction(&kept, &forged.head, &keys).expect("contradiction");
+    assert!(proof.what.contains("rewrote history"), "{proof}");
+    assert!(transcript::verify::contradiction(&kept, &kept, &keys).is_none());
+}
