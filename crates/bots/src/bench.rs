@@ -106,6 +106,7 @@ pub fn guess_move(bot: BotSource) -> Job {
         to: None,
         at: Timestamp(1_700_000_000_500),
         hash: domain::ChainHash::genesis(),
+        nonce: None,
     });
     context.event_seq = Seq(10);
     Job::event(bot, context, &guess, limits)

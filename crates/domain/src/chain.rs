@@ -4,13 +4,18 @@
 //!
 //! ```text
 //! canonical(m) = RFC 8785 JSON of {"channel", "seq", "kind", "sender"?, "sender_name", "to"?,
-//!                                   "at", "text"?, "data"?}       (absent fields are omitted)
-//! hash(m)      = "sha256:" + hex(SHA-256(prev + "\n" + canonical(m)))
+//!                                   "nonce"?, "at", "text"?, "data"?}   (absent fields omitted)
+//! digest(m)    = "sha256:" + hex(SHA-256(canonical(m)))
+//! hash(m)      = "sha256:" + hex(SHA-256(prev + "\n" + digest(m)))
 //! prev         = hash of the message before, or GENESIS for seq 1
 //! ```
 //!
-//! `prev` enters as its ASCII text (`sha256:…`). `docs/transcript.md` states the same for
-//! writers of other verifiers.
+//! The link covers the digest, not the message itself, so that someone who may not read a
+//! message is given its digest and still recomputes every link from the first: nothing before
+//! a withheld message can be changed unseen. A private message carries a random `nonce`, so its
+//! digest does not give away a content with few candidates (a move "5"). Hashes and digests
+//! enter as their ASCII text (`sha256:…`). `docs/transcript.md` states the same for writers of
+//! other verifiers.
 
 use std::fmt;
 
@@ -53,10 +58,16 @@ impl ChainHash {
 
     /// The hash of `message` of `channel`, linked to `self` (the hash of the message before).
     pub fn link(&self, channel: &ChannelId, message: &Message) -> ChainHash {
+        self.link_digest(&message_digest(channel, message))
+    }
+
+    /// The hash of the message with this digest, linked to `self`: how a verifier links a
+    /// message it may not read.
+    pub fn link_digest(&self, digest: &ChainHash) -> ChainHash {
         let mut hasher = Sha256::new();
         hasher.update(self.0.as_bytes());
         hasher.update(b"\n");
-        hasher.update(canonical_message(channel, message).as_bytes());
+        hasher.update(digest.0.as_bytes());
         ChainHash(format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 }
@@ -81,6 +92,29 @@ impl fmt::Display for ChainHash {
     }
 }
 
+/// 16 random bytes a private message carries, drawn by the caller (the rules have no
+/// randomness of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nonce(pub [u8; 16]);
+
+impl Nonce {
+    /// As the message stores and shows it: 32 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Whether `raw` is a nonce as stored: 32 lowercase hex digits.
+    pub fn is_well_formed(raw: &str) -> bool {
+        raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
+/// The digest of `message` of `channel`: what its link of the chain covers. A digest has the
+/// format of a [`ChainHash`].
+pub fn message_digest(channel: &ChannelId, message: &Message) -> ChainHash {
+    ChainHash(sha256_tagged(canonical_message(channel, message).as_bytes()))
+}
+
 /// The message as the chain hashes it: RFC 8785 canonical JSON, absent fields omitted.
 pub fn canonical_message(channel: &ChannelId, message: &Message) -> String {
     let mut fields = Map::new();
@@ -93,6 +127,9 @@ pub fn canonical_message(channel: &ChannelId, message: &Message) -> String {
     fields.insert("sender_name".into(), message.sender_name.clone().into());
     if let Some(to) = &message.to {
         fields.insert("to".into(), to.as_str().into());
+    }
+    if let Some(nonce) = &message.nonce {
+        fields.insert("nonce".into(), nonce.clone().into());
     }
     fields.insert("at".into(), message.at.0.into());
     if let Some(text) = &message.body.text {
@@ -136,6 +173,7 @@ mod tests {
                 },
             },
             to: None,
+            nonce: None,
             at: Timestamp(1_700_000_000_000),
             hash: ChainHash::genesis(),
         }
@@ -148,11 +186,15 @@ mod tests {
             canonical_message(&channel, &message("hi")),
             r#"{"at":1700000000000,"channel":"ch_000000000000000000000001","data":{"a":[1,"é"],"b":1},"kind":"user","sender":"alice","sender_name":"Alice","seq":1,"text":"hi"}"#
         );
-        // A known answer, so the format cannot drift without this test noticing; the
+        // Known answers, so the format cannot drift without this test noticing; the
         // Python oracle in tests/e2e computes the same.
         assert_eq!(
+            message_digest(&channel, &message("hi")).as_str(),
+            "sha256:3fe55357d9f66bdf507a86cf895d6e25c50cd8a33e330b0cb4162478c35931dd"
+        );
+        assert_eq!(
             ChainHash::genesis().link(&channel, &message("hi")).as_str(),
-            "sha256:e3724c5a0dd2a1514306b903d0417e0801165b2a2350e06d4e2bd66efd973539"
+            "sha256:ac89518c9851bf49ce880250cea74305cf0fc57f6632e5905a134ae95404c178"
         );
     }
 
@@ -166,7 +208,16 @@ mod tests {
         assert_ne!(base.link(&channel, &message("hi")), base);
         let mut private = message("hi");
         private.to = Some(SlotLabel::parse("bob").expect("label"));
-        assert_ne!(ChainHash::genesis().link(&channel, &private), base);
+        private.nonce = Some(Nonce([7; 16]).hex());
+        let salted = ChainHash::genesis().link(&channel, &private);
+        assert_ne!(salted, base);
+        private.nonce = Some(Nonce([8; 16]).hex());
+        assert_ne!(ChainHash::genesis().link(&channel, &private), salted, "the nonce is hashed");
+        // A verifier that may not read the message links its digest to the same hash.
+        assert_eq!(
+            ChainHash::genesis().link_digest(&message_digest(&channel, &private)),
+            ChainHash::genesis().link(&channel, &private)
+        );
     }
 
     #[test]

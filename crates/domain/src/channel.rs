@@ -6,7 +6,7 @@
 //! in one transaction, or nothing at all.
 
 use crate::Principal;
-use crate::chain::ChainHash;
+use crate::chain::{ChainHash, Nonce};
 use crate::error::DomainError;
 use crate::ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};
 use crate::limits::MAX_SLOTS_PER_CHANNEL;
@@ -574,12 +574,14 @@ impl Channel {
             }
             draft.to = Some(to);
         }
+        let nonce = draft.to.is_some().then(|| draft.nonce);
         Ok(self.append(
             MessageKind::User,
             Some(sender_label),
             sender_name,
             draft.body,
             draft.to,
+            nonce,
             now,
         ))
     }
@@ -792,11 +794,12 @@ impl Channel {
     /// Queues a system message recording a change.
     pub(crate) fn record(&mut self, now: Timestamp, notice: Notice) {
         let body = notice.body(now);
-        self.append(MessageKind::System, None, "system".into(), body, None, now);
+        self.append(MessageKind::System, None, "system".into(), body, None, None, now);
     }
 
     /// Queues the channel's next message, linked into the hash chain: the one place a message
-    /// gets its seq and its hash.
+    /// gets its seq and its hash. A private message must come with a nonce.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn append(
         &mut self,
         kind: MessageKind,
@@ -804,8 +807,10 @@ impl Channel {
         sender_name: String,
         body: Body,
         to: Option<SlotLabel>,
+        nonce: Option<Nonce>,
         at: Timestamp,
     ) -> Message {
+        debug_assert_eq!(to.is_some(), nonce.is_some(), "private messages, and only they, carry a nonce");
         let mut message = Message {
             seq: self.last_seq.next(),
             kind,
@@ -813,6 +818,7 @@ impl Channel {
             sender_name,
             body,
             to,
+            nonce: nonce.map(|nonce| nonce.hex()),
             at,
             hash: ChainHash::genesis(),
         };

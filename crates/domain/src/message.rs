@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::chain::ChainHash;
+use crate::chain::{ChainHash, Nonce};
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::limits::{MAX_DATA_BYTES, MAX_DATA_DEPTH, MAX_TEXT_BYTES};
@@ -93,9 +93,42 @@ impl Body {
                     limit: MAX_DATA_DEPTH,
                 });
             }
+            check_numbers("data", data)?;
         }
         Ok(Self { text, data })
     }
+}
+
+/// Largest integer every JSON reader holds exactly (2^53 - 1, I-JSON, RFC 7493).
+pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
+
+/// Refuses integers beyond ±(2^53 - 1) in `value`: RFC 8785 hashes numbers as doubles, so two
+/// larger integers could share a hash, and JavaScript bots and clients would read them
+/// rounded. Without recursion, like [`depth`].
+pub fn check_numbers(field: &'static str, root: &Map<String, Value>) -> Result<(), DomainError> {
+    let mut stack: Vec<&Value> = root.values().collect();
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Number(number) => {
+                let exact = match (number.as_i64(), number.as_u64()) {
+                    (Some(signed), _) => signed.unsigned_abs() <= MAX_EXACT_INTEGER,
+                    (None, Some(unsigned)) => unsigned <= MAX_EXACT_INTEGER,
+                    // A float: a double already, hashed as it is.
+                    (None, None) => true,
+                };
+                if !exact {
+                    return Err(DomainError::invalid(
+                        field,
+                        format!("the integer {number} is too large: integers must be within ±{MAX_EXACT_INTEGER} (2^53 - 1) to be exact everywhere; send larger ones as strings"),
+                    ));
+                }
+            }
+            Value::Object(map) => stack.extend(map.values()),
+            Value::Array(items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Nesting depth of a JSON object, computed without recursion so hostile input cannot overflow
@@ -125,6 +158,9 @@ pub struct Draft {
     pub body: Body,
     /// Set for a private message: only the sender, this slot and bots see it.
     pub to: Option<SlotLabel>,
+    /// Fresh random bytes for a private message's digest ([`crate::chain`]); unused when
+    /// the message is public.
+    pub nonce: Nonce,
 }
 
 /// A message as stored and delivered.
@@ -137,6 +173,8 @@ pub struct Message {
     pub sender_name: String,
     pub body: Body,
     pub to: Option<SlotLabel>,
+    /// A private message's random nonce, 32 hex digits ([`crate::chain`]).
+    pub nonce: Option<String>,
     pub at: Timestamp,
     /// This message's link of the channel's hash chain ([`crate::chain`]).
     pub hash: ChainHash,
@@ -211,6 +249,17 @@ mod tests {
             Body::new(None, Some(big)),
             Err(DomainError::LimitExceeded { .. })
         ));
+        for (number, fits) in [
+            (json!(9_007_199_254_740_991_u64), true),
+            (json!(-9_007_199_254_740_991_i64), true),
+            (json!(9_007_199_254_740_992_u64), false),
+            (json!(-9_007_199_254_740_992_i64), false),
+            (json!(u64::MAX), false),
+            (json!(1.5e300), true),
+        ] {
+            let body = Body::new(None, Some(object(json!({"n": [{"deep": number}]}))));
+            assert_eq!(body.is_ok(), fits, "{number}");
+        }
         let mut deep = json!(1);
         for _ in 0..MAX_DATA_DEPTH + 1 {
             deep = json!([deep]);
@@ -237,6 +286,7 @@ mod tests {
                 data: None,
             },
             to: Some(bob.clone()),
+            nonce: None,
             at: Timestamp(0),
             hash: ChainHash::genesis(),
         };

@@ -115,6 +115,7 @@ mod tests {
                 data: None,
             },
             to: None,
+            nonce: None,
             at: Timestamp(0),
             hash: crate::ChainHash::genesis(),
         }

@@ -210,11 +210,12 @@ impl BotRequest {
             }
         };
         let params = self.params.unwrap_or_else(|| json!({}));
-        if !params.is_object() {
+        let Some(object) = params.as_object() else {
             return Err(
                 DomainError::invalid("bot_params", "bot_params must be a JSON object").into(),
             );
-        }
+        };
+        domain::message::check_numbers("bot_params", object)?;
         if serde_json::to_string(&params).map_or(usize::MAX, |text| text.len())
             > MAX_BOT_PARAMS_BYTES
         {
@@ -741,7 +742,8 @@ fn apply_reaction(
 ) -> Result<(), DomainError> {
     let mut trial = channel.clone();
     for post in reaction.posts {
-        trial.bot_post(slot, post.body, post.to, now)?;
+        let nonce = crate::service::fresh_nonce();
+        trial.bot_post(slot, post.body, post.to, nonce, now)?;
     }
     if let Some(end) = reaction.end {
         trial.end_bot_run(slot, end.reason, seed_hex, now)?;

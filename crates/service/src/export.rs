@@ -147,7 +147,7 @@ async fn export(
             if readable(message) {
                 ExportedMessage::readable(message)
             } else {
-                ExportedMessage::withheld(message)
+                ExportedMessage::withheld(&channel.id, message)
             }
         })
         .collect();

@@ -46,6 +46,13 @@ impl SecretSource for OsSecrets {
     }
 }
 
+/// A fresh nonce for a private message's digest.
+pub(crate) fn fresh_nonce() -> domain::chain::Nonce {
+    let mut bytes = [0u8; 16];
+    OsSecrets.fill(&mut bytes);
+    domain::chain::Nonce(bytes)
+}
+
 /// Tuning that the binary sets from its configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
@@ -472,6 +479,7 @@ impl Service {
         let draft = Draft {
             body: Body::new(request.text, request.data)?,
             to: parse_slot(request.to.as_deref())?,
+            nonce: fresh_nonce(),
         };
         let (who_id, clock) = (who.id.clone(), self.inner.clock.clone());
         let ((message, has_bots), _) = self

@@ -38,6 +38,7 @@ fn draft(text: &str, to: Option<&str>) -> Draft {
     Draft {
         body: Body::new(Some(text.into()), None).expect("valid body"),
         to: to.map(|slot| SlotLabel::parse(slot).expect("valid label")),
+        nonce: domain::chain::Nonce([3; 16]),
     }
 }
 

@@ -4,6 +4,7 @@
 //! JSON, read strictly (unknown fields are refused, since a verifier must not skip what it
 //! cannot check).
 
+use domain::chain::message_digest;
 use domain::{Body, ChainHash, ChannelId, Message, MessageKind, Seq, SlotLabel, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -70,12 +71,19 @@ pub struct ExportedMessage {
     pub sender_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// A private message's nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Map<String, Value>>,
+    /// A withheld message's digest, which its link covers ([`domain::chain`]); a readable
+    /// message's digest is computed from its content instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     pub hash: String,
 }
 
@@ -93,15 +101,17 @@ impl ExportedMessage {
             sender: message.sender.as_ref().map(|slot| slot.as_str().to_owned()),
             sender_name: Some(message.sender_name.clone()),
             to: message.to.as_ref().map(|slot| slot.as_str().to_owned()),
+            nonce: message.nonce.clone(),
             at: Some(message.at.0),
             text: message.body.text.clone(),
             data: message.body.data.clone(),
+            digest: None,
             hash: message.hash.as_str().to_owned(),
         }
     }
 
-    /// A message the viewer may not read: its place and its link of the chain.
-    pub fn withheld(message: &Message) -> Self {
+    /// A message the viewer may not read: its place, its digest and its link of the chain.
+    pub fn withheld(channel: &ChannelId, message: &Message) -> Self {
         ExportedMessage {
             seq: message.seq.0,
             withheld: true,
@@ -109,11 +119,18 @@ impl ExportedMessage {
             sender: None,
             sender_name: None,
             to: None,
+            nonce: None,
             at: None,
             text: None,
             data: None,
+            digest: Some(message_digest(channel, message).as_str().to_owned()),
             hash: message.hash.as_str().to_owned(),
         }
+    }
+
+    /// A withheld message's digest, if it is one.
+    pub fn given_digest(&self) -> Option<ChainHash> {
+        self.digest.as_deref().and_then(ChainHash::parse)
     }
 
     /// The stored hash, if it is one.
@@ -129,6 +146,7 @@ impl ExportedMessage {
                 || self.sender.is_some()
                 || self.sender_name.is_some()
                 || self.to.is_some()
+                || self.nonce.is_some()
                 || self.at.is_some()
                 || self.text.is_some()
                 || self.data.is_some();
@@ -137,6 +155,17 @@ impl ExportedMessage {
             } else {
                 Ok(None)
             };
+        }
+        if self.digest.is_some() {
+            return Err("a readable message carries a digest".into());
+        }
+        if let Some(nonce) = &self.nonce
+            && !domain::chain::Nonce::is_well_formed(nonce)
+        {
+            return Err("a malformed nonce".into());
+        }
+        if self.nonce.is_some() != self.to.is_some() {
+            return Err("a private message carries a nonce, and only a private one".into());
         }
         let label = |raw: &Option<String>, what: &str| {
             raw.as_deref()
@@ -160,6 +189,7 @@ impl ExportedMessage {
                 data: self.data.clone(),
             },
             to: label(&self.to, "to")?,
+            nonce: self.nonce.clone(),
             at: Timestamp(self.at.ok_or("no at")?),
             hash: self.chain_hash().ok_or("a malformed hash")?,
         }))

@@ -187,8 +187,9 @@ fn decode_messages(transcript: &Transcript) -> Result<Vec<Option<Message>>, Dive
     Ok(decoded)
 }
 
-/// Each message's link, recomputed for readable messages, taken as given for withheld ones;
-/// `links[0]` is genesis, `links[n]` the hash at seq n.
+/// Each message's link, recomputed from the one before and the message's digest (computed for
+/// a readable message, given for a withheld one); `links[0]` is genesis, `links[n]` the hash at
+/// seq n.
 fn chain_links(
     channel: &ChannelId,
     transcript: &Transcript,
@@ -205,16 +206,27 @@ fn chain_links(
                 &exported.hash,
             )
         })?;
-        if let Some(message) = message {
-            let recomputed = previous.link(channel, message);
-            if recomputed != stored {
-                return Err(Divergence::at(
-                    exported.seq,
-                    "the message does not hash to its link of the chain (its content, or one before it, was changed)",
-                    recomputed,
-                    stored,
-                ));
+        let recomputed = match message {
+            Some(message) => previous.link(channel, message),
+            None => {
+                let digest = exported.given_digest().ok_or_else(|| {
+                    Divergence::at(
+                        exported.seq,
+                        "a withheld message's digest",
+                        "sha256:<64 hex>",
+                        exported.digest.as_deref().unwrap_or("none"),
+                    )
+                })?;
+                previous.link_digest(&digest)
             }
+        };
+        if recomputed != stored {
+            return Err(Divergence::at(
+                exported.seq,
+                "the message does not hash to its link of the chain (its content, or one before it, was changed)",
+                recomputed,
+                stored,
+            ));
         }
         links.push(stored);
     }

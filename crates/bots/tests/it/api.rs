@@ -44,6 +44,7 @@ fn handlers_receive_the_event_and_ctx_describes_the_channel() {
         to: Some(slot("referee")),
         at: Timestamp(NOW_MS - 5),
         hash: domain::ChainHash::genesis(),
+        nonce: None,
     });
     let seen = run_event(&bot, &ctx, &private, &limits).expect("message");
     let msg: serde_json::Value = serde_json::from_str(texts(&seen)[0]).expect("json");

@@ -78,6 +78,7 @@ fn a_whole_guess_game_replays_identically() {
                     to: None,
                     at: Timestamp(NOW_MS),
                     hash: domain::ChainHash::genesis(),
+                    nonce: None,
                 }));
             }
         }

@@ -86,6 +86,7 @@ impl Game {
             to: to.map(slot),
             at: Timestamp(NOW_MS + seq.0),
             hash: domain::ChainHash::genesis(),
+            nonce: None,
         }))
     }
 

@@ -66,6 +66,7 @@ pub fn message(sender: &str, text: &str) -> Event {
         to: None,
         at: Timestamp(NOW_MS),
         hash: domain::ChainHash::genesis(),
+        nonce: None,
     })
 }
 

@@ -6,6 +6,7 @@
 use super::{Channel, SlotKind};
 use crate::PrincipalId;
 use crate::bot_output::CapHit;
+use crate::chain::Nonce;
 use crate::error::DomainError;
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::{Body, Message, MessageKind};
@@ -111,11 +112,13 @@ impl Channel {
     }
 
     /// A bot's post, from its own slot.
+    /// A private post uses `nonce` ([`crate::chain`]).
     pub fn bot_post(
         &mut self,
         slot: &SlotLabel,
         body: Body,
         to: Option<SlotLabel>,
+        nonce: Nonce,
         now: Timestamp,
     ) -> Result<Message, DomainError> {
         self.ensure_open()?;
@@ -132,7 +135,8 @@ impl Channel {
         if let Some(to) = &to {
             self.slot(to)?;
         }
-        Ok(self.append(MessageKind::Bot, Some(slot.clone()), name, body, to, now))
+        let nonce = to.is_some().then_some(nonce);
+        Ok(self.append(MessageKind::Bot, Some(slot.clone()), name, body, to, nonce, now))
     }
 
     /// Records that a bot failed on an event; after `disable` it gets no more events.

@@ -19,6 +19,7 @@ fn text(body: &str) -> Draft {
     Draft {
         body: Body::new(Some(body.into()), None).expect("valid body"),
         to: None,
+        nonce: crate::chain::Nonce([9; 16]),
     }
 }
 
@@ -539,6 +540,7 @@ fn bots_attach_by_admins_post_from_their_slot_and_answer_to_the_alias() {
             &referee,
             Body::new(Some("hi".into()), None).expect("body"),
             None,
+            crate::chain::Nonce([9; 16]),
             NOW,
         )
         .expect("bot posts");
@@ -553,6 +555,7 @@ fn bots_attach_by_admins_post_from_their_slot_and_answer_to_the_alias() {
                 &label("alice"),
                 Body::new(Some("x".into()), None).expect("body"),
                 None,
+                crate::chain::Nonce([9; 16]),
                 NOW
             )
             .is_err()
@@ -649,6 +652,7 @@ fn nothing_is_appended_after_the_close_but_its_reveals() {
                 &referee,
                 Body::new(Some("late".into()), None).unwrap(),
                 None,
+                crate::chain::Nonce([9; 16]),
                 NOW
             )
             .map(|_| ()),

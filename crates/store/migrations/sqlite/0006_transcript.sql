@@ -4,6 +4,9 @@
 -- the message's canonical encoding. Rows written before this migration get theirs when the
 -- server opens the database (a hash needs SHA-256, which SQL here lacks), before it serves.
 ALTER TABLE messages ADD COLUMN hash TEXT;
+-- A private message's random nonce (32 hex digits), hashed with it so that its digest, which
+-- those who may not read it are given, does not give its content away. Older rows have none.
+ALTER TABLE messages ADD COLUMN nonce TEXT;
 
 -- From which seq a bot's context (roster, slots) is a function of the transcript. Events of
 -- channels created earlier saw the live channel instead, so replay checks them from here on.

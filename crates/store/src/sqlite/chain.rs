@@ -24,7 +24,7 @@ pub(super) async fn link_unhashed(conn: &mut SqliteConnection) -> Result<u64, St
     for (channel,) in channels {
         let id = ChannelId::from_trusted(channel);
         let rows = sqlx::query(
-            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash \
+            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, nonce, at, hash \
              FROM messages WHERE channel_id = ?1 ORDER BY seq",
         )
         .bind(id.as_str())

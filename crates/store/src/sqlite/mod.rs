@@ -39,7 +39,7 @@ use crate::{
 
 /// The messages of channel ?1 with ?2 < seq <= ?3 that seat ?4 (held since ?6) may see, or all
 /// of them when ?4 is NULL, oldest first, at most ?5. Mirrors `Message::visible_to`.
-const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash \
+const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, nonce, at, hash \
      FROM messages \
      WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 \
        AND (?4 IS NULL OR recipient IS NULL OR ((recipient = ?4 OR sender = ?4) AND seq > ?6)) \
@@ -493,7 +493,7 @@ impl SqliteStore {
         upto: Seq,
     ) -> Result<Vec<Message>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash \
+            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, nonce, at, hash \
              FROM messages WHERE channel_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind = 'system' \
              ORDER BY seq",
         )
@@ -885,6 +885,7 @@ fn message_from_unhashed_row(row: &SqliteRow) -> Result<(Message, Option<ChainHa
         to: row
             .try_get::<Option<String>, _>("recipient")?
             .map(SlotLabel::from_trusted),
+        nonce: row.try_get("nonce")?,
         at: Timestamp(row.try_get("at")?),
         hash: ChainHash::genesis(),
     };
@@ -1047,8 +1048,8 @@ async fn insert_messages(
             .as_ref()
             .map(|map| serde_json::Value::Object(map.clone()).to_string());
         sqlx::query(
-            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .bind(channel.as_str())
         .bind(message.seq.0)
@@ -1060,6 +1061,7 @@ async fn insert_messages(
         .bind(message.to.as_ref().map(SlotLabel::as_str))
         .bind(message.at.0)
         .bind(message.hash.as_str())
+        .bind(message.nonce.as_deref())
         .execute(&mut *conn)
         .await?;
     }
