@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,11 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import anyio
+import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import transcript_oracle as oracle
+from conftest import BINARY, MODES, Rest, ServerProcess, connect, invite_for
+from test_bots import Feed, from_bot, system_event
 from transcript_oracle import Divergence
 
 HERE = Path(__file__).resolve().parent
@@ -368,3 +371,463 @@ def test_oracle_command_line(key, tmp_path):
     path.write_text("{not json")
     assert run_oracle_cli(str(path)).returncode == 2
     assert run_oracle_cli(str(tmp_path / "missing.json")).returncode == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: GuessBot games on the real server
+# ---------------------------------------------------------------------------------------------
+
+MODE = MODES[0]  # the transcript does not depend on the protocol mode: one is enough
+LOW, HIGH = 1, 8
+CLI_TIMEOUT_S = 120
+
+
+class Keeper:
+    """A player who keeps every signed head an answer shows them (get_channel, sync, and any
+    other answer that carries one at the top or in its channel view)."""
+
+    def __init__(self, player):
+        self.player = player
+        self.token = player.token
+        self.heads: list[dict[str, Any]] = []
+        self.heads_by_tool: dict[str, int] = {}
+
+    async def call(self, tool: str, /, **args: Any) -> dict[str, Any]:
+        answer = await self.player.call(tool, **args)
+        for holder in (answer, answer.get("channel")):
+            if isinstance(holder, dict) and isinstance(holder.get("head"), dict):
+                self.heads.append(copy.deepcopy(holder["head"]))
+                self.heads_by_tool[tool] = self.heads_by_tool.get(tool, 0) + 1
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.player, name)
+
+
+class Game:
+    """What one GuessBot game left behind, for the tests to check."""
+
+    def __init__(self, reveal_private: bool | None):
+        self.reveal_private = reveal_private  # None: the default, which is true
+        self.channel_id = ""
+        self.created_view: dict[str, Any] = {}
+        self.kept_heads: list[dict[str, Any]] = []
+        self.heads_by_tool: dict[str, int] = {}
+        self.alice_public: list[int] = []  # alice's public moves
+        self.alice_to_bob: list[int] = []  # alice's private note to bob
+        self.bob_to_bot: list[int] = []  # bob's private moves to the bot
+        self.bot_to_bob: list[int] = []  # the bot's private violations to bob
+        self.run_ended = False  # a bot_run_ended notice came before the channel closed
+        self.before_close: dict[str, dict[str, Any]] = {}
+        self.after_close: dict[str, dict[str, Any]] = {}
+        self.rest_export: Any = None
+        self.rest_status = 0
+        self.synced: dict[str, list[dict[str, Any]]] = {}
+
+    @property
+    def reveals(self) -> bool:
+        return self.reveal_private is not False
+
+
+async def settle(feed: Feed, quiet_ms: int = 400) -> None:
+    """Syncs until a long-poll of `quiet_ms` brings nothing new."""
+    for _ in range(50):
+        before = feed.cursor
+        await feed.pull(wait_ms=quiet_ms)
+        if feed.cursor == before:
+            return
+    raise AssertionError("the channel never went quiet")
+
+
+async def play(server: ServerProcess, reveal_private: bool | None) -> Game:
+    """Alice (who keeps every head) and Bob play GuessBot to the end; Bob moves privately to the
+    bot, once out of turn; both export before and after the channel is closed."""
+    game = Game(reveal_private)
+    async with connect(server, "alice", MODE) as alice_player, connect(server, "bob", MODE) as bob:
+        alice = Keeper(alice_player)
+        players = {"alice": alice, "bob": bob}
+        options = {} if reveal_private is None else {"reveal_private": reveal_private}
+        created = await alice.call(
+            "create_channel", name=f"transcript {reveal_private}", slots=["invite:alice", "invite:bob"],
+            bot_preset="guess", bot_params={"min": LOW, "max": HIGH}, **options,
+        )
+        channel_id = game.channel_id = created["channel"]["channel_id"]
+        game.created_view = await alice.call("get_channel", channel_id=channel_id)
+        await bob.call("join_channel", code=invite_for(created, "bob"))
+        feeds = {"alice": Feed(alice, channel_id), "bob": Feed(bob, channel_id)}
+        start = await feeds["alice"].wait_for(from_bot(type="start"))
+        turn = start["data"]["next"]
+        assert turn == "alice" and start["data"]["order"] == ["alice", "bob"], start
+
+        async def move(name: str, guess: int) -> int:
+            if name == "alice":
+                posted = await alice.call("post_message", channel_id=channel_id, text=f"guess {guess}")
+                game.alice_public.append(posted["message"]["seq"])
+            else:
+                posted = await bob.call("post_message", channel_id=channel_id, data={"guess": guess}, to="referee")
+                assert posted["message"]["to"] == "referee"
+                game.bob_to_bot.append(posted["message"]["seq"])
+            return posted["message"]["seq"]
+
+        # Bob out of turn, privately: the bot answers him privately.
+        seq = await move("bob", 3)
+        violation = await feeds["bob"].wait_for(lambda m: from_bot()(m) and m.get("to") == "bob", after=seq)
+        assert violation["data"]["code"] == "BAD_TURN", violation
+        game.bot_to_bob.append(violation["seq"])
+        note = await alice.call("post_message", channel_id=channel_id, text="good luck", to="bob")
+        game.alice_to_bob.append(note["message"]["seq"])
+
+        lo, hi = LOW, HIGH
+        while True:
+            assert lo <= hi, "the hints contradict each other"
+            guess = (lo + hi) // 2
+            seq = await move(turn, guess)
+            answer = await feeds[turn].wait_for(
+                lambda m: from_bot()(m) and m["data"].get("type") in ("hint", "reveal"), after=seq
+            )
+            if answer["data"]["type"] == "reveal":
+                break
+            if answer["data"]["direction"] == "higher":
+                lo = guess + 1
+            else:
+                hi = guess - 1
+            turn = answer["data"]["next"]
+
+        for feed in feeds.values():
+            await settle(feed)
+        game.run_ended = any(system_event("bot_run_ended", slot="referee")(m) for m in feeds["alice"].seen)
+        view = await alice.call("get_channel", channel_id=channel_id)
+        for name, player in players.items():
+            game.before_close[name] = await player.call("export_transcript", channel_id=channel_id)
+
+        await alice.call("update_channel", channel_id=channel_id, op="close")
+        for feed in feeds.values():
+            await feed.wait_for(system_event("bot_seed_revealed", slot="referee"), after=view["last_seq"] if not game.run_ended else 0)
+            await settle(feed)
+        await alice.call("get_channel", channel_id=channel_id)
+        for name, player in players.items():
+            game.after_close[name] = await player.call("export_transcript", channel_id=channel_id)
+            game.synced[name] = list(feeds[name].seen)
+        rest = Rest(server, "alice")
+        try:
+            game.rest_status, game.rest_export, _ = rest.get(f"/channels/{channel_id}/transcript")
+        finally:
+            rest.close()
+        game.kept_heads = alice.heads
+        game.heads_by_tool = alice.heads_by_tool
+    return game
+
+
+@pytest.fixture(scope="module")
+def transcript_server():
+    """One server for the module's games (its own data directory, rate limit off)."""
+    with tempfile.TemporaryDirectory(prefix="mcp-e2e-transcript-") as root:
+        server = ServerProcess(Path(root) / "data", ["--rate-limit", "0"])
+        server.start()
+        try:
+            yield server
+        finally:
+            print(f"server on port {server.port}:\n{server.log_tail(60)}")
+            if server.running:
+                assert server.stop() == 0, server.log_tail()
+
+
+@pytest.fixture(scope="module")
+def games(transcript_server) -> dict[bool, Game]:
+    """Two finished games: one with the default reveal_private (true), one with false."""
+    played = {}
+    for setting in (None, False):
+        played[setting is None] = anyio.run(play, transcript_server, setting)
+    return played
+
+
+@pytest.fixture(scope="module")
+def published_keys(transcript_server) -> list[dict[str, Any]]:
+    answer = httpx2.get(f"{transcript_server.base_url}/.well-known/mcp-multiplayer-keys", timeout=10.0)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["active"] in {key["id"] for key in body["keys"]}, body
+    return body["keys"]
+
+
+def cli_verify(export: Any, heads: list[dict[str, Any]] = (), raw: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`mcp-multiplayer verify FILE [--head HEAD.json ...]`, each head in its own file."""
+    with tempfile.TemporaryDirectory(prefix="mcp-e2e-verify-") as root:
+        path = Path(root) / "transcript.json"
+        path.write_text(raw if raw is not None else json.dumps(export), encoding="utf-8")
+        args = [str(BINARY), "verify", str(path)]
+        for index, head in enumerate(heads):
+            head_path = Path(root) / f"head-{index}.json"
+            head_path.write_text(json.dumps(head), encoding="utf-8")
+            args += ["--head", str(head_path)]
+        return subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+
+
+def assert_cli_verifies(export: dict[str, Any], heads: list[dict[str, Any]] = ()) -> None:
+    done = cli_verify(export, heads)
+    assert done.returncode == 0, f"verify exited {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
+    assert "verified:" in done.stdout, done.stdout
+
+
+def assert_cli_refuses(export: dict[str, Any], heads: list[dict[str, Any]] = (), seq: int | None = None) -> str:
+    done = cli_verify(export, heads)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, f"verify exited {done.returncode}, not 1\n{said}"
+    assert "verified:" not in done.stdout, said
+    assert said.strip(), "verify refused without saying why"
+    if seq is not None:
+        assert re.search(rf"(?<![0-9A-Za-z_]){seq}(?![0-9A-Za-z_])", said), f"the divergence does not name seq {seq}: {said}"
+    return said
+
+
+def unique(heads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen, kept = set(), []
+    for head in heads:
+        key = json.dumps(head, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            kept.append(head)
+    return kept
+
+
+def by_seq(export: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {message["seq"]: message for message in export["messages"]}
+
+
+def readable(export: dict[str, Any], seq: int) -> bool:
+    return not by_seq(export)[seq].get("withheld")
+
+
+def rfc3339_ms(text: str) -> int:
+    from datetime import datetime, timezone
+
+    at = datetime.fromisoformat(text.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (at.days * 86_400 + at.seconds) * 1000 + at.microseconds // 1000
+
+
+def as_exported(synced: dict[str, Any]) -> dict[str, Any]:
+    """A message as sync showed it, in the export's field names."""
+    message = {"seq": synced["seq"], "kind": synced["kind"], "sender_name": synced["from_name"],
+               "at": rfc3339_ms(synced["at"]), "hash": synced["hash"]}
+    if "from_slot" in synced:
+        message["sender"] = synced["from_slot"]
+    for field in ("to", "text", "data"):
+        if synced.get(field) is not None:
+            message[field] = synced[field]
+    return message
+
+
+GAMES = pytest.mark.parametrize("reveal", [True, False], ids=["reveal_private default", "reveal_private false"])
+
+
+@GAMES
+def test_every_export_verifies_offline(games, published_keys, reveal):
+    game = games[reveal]
+    for when, exports in (("before close", game.before_close), ("after close", game.after_close)):
+        for name, export in exports.items():
+            assert export["format"] == "mcp-multiplayer-transcript" and export["version"] == 1
+            assert export["channel"]["id"] == game.channel_id
+            assert export["channel"]["reveal_private"] is game.reveals
+            assert export["channel"]["closed"] is (when == "after close")
+            assert export["viewer"] == {"slots": [name]}, export["viewer"]
+            assert [key["id"] for key in export["keys"]] and all(key in published_keys for key in export["keys"])
+            try:
+                oracle.verify(export, trusted_keys=published_keys)
+            except Divergence as divergence:
+                raise AssertionError(f"{name}'s export {when} ({game.reveal_private=}): {divergence}") from None
+            assert_cli_verifies(export)
+        assert exports["alice"]["head"]["seq"] == exports["bob"]["head"]["seq"]
+        assert exports["alice"]["head"]["head"] == exports["bob"]["head"]["head"], "one chain for both players"
+
+    # The bot: guess, its seed revealed and checked once the channel closed.
+    [bot] = game.after_close["alice"]["bots"]
+    assert (bot["slot"], bot["name"], bot["params"]) == ("referee", "guess", {"min": LOW, "max": HIGH})
+    assert bot["seed"] is not None
+    assert bot["ended"] is game.run_ended
+    if not game.run_ended:
+        assert game.before_close["alice"]["bots"][0]["seed"] is None, "the seed is secret while the bot runs"
+
+
+@GAMES
+def test_what_players_were_shown_is_what_they_export(games, reveal):
+    """Every message sync showed a player, hash included, is in their export as it was shown."""
+    game = games[reveal]
+    for name, seen in game.synced.items():
+        exported = by_seq(game.after_close[name])
+        assert seen, "sync showed nothing"
+        for message in seen:
+            assert oracle.HASH.fullmatch(message["hash"]), message
+            assert as_exported(message) == exported[message["seq"]], (name, message)
+
+
+@GAMES
+def test_every_kept_head_lies_on_the_chain(games, published_keys, reveal):
+    game = games[reveal]
+    heads = unique(game.kept_heads)
+    assert game.heads_by_tool.get("get_channel", 0) >= 2 and game.heads_by_tool.get("sync_messages", 0) >= 3, (
+        f"heads come with get_channel and sync answers: {game.heads_by_tool}"
+    )
+    assert len({head["seq"] for head in heads}) >= 5, "the head moved on as the game went"
+    export = game.after_close["alice"]
+    assert max(head["seq"] for head in heads) <= export["head"]["seq"]
+    for head in heads:
+        assert head["channel"] == game.channel_id and set(head) == set(oracle.HEAD_FIELDS), head
+    oracle.verify(export, heads, trusted_keys=published_keys)
+    oracle.verify(game.after_close["bob"], heads, trusted_keys=published_keys)
+    assert_cli_verifies(export, heads)
+
+
+@GAMES
+def test_private_notes_to_the_bot_are_withheld_only_when_reveal_private_is_false(games, reveal):
+    game = games[reveal]
+    assert game.bob_to_bot and game.bot_to_bob and game.alice_to_bob
+    assert game.created_view["reveal_private"] is game.reveals, "players see the setting before they join"
+
+    for when, exports in (("before close", game.before_close), ("after close", game.after_close)):
+        alice, bob = exports["alice"], exports["bob"]
+        # Bob reads all his own private messages, both ways, and Alice's note to him.
+        for seq in game.bob_to_bot + game.bot_to_bob + game.alice_to_bob:
+            assert readable(bob, seq), (when, seq)
+        # Alice reads her own note to Bob; the bot's private answers to Bob never.
+        for seq in game.alice_to_bob:
+            assert readable(alice, seq), (when, seq)
+        for seq in game.bot_to_bob:
+            assert not readable(alice, seq), (when, seq)
+        # Bob's notes to the bot: readable by Alice once the seed is revealed (the run ended,
+        # or the channel closed), and only when the channel reveals private messages.
+        revealed = when == "after close" or game.run_ended
+        for seq in game.bob_to_bot:
+            assert readable(alice, seq) is (game.reveals and revealed), (when, seq, game.reveal_private, game.run_ended)
+        # Withheld means the whole message: only seq, withheld and hash.
+        for message in alice["messages"]:
+            if message.get("withheld"):
+                assert set(message) == {"seq", "withheld", "hash"}, message
+
+
+@GAMES
+def test_the_rest_export_is_the_mcp_export(games, reveal):
+    game = games[reveal]
+    assert game.rest_status == 200, game.rest_export
+    mcp, rest = game.after_close["alice"], game.rest_export
+    for field in ("format", "version", "channel", "viewer", "messages", "bots", "keys"):
+        assert rest[field] == mcp[field], field
+    assert (rest["head"]["seq"], rest["head"]["head"]) == (mcp["head"]["seq"], mcp["head"]["head"])
+    oracle.verify(rest)
+
+
+def first_readable_pair(export: dict[str, Any], after: int) -> int:
+    """A seq k > after such that k and k + 1 are both readable and differ."""
+    messages = by_seq(export)
+    for seq in sorted(messages):
+        if seq > after and seq + 1 in messages and readable(export, seq) and readable(export, seq + 1):
+            return seq
+    raise AssertionError("no two readable messages in a row")
+
+
+def tamper_text(export: dict[str, Any], game: Game) -> int:
+    seq = game.alice_public[0]
+    by_seq(export)[seq]["text"] = "guess 1" if by_seq(export)[seq]["text"] != "guess 1" else "guess 2"
+    return seq
+
+
+def tamper_order(export: dict[str, Any], game: Game) -> int:
+    seq = first_readable_pair(export, game.alice_public[0] - 1)
+    swap(export, seq, renumber=True)
+    return seq
+
+
+def tamper_seq(export: dict[str, Any], game: Game) -> int:
+    seq = game.alice_public[0]
+    by_seq(export)[seq]["seq"] = seq + 1
+    return seq
+
+
+def tamper_sender(export: dict[str, Any], game: Game) -> int:
+    seq = game.alice_public[0]
+    message = by_seq(export)[seq]
+    bobs = by_seq(export)[game.bob_to_bot[0]]
+    assert message["sender"] != bobs["sender"]
+    message["sender"] = bobs["sender"]
+    return seq
+
+
+def tamper_bot_data(export: dict[str, Any], game: Game) -> int:
+    [hint] = [m for m in export["messages"] if m.get("kind") == "bot" and (m.get("data") or {}).get("type") == "hint"][:1]
+    hint["data"]["direction"] = {"higher": "lower", "lower": "higher"}[hint["data"]["direction"]]
+    return hint["seq"]
+
+
+def tamper_signature(export: dict[str, Any], game: Game) -> int:
+    export["head"] = flip_signature_bit(export["head"], 5)
+    return export["head"]["seq"]
+
+
+def tamper_seed(export: dict[str, Any], game: Game) -> None:
+    seed = export["bots"][0]["seed"]
+    export["bots"][0]["seed"] = seed[:-1] + ("0" if seed[-1] != "0" else "1")
+
+
+def tamper_code(export: dict[str, Any], game: Game) -> None:
+    export["bots"][0]["source"] += "\n// one more line\n"
+
+
+# name: (tamper, the check the oracle names, whether the CLI must name the same seq)
+E2E_TAMPERS: dict[str, tuple[Callable[[dict[str, Any], Game], int | None], str, bool]] = {
+    "a message's text": (tamper_text, "hash", True),
+    "two messages' order": (tamper_order, "hash", True),
+    "a seq": (tamper_seq, "seq", True),
+    "a sender": (tamper_sender, "hash", True),
+    "a bot post's data": (tamper_bot_data, "hash", True),
+    "the signature": (tamper_signature, "signature", False),
+    "the seed": (tamper_seed, "seed", False),
+    "the code": (tamper_code, "code_hash", False),
+}
+
+
+@pytest.mark.parametrize("tamper", list(E2E_TAMPERS))
+def test_a_tampered_export_is_refused(games, tamper):
+    game = games[True]
+    change, what, names_seq = E2E_TAMPERS[tamper]
+    export = copy.deepcopy(game.after_close["alice"])
+    seq = change(export, game)
+    with pytest.raises(Divergence) as caught:
+        oracle.verify(export)
+    assert caught.value.what == what, str(caught.value)
+    if seq is not None:
+        assert caught.value.seq == seq, str(caught.value)
+    said = assert_cli_refuses(export, seq=seq if names_seq else None)
+    print(f"{tamper}: oracle: {caught.value}\n{tamper}: cli: {said.strip()}")
+
+
+def test_a_foreign_or_damaged_head_is_refused(games):
+    game, other = games[True], games[False]
+    export = game.after_close["alice"]
+    heads = unique(game.kept_heads)
+    assert_cli_verifies(export, heads[:1])
+
+    # A validly signed head, of another channel.
+    foreign = other.kept_heads[-1]
+    oracle.check_signature(foreign, oracle.usable_keys(export["keys"], None), foreign["seq"])
+    with pytest.raises(Divergence) as caught:
+        oracle.verify(export, [foreign])
+    assert caught.value.what == "saved head channel", str(caught.value)
+    assert_cli_refuses(export, [foreign])
+
+    # One of this channel's own heads with a flipped bit in its signature.
+    damaged = flip_signature_bit(heads[len(heads) // 2], 123)
+    with pytest.raises(Divergence) as caught:
+        oracle.verify(export, [damaged])
+    assert caught.value.what == "saved head signature", str(caught.value)
+    assert_cli_refuses(export, [damaged])
+
+    # The other channel's head in place of the export's own.
+    with pytest.raises(Divergence):
+        oracle.verify({**export, "head": foreign})
+    assert_cli_refuses({**export, "head": foreign})
+
+
+def test_the_cli_says_when_it_cannot_read_its_input(games):
+    assert cli_verify(None, raw="{not json").returncode == 2
+    done = subprocess.run([str(BINARY), "verify", "/nonexistent/transcript.json"], capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done
