@@ -209,6 +209,13 @@ def test_oracle_head_signature_matches_the_pinned_known_answer():
     oracle.check_signature(head, {head["key_id"]: public_bytes(key)}, 42)
 
 
+def test_oracle_reads_large_integers_as_rfc_8785_does():
+    # RFC 8785 numbers are IEEE 754 doubles: 2^60 + 1 canonicalizes as 2^60 (what the server
+    # hashes too). So the chain cannot tell those two apart: a limit of the format, kept here.
+    assert oracle.jcs({"n": 2**60 + 1}) == oracle.jcs({"n": 2**60}) == b'{"n":1152921504606847000}'
+    assert oracle.jcs({"n": 2**53 - 1, "t": True}) == b'{"n":9007199254740991,"t":true}'
+
+
 def test_oracle_commitment_matches_the_pinned_known_answer():
     # bot-api.md's commitment; the vector test_bots.py and the Rust crate pin.
     assert oracle.commitment("ch_000000000000000000000000", "referee", "42", bytes(range(16))) == (

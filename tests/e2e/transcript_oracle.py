@@ -79,8 +79,22 @@ def sha256_tagged(data: bytes) -> str:
 
 
 def jcs(value: Any) -> bytes:
-    """RFC 8785 canonical JSON."""
-    return rfc8785.dumps(value)
+    """RFC 8785 canonical JSON. RFC 8785 reads every JSON number as an IEEE 754 double, while
+    Python's parser keeps integers exact (and the `rfc8785` package refuses those past 2^53):
+    such integers are made doubles first, as the RFC's data model says."""
+    return rfc8785.dumps(_as_doubles(value))
+
+
+def _as_doubles(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) >= 2**53:
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _as_doubles(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_doubles(item) for item in value]
+    return value
 
 
 def canonical_message(channel_id: str, message: dict[str, Any]) -> bytes:
@@ -239,7 +253,7 @@ def chain_hashes(export: dict[str, Any]) -> list[str]:
         _check_message_fields(message, position)
         try:
             computed = link(hashes[-1], channel_id, message)
-        except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError) as error:
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError, OverflowError) as error:
             raise Divergence(position, "canonical", "JSON that RFC 8785 can canonicalize", str(error)) from None
         if computed != stored:
             raise Divergence(position, "hash", computed, stored)
@@ -297,7 +311,7 @@ def check_bot(export: dict[str, Any], bot: Any) -> None:
         raise Divergence(at, "code_hash", sha256_tagged(bot["source"].encode("utf-8")), bot["code_hash"])
     try:
         params_hash = sha256_tagged(jcs(bot["params"]))
-    except rfc8785.CanonicalizationError as error:
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError, OverflowError) as error:
         raise Divergence(at, "params_hash", "params that RFC 8785 can canonicalize", str(error)) from None
     if params_hash != bot["params_hash"]:
         raise Divergence(at, "params_hash", params_hash, bot["params_hash"])
