@@ -6,8 +6,8 @@
 //! of the surface the caller is using.
 
 use service::{
-    AdminRequest, BotRequest, Caller, CodeOf, PostRequest, Service, ServiceError, SyncPage,
-    SyncRequest,
+    AdminRequest, BotRequest, Caller, CodeOf, CreateRequest, PostRequest, Service, ServiceError,
+    SyncPage, SyncRequest,
 };
 
 use domain::SlotLabel;
@@ -116,7 +116,16 @@ pub async fn create_channel(
         args.bot_params,
     );
     let created = service
-        .create_channel(who, &args.name, &args.slots, args.join.unwrap_or(true), bot)
+        .create_channel(
+            who,
+            CreateRequest {
+                name: args.name,
+                slots: args.slots,
+                join: args.join.unwrap_or(true),
+                bot,
+                reveal_private: args.reveal_private,
+            },
+        )
         .await?;
     let invites: Vec<InviteView> = created.invites.into_iter().map(InviteView::new).collect();
     let channel_id = created.channel.id.as_str();
@@ -203,7 +212,19 @@ pub async fn get_channel(
     args: ChannelArgs,
 ) -> Result<ChannelView, ServiceError> {
     let channel = service.get_channel(who, &args.channel_id).await?;
-    Ok(ChannelView::new(&channel, &who.principal.id))
+    let mut view = ChannelView::new(&channel, &who.principal.id);
+    view.head = Some(service.signed_head(&channel).await?.into());
+    Ok(view)
+}
+
+pub async fn export_transcript(
+    service: &Service,
+    who: &Caller,
+    args: ChannelArgs,
+) -> Result<TranscriptOut, ServiceError> {
+    Ok(TranscriptOut(
+        service.export_transcript(who, &args.channel_id).await?,
+    ))
 }
 
 pub async fn post_message(
@@ -277,6 +298,7 @@ pub fn sync_page(page: SyncPage, who: &Caller) -> SyncMessagesOut {
                 domain::limits::MAX_SYNC_WAIT_MS
             )
         }),
+        head: page.head.into(),
     }
 }
 

@@ -72,6 +72,62 @@ pub struct ChannelView {
     /// The seats you hold (usually one).
     pub your_slots: Vec<String>,
     pub slots: Vec<SlotView>,
+    /// Whether private messages to a bot become readable by everyone once the bot's run ends,
+    /// so a finished game can be audited in full (export_transcript).
+    pub reveal_private: bool,
+    /// The server's signature on the channel's head: keep it as proof of the history you were
+    /// shown (docs/transcript.md). Present in get_channel answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadView>,
+}
+
+/// The server's signed statement "channel C had `seq` messages ending in hash `head` at `at`".
+/// Verify it with the keys at /.well-known/mcp-multiplayer-keys; two that disagree at one seq
+/// prove the server rewrote history.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HeadView {
+    pub channel: String,
+    pub seq: i64,
+    /// The chain hash of message `seq`: `sha256:` + hex.
+    pub head: String,
+    /// When the server signed, in milliseconds since the Unix epoch.
+    pub at: i64,
+    /// The signing key's id, among the published keys.
+    pub key_id: String,
+    /// Ed25519 over "mcp-multiplayer signed head v1\n" + the RFC 8785 JSON of
+    /// {channel, seq, head, at}; base64url without padding.
+    pub signature: String,
+}
+
+impl From<transcript::SignedHead> for HeadView {
+    fn from(head: transcript::SignedHead) -> Self {
+        HeadView {
+            channel: head.channel.to_string(),
+            seq: head.seq.0,
+            head: head.head,
+            at: head.at.0,
+            key_id: head.key_id.as_str().to_owned(),
+            signature: head.signature,
+        }
+    }
+}
+
+/// An exported transcript, exactly as docs/transcript.md specifies it.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct TranscriptOut(pub transcript::export::Transcript);
+
+impl JsonSchema for TranscriptOut {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Transcript".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A channel's transcript as you may see it (format mcp-multiplayer-transcript, version 1): every message you may read, the hash of every other, each bot's source, params and revealed seed, the signed head and the server's public keys. Specified in docs/transcript.md; check it offline with `mcp-multiplayer verify FILE`."
+        })
+    }
 }
 
 impl ChannelView {
@@ -108,6 +164,8 @@ impl ChannelView {
                     }),
                 })
                 .collect(),
+            reveal_private: channel.reveal_private,
+            head: None,
         }
     }
 }
@@ -243,6 +301,10 @@ pub struct CreateChannelArgs {
     /// Take the first invite slot yourself (default true). False only sets the channel up.
     #[serde(default)]
     pub join: Option<bool>,
+    /// Whether private messages to a bot (moves, bids) become readable by every participant
+    /// once the bot's run ends, so a finished game can be audited in full (default true).
+    #[serde(default)]
+    pub reveal_private: Option<bool>,
     /// A builtin referee bot to attach (see list_bots), e.g. "guess". A `bot:referee` slot is
     /// added when `slots` has no bot slot.
     #[serde(default)]
@@ -436,6 +498,9 @@ pub struct SyncMessagesOut {
     /// Something the caller should know about its request, e.g. a wait_ms above the cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// The server's signature on the channel's head as of this answer: keep it as proof of
+    /// the history you were shown.
+    pub head: HeadView,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -7,6 +7,8 @@
 //! - [`admission`]: per-principal rate limiting and the cap on waiting syncs.
 //! - `bots`: attaching bots and running their events, exactly once and in order.
 //! - [`reads`]: read progress for unread counts, written in batches.
+//! - `export`: signed heads on every read of a channel, and the export of a participant's
+//!   view.
 //! - [`keys`]: the server's signing keys: loading them into a keyring, making the first one,
 //!   rotation, and noticing a rotation made beside the running server.
 //!
@@ -19,6 +21,7 @@ mod admission;
 mod bots;
 mod caller;
 mod error;
+mod export;
 pub mod keys;
 mod reads;
 mod service;
@@ -30,9 +33,11 @@ pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use caller::{Access, Caller};
 pub use domain::Principal;
 pub use error::ServiceError;
+pub use export::export_everything;
 pub use keys::{KeysError, PublishedKeys};
 pub use service::{
-    AdminRequest, Clock, Created, Joined, PostRequest, Service, ServiceSettings, SystemClock,
+    AdminRequest, Clock, CreateRequest, Created, Joined, PostRequest, Service, ServiceSettings,
+    SystemClock,
 };
 pub use store::ChannelListing;
 pub use sync::{PendingSync, SyncPage, SyncRequest, SyncStep, WokenSync};

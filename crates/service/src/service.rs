@@ -98,6 +98,42 @@ pub(crate) struct Inner {
     pub(crate) bots: crate::bots::BotRunner,
     /// The signing keys, loaded at start or on first use.
     pub(crate) keys: crate::keys::ServerKeys,
+    /// The last head signed for each channel, handed out again for a moment.
+    pub(crate) heads: crate::export::SignedHeads,
+}
+
+/// What to create: `create_channel`'s arguments.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub name: String,
+    /// `kind:label` each, e.g. `invite:alice`.
+    pub slots: Vec<String>,
+    /// Whether the creator takes the first invite slot.
+    pub join: bool,
+    pub bot: Option<crate::bots::BotRequest>,
+    /// Whether private messages to a bot become readable by all once its run ends; `None`
+    /// takes the default ([`domain::ChannelSpec::reveal_private`]).
+    pub reveal_private: Option<bool>,
+}
+
+impl CreateRequest {
+    /// A channel named `name` with these slots, joined by its creator, without a bot.
+    pub fn new(name: &str, slots: &[String]) -> Self {
+        CreateRequest {
+            name: name.to_owned(),
+            slots: slots.to_vec(),
+            join: true,
+            bot: None,
+            reveal_private: None,
+        }
+    }
+
+    pub fn with_bot(self, bot: crate::bots::BotRequest) -> Self {
+        CreateRequest {
+            bot: Some(bot),
+            ..self
+        }
+    }
 }
 
 /// A channel just created.
@@ -220,6 +256,7 @@ impl Service {
                 admission,
                 clock,
                 keys,
+                heads: crate::export::SignedHeads::default(),
                 settings,
                 shutdown,
                 reads: ReadTracker::default(),
@@ -301,18 +338,24 @@ impl Service {
     pub async fn create_channel(
         &self,
         caller: &Caller,
-        name: &str,
-        slots: &[String],
-        join: bool,
-        bot: Option<crate::bots::BotRequest>,
+        request: CreateRequest,
     ) -> Result<Created, ServiceError> {
         let who = self.authorize(caller, Access::Write)?;
+        let CreateRequest {
+            name,
+            mut slots,
+            join,
+            bot,
+            reveal_private,
+        } = request;
         // A bot needs a bot slot; name one for the caller who did not.
-        let mut slots = slots.to_vec();
         if bot.is_some() && !slots.iter().any(|slot| slot.starts_with("bot:")) {
             slots.insert(0, "bot:referee".to_owned());
         }
-        let spec = ChannelSpec::new(name, &slots)?;
+        let mut spec = ChannelSpec::new(&name, &slots)?;
+        if let Some(reveal_private) = reveal_private {
+            spec.reveal_private = reveal_private;
+        }
         spec.check_bot_slots(self.inner.settings.max_bot_slots)?;
         let mut id_bytes = [0u8; 12];
         OsSecrets.fill(&mut id_bytes);

@@ -48,6 +48,8 @@ pub struct SyncPage {
     pub waited_ms: u64,
     /// The `wait_ms` asked for, when it was above [`MAX_SYNC_WAIT_MS`] and so was cut down.
     pub wait_above_cap: Option<u64>,
+    /// The server's signature on the channel's head as of this page.
+    pub head: transcript::SignedHead,
 }
 
 /// Where a sync stands after one step.
@@ -246,6 +248,7 @@ impl Service {
         }
         let roster_changed =
             cursor == Seq::ZERO || messages.iter().any(|m| m.kind == MessageKind::System);
+        let head = self.signed_head(channel).await?;
         Ok(SyncStep::Ready(SyncPage {
             messages,
             next_cursor,
@@ -254,6 +257,7 @@ impl Service {
             channel: roster_changed.then(|| channel.clone()),
             waited_ms: u64::try_from(sync.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             wait_above_cap: sync.wait_above_cap,
+            head,
         }))
     }
 }

@@ -87,6 +87,13 @@ fn operations() -> Vec<Operation> {
             leave_channel,
         )
         .body::<LeaveBody>(Required::No),
+        Operation::new::<TranscriptOut, _>(
+            M::GET,
+            "/channels/{channel_id}/transcript",
+            "export_transcript",
+            "The channel's transcript as you may see it, signed, for offline verification (docs/transcript.md).",
+            export_transcript,
+        ),
         Operation::new::<BotCodeOut, _>(
             M::GET,
             "/channels/{channel_id}/bot",
@@ -170,6 +177,16 @@ async fn get_channel(
 ) -> ApiResult<ChannelView> {
     Ok(Json(
         ops::get_channel(&service, &who, ChannelArgs { channel_id }).await?,
+    ))
+}
+
+async fn export_transcript(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    Path(channel_id): Path<String>,
+) -> ApiResult<TranscriptOut> {
+    Ok(Json(
+        ops::export_transcript(&service, &who, ChannelArgs { channel_id }).await?,
     ))
 }
 

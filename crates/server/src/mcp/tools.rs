@@ -103,7 +103,7 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Show a channel: its name, its slots (who holds each, which are admins, which are yours) and its latest seq.",
+        description = "Show a channel: its name, its slots (who holds each, which are admins, which are yours), its latest seq, and the server's signed head (keep it: it proves the history you were shown).",
         annotations(
             read_only_hint = true,
             destructive_hint = false,
@@ -118,6 +118,27 @@ impl McpServer {
     ) -> Result<Json<ChannelView>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(&context, ops::get_channel(&self.service, &who, args).await)
+    }
+
+    #[tool(
+        description = "Export a channel's transcript as you may see it: every message you may read, the hash of every other, each bot's source, params and revealed seed, and the server's signed head and public keys. Anyone can check it offline with `mcp-multiplayer verify FILE` (the chain, the signatures, and every bot event replayed). Save it when a game ends.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn export_transcript(
+        &self,
+        Parameters(args): Parameters<Args<ChannelArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<TranscriptOut>, ToolError> {
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::export_transcript(&self.service, &who, args).await,
+        )
     }
 
     #[tool(

@@ -10,7 +10,7 @@ use store::{Store, StoreSettings};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::service::{AdminRequest, ServiceSettings};
+use crate::service::{AdminRequest, CreateRequest, ServiceSettings};
 use crate::testing::{FixedClock, person};
 
 /// Posts `params.n` messages of `params.size` bytes on every user message.
@@ -92,14 +92,14 @@ async fn bot_slots_per_channel_are_capped_unless_the_operator_raises_it() {
     let (service, _dir) = service_with(ServiceSettings::default()).await;
     let alice = person("alice");
     let refused = service
-        .create_channel(&alice, "many", &slots(5), true, None)
+        .create_channel(&alice, CreateRequest::new("many", &slots(5)))
         .await
         .expect_err("five bot slots");
     assert_eq!(refused.code(), ErrorCode::LimitExceeded);
     assert!(refused.to_string().contains("--max-bot-slots"), "{refused}");
     assert!(
         service
-            .create_channel(&alice, "four", &slots(4), true, None)
+            .create_channel(&alice, CreateRequest::new("four", &slots(4)))
             .await
             .is_ok()
     );
@@ -111,7 +111,7 @@ async fn bot_slots_per_channel_are_capped_unless_the_operator_raises_it() {
     .await;
     assert!(
         raised
-            .create_channel(&alice, "eight", &slots(8), true, None)
+            .create_channel(&alice, CreateRequest::new("eight", &slots(8)))
             .await
             .is_ok()
     );
@@ -147,7 +147,7 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
         .map(String::from)
         .to_vec();
     let created = service
-        .create_channel(&alice, "chatty", &slots, true, None)
+        .create_channel(&alice, CreateRequest::new("chatty", &slots))
         .await
         .expect("create");
     let id = created.channel.id.clone();
@@ -262,10 +262,8 @@ async fn queued_event(
     let created = service
         .create_channel(
             owner,
-            "queued",
-            &["invite:alice".into(), "invite:bob".into()],
-            true,
-            Some(request),
+            CreateRequest::new("queued", &["invite:alice".into(), "invite:bob".into()])
+                .with_bot(request),
         )
         .await
         .expect("create");
@@ -402,10 +400,7 @@ async fn a_bot_that_ends_its_run_reveals_its_seed_at_once_and_hears_nothing_more
     let created = service
         .create_channel(
             &alice,
-            "ending",
-            &["invite:alice".into()],
-            true,
-            Some(BotRequest {
+            CreateRequest::new("ending", &["invite:alice".into()]).with_bot(BotRequest {
                 code: Some(ENDING_BOT.into()),
                 ..BotRequest::default()
             }),

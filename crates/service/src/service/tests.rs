@@ -55,10 +55,7 @@ async fn two_players(service: &Service) -> String {
     let created = service
         .create_channel(
             &person("alice"),
-            "Game",
-            &["invite:alice".into(), "invite:bob".into()],
-            true,
-            None,
+            CreateRequest::new("Game", &["invite:alice".into(), "invite:bob".into()]),
         )
         .await
         .expect("create");
@@ -75,14 +72,14 @@ async fn three_players(service: &Service) -> String {
     let created = service
         .create_channel(
             &person("alice"),
-            "Three",
-            &[
-                "invite:alice".into(),
-                "invite:bob".into(),
-                "invite:carol".into(),
-            ],
-            true,
-            None,
+            CreateRequest::new(
+                "Three",
+                &[
+                    "invite:alice".into(),
+                    "invite:bob".into(),
+                    "invite:carol".into(),
+                ],
+            ),
         )
         .await
         .expect("create");
@@ -447,7 +444,7 @@ async fn a_read_only_caller_reads_but_never_writes() {
     let alice = reader("alice");
     refused(
         service
-            .create_channel(&alice, "Mine", &["invite:a".into()], true, None)
+            .create_channel(&alice, CreateRequest::new("Mine", &["invite:a".into()]))
             .await
             .map(drop),
     )

@@ -1,0 +1,783 @@
+//! Checking an exported transcript offline: [`check`] (the chain, the signatures, the channel's
+//! record, each bot's hashes and commitment) and [`replay`] (every bot event the transcript
+//! holds the inputs for, run again and compared with what was recorded). Both stop at the
+//! first [`Divergence`] and name it: the seq, what was expected, what was found.
+//!
+//! The steps and their order are `docs/transcript.md`'s "What a verifier checks".
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use bots::{BotErrorKind, BotSeed, BotSource, Event, EventContext, Job, Language, Limits};
+use domain::chain::{canonical_json, sha256_tagged};
+use domain::{ChainHash, ChannelId, Message, MessageKind, Notice, Roster, Seq, SlotLabel};
+
+use crate::export::{ExportedBot, FORMAT, Transcript, VERSION};
+use crate::signing::{PublicKeyInfo, SignedHead, verify};
+
+/// The first thing that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// Where, when it is one message.
+    pub seq: Option<i64>,
+    pub what: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl Divergence {
+    fn at(
+        seq: i64,
+        what: impl Into<String>,
+        expected: impl fmt::Display,
+        found: impl fmt::Display,
+    ) -> Self {
+        Divergence {
+            seq: Some(seq),
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+
+    fn whole(
+        what: impl Into<String>,
+        expected: impl fmt::Display,
+        found: impl fmt::Display,
+    ) -> Self {
+        Divergence {
+            seq: None,
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "diverged at seq {seq}: {}", self.what)?,
+            None => write!(f, "diverged: {}", self.what)?,
+        }
+        write!(
+            f,
+            "\n  expected: {}\n  found:    {}",
+            self.expected, self.found
+        )
+    }
+}
+
+/// What [`check`] established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub channel: ChannelId,
+    pub messages: usize,
+    pub withheld: usize,
+    pub head: SignedHead,
+    /// Saved heads found on the chain.
+    pub saved_heads: usize,
+    /// Bots whose hashes and commitment check out, and which of them have a revealed seed.
+    pub bots: Vec<(String, bool)>,
+}
+
+/// Checks everything but bot replay. `saved` are signed heads kept from earlier answers.
+pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, Divergence> {
+    if transcript.format != FORMAT || transcript.version != VERSION {
+        return Err(Divergence::whole(
+            "format",
+            format!("{FORMAT} version {VERSION}"),
+            format!("{} version {}", transcript.format, transcript.version),
+        ));
+    }
+    let channel = transcript.channel_id().ok_or_else(|| {
+        Divergence::whole(
+            "channel id",
+            "ch_ and 24 hex digits",
+            &transcript.channel.id,
+        )
+    })?;
+    let messages = decode_messages(transcript)?;
+    let links = chain_links(&channel, transcript, &messages)?;
+    let keys: Vec<PublicKeyInfo> = transcript.keys.iter().map(|key| key.info()).collect();
+    check_head(
+        &channel,
+        &transcript.head,
+        &keys,
+        &links,
+        "the export's head",
+    )?;
+    let mut heads = vec![transcript.head.clone()];
+    for head in saved {
+        check_head(&channel, head, &keys, &links, "a saved head")?;
+        heads.push(head.clone());
+    }
+    check_created(transcript, &messages)?;
+    let mut bots = Vec::new();
+    for bot in &transcript.bots {
+        check_bot(&channel, bot, &messages)?;
+        bots.push((bot.slot.clone(), bot.seed.is_some()));
+    }
+    Ok(Checked {
+        channel,
+        messages: messages.len(),
+        withheld: messages.iter().filter(|message| message.is_none()).count(),
+        head: transcript.head.clone(),
+        saved_heads: saved.len(),
+        bots,
+    })
+}
+
+/// Whether two signed heads, both valid, contradict each other: the same channel and seq with
+/// different hashes. That is the server's own signature on two histories.
+pub fn contradiction(a: &SignedHead, b: &SignedHead, keys: &[PublicKeyInfo]) -> Option<Divergence> {
+    let both_valid = verify(a, keys).is_ok() && verify(b, keys).is_ok();
+    (both_valid && a.channel == b.channel && a.seq == b.seq && a.head != b.head).then(|| {
+        Divergence::at(
+            a.seq.0,
+            "the server signed two different histories of this channel: proof that it rewrote history",
+            &a.head,
+            &b.head,
+        )
+    })
+}
+
+/// The messages, decoded; `None` for withheld ones. Seqs must run 1, 2, 3… to the head.
+fn decode_messages(transcript: &Transcript) -> Result<Vec<Option<Message>>, Divergence> {
+    let mut decoded = Vec::with_capacity(transcript.messages.len());
+    for (index, exported) in transcript.messages.iter().enumerate() {
+        let expected = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if exported.seq != expected {
+            return Err(Divergence::at(
+                expected,
+                "message order",
+                format!("seq {expected}"),
+                format!("seq {}", exported.seq),
+            ));
+        }
+        let message = exported.message().map_err(|problem| {
+            Divergence::at(
+                exported.seq,
+                "malformed message",
+                "a message as the server writes it",
+                problem,
+            )
+        })?;
+        decoded.push(message);
+    }
+    let last = i64::try_from(decoded.len()).unwrap_or(i64::MAX);
+    if last != transcript.head.seq.0 {
+        return Err(Divergence::whole(
+            "message count",
+            format!("{} messages, up to the head", transcript.head.seq.0),
+            format!("{last} messages"),
+        ));
+    }
+    Ok(decoded)
+}
+
+/// Each message's link, recomputed for readable messages, taken as given for withheld ones;
+/// `links[0]` is genesis, `links[n]` the hash at seq n.
+fn chain_links(
+    channel: &ChannelId,
+    transcript: &Transcript,
+    messages: &[Option<Message>],
+) -> Result<Vec<ChainHash>, Divergence> {
+    let mut links = vec![ChainHash::genesis()];
+    for (exported, message) in transcript.messages.iter().zip(messages) {
+        let previous = links.last().cloned().unwrap_or_else(ChainHash::genesis);
+        let stored = exported.chain_hash().ok_or_else(|| {
+            Divergence::at(
+                exported.seq,
+                "malformed hash",
+                "sha256:<64 hex>",
+                &exported.hash,
+            )
+        })?;
+        if let Some(message) = message {
+            let recomputed = previous.link(channel, message);
+            if recomputed != stored {
+                return Err(Divergence::at(
+                    exported.seq,
+                    "the message does not hash to its link of the chain (its content, or one before it, was changed)",
+                    recomputed,
+                    stored,
+                ));
+            }
+        }
+        links.push(stored);
+    }
+    Ok(links)
+}
+
+fn check_head(
+    channel: &ChannelId,
+    head: &SignedHead,
+    keys: &[PublicKeyInfo],
+    links: &[ChainHash],
+    which: &str,
+) -> Result<(), Divergence> {
+    if &head.channel != channel {
+        return Err(Divergence::whole(
+            format!("{which} is for another channel"),
+            channel,
+            &head.channel,
+        ));
+    }
+    verify(head, keys).map_err(|error| {
+        Divergence::at(
+            head.seq.0,
+            format!("{which}'s signature"),
+            "a valid Ed25519 signature by a listed key",
+            error,
+        )
+    })?;
+    let index = usize::try_from(head.seq.0).ok();
+    match index.and_then(|index| links.get(index)) {
+        None => Err(Divergence::at(
+            head.seq.0,
+            format!("{which} is beyond the transcript"),
+            format!("at most seq {}", links.len().saturating_sub(1)),
+            head.seq.0,
+        )),
+        Some(link) if link.as_str() != head.head => Err(Divergence::at(
+            head.seq.0,
+            format!(
+                "{which}, signed by the server, disagrees with the chain: proof that the server showed two histories"
+            ),
+            link,
+            &head.head,
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Seq 1 is the `created` notice, listing the header's slots.
+fn check_created(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
+    let Some(Some(first)) = messages.first() else {
+        return Ok(());
+    };
+    match first.notice() {
+        Some(Ok(Notice::Created { slots, .. })) if slots == transcript.channel.slots => Ok(()),
+        Some(Ok(Notice::Created { slots, .. })) => Err(Divergence::at(
+            1,
+            "the channel's slots",
+            slots.join(", "),
+            transcript.channel.slots.join(", "),
+        )),
+        // Channels from before the transcript may start otherwise; nothing to hold them to.
+        _ if transcript.channel.faithful_from > 0 => Ok(()),
+        _ => Err(Divergence::at(
+            1,
+            "the first message",
+            "the created notice",
+            "something else",
+        )),
+    }
+}
+
+fn check_bot(
+    channel: &ChannelId,
+    bot: &ExportedBot,
+    messages: &[Option<Message>],
+) -> Result<(), Divergence> {
+    let slot = &bot.slot;
+    let at = bot.attached_seq;
+    let code_hash = sha256_tagged(bot.source.as_bytes());
+    if code_hash != bot.code_hash {
+        return Err(Divergence::at(
+            at,
+            format!("the code of the bot in {slot}"),
+            &bot.code_hash,
+            code_hash,
+        ));
+    }
+    let params_hash = sha256_tagged(canonical_json(&bot.params).as_bytes());
+    if params_hash != bot.params_hash {
+        return Err(Divergence::at(
+            at,
+            format!("the params of the bot in {slot}"),
+            &bot.params_hash,
+            params_hash,
+        ));
+    }
+    let attached = last_attach(slot, messages).ok_or_else(|| {
+        Divergence::whole(
+            format!("the bot in {slot}"),
+            "a bot_attached notice",
+            "none",
+        )
+    })?;
+    if attached.0.0 != at {
+        return Err(Divergence::at(
+            at,
+            format!("where the bot in {slot} was attached"),
+            format!("seq {}", attached.0.0),
+            format!("seq {at}"),
+        ));
+    }
+    let announced = [
+        ("name", &attached.1.name, &bot.name),
+        ("language", &attached.1.language, &bot.language),
+        ("code hash", &attached.1.code_hash, &bot.code_hash),
+        ("params hash", &attached.1.params_hash, &bot.params_hash),
+        (
+            "seed commitment",
+            &attached.1.seed_commitment,
+            &bot.seed_commitment,
+        ),
+    ];
+    for (what, notice, exported) in announced {
+        if notice != exported {
+            return Err(Divergence::at(
+                at,
+                format!("the {what} of the bot in {slot}, against its attach notice"),
+                notice,
+                exported,
+            ));
+        }
+    }
+    if let Some(seed) = &bot.seed {
+        let commitment = bots::commitment(channel.as_str(), slot, seed, b"");
+        if commitment != bot.seed_commitment {
+            return Err(Divergence::at(
+                at,
+                format!("the seed of the bot in {slot}, against its commitment"),
+                &bot.seed_commitment,
+                commitment,
+            ));
+        }
+        let revealed = revealed_seed(slot, at, messages).ok_or_else(|| {
+            Divergence::whole(
+                format!("the reveal of the seed of the bot in {slot}"),
+                "a bot_seed_revealed notice",
+                "none",
+            )
+        })?;
+        if &revealed.1 != seed {
+            return Err(Divergence::at(
+                revealed.0.0,
+                format!("the seed of the bot in {slot}, against its reveal notice"),
+                revealed.1,
+                seed,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields of a `bot_attached` notice.
+struct Attached {
+    name: String,
+    language: String,
+    code_hash: String,
+    params_hash: String,
+    seed_commitment: String,
+}
+
+fn notices(messages: &[Option<Message>]) -> impl Iterator<Item = (Seq, Notice)> + '_ {
+    messages
+        .iter()
+        .flatten()
+        .filter_map(|message| Some((message.seq, message.notice()?.ok()?)))
+}
+
+fn last_attach(slot: &str, messages: &[Option<Message>]) -> Option<(Seq, Attached)> {
+    notices(messages)
+        .filter_map(|(seq, notice)| match notice {
+            Notice::BotAttached {
+                slot: attached,
+                name,
+                language,
+                code_hash,
+                params_hash,
+                seed_commitment,
+            } if attached.as_str() == slot => Some((
+                seq,
+                Attached {
+                    name,
+                    language,
+                    code_hash,
+                    params_hash,
+                    seed_commitment,
+                },
+            )),
+            _ => None,
+        })
+        .last()
+}
+
+fn revealed_seed(slot: &str, after: i64, messages: &[Option<Message>]) -> Option<(Seq, String)> {
+    notices(messages).find_map(|(seq, notice)| match notice {
+        Notice::BotSeedRevealed {
+            slot: revealed,
+            seed,
+        } if revealed.as_str() == slot && seq.0 > after => Some((seq, seed)),
+        _ => None,
+    })
+}
+
+/// How one bot's replay ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayEnd {
+    /// Every event up to the end of the transcript (or of the bot's run) matched.
+    Complete,
+    /// The seed is not revealed yet: nothing can be replayed.
+    SeedSecret,
+    /// Attached before the channel's events were faithful to the transcript.
+    BeforeFaithful,
+    /// A message the viewer may not read stopped it at this seq.
+    Withheld(i64),
+    /// The verifier's own limits stopped an event the server ran: not evidence either way.
+    Unfinished { seq: i64, reason: String },
+}
+
+/// One bot's replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotReplay {
+    pub slot: String,
+    pub name: String,
+    /// Events replayed and found equal.
+    pub events: usize,
+    pub end: ReplayEnd,
+}
+
+/// Kinds of failure that depend on the machine, not on the code and its inputs: a replay may
+/// succeed where the server failed (and the reverse is reported as unfinished). `bad_post` is
+/// the channel refusing a post the runtime accepted (a recipient that is no slot).
+fn depends_on_machine(kind: &str) -> bool {
+    [
+        "cpu_budget",
+        "memory",
+        "stack_overflow",
+        "crashed",
+        "internal",
+        "bad_post",
+    ]
+    .contains(&kind)
+}
+
+/// Replays every bot with a revealed seed, running each event through `run` (the caller's
+/// sandbox: the binary uses worker processes, since an export's code is untrusted) under
+/// `limits`. Call after [`check`] has passed.
+pub async fn replay<R>(
+    transcript: &Transcript,
+    limits: &Limits,
+    mut run: R,
+) -> Result<Vec<BotReplay>, Divergence>
+where
+    R: AsyncFnMut(Job) -> Result<bots::job::Outcome, String>,
+{
+    let channel = transcript.channel_id().ok_or_else(|| {
+        Divergence::whole(
+            "channel id",
+            "ch_ and 24 hex digits",
+            &transcript.channel.id,
+        )
+    })?;
+    let messages = decode_messages(transcript)?;
+    let mut replays = Vec::new();
+    for bot in &transcript.bots {
+        let end = replay_bot(&channel, transcript, &messages, bot, limits, &mut run).await?;
+        replays.push(BotReplay {
+            slot: bot.slot.clone(),
+            name: bot.name.clone(),
+            events: end.1,
+            end: end.0,
+        });
+    }
+    Ok(replays)
+}
+
+/// What the transcript recorded of one bot's outcomes.
+struct Recorded<'a> {
+    /// The bot's posts after its attachment, oldest first.
+    posts: VecDeque<&'a Message>,
+    /// Failed events: the event's seq → (the failure's kind, whether the bot was disabled).
+    failures: HashMap<i64, (String, bool)>,
+    /// Events whose reply was dropped over a cap.
+    capped: Vec<i64>,
+    /// The bot's own end of run: the notice's seq and reason.
+    ended: Option<(i64, Option<String>)>,
+    closed: bool,
+}
+
+impl<'a> Recorded<'a> {
+    fn of(slot: &SlotLabel, attached: i64, messages: &'a [Option<Message>]) -> Self {
+        let mut recorded = Recorded {
+            posts: VecDeque::new(),
+            failures: HashMap::new(),
+            capped: Vec::new(),
+            ended: None,
+            closed: false,
+        };
+        let mut last_failure = None;
+        for message in messages
+            .iter()
+            .flatten()
+            .filter(|message| message.seq.0 > attached)
+        {
+            if message.kind == MessageKind::Bot && message.sender.as_ref() == Some(slot) {
+                recorded.posts.push_back(message);
+                continue;
+            }
+            match message.notice().and_then(Result::ok) {
+                Some(Notice::BotError {
+                    slot: failed,
+                    kind,
+                    seq,
+                    ..
+                }) if &failed == slot => {
+                    recorded.failures.insert(seq.0, (kind, false));
+                    last_failure = Some(seq.0);
+                }
+                Some(Notice::BotDisabled { slot: disabled }) if &disabled == slot => {
+                    if let Some(entry) =
+                        last_failure.and_then(|seq| recorded.failures.get_mut(&seq))
+                    {
+                        entry.1 = true;
+                    }
+                }
+                Some(Notice::BotOutputCapped {
+                    slot: capped, seq, ..
+                }) if &capped == slot => recorded.capped.push(seq.0),
+                Some(Notice::BotRunEnded {
+                    slot: ended,
+                    reason,
+                }) if &ended == slot && recorded.ended.is_none() => {
+                    recorded.ended = Some((message.seq.0, reason));
+                }
+                Some(Notice::Closed { .. }) => recorded.closed = true,
+                _ => {}
+            }
+        }
+        recorded
+    }
+}
+
+async fn replay_bot<R>(
+    channel: &ChannelId,
+    transcript: &Transcript,
+    messages: &[Option<Message>],
+    bot: &ExportedBot,
+    limits: &Limits,
+    run: &mut R,
+) -> Result<(ReplayEnd, usize), Divergence>
+where
+    R: AsyncFnMut(Job) -> Result<bots::job::Outcome, String>,
+{
+    let Some(seed) = bot.seed.as_deref() else {
+        return Ok((ReplayEnd::SeedSecret, 0));
+    };
+    if bot.attached_seq <= transcript.channel.faithful_from {
+        return Ok((ReplayEnd::BeforeFaithful, 0));
+    }
+    let at = bot.attached_seq;
+    let slot = SlotLabel::parse(&bot.slot)
+        .map_err(|_| Divergence::at(at, "a bot's slot", "a slot label", &bot.slot))?;
+    let seed = BotSeed::from_hex(seed)
+        .ok_or_else(|| Divergence::at(at, "a bot's seed", "64 hex digits", seed))?;
+    let language = Language::parse(&bot.language).ok_or_else(|| {
+        Divergence::at(
+            at,
+            "a bot's language",
+            "javascript or python",
+            &bot.language,
+        )
+    })?;
+    let source = BotSource::with_language(bot.name.clone(), bot.source.clone(), language).map_err(
+        |error| Divergence::at(at, "a bot's source", "a source the runtimes load", error),
+    )?;
+    let mut roster = roster_of(transcript)?;
+    let mut recorded = Recorded::of(&slot, at, messages);
+    let mut state = None;
+    let mut events = 0;
+    for (index, message) in messages.iter().enumerate() {
+        let seq = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        let Some(message) = message else {
+            if seq >= at {
+                return Ok((ReplayEnd::Withheld(seq), events));
+            }
+            continue;
+        };
+        if let Some(Ok(notice)) = message.notice() {
+            roster.apply(&notice);
+        }
+        if seq < at {
+            continue;
+        }
+        let Some(event) = Event::for_bot(&slot, message) else {
+            continue;
+        };
+        let context = EventContext::at(
+            channel.clone(),
+            slot.clone(),
+            message,
+            &roster,
+            bot.params.clone(),
+            state.clone(),
+            seed.clone(),
+        );
+        let outcome = run(Job::event(source.clone(), context, &event, limits.clone()))
+            .await
+            .map_err(|error| {
+                Divergence::at(
+                    seq,
+                    "the verifier could not run the bot",
+                    "an outcome",
+                    error,
+                )
+            })?;
+        if let Some((kind, disabled)) = recorded.failures.get(&seq) {
+            match &outcome {
+                Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}
+                Ok(_) if depends_on_machine(kind) => {}
+                Err(error) => {
+                    return Err(Divergence::at(
+                        seq,
+                        format!("the bot in {slot} failed differently"),
+                        kind,
+                        error.kind.as_str(),
+                    ));
+                }
+                Ok(_) => {
+                    return Err(Divergence::at(
+                        seq,
+                        format!("the bot in {slot}: recorded a failure, replay succeeded"),
+                        format!("a failure ({kind})"),
+                        "success",
+                    ));
+                }
+            }
+            events += 1;
+            if *disabled {
+                return Ok((ReplayEnd::Complete, events));
+            }
+            continue;
+        }
+        let reaction = match outcome {
+            Ok(reaction) => reaction,
+            Err(error)
+                if error.kind == BotErrorKind::Internal
+                    || depends_on_machine(error.kind.as_str()) =>
+            {
+                return Ok((
+                    ReplayEnd::Unfinished {
+                        seq,
+                        reason: error.to_string(),
+                    },
+                    events,
+                ));
+            }
+            Err(error) => {
+                return Err(Divergence::at(
+                    seq,
+                    format!("the bot in {slot}: recorded a success, replay failed"),
+                    "success",
+                    error,
+                ));
+            }
+        };
+        events += 1;
+        if recorded.capped.contains(&seq) {
+            continue;
+        }
+        for post in &reaction.posts {
+            let Some(found) = recorded.posts.pop_front() else {
+                if recorded.closed {
+                    // Stored after the close, the outcome was refused: nothing more to compare.
+                    return Ok((ReplayEnd::Complete, events));
+                }
+                return Err(Divergence::at(
+                    seq,
+                    format!("a post of the bot in {slot} in reply to this event is missing"),
+                    post_text(post.to.as_ref(), &post.body),
+                    "nothing",
+                ));
+            };
+            if found.seq.0 <= seq || found.to != post.to || found.body != post.body {
+                return Err(Divergence::at(
+                    found.seq.0,
+                    format!("the post of the bot in {slot} in reply to seq {seq}"),
+                    post_text(post.to.as_ref(), &post.body),
+                    post_text(found.to.as_ref(), &found.body),
+                ));
+            }
+        }
+        if reaction.state.is_some() {
+            state = reaction.state;
+        }
+        if let Some(end) = reaction.end {
+            return match &recorded.ended {
+                Some((_, reason)) if *reason == end.reason => Ok((ReplayEnd::Complete, events)),
+                Some((notice, reason)) => Err(Divergence::at(
+                    *notice,
+                    format!("the end of the run of the bot in {slot}"),
+                    format!("{:?}", end.reason),
+                    format!("{reason:?}"),
+                )),
+                None if recorded.closed => Ok((ReplayEnd::Complete, events)),
+                None => Err(Divergence::at(
+                    seq,
+                    format!("the bot in {slot} ended its run here"),
+                    "a bot_run_ended notice",
+                    "none",
+                )),
+            };
+        }
+        if let Some((notice, _)) = recorded.ended
+            && notice < seq
+        {
+            return Err(Divergence::at(
+                notice,
+                format!("the bot in {slot} ended its run"),
+                "no end (the replay goes on)",
+                "bot_run_ended",
+            ));
+        }
+    }
+    if let Some(extra) = recorded.posts.front() {
+        return Err(Divergence::at(
+            extra.seq.0,
+            format!("a post of the bot in {slot} that no replayed event made"),
+            "nothing",
+            post_text(extra.to.as_ref(), &extra.body),
+        ));
+    }
+    if let Some((notice, _)) = recorded.ended {
+        return Err(Divergence::at(
+            notice,
+            format!("the bot in {slot} ended its run"),
+            "no end (the replay did not end it)",
+            "bot_run_ended",
+        ));
+    }
+    Ok((ReplayEnd::Complete, events))
+}
+
+/// The channel's empty roster, from the header's slots.
+fn roster_of(transcript: &Transcript) -> Result<Roster, Divergence> {
+    let mut slots = Vec::new();
+    for raw in &transcript.channel.slots {
+        let spec = domain::SlotSpec::parse(raw)
+            .map_err(|_| Divergence::whole("the channel's slots", "kind:label", raw))?;
+        slots.push((spec.label, spec.kind));
+    }
+    Ok(Roster::new(slots))
+}
+
+/// A post, shown on one line for a divergence report.
+fn post_text(to: Option<&SlotLabel>, body: &domain::Body) -> String {
+    let to = to.map(|slot| format!(" to {slot}")).unwrap_or_default();
+    let text = body
+        .text
+        .as_deref()
+        .map(|text| format!(" text {text:?}"))
+        .unwrap_or_default();
+    let data = body
+        .data
+        .as_ref()
+        .map(|data| format!(" data {}", serde_json::Value::Object(data.clone())))
+        .unwrap_or_default();
+    format!("a post{to}{text}{data}")
+}
