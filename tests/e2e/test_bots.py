@@ -304,9 +304,12 @@ async def test_guess_bot_game_with_violations_and_a_verified_reveal(server, mode
             commitment(channel_id, "referee", str(n), salt) != promised for n in range(low, high + 1) if n != guess
         )
 
-        # After the end: GAME_OVER.
-        seq = await move(other[turn], "5")
-        await expect_violation(other[turn], seq, "GAME_OVER")
+        # The game's end ends the bot's run: its seed is revealed at once, before any close.
+        for name in players:
+            ended = await feeds[name].wait_for(system_event("bot_run_ended", slot="referee"))
+            early = await feeds[name].wait_for(system_event("bot_seed_revealed", slot="referee"), after=ended["seq"] - 1)
+            assert early["seq"] == ended["seq"] + 1
+            assert commitment(channel_id, "referee", early["data"]["seed"], b"") == card["seed_commitment"]
 
         # Violations were private: each player saw only their own.
         for name in players:
@@ -320,18 +323,16 @@ async def test_guess_bot_game_with_violations_and_a_verified_reveal(server, mode
             assert private["seq"] in seen_by[private["to"]]
             assert private["seq"] not in seen_by[other[private["to"]]]
 
-        # Closing the channel reveals the bot's seed, which matches the commitment in the view.
+        # The view says the run ended; closing does not reveal the seed a second time.
         view = await alice.call("get_channel", channel_id=channel_id)
-        seed_commitment = bot_slot_of(view)["bot"]["seed_commitment"]
-        assert seed_commitment == card["seed_commitment"]
-        last_seq = view["last_seq"]
+        assert bot_slot_of(view)["bot"]["ended"] is True
+        assert bot_slot_of(view)["bot"]["seed_commitment"] == card["seed_commitment"]
         closed = await alice.call("update_channel", channel_id=channel_id, op="close")
         assert closed["channel"]["closed"] is True
         for name in players:
-            revealed = await feeds[name].wait_for(system_event("bot_seed_revealed", slot="referee"), after=last_seq)
-            seed = revealed["data"]["seed"]
-            assert len(bytes.fromhex(seed)) == 32
-            assert commitment(channel_id, "referee", seed, b"") == seed_commitment
+            await feeds[name].wait_for(system_event("closed"))
+            reveals = [m for m in await feeds[name].everything() if m.get("data", {}).get("event") == "bot_seed_revealed"]
+            assert len(reveals) == 1, reveals
         # A closed channel takes no more moves, and no new bot.
         assert await bob.code("post_message", channel_id=channel_id, text="4") == "CHANNEL_CLOSED"
         assert await alice.code("attach_bot", channel_id=channel_id, bot_preset="echo") == "CHANNEL_CLOSED"

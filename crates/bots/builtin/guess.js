@@ -18,6 +18,8 @@
 // - "concede" takes the player out of the game (at any time). A player who leaves the channel is
 //   out as well. When one player is left, they win; the number is revealed.
 // - Guessing the number wins; the number is revealed.
+// - The game's end ends the bot's run (ctx.end): the server reveals its seed at once, and later
+//   messages are no longer its events.
 
 const SCHEME = "mcp-multiplayer/commit/v1";
 
@@ -254,6 +256,9 @@ class Bot {
         guesses: game.guesses,
       },
     });
+    // Game over: the run ends, so the server reveals the seed now and anyone can replay the
+    // whole game from the transcript without waiting for the channel to close.
+    this.ctx.end(headline);
   }
 
   violation(slot, code, message) {

@@ -35,10 +35,47 @@ pub enum Command {
     /// beside a running server, which signs with a rotated key within a minute.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Export a channel's whole transcript (nothing withheld), signed, as JSON: for an operator
+    /// who must show a channel's history. Safe to run beside a running server.
+    Export(ExportArgs),
+    /// Check an exported transcript offline: the hash chain, the server's signatures, the bots'
+    /// code, params and seeds, and every bot event replayed and compared with what was
+    /// recorded. Prints `verified: …` (exit 0) or the first divergence (exit 1); exit 2 when
+    /// the file cannot be read.
+    Verify(VerifyArgs),
     /// Run bot code for a server: started by `serve`, never by hand. It confines itself and
     /// answers jobs on its standard input and output.
     #[command(hide = true)]
     BotWorker(BotWorkerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The channel, `ch_…`.
+    pub channel_id: String,
+    /// Where to write the JSON; standard output when absent.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The exported transcript (from export_transcript, the REST API or `export`).
+    pub file: std::path::PathBuf,
+    /// A signed head you kept from an earlier get_channel or sync answer (its `head` object,
+    /// as JSON): it must lie on the transcript's chain. Repeat for several.
+    #[arg(long = "head")]
+    pub heads: Vec<std::path::PathBuf>,
+    /// The server's published keys (the JSON of /.well-known/mcp-multiplayer-keys), to check
+    /// that the transcript's signing key is really the server's; without it the keys in the
+    /// file are used and the report says so.
+    #[arg(long)]
+    pub keys: Option<std::path::PathBuf>,
+    /// Check the chain, signatures and hashes only; do not replay bot events.
+    #[arg(long)]
+    pub no_replay: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,11 +5,13 @@
 //! - [`database`]: where the database is, its folder, and its URL as it may be shown.
 //! - [`token`]: the `token` commands (personal tokens).
 //! - [`keys`]: the `keys` commands (the server's signing keys).
+//! - [`verify`]: the `export` and `verify` commands (transcripts).
 
 mod config;
 mod database;
 mod keys;
 mod token;
+mod verify;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,6 +44,9 @@ fn main() -> ExitCode {
         }
         Command::Token(command) => with_runtime(token::run(command)),
         Command::Keys(command) => with_runtime(keys::run(command)),
+        Command::Export(args) => with_runtime(verify::export(args)),
+        // Its own exit codes: a divergence is not a failure to run.
+        Command::Verify(args) => return verify::verify(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
