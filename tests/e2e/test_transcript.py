@@ -479,7 +479,7 @@ async def play(server: ServerProcess, reveal_private: bool | None) -> Game:
         players = {"alice": alice, "bob": bob}
         options = {} if reveal_private is None else {"reveal_private": reveal_private}
         created = await alice.call(
-            "create_channel", name=f"transcript {reveal_private}", slots=["invite:alice", "invite:bob"],
+            "create_channel", name="Guess night" if reveal_private is None else "Guess night, private kept", slots=["invite:alice", "invite:bob"],
             bot_preset="guess", bot_params={"min": LOW, "max": HIGH}, **options,
         )
         channel_id = game.channel_id = created["channel"]["channel_id"]
@@ -573,16 +573,25 @@ def games(transcript_server) -> dict[bool, Game]:
 
 
 @pytest.fixture(scope="module")
-def published_keys(transcript_server) -> list[dict[str, Any]]:
+def well_known(transcript_server) -> dict[str, Any]:
+    """The server's published keys."""
     answer = httpx2.get(f"{transcript_server.base_url}/.well-known/mcp-multiplayer-keys", timeout=10.0)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["active"] in {key["id"] for key in body["keys"]}, body
-    return body["keys"]
+    return body
 
 
-def cli_verify(export: Any, heads: list[dict[str, Any]] = (), raw: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`mcp-multiplayer verify FILE [--head HEAD.json ...]`, each head in its own file."""
+@pytest.fixture(scope="module")
+def published_keys(well_known) -> list[dict[str, Any]]:
+    return well_known["keys"]
+
+
+def cli_verify(
+    export: Any, heads: list[dict[str, Any]] = (), raw: str | None = None, keys: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mcp-multiplayer verify FILE [--head HEAD.json ...] [--keys KEYS.json]`, each head in its
+    own file."""
     with tempfile.TemporaryDirectory(prefix="mcp-e2e-verify-") as root:
         path = Path(root) / "transcript.json"
         path.write_text(raw if raw is not None else json.dumps(export), encoding="utf-8")
@@ -591,17 +600,25 @@ def cli_verify(export: Any, heads: list[dict[str, Any]] = (), raw: str | None = 
             head_path = Path(root) / f"head-{index}.json"
             head_path.write_text(json.dumps(head), encoding="utf-8")
             args += ["--head", str(head_path)]
+        if keys is not None:
+            keys_path = Path(root) / "keys.json"
+            keys_path.write_text(json.dumps(keys), encoding="utf-8")
+            args += ["--keys", str(keys_path)]
         return subprocess.run(args, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
 
 
-def assert_cli_verifies(export: dict[str, Any], heads: list[dict[str, Any]] = ()) -> None:
-    done = cli_verify(export, heads)
+def assert_cli_verifies(
+    export: dict[str, Any], heads: list[dict[str, Any]] = (), keys: dict[str, Any] | None = None
+) -> None:
+    done = cli_verify(export, heads, keys=keys)
     assert done.returncode == 0, f"verify exited {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
-    assert "verified:" in done.stdout, done.stdout
+    assert done.stdout.startswith("verified:"), done.stdout
 
 
-def assert_cli_refuses(export: dict[str, Any], heads: list[dict[str, Any]] = (), seq: int | None = None) -> str:
-    done = cli_verify(export, heads)
+def assert_cli_refuses(
+    export: dict[str, Any], heads: list[dict[str, Any]] = (), seq: int | None = None, keys: dict[str, Any] | None = None
+) -> str:
+    done = cli_verify(export, heads, keys=keys)
     said = done.stdout + done.stderr
     assert done.returncode == 1, f"verify exited {done.returncode}, not 1\n{said}"
     assert "verified:" not in done.stdout, said
@@ -652,7 +669,7 @@ GAMES = pytest.mark.parametrize("reveal", [True, False], ids=["reveal_private de
 
 
 @GAMES
-def test_every_export_verifies_offline(games, published_keys, reveal):
+def test_every_export_verifies_offline(games, well_known, published_keys, reveal):
     game = games[reveal]
     for when, exports in (("before close", game.before_close), ("after close", game.after_close)):
         for name, export in exports.items():
@@ -669,7 +686,7 @@ def test_every_export_verifies_offline(games, published_keys, reveal):
                 oracle.verify(export, trusted_keys=published_keys)
             except Divergence as divergence:
                 raise AssertionError(f"{name}'s export {when} ({game.reveal_private=}): {divergence}") from None
-            assert_cli_verifies(export)
+            assert_cli_verifies(export, keys=well_known)
         assert exports["alice"]["head"]["seq"] == exports["bob"]["head"]["seq"]
         assert exports["alice"]["head"]["head"] == exports["bob"]["head"]["head"], "one chain for both players"
 
@@ -695,7 +712,7 @@ def test_what_players_were_shown_is_what_they_export(games, reveal):
 
 
 @GAMES
-def test_every_kept_head_lies_on_the_chain(games, published_keys, reveal):
+def test_every_kept_head_lies_on_the_chain(games, well_known, published_keys, reveal):
     game = games[reveal]
     heads = unique(game.kept_heads)
     assert game.heads_by_tool.get("get_channel", 0) >= 2 and game.heads_by_tool.get("sync_messages", 0) >= 3, (
@@ -708,7 +725,7 @@ def test_every_kept_head_lies_on_the_chain(games, published_keys, reveal):
         assert head["channel"] == game.channel_id and set(head) == set(oracle.HEAD_FIELDS), head
     oracle.verify(export, heads, trusted_keys=published_keys)
     oracle.verify(game.after_close["bob"], heads, trusted_keys=published_keys)
-    assert_cli_verifies(export, heads)
+    assert_cli_verifies(export, heads, keys=well_known)
 
 
 @GAMES
@@ -856,7 +873,7 @@ def test_a_rewrite_before_a_withheld_message_is_refused(games):
 
 
 def test_a_foreign_or_damaged_head_is_refused(games):
-    game, other = games[True], games[False]
+    game, other = games[False], games[True]
     export = game.after_close["alice"]
     heads = unique(game.kept_heads)
     assert_cli_verifies(export, heads[:1])
@@ -875,6 +892,13 @@ def test_a_foreign_or_damaged_head_is_refused(games):
         oracle.verify(export, [damaged])
     assert caught.value.what == "saved head signature", str(caught.value)
     assert_cli_refuses(export, [damaged])
+
+    # Keys that are not the server's: the export's own list proves nothing on its own.
+    stranger = Ed25519PrivateKey.generate()
+    with pytest.raises(Divergence) as caught:
+        oracle.verify(export, trusted_keys=[key_entry(stranger)])
+    assert caught.value.what == "key", str(caught.value)
+    assert_cli_refuses(export, keys={"keys": [key_entry(stranger)], "active": key_entry(stranger)["id"]})
 
     # The other channel's head in place of the export's own.
     with pytest.raises(Divergence):
