@@ -766,6 +766,29 @@ def test_the_rest_export_is_the_mcp_export(games, reveal):
     oracle.verify(rest)
 
 
+@GAMES
+def test_the_operator_export_holds_everything_and_agrees_with_the_players(games, transcript_server, well_known, reveal):
+    """`mcp-multiplayer export` beside the running server: nothing withheld, every link
+    recomputed, and each player's export (withheld hashes included) is the same chain."""
+    game = games[reveal]
+    done = subprocess.run(
+        [str(BINARY), "export", game.channel_id, "--data-dir", str(transcript_server.data_dir)],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    full = json.loads(done.stdout)
+    assert full["viewer"] == {"operator": True}, full["viewer"]
+    assert not [m for m in full["messages"] if m.get("withheld")]
+    oracle.verify(full, unique(game.kept_heads), trusted_keys=well_known["keys"])
+    assert_cli_verifies(full, keys=well_known)
+    for name, export in game.after_close.items():
+        assert export["head"]["seq"] == full["head"]["seq"]
+        for message, whole in zip(export["messages"], full["messages"]):
+            assert message["hash"] == whole["hash"], (name, message["seq"])
+            if not message.get("withheld"):
+                assert message == whole, (name, message["seq"])
+
+
 def first_readable_pair(export: dict[str, Any], after: int) -> int:
     """A seq k > after such that k and k + 1 are both readable and differ."""
     messages = by_seq(export)
