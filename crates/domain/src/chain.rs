@@ -105,14 +105,19 @@ impl Nonce {
 
     /// Whether `raw` is a nonce as stored: 32 lowercase hex digits.
     pub fn is_well_formed(raw: &str) -> bool {
-        raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        raw.len() == 32
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 }
 
 /// The digest of `message` of `channel`: what its link of the chain covers. A digest has the
 /// format of a [`ChainHash`].
 pub fn message_digest(channel: &ChannelId, message: &Message) -> ChainHash {
-    ChainHash(sha256_tagged(canonical_message(channel, message).as_bytes()))
+    ChainHash(sha256_tagged(
+        canonical_message(channel, message).as_bytes(),
+    ))
 }
 
 /// The message as the chain hashes it: RFC 8785 canonical JSON, absent fields omitted.
@@ -212,7 +217,11 @@ mod tests {
         let salted = ChainHash::genesis().link(&channel, &private);
         assert_ne!(salted, base);
         private.nonce = Some(Nonce([8; 16]).hex());
-        assert_ne!(ChainHash::genesis().link(&channel, &private), salted, "the nonce is hashed");
+        assert_ne!(
+            ChainHash::genesis().link(&channel, &private),
+            salted,
+            "the nonce is hashed"
+        );
         // A verifier that may not read the message links its digest to the same hash.
         assert_eq!(
             ChainHash::genesis().link_digest(&message_digest(&channel, &private)),

@@ -574,7 +574,7 @@ impl Channel {
             }
             draft.to = Some(to);
         }
-        let nonce = draft.to.is_some().then(|| draft.nonce);
+        let nonce = draft.to.is_some().then_some(draft.nonce);
         Ok(self.append(
             MessageKind::User,
             Some(sender_label),
@@ -794,7 +794,15 @@ impl Channel {
     /// Queues a system message recording a change.
     pub(crate) fn record(&mut self, now: Timestamp, notice: Notice) {
         let body = notice.body(now);
-        self.append(MessageKind::System, None, "system".into(), body, None, None, now);
+        self.append(
+            MessageKind::System,
+            None,
+            "system".into(),
+            body,
+            None,
+            None,
+            now,
+        );
     }
 
     /// Queues the channel's next message, linked into the hash chain: the one place a message
@@ -810,7 +818,11 @@ impl Channel {
         nonce: Option<Nonce>,
         at: Timestamp,
     ) -> Message {
-        debug_assert_eq!(to.is_some(), nonce.is_some(), "private messages, and only they, carry a nonce");
+        debug_assert_eq!(
+            to.is_some(),
+            nonce.is_some(),
+            "private messages, and only they, carry a nonce"
+        );
         let mut message = Message {
             seq: self.last_seq.next(),
             kind,

@@ -119,7 +119,9 @@ pub fn check_numbers(field: &'static str, root: &Map<String, Value>) -> Result<(
                 if !exact {
                     return Err(DomainError::invalid(
                         field,
-                        format!("the integer {number} is too large: integers must be within ±{MAX_EXACT_INTEGER} (2^53 - 1) to be exact everywhere; send larger ones as strings"),
+                        format!(
+                            "the integer {number} is too large: integers must be within ±{MAX_EXACT_INTEGER} (2^53 - 1) to be exact everywhere; send larger ones as strings"
+                        ),
                     ));
                 }
             }

@@ -135,9 +135,10 @@ async fn export(
     let readable = |message: &Message| match &seats {
         None => true,
         Some(seats) => {
-            seats
-                .iter()
-                .any(|(slot, since)| message.visible_to(slot, *since))
+            message.to.is_none()
+                || seats
+                    .iter()
+                    .any(|(slot, since)| message.visible_to(slot, *since))
                 || (channel.reveal_private && revealed_to_bot(&channel, message, &reveals))
         }
     };

@@ -854,7 +854,8 @@ fn is_post_of(message: &Message, slot: &SlotLabel) -> bool {
 /// (a reaction is stored in one transaction, so its posts are adjacent), each the bot's post
 /// and equal to the replayed one, or withheld where the replayed post is private (a viewer
 /// does not see private messages to others). The bot's readable posts are never skipped.
-/// Returns the run's last seq, or `None` when the transcript ends first.
+/// Returns the run's last seq (or `after` again when every post is withheld here), or `None`
+/// when the transcript ends first.
 fn place_reaction(
     messages: &[Option<Message>],
     slot: &SlotLabel,
@@ -870,8 +871,8 @@ fn place_reaction(
             .and_then(|index| messages.get(index))
     };
     let last = i64::try_from(messages.len()).unwrap_or(i64::MAX);
-    for start in after + 1..=last {
-        let fits = posts
+    let fits = |start: i64| {
+        posts
             .iter()
             .zip(start..start + count)
             .all(|(post, seq)| match at(seq) {
@@ -880,20 +881,35 @@ fn place_reaction(
                 }
                 Some(None) => post.to.is_some(),
                 None => false,
-            });
-        if fits {
+            })
+    };
+    let anchored = |start: i64| (start..start + count).any(|seq| matches!(at(seq), Some(Some(_))));
+    // First where the viewer reads at least one of the posts, up to the bot's first readable
+    // post that does not fit (never skipped).
+    let mut blocked = None;
+    for start in after + 1..=last {
+        if fits(start) && anchored(start) {
             return Ok(Some(start + count - 1));
         }
         if let Some(Some(found)) = at(start)
             && is_post_of(found, slot)
         {
-            return Err(Divergence::at(
-                start,
-                format!("the post of the bot in {slot}, against the replay"),
-                posts_text(posts),
-                post_text(found.to.as_ref(), &found.body),
-            ));
+            blocked = Some((start, found));
+            break;
         }
+    }
+    // Else a run of withheld entries: it anchors nothing, since other private messages could
+    // stand there, so later reactions search from where this one could have started.
+    if (after + 1..=last).any(|start| fits(start) && !anchored(start)) {
+        return Ok(Some(after));
+    }
+    if let Some((start, found)) = blocked {
+        return Err(Divergence::at(
+            start,
+            format!("the post of the bot in {slot}, against the replay"),
+            posts_text(posts),
+            post_text(found.to.as_ref(), &found.body),
+        ));
     }
     Ok(None)
 }

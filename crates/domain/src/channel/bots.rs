@@ -136,7 +136,15 @@ impl Channel {
             self.slot(to)?;
         }
         let nonce = to.is_some().then_some(nonce);
-        Ok(self.append(MessageKind::Bot, Some(slot.clone()), name, body, to, nonce, now))
+        Ok(self.append(
+            MessageKind::Bot,
+            Some(slot.clone()),
+            name,
+            body,
+            to,
+            nonce,
+            now,
+        ))
     }
 
     /// Records that a bot failed on an event; after `disable` it gets no more events.
