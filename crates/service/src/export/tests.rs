@@ -291,7 +291,8 @@ async fn each_kind_of_tamper_is_named() {
         .iter()
         .position(|message| message.kind.as_deref() == Some("user"))
         .expect("a user message");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Transcript)>, &str)> = vec![
+    type Tamper = Box<dyn Fn(&mut Transcript)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
         (
             "message text",
             Box::new(move |t| t.messages[first_user].text = Some("42".into())),
@@ -385,7 +386,7 @@ async fn a_rewritten_history_signed_by_the_server_is_caught() {
         "{divergence}"
     );
 
-    let divergence = transcript::check(&forged, &[kept.clone()]).expect_err("the kept head");
+    let divergence = transcript::check(&forged, std::slice::from_ref(&kept)).expect_err("the kept head");
     assert!(divergence.what.contains("proof"), "{divergence}");
     let keys: Vec<_> = keyring.keys().to_vec();
     let proof =
