@@ -238,4 +238,35 @@ fn bot_events_run_exactly_once_across_kills() {
     for (_, re, count) in &replies {
         assert_eq!(Some(count), position.get(re), "count in the reply to {re}");
     }
+
+    // The transcript of the crashed channel verifies, and the events re-run after each restart
+    // replay identically: closing reveals the bot's seed, the operator exports, `verify`
+    // replays every event.
+    call(
+        &http,
+        &format!("{}/api/channels/{channel}/admin", server.base),
+        Some(json!({ "op": "close" })),
+    )
+    .expect("close");
+    drop(server);
+    let export = dir.path().join("transcript.json");
+    let exported = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
+        .args(["export", &channel, "--output"])
+        .arg(&export)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("export runs");
+    assert!(exported.status.success(), "export: {exported:?}");
+    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-multiplayer"))
+        .arg("verify")
+        .arg(&export)
+        .output()
+        .expect("verify runs");
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "verify: {report}");
+    assert!(report.starts_with("verified: "), "{report}");
+    // Every user message, and the attach notice (on_init).
+    let replayed = format!("{} events, every event replayed identically", users.len() + 1);
+    assert!(report.contains(&replayed), "{report}");
 }
