@@ -267,6 +267,9 @@ fn bot_events_run_exactly_once_across_kills() {
     assert!(verified.status.success(), "verify: {report}");
     assert!(report.starts_with("verified: "), "{report}");
     // Every user message, and the attach notice (on_init).
-    let replayed = format!("{} events, every event replayed identically", users.len() + 1);
+    let replayed = format!(
+        "{} events, every event replayed identically",
+        users.len() + 1
+    );
     assert!(report.contains(&replayed), "{report}");
 }

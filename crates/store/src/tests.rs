@@ -1041,3 +1041,106 @@ mod keys {
         assert_eq!(seen[1], key(2, 20));
     }
 }
+
+/// A database written before the transcript existed: on open it is migrated, every message
+/// gets its link (from genesis, in order), the channel is faithful from its last seq, and new
+/// messages continue the chain. Old notices still decode and fold into a roster.
+#[tokio::test]
+async fn a_database_from_before_the_transcript_is_linked_on_open() {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect("connect");
+        let mut old = sqlx::migrate!("./migrations/sqlite");
+        old.migrations = std::borrow::Cow::Owned(
+            old.migrations
+                .iter()
+                .filter(|migration| migration.version <= 5)
+                .cloned()
+                .collect(),
+        );
+        old.run(&mut conn).await.expect("the old schema");
+        for statement in [
+            "INSERT INTO channels (id, name, owner, created_at, closed) VALUES ('ch_00000000000000000000000a', 'Old', 'id-alice', 1, 0)",
+            "INSERT INTO slots (channel_id, position, label, kind, admin, holder, holder_name, rejoin_hash, joined_at) VALUES ('ch_00000000000000000000000a', 0, 'alice', 'invite', 1, 'id-alice', 'alice', 'r1', 1)",
+            "INSERT INTO slots (channel_id, position, label, kind) VALUES ('ch_00000000000000000000000a', 1, 'bob', 'invite')",
+            r#"INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) VALUES ('ch_00000000000000000000000a', 1, 'system', NULL, 'system', 'alice created', '{"event":"created","name":"Old","by":"alice","slots":["invite:alice","invite:bob"]}', NULL, 1)"#,
+            r#"INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) VALUES ('ch_00000000000000000000000a', 2, 'system', NULL, 'system', 'alice joined', '{"event":"joined","slot":"alice","name":"alice"}', NULL, 1)"#,
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) VALUES ('ch_00000000000000000000000a', 3, 'user', 'alice', 'alice', 'hello', NULL, NULL, 2)",
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at) VALUES ('ch_00000000000000000000000a', 4, 'user', 'alice', 'alice', 'psst', NULL, 'bob', 3)",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .expect(statement);
+        }
+        conn.close().await.expect("close");
+    }
+
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("migrates");
+    let id = ChannelId::parse("ch_00000000000000000000000a").expect("id");
+    let channel = store.load_channel(&id).await.expect("load");
+    assert_eq!(channel.faithful_from, Seq(4));
+    assert!(
+        !channel.reveal_private,
+        "old channels keep their private messages private"
+    );
+    let messages = store
+        .messages(&id, Audience::Everything, Seq(0), Seq(4), 10)
+        .await
+        .expect("messages");
+    let mut link = domain::ChainHash::genesis();
+    let mut roster = channel.empty_roster();
+    for message in &messages {
+        link = link.link(&id, message);
+        assert_eq!(message.hash, link, "seq {}", message.seq.0);
+        if let Some(notice) = message.notice() {
+            roster.apply(&notice.expect("old notices decode"));
+        }
+    }
+    assert_eq!(channel.head, link);
+    assert_eq!(
+        roster.players(),
+        [(
+            SlotLabel::parse("alice").expect("label"),
+            "alice".to_owned()
+        )]
+    );
+
+    // New messages continue the chain from the linked head.
+    let (posted, _) = store
+        .update_channel(&id, |channel| {
+            channel
+                .post(
+                    &person("alice").id,
+                    None,
+                    draft("after", None),
+                    Timestamp(5),
+                )
+                .map(|message| (message, ()))
+        })
+        .await
+        .expect("post");
+    assert_eq!(posted.0.hash, link.link(&id, &posted.0));
+    drop(store);
+    // Opening again links nothing more and changes nothing.
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("reopen");
+    let again = store
+        .messages(&id, Audience::Everything, Seq(0), Seq(5), 10)
+        .await
+        .expect("messages");
+    assert_eq!(again[..4], messages[..]);
+    assert_eq!(again[4].hash, posted.0.hash);
+}

@@ -386,7 +386,8 @@ async fn a_rewritten_history_signed_by_the_server_is_caught() {
         "{divergence}"
     );
 
-    let divergence = transcript::check(&forged, std::slice::from_ref(&kept)).expect_err("the kept head");
+    let divergence =
+        transcript::check(&forged, std::slice::from_ref(&kept)).expect_err("the kept head");
     assert!(divergence.what.contains("proof"), "{divergence}");
     let keys: Vec<_> = keyring.keys().to_vec();
     let proof =
