@@ -44,6 +44,8 @@ BOT_SOURCE = 'class Bot {\n  constructor(ctx, params) { this.ctx = ctx; }\n  on_
 BOT_PARAMS = {"min": 1, "max": 8, "note": "ünïcode", "ratio": 0.5}
 SEED = "5eed" * 16
 T0 = 1_765_000_000_000
+# The nonces of the private messages (32 lowercase hex digits each).
+NONCES = ["0f" * 16, "a1" * 16, "7c" * 16]
 
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
@@ -77,7 +79,8 @@ def full_history() -> list[dict[str, Any]]:
     params_hash = oracle.sha256_tagged(oracle.jcs(BOT_PARAMS))
     bot = {"kind": "bot", "sender": "referee", "sender_name": "guess"}
     return [
-        notice("created", 'channel "Guess night" created by "Alice"', name="Guess night", by="Alice", slots=SLOTS),
+        notice("created", 'channel "Guess night" created by "Alice"', name="Guess night", by="Alice", slots=SLOTS,
+               reveal_private=True),
         notice(
             "bot_attached", "guess took referee", slot="referee", name="guess", language="javascript",
             code_hash=code_hash, params_hash=params_hash,
@@ -87,10 +90,11 @@ def full_history() -> list[dict[str, Any]]:
         notice("joined", '"Alice" took alice', slot="alice", name="Alice"),
         notice("joined", '"Bob" took bob', slot="bob", name="Bob"),
         {"kind": "user", "sender": "alice", "sender_name": "Alice", "text": "4"},
-        {"kind": "user", "sender": "bob", "sender_name": "Bob", "to": "referee", "text": "5"},
-        {**bot, "to": "bob", "text": "BAD_TURN: not yours", "data": {"type": "violation", "code": "BAD_TURN"}},
+        {"kind": "user", "sender": "bob", "sender_name": "Bob", "to": "referee", "nonce": NONCES[0], "text": "5"},
+        {**bot, "to": "bob", "nonce": NONCES[1], "text": "BAD_TURN: not yours",
+         "data": {"type": "violation", "code": "BAD_TURN"}},
         {**bot, "text": "Alice guessed 4: higher", "data": {"type": "hint", "guess": 4, "direction": "higher", "next": "bob"}},
-        {"kind": "user", "sender": "bob", "sender_name": "Bob", "to": "referee", "data": {"guess": 6}},
+        {"kind": "user", "sender": "bob", "sender_name": "Bob", "to": "referee", "nonce": NONCES[2], "data": {"guess": 6}},
         {**bot, "text": "Bob guessed it: 6!", "data": {"type": "reveal", "target": 6, "winner": "bob", "ratio": 1.0}},
         notice("bot_run_ended", "referee ended its run", slot="referee", reason="game over"),
         notice("bot_seed_revealed", "referee's seed", slot="referee", seed=SEED),
@@ -102,35 +106,48 @@ def chained(history: list[dict[str, Any]], channel: str = CHANNEL) -> list[dict[
     messages, prev = [], oracle.GENESIS
     for index, body in enumerate(history):
         message = {"seq": index + 1, "at": T0 + 1000 * index, **body}
-        message["hash"] = hashlib_link(prev, channel, message)
+        message["hash"] = hashlib_link(prev, hashlib_digest(channel, message))
         prev = message["hash"]
         messages.append(message)
     return messages
 
 
-def hashlib_link(prev: str, channel: str, message: dict[str, Any]) -> str:
-    """The chain link written out once more here, not through the oracle's own helper."""
+def hashlib_digest(channel: str, message: dict[str, Any]) -> str:
+    """digest(m), written out once more here, not through the oracle's own helpers."""
     import rfc8785
 
     body = {key: value for key, value in message.items() if key != "hash"}
-    canonical = rfc8785.dumps({**body, "channel": channel})
-    return "sha256:" + hashlib.sha256(prev.encode() + b"\n" + canonical).hexdigest()
+    return "sha256:" + hashlib.sha256(rfc8785.dumps({**body, "channel": channel})).hexdigest()
 
 
-def withhold(messages: list[dict[str, Any]], seqs: set[int]) -> list[dict[str, Any]]:
-    return [{"seq": m["seq"], "withheld": True, "hash": m["hash"]} if m["seq"] in seqs else m for m in messages]
+def hashlib_link(prev: str, digest: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{prev}\n{digest}".encode("ascii")).hexdigest()
 
 
-def build_export(key: Ed25519PrivateKey, withheld: set[int] = frozenset({7, 8})) -> dict[str, Any]:
+def withhold(messages: list[dict[str, Any]], seqs: set[int], channel: str = CHANNEL) -> list[dict[str, Any]]:
+    return [
+        {"seq": m["seq"], "withheld": True, "digest": hashlib_digest(channel, m), "hash": m["hash"]}
+        if m["seq"] in seqs else m
+        for m in messages
+    ]
+
+
+def build_export(
+    key: Ed25519PrivateKey,
+    withheld: set[int] = frozenset({7, 8}),
+    history: list[dict[str, Any]] | None = None,
+    name: str = "Guess night",
+    closed: bool = False,
+) -> dict[str, Any]:
     """Alice's export of the finished game: Bob's first note to the bot and his violation are
     withheld; the rest is readable."""
-    messages = chained(full_history())
+    messages = chained(full_history() if history is None else history)
     head = sign_head(key, CHANNEL, len(messages), messages[-1]["hash"], T0 + 60_000)
     return {
         "format": "mcp-multiplayer-transcript",
         "version": 1,
         "exported_at": T0 + 61_000,
-        "channel": {"id": CHANNEL, "name": "Guess night", "slots": SLOTS, "closed": False,
+        "channel": {"id": CHANNEL, "name": name, "slots": SLOTS, "closed": closed,
                     "faithful_from": 0, "reveal_private": True},
         "viewer": {"slots": ["alice"]},
         "messages": withhold(messages, set(withheld)),
@@ -178,7 +195,7 @@ def swap(export: dict[str, Any], seq: int, renumber: bool) -> None:
 
 
 def test_oracle_chain_link_matches_the_pinned_known_answer():
-    # The vector the Rust domain crate pins (crates/domain/src/chain.rs); computed here from the
+    # The vectors the Rust domain crate pins (crates/domain/src/chain.rs); computed here from the
     # spec, so a drift on either side shows.
     message = {"seq": 1, "kind": "user", "sender": "alice", "sender_name": "Alice", "at": 1_700_000_000_000,
                "text": "hi", "data": {"b": 1.0, "a": [1, "é"]}}
@@ -187,9 +204,11 @@ def test_oracle_chain_link_matches_the_pinned_known_answer():
         '{"at":1700000000000,"channel":"ch_000000000000000000000001","data":{"a":[1,"é"],"b":1},'
         '"kind":"user","sender":"alice","sender_name":"Alice","seq":1,"text":"hi"}'
     )
-    assert oracle.link(oracle.GENESIS, channel, message) == (
-        "sha256:e3724c5a0dd2a1514306b903d0417e0801165b2a2350e06d4e2bd66efd973539"
-    )
+    digest = "sha256:3fe55357d9f66bdf507a86cf895d6e25c50cd8a33e330b0cb4162478c35931dd"
+    assert oracle.digest(channel, message) == hashlib_digest(channel, message) == digest
+    link = "sha256:ac89518c9851bf49ce880250cea74305cf0fc57f6632e5905a134ae95404c178"
+    assert oracle.link(oracle.GENESIS, channel, message) == oracle.link_digest(oracle.GENESIS, digest) == link
+    assert hashlib_link(oracle.GENESIS, digest) == link
 
 
 def test_oracle_head_signature_matches_the_pinned_known_answer():
@@ -237,10 +256,16 @@ def test_oracle_accepts_an_honest_transcript(key):
     oracle.verify(build_export(key, withheld={6, 7, 8, 9, 10, 11}))
     # The export survives a JSON round trip (floats such as 1.0 and 0.5 included).
     oracle.verify(json.loads(json.dumps(export)))
+    # An operator's view.
+    oracle.verify({**build_export(key, withheld=set()), "viewer": {"operator": True}})
 
 
 def user_message_text(export: dict[str, Any]) -> None:
     export["messages"][5]["text"] = "5"
+
+
+def unknown_field(holder: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], None]:
+    return lambda e: holder(e).update(comment="trust me")
 
 
 TAMPERS: dict[str, tuple[Callable[[dict[str, Any]], None], int | None, str]] = {
@@ -250,13 +275,22 @@ TAMPERS: dict[str, tuple[Callable[[dict[str, Any]], None], int | None, str]] = {
     "a seq": (lambda e: e["messages"][8].update(seq=10), 9, "seq"),
     "a sender": (lambda e: e["messages"][5].update(sender="bob"), 6, "hash"),
     "a sender name": (lambda e: e["messages"][5].update(sender_name="Bob"), 6, "hash"),
-    "a private message made public": (lambda e: e["messages"][9].pop("to"), 10, "hash"),
+    "a private message made public": (lambda e: [e["messages"][9].pop(k) for k in ("to", "nonce")], 10, "hash"),
+    "a private message's nonce": (lambda e: e["messages"][9].update(nonce="0" * 32), 10, "hash"),
+    "a private message without its nonce": (lambda e: e["messages"][9].pop("nonce"), 10, "nonce"),
+    "a nonce in capitals": (lambda e: e["messages"][9].update(nonce=NONCES[2].upper()), 10, "nonce"),
+    "a nonce on a public message": (lambda e: e["messages"][5].update(nonce=NONCES[0]), 6, "nonce"),
     "a bot post's data": (lambda e: e["messages"][8]["data"].update(direction="lower"), 9, "hash"),
     "a notice's data": (lambda e: e["messages"][3]["data"].update(slot="bob"), 4, "hash"),
     "a time": (lambda e: e["messages"][2].update(at=T0), 3, "hash"),
     "a null field": (lambda e: e["messages"][5].update(to=None), 6, "fields"),
-    # Caught at the next readable message, whose link covers it.
-    "a withheld message's hash": (lambda e: e["messages"][7].update(hash="sha256:" + "e" * 64), 9, "hash"),
+    "a message's unknown field": (unknown_field(lambda e: e["messages"][5]), 6, "fields"),
+    # Every link is recomputed, withheld ones from their given digest.
+    "a withheld message's hash": (lambda e: e["messages"][7].update(hash="sha256:" + "e" * 64), 8, "hash"),
+    "a hash inside a run of withheld messages": (lambda e: e["messages"][6].update(hash="sha256:" + "e" * 64), 7, "hash"),
+    "a withheld message's digest": (lambda e: e["messages"][6].update(digest="sha256:" + "d" * 64), 7, "hash"),
+    "a withheld message's digest, malformed": (lambda e: e["messages"][6].update(digest="sha256:" + "D" * 64), 7, "digest"),
+    "a withheld message without its digest": (lambda e: e["messages"][6].pop("digest"), 7, "withheld"),
     "a withheld message shown with a field": (lambda e: e["messages"][6].update(text="x"), 7, "withheld"),
     "a message removed": (lambda e: e["messages"].pop(5), 6, "seq"),
     "the last message removed": (lambda e: e["messages"].pop(), 13, "missing"),
@@ -266,13 +300,27 @@ TAMPERS: dict[str, tuple[Callable[[dict[str, Any]], None], int | None, str]] = {
     "the head's channel": (lambda e: e["head"].update(channel="ch_0123456789abcdef01234568"), 13, "head.channel"),
     "the head's key": (lambda e: e["head"].update(key_id="ed25519:0123456789abcdef"), 13, "key"),
     "the channel's slots": (lambda e: e["channel"].update(slots=["invite:alice", "bot:referee"]), 1, "slots"),
+    "the channel's name": (lambda e: e["channel"].update(name="Bob's night"), 1, "name"),
+    "the channel closed without a notice": (lambda e: e["channel"].update(closed=True), None, "closed"),
+    "the channel's reveal_private": (lambda e: e["channel"].update(reveal_private=False), 1, "reveal_private"),
+    "faithful_from of a new channel": (lambda e: e["channel"].update(faithful_from=5), 1, "faithful_from"),
+    "the channel's unknown field": (unknown_field(lambda e: e["channel"]), None, "channel"),
+    "the export's unknown field": (unknown_field(lambda e: e), None, "fields"),
+    "the viewer": (lambda e: e.update(viewer={"operator": False}), None, "viewer"),
     "the seed": (lambda e: e["bots"][0].update(seed="5eed" * 15 + "5eee"), 2, "seed"),
+    "the seed in capitals": (lambda e: e["bots"][0].update(seed=SEED.upper()), 2, "seed"),
     "the seed withheld though revealed": (lambda e: e["bots"][0].update(seed=None), 13, "seed"),
     "the code": (lambda e: e["bots"][0].update(source=BOT_SOURCE + " "), 2, "code_hash"),
     "the code and its hash": (
         lambda e: e["bots"][0].update(source="x", code_hash=oracle.sha256_tagged(b"x")), 2, "bot_attached"),
     "the params": (lambda e: e["bots"][0]["params"].update(max=9), 2, "params_hash"),
     "the attach seq": (lambda e: e["bots"][0].update(attached_seq=3), 3, "attached_seq"),
+    "the bot's run not ended": (lambda e: e["bots"][0].update(ended=False), 12, "ended"),
+    "the bot disabled without a notice": (lambda e: e["bots"][0].update(disabled=True), 2, "disabled"),
+    "the bot's unknown field": (unknown_field(lambda e: e["bots"][0]), None, "bot"),
+    "a key's algorithm": (lambda e: e["keys"][0].update(algorithm="ed25519"), None, "keys"),
+    "a key's unknown field": (unknown_field(lambda e: e["keys"][0]), None, "keys"),
+    "a key's time in RFC 3339": (lambda e: e["keys"][0].update(created_at="2025-12-06T05:46:40Z"), None, "keys"),
 }
 
 
@@ -283,40 +331,75 @@ def test_oracle_names_each_tamper(key, tamper):
     change(export)
     divergence = divergence_of(export)
     assert (divergence.seq, divergence.what) == (seq, what), str(divergence)
-    assert f"seq {seq}" in str(divergence)
+    assert f"seq {seq}" in str(divergence) if seq is not None else "at the export" in str(divergence)
 
 
-def rechain_until_withheld(export: dict[str, Any], seq: int) -> None:
-    """Recomputes the stored hashes from `seq` on, as a forger would, up to the next withheld
-    message (whose hash is taken as given, so nothing after it notices)."""
+def rechain(export: dict[str, Any], seq: int, through_withheld: bool) -> None:
+    """Recomputes the stored hashes from `seq` on, as a forger would: up to the next withheld
+    message, or through the withheld ones too (from their given digests) to the end."""
     messages = export["messages"]
     prev = oracle.GENESIS if seq == 1 else messages[seq - 2]["hash"]
     for message in messages[seq - 1:]:
         if message.get("withheld"):
-            return
-        message["hash"] = oracle.link(prev, export["channel"]["id"], message)
+            if not through_withheld:
+                return
+            message["hash"] = oracle.link_digest(prev, message["digest"])
+        else:
+            message["hash"] = oracle.link(prev, export["channel"]["id"], message)
         prev = message["hash"]
-    raise AssertionError("no withheld message after the forged one")
+    if not through_withheld:
+        raise AssertionError("no withheld message after the forged one")
 
 
-def test_oracle_cannot_see_inside_a_run_of_withheld_messages(key):
-    # The hash of seq 7 went into seq 8's, which the viewer cannot recompute: only the last hash
-    # of a run of withheld messages is bound by the next readable link.
-    export = build_export(key)
-    export["messages"][6]["hash"] = "sha256:" + "e" * 64
-    oracle.verify(export)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "docs/transcript.md: a withheld message's link cannot be recomputed, so nothing binds the "
-    "hashes before it to the signed head; a forger rewrites and re-chains the messages before "
-    "the last withheld one and the export still verifies"))
 def test_oracle_refuses_a_rewrite_before_a_withheld_message(key):
-    # Alice's own public move (seq 6) rewritten and re-chained up to Bob's withheld note (seq 7).
+    # Alice's own public move (seq 6) rewritten and re-chained up to Bob's withheld note
+    # (seq 7): the withheld link, recomputed from its digest, no longer matches.
     export = build_export(key)
     export["messages"][5]["text"] = "8"
-    rechain_until_withheld(export, 6)
-    divergence_of(export)
+    rechain(export, 6, through_withheld=False)
+    divergence = divergence_of(export)
+    assert (divergence.seq, divergence.what) == (7, "hash"), str(divergence)
+
+    # Re-chained through the withheld messages to the end: the signed head does not match.
+    export = build_export(key)
+    export["messages"][5]["text"] = "8"
+    rechain(export, 6, through_withheld=True)
+    divergence = divergence_of(export)
+    assert (divergence.seq, divergence.what) == (13, "head"), str(divergence)
+
+    # Unless the server signs the forgery itself: then only a head kept earlier shows it.
+    honest = chained(full_history())
+    export["head"] = sign_head(key, CHANNEL, 13, export["messages"][-1]["hash"], T0 + 70_000)
+    oracle.verify(export)
+    kept = sign_head(key, CHANNEL, 6, honest[5]["hash"], T0 + 6_000)
+    divergence = divergence_of(export, [kept])
+    assert (divergence.seq, divergence.what) == (6, "saved head off the chain"), str(divergence)
+
+
+def test_oracle_holds_the_header_to_the_notices(key):
+    """The last name a created or renamed notice gave, and closed when a closed notice exists."""
+    history = [
+        *full_history(),
+        notice("renamed", '"Alice" renamed the channel "Guess night, the rematch"', name="Guess night, the rematch", by="Alice"),
+        notice("closed", '"Alice" closed the channel', by="Alice"),
+    ]
+    export = build_export(key, history=history, name="Guess night, the rematch", closed=True)
+    oracle.verify(export)
+    divergence = divergence_of({**export, "channel": {**export["channel"], "name": "Guess night"}})
+    assert (divergence.seq, divergence.what) == (14, "name"), str(divergence)
+    divergence = divergence_of({**export, "channel": {**export["channel"], "closed": False}})
+    assert (divergence.seq, divergence.what) == (15, "closed"), str(divergence)
+    # A channel created before reveal_private existed: nothing to hold the header's to, and
+    # faithful_from may be past 0; its older private messages have no nonce.
+    legacy = copy.deepcopy(full_history())
+    legacy[0]["data"].pop("reveal_private")
+    legacy[9].pop("nonce")
+    export = build_export(key, history=legacy)
+    export["channel"].update(faithful_from=10, reveal_private=False)
+    oracle.verify(export)
+    export["channel"].update(faithful_from=9)
+    divergence = divergence_of(export)
+    assert (divergence.seq, divergence.what) == (10, "nonce"), str(divergence)
 
 
 def test_oracle_checks_format_version_and_keys(key):
