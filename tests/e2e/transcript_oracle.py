@@ -1,10 +1,12 @@
 """An independent verifier of mcp-multiplayer transcript exports, written from docs/transcript.md
 alone (it shares no code with the server).
 
-It checks the format, the seqs, the hash chain, the server's signed head, the channel's
-`created` notice, and each bot's code, params and seed against what the channel announced; and
-any signed heads saved from earlier answers against the chain and against each other. It does
-not replay bots: that is the job of `mcp-multiplayer verify`.
+It checks the format (unknown fields refused), the seqs, the hash chain (every link, withheld
+messages linked by their given digest), the nonces of private messages, the server's signed
+head, the channel header against its notices (slots, name, closed, reveal_private,
+faithful_from), and each bot's code, params, seed, end and disabling against what the channel
+announced; and any signed heads saved from earlier answers against the chain and against each
+other. It does not replay bots: that is the job of `mcp-multiplayer verify`.
 
     verify(export, saved_heads=(), trusted_keys=None)  # raises Divergence on the first problem
 
@@ -40,12 +42,21 @@ COMMIT_LABEL = b"mcp-multiplayer/commit/v1"
 
 HASH = re.compile(r"sha256:[0-9a-f]{64}")
 SEED = re.compile(r"[0-9a-f]{64}")
+NONCE = re.compile(r"[0-9a-f]{32}")
 BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 # The fields of a readable message (besides `hash`): required, then optional.
 MESSAGE_REQUIRED = ("seq", "kind", "sender_name", "at")
-MESSAGE_OPTIONAL = ("sender", "to", "text", "data")
+MESSAGE_OPTIONAL = ("sender", "to", "nonce", "text", "data")
+WITHHELD_FIELDS = ("seq", "withheld", "digest", "hash")
+EXPORT_FIELDS = ("format", "version", "exported_at", "channel", "viewer", "messages", "bots", "head", "keys")
+CHANNEL_FIELDS = ("id", "name", "slots", "closed", "faithful_from", "reveal_private")
 HEAD_FIELDS = ("channel", "seq", "head", "at", "key_id", "signature")
+KEY_FIELDS = ("id", "algorithm", "public", "created_at", "retired_at")
+BOT_FIELDS = (
+    "slot", "name", "language", "source", "code_hash", "params", "params_hash", "seed_commitment",
+    "seed", "attached_seq", "ended", "disabled",
+)
 BOT_CHECKED = ("name", "language", "code_hash", "params_hash", "seed_commitment")
 
 
@@ -104,9 +115,19 @@ def canonical_message(channel_id: str, message: dict[str, Any]) -> bytes:
     return jcs(body)
 
 
+def digest(channel_id: str, message: dict[str, Any]) -> str:
+    """digest(m) = "sha256:" + hex(SHA-256(canonical(m)))."""
+    return sha256_tagged(canonical_message(channel_id, message))
+
+
+def link_digest(prev: str, message_digest: str) -> str:
+    """hash(m) = "sha256:" + hex(SHA-256(prev + "\\n" + digest(m))), both as ASCII text."""
+    return sha256_tagged(prev.encode("ascii") + b"\n" + message_digest.encode("ascii"))
+
+
 def link(prev: str, channel_id: str, message: dict[str, Any]) -> str:
-    """hash(m) = "sha256:" + hex(SHA-256(prev + "\\n" + canonical(m)))."""
-    return sha256_tagged(prev.encode("ascii") + b"\n" + canonical_message(channel_id, message))
+    """The link of a readable message."""
+    return link_digest(prev, digest(channel_id, message))
 
 
 def head_signing_bytes(head: dict[str, Any]) -> bytes:
@@ -175,8 +196,12 @@ def usable_keys(keys: Any, trusted_keys: Iterable[dict[str, Any]] | None) -> dic
         raise Divergence(None, "keys", "a list of keys", keys)
     found: dict[str, bytes] = {}
     for key in keys:
-        if not isinstance(key, dict) or not isinstance(key.get("id"), str):
-            raise Divergence(None, "keys", "a key with an id", key)
+        if not isinstance(key, dict) or set(key) != set(KEY_FIELDS) or not isinstance(key["id"], str):
+            found = sorted(key) if isinstance(key, dict) else key
+            raise Divergence(None, "keys", f"a key with fields {sorted(KEY_FIELDS)}", found)
+        if not _is_int(key["created_at"]) or not (key["retired_at"] is None or _is_int(key["retired_at"])):
+            raise Divergence(None, "keys", "created_at and retired_at in milliseconds (retired_at or null)",
+                             [key["created_at"], key["retired_at"]])
         if key.get("algorithm") != "Ed25519":
             raise Divergence(None, "keys", "algorithm Ed25519", key.get("algorithm"))
         try:
@@ -217,7 +242,10 @@ def check_signature(head: dict[str, Any], keys: dict[str, bytes], seq: int | Non
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_message_fields(message: dict[str, Any], seq: int) -> None:
+def _check_message(message: dict[str, Any], seq: int, faithful_from: int) -> None:
+    """A readable message: the known fields, none null, each of its type; a nonce (32 lowercase
+    hex digits) on a private message and only there (older private messages, at or before
+    `faithful_from`, have none)."""
     keys = set(message) - {"hash"}
     missing = [key for key in MESSAGE_REQUIRED if key not in keys]
     unknown = sorted(keys - set(MESSAGE_REQUIRED) - set(MESSAGE_OPTIONAL))
@@ -229,11 +257,29 @@ def _check_message_fields(message: dict[str, Any], seq: int) -> None:
             f"{list(MESSAGE_REQUIRED)} and optionally {list(MESSAGE_OPTIONAL)}, none null",
             {"missing": missing, "unknown": unknown, "null": nulls},
         )
+    wrong = sorted(
+        key
+        for key, value in message.items()
+        if key in ("kind", "sender", "sender_name", "to", "nonce", "text") and not isinstance(value, str)
+        or key == "at" and not _is_int(value)
+        or key == "data" and not isinstance(value, dict)
+    )
+    if wrong:
+        raise Divergence(seq, "fields", "strings, at an integer, data an object", {key: message[key] for key in wrong})
+    if "nonce" in message:
+        if not NONCE.fullmatch(message["nonce"]):
+            raise Divergence(seq, "nonce", "32 lowercase hex digits", message["nonce"])
+        if "to" not in message:
+            raise Divergence(seq, "nonce", "a nonce only on a private message (one with to)", message["nonce"])
+    elif "to" in message and seq > faithful_from:
+        raise Divergence(seq, "nonce", "a nonce on a private message", None)
 
 
 def chain_hashes(export: dict[str, Any]) -> list[str]:
-    """Checks seqs and the chain; returns the hash at every seq (index 0: genesis)."""
+    """Checks seqs, each message's shape and the chain, every link recomputed (a withheld
+    message's from its given digest); returns the hash at every seq (index 0: genesis)."""
     channel_id = export["channel"]["id"]
+    faithful_from = export["channel"]["faithful_from"]
     messages = export["messages"]
     head = export["head"]
     hashes = [GENESIS]
@@ -245,16 +291,19 @@ def chain_hashes(export: dict[str, Any]) -> list[str]:
         stored = message.get("hash")
         if not isinstance(stored, str) or not HASH.fullmatch(stored):
             raise Divergence(position, "hash", "sha256: and 64 lowercase hex digits", stored)
-        if message.get("withheld") is True:
-            if set(message) != {"seq", "withheld", "hash"}:
-                raise Divergence(position, "withheld", ["hash", "seq", "withheld"], sorted(message))
-            hashes.append(stored)
-            continue
-        _check_message_fields(message, position)
-        try:
-            computed = link(hashes[-1], channel_id, message)
-        except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError, OverflowError) as error:
-            raise Divergence(position, "canonical", "JSON that RFC 8785 can canonicalize", str(error)) from None
+        if "withheld" in message:
+            if message["withheld"] is not True or set(message) != set(WITHHELD_FIELDS):
+                raise Divergence(position, "withheld", sorted(WITHHELD_FIELDS), {k: message[k] for k in sorted(message) if k != "hash"})
+            given = message["digest"]
+            if not isinstance(given, str) or not HASH.fullmatch(given):
+                raise Divergence(position, "digest", "sha256: and 64 lowercase hex digits", given)
+            computed = link_digest(hashes[-1], given)
+        else:
+            _check_message(message, position, faithful_from)
+            try:
+                computed = link(hashes[-1], channel_id, message)
+            except (rfc8785.CanonicalizationError, UnicodeEncodeError, TypeError, OverflowError) as error:
+                raise Divergence(position, "canonical", "JSON that RFC 8785 can canonicalize", str(error)) from None
         if computed != stored:
             raise Divergence(position, "hash", computed, stored)
         hashes.append(stored)
@@ -267,7 +316,7 @@ def chain_hashes(export: dict[str, Any]) -> list[str]:
     return hashes
 
 
-def _notices(messages: list[dict[str, Any]], event: str, slot: str) -> list[dict[str, Any]]:
+def _all_notices(messages: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
     return [
         message
         for message in messages
@@ -275,11 +324,18 @@ def _notices(messages: list[dict[str, Any]], event: str, slot: str) -> list[dict
         and message.get("kind") == "system"
         and isinstance(message.get("data"), dict)
         and message["data"].get("event") == event
-        and message["data"].get("slot") == slot
     ]
 
 
-def check_created(export: dict[str, Any]) -> None:
+def _notices(messages: list[dict[str, Any]], event: str, slot: str) -> list[dict[str, Any]]:
+    return [message for message in _all_notices(messages, event) if message["data"].get("slot") == slot]
+
+
+def check_header(export: dict[str, Any]) -> None:
+    """The channel header against the notices: seq 1 is the created notice with the header's
+    slots and (when it carries one) reveal_private, and then faithful_from is 0; the name is the
+    last one a created or renamed notice gave; closed says whether a closed notice exists."""
+    channel = export["channel"]
     messages = export["messages"]
     first = messages[0] if messages else None
     if (
@@ -290,19 +346,34 @@ def check_created(export: dict[str, Any]) -> None:
         or first["data"].get("event") != "created"
     ):
         raise Divergence(1, "created", "the created notice", first)
-    if first["data"].get("slots") != export["channel"]["slots"]:
-        raise Divergence(1, "slots", export["channel"]["slots"], first["data"].get("slots"))
+    created = first["data"]
+    if created.get("slots") != channel["slots"]:
+        raise Divergence(1, "slots", channel["slots"], created.get("slots"))
+    if "reveal_private" in created:
+        if created["reveal_private"] != channel["reveal_private"]:
+            raise Divergence(1, "reveal_private", created["reveal_private"], channel["reveal_private"])
+        if channel["faithful_from"] != 0:
+            raise Divergence(1, "faithful_from", 0, channel["faithful_from"])
+    naming = [first] + _all_notices(messages, "renamed")
+    named = max(naming, key=lambda message: message["seq"])
+    if named["data"].get("name") != channel["name"]:
+        raise Divergence(named["seq"], "name", named["data"].get("name"), channel["name"])
+    closes = _all_notices(messages, "closed")
+    if bool(closes) != channel["closed"]:
+        raise Divergence(closes[0]["seq"] if closes else None, "closed", bool(closes), channel["closed"])
 
 
 def check_bot(export: dict[str, Any], bot: Any) -> None:
     channel_id = export["channel"]["id"]
     messages = export["messages"]
-    fields = ("slot", "source", "params", "attached_seq", "seed", *BOT_CHECKED)
-    if not isinstance(bot, dict) or any(field not in bot for field in fields):
-        raise Divergence(None, "bot", f"a bot with {sorted(fields)}", bot)
+    if not isinstance(bot, dict) or set(bot) != set(BOT_FIELDS):
+        found = sorted(bot) if isinstance(bot, dict) else bot
+        raise Divergence(None, "bot", f"a bot with fields {sorted(BOT_FIELDS)}", found)
     slot, at = bot["slot"], bot["attached_seq"]
     if not isinstance(slot, str) or not _is_int(at):
         raise Divergence(None, "bot", "a slot and an attached_seq", [slot, at])
+    if not isinstance(bot["ended"], bool) or not isinstance(bot["disabled"], bool):
+        raise Divergence(at, "bot", "ended and disabled true or false", [bot["ended"], bot["disabled"]])
     if f"bot:{slot}" not in export["channel"]["slots"]:
         raise Divergence(at, "bot slot", f"one of the bot slots in {export['channel']['slots']}", slot)
     if not isinstance(bot["source"], str):
@@ -326,6 +397,11 @@ def check_bot(export: dict[str, Any], bot: Any) -> None:
     listed = {field: bot[field] for field in BOT_CHECKED}
     if announced != listed:
         raise Divergence(at, "bot_attached", announced, listed)
+
+    for field, event in (("ended", "bot_run_ended"), ("disabled", "bot_disabled")):
+        after = [notice["seq"] for notice in _notices(messages, event, slot) if notice["seq"] > at]
+        if bool(after) != bot[field]:
+            raise Divergence(after[0] if after else at, field, bool(after), bot[field])
 
     reveals = [notice for notice in _notices(messages, "bot_seed_revealed", slot) if notice["seq"] > at]
     seed = bot["seed"]
@@ -365,6 +441,47 @@ def check_saved_heads(export: dict[str, Any], keys: dict[str, bytes], hashes: li
             raise Divergence(head["seq"], "saved head off the chain", hashes[head["seq"]], head["head"])
 
 
+def check_shape(export: Any) -> None:
+    """The export's own fields and the header's, each known and of its type (verifiers refuse
+    fields they do not know)."""
+    if not isinstance(export, dict) or export.get("format") != FORMAT:
+        raise Divergence(None, "format", FORMAT, export.get("format") if isinstance(export, dict) else export)
+    if export.get("version") not in VERSIONS:
+        raise Divergence(None, "version", list(VERSIONS), export.get("version"))
+    if set(export) != set(EXPORT_FIELDS):
+        raise Divergence(None, "fields", sorted(EXPORT_FIELDS), sorted(export))
+    if not _is_int(export["exported_at"]):
+        raise Divergence(None, "exported_at", "milliseconds since the epoch", export["exported_at"])
+    channel = export["channel"]
+    if not isinstance(channel, dict) or set(channel) != set(CHANNEL_FIELDS):
+        found = sorted(channel) if isinstance(channel, dict) else channel
+        raise Divergence(None, "channel", f"a channel with fields {sorted(CHANNEL_FIELDS)}", found)
+    if (
+        not isinstance(channel["id"], str)
+        or not isinstance(channel["name"], str)
+        or not isinstance(channel["slots"], list)
+        or not all(isinstance(slot, str) for slot in channel["slots"])
+        or not isinstance(channel["closed"], bool)
+        or not _is_int(channel["faithful_from"])
+        or channel["faithful_from"] < 0
+        or not isinstance(channel["reveal_private"], bool)
+    ):
+        raise Divergence(None, "channel", "strings, a list of slots, true or false, a seq", channel)
+    viewer = export["viewer"]
+    participant = (
+        isinstance(viewer, dict)
+        and set(viewer) == {"slots"}
+        and isinstance(viewer["slots"], list)
+        and all(isinstance(slot, str) for slot in viewer["slots"])
+    )
+    if not participant and viewer != {"operator": True}:
+        raise Divergence(None, "viewer", '{"slots": [...]} or {"operator": true}', viewer)
+    if not isinstance(export["messages"], list):
+        raise Divergence(None, "messages", "a list of messages", export["messages"])
+    if not isinstance(export["bots"], list):
+        raise Divergence(None, "bots", "a list of bots", export["bots"])
+
+
 def verify(
     export: dict[str, Any],
     saved_heads: Iterable[dict[str, Any]] = (),
@@ -373,30 +490,16 @@ def verify(
     """Raises Divergence on the first problem. `saved_heads`: signed heads kept from earlier
     answers. `trusted_keys`: the server's published keys; without them, the export's own list is
     used, which proves only that the export is consistent with itself."""
-    if not isinstance(export, dict) or export.get("format") != FORMAT:
-        raise Divergence(None, "format", FORMAT, export.get("format") if isinstance(export, dict) else export)
-    if export.get("version") not in VERSIONS:
-        raise Divergence(None, "version", list(VERSIONS), export.get("version"))
-    channel = export.get("channel")
-    if (
-        not isinstance(channel, dict)
-        or not isinstance(channel.get("id"), str)
-        or not isinstance(channel.get("slots"), list)
-    ):
-        raise Divergence(None, "channel", "a channel with an id and slots", channel)
-    if not isinstance(export.get("messages"), list):
-        raise Divergence(None, "messages", "a list of messages", export.get("messages"))
-    if not isinstance(export.get("bots"), list):
-        raise Divergence(None, "bots", "a list of bots", export.get("bots"))
-    head = export.get("head")
+    check_shape(export)
+    head = export["head"]
     check_head_shape(head, None, "head")
-    keys = usable_keys(export.get("keys"), None if trusted_keys is None else list(trusted_keys))
+    keys = usable_keys(export["keys"], None if trusted_keys is None else list(trusted_keys))
 
     hashes = chain_hashes(export)
-    if head["channel"] != channel["id"]:
-        raise Divergence(head["seq"], "head.channel", channel["id"], head["channel"])
+    if head["channel"] != export["channel"]["id"]:
+        raise Divergence(head["seq"], "head.channel", export["channel"]["id"], head["channel"])
     check_signature(head, keys, head["seq"])
-    check_created(export)
+    check_header(export)
     for bot in export["bots"]:
         check_bot(export, bot)
     check_saved_heads(export, keys, hashes, saved_heads)
