@@ -222,7 +222,7 @@ async def test_guess_bot_game_with_violations_and_a_verified_reveal(server, mode
         assert data["scheme"] == "mcp-multiplayer/commit/v1"
         assert (data["channel_id"], data["bot_slot"], data["min"], data["max"]) == (channel_id, "referee", low, high)
         promised = data["commitment"]
-        assert len(promised) == 64 and promised in committed["text"]
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", promised) and promised in committed["text"]
 
         # A move before the second player is in.
         early = await alice.call("post_message", channel_id=channel_id, text="3")

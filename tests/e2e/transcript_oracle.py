@@ -120,14 +120,16 @@ def digest(channel_id: str, message: dict[str, Any]) -> str:
     return sha256_tagged(canonical_message(channel_id, message))
 
 
-def link_digest(prev: str, message_digest: str) -> str:
-    """hash(m) = "sha256:" + hex(SHA-256(prev + "\\n" + digest(m))), both as ASCII text."""
-    return sha256_tagged(prev.encode("ascii") + b"\n" + message_digest.encode("ascii"))
+def link_digest(prev: str, message_digest: str, private: bool) -> str:
+    """hash(m) = "sha256:" + hex(SHA-256(prev + "\\n" + digest(m) + "\\n" + scope)), all ASCII;
+    scope is "private" for a message with `to` (every withheld one), else "public"."""
+    scope = b"private" if private else b"public"
+    return sha256_tagged(prev.encode("ascii") + b"\n" + message_digest.encode("ascii") + b"\n" + scope)
 
 
 def link(prev: str, channel_id: str, message: dict[str, Any]) -> str:
     """The link of a readable message."""
-    return link_digest(prev, digest(channel_id, message))
+    return link_digest(prev, digest(channel_id, message), "to" in message)
 
 
 def head_signing_bytes(head: dict[str, Any]) -> bytes:
@@ -297,7 +299,7 @@ def chain_hashes(export: dict[str, Any]) -> list[str]:
             given = message["digest"]
             if not isinstance(given, str) or not HASH.fullmatch(given):
                 raise Divergence(position, "digest", "sha256: and 64 lowercase hex digits", given)
-            computed = link_digest(hashes[-1], given)
+            computed = link_digest(hashes[-1], given, True)
         else:
             _check_message(message, position, faithful_from)
             try:

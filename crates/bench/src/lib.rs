@@ -26,6 +26,7 @@ mod rpc;
 mod server;
 mod stats;
 mod throughput;
+mod transcript_cost;
 mod waiters;
 mod worker_cost;
 
@@ -56,6 +57,8 @@ pub enum Scenario {
     /// Bot worker processes on their own: an event through a worker, native-loop kills, and
     /// one principal's echo bot beside another's flood of busy bots.
     Workers,
+    /// The hash chain's share of a durable post's server CPU, and the cost of a signed head.
+    Transcript,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -429,6 +432,12 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match worker_cost::worker_cost(context).await {
             Ok(worker_rows) => rows.extend(worker_rows),
             Err(error) => fail("workers", error),
+        }
+    }
+    if args.runs(Scenario::Transcript) {
+        match transcript_cost::transcript_cost(context).await {
+            Ok(transcript_rows) => rows.extend(transcript_rows),
+            Err(error) => fail("transcript", error),
         }
     }
     if args.runs(Scenario::Auth) {

@@ -6,13 +6,16 @@
 //! canonical(m) = RFC 8785 JSON of {"channel", "seq", "kind", "sender"?, "sender_name", "to"?,
 //!                                   "nonce"?, "at", "text"?, "data"?}   (absent fields omitted)
 //! digest(m)    = "sha256:" + hex(SHA-256(canonical(m)))
-//! hash(m)      = "sha256:" + hex(SHA-256(prev + "\n" + digest(m)))
+//! hash(m)      = "sha256:" + hex(SHA-256(prev + "\n" + digest(m) + "\n" + scope(m)))
+//! scope(m)     = "private" when m has `to`, else "public"
 //! prev         = hash of the message before, or GENESIS for seq 1
 //! ```
 //!
 //! The link covers the digest, not the message itself, so that someone who may not read a
 //! message is given its digest and still recomputes every link from the first: nothing before
-//! a withheld message can be changed unseen. A private message carries a random `nonce`, so its
+//! a withheld message can be changed unseen. The link also says whether the message is private,
+//! so a public message (a notice, a move) cannot be passed off as withheld: only private ones
+//! may be. A private message carries a random `nonce`, so its
 //! digest does not give away a content with few candidates (a move "5"). Hashes and digests
 //! enter as their ASCII text (`sha256:…`). `docs/transcript.md` states the same for writers of
 //! other verifiers.
@@ -58,16 +61,21 @@ impl ChainHash {
 
     /// The hash of `message` of `channel`, linked to `self` (the hash of the message before).
     pub fn link(&self, channel: &ChannelId, message: &Message) -> ChainHash {
-        self.link_digest(&message_digest(channel, message))
+        self.link_digest(&message_digest(channel, message), message.to.is_some())
     }
 
-    /// The hash of the message with this digest, linked to `self`: how a verifier links a
-    /// message it may not read.
-    pub fn link_digest(&self, digest: &ChainHash) -> ChainHash {
+    /// The hash of the message with this digest, private or not, linked to `self`: how a
+    /// verifier links a message it may not read (always a private one).
+    pub fn link_digest(&self, digest: &ChainHash, private: bool) -> ChainHash {
         let mut hasher = Sha256::new();
         hasher.update(self.0.as_bytes());
         hasher.update(b"\n");
         hasher.update(digest.0.as_bytes());
+        hasher.update(if private {
+            &b"\nprivate"[..]
+        } else {
+            &b"\npublic"[..]
+        });
         ChainHash(format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 }
@@ -199,7 +207,7 @@ mod tests {
         );
         assert_eq!(
             ChainHash::genesis().link(&channel, &message("hi")).as_str(),
-            "sha256:ac89518c9851bf49ce880250cea74305cf0fc57f6632e5905a134ae95404c178"
+            "sha256:cb5f70e8716fa2d72a07e0d2e510cb03782ea84ebd3659e3398c48f6b8e3d9c1"
         );
     }
 
@@ -224,7 +232,7 @@ mod tests {
         );
         // A verifier that may not read the message links its digest to the same hash.
         assert_eq!(
-            ChainHash::genesis().link_digest(&message_digest(&channel, &private)),
+            ChainHash::genesis().link_digest(&message_digest(&channel, &private), true),
             ChainHash::genesis().link(&channel, &private)
         );
     }

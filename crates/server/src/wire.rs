@@ -188,6 +188,10 @@ pub struct MessageView {
     /// The recipient's slot, for a private message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// A private message's random nonce, part of what its hash covers: with it, you can
+    /// recompute the hash (docs/transcript.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// RFC 3339 time the server accepted it.
     pub at: String,
     /// This message's link of the channel's hash chain: `sha256:` + hex over the previous
@@ -205,6 +209,7 @@ impl From<Message> for MessageView {
             text: message.body.text,
             data: message.body.data,
             to: message.to.map(|slot| slot.to_string()),
+            nonce: message.nonce,
             at: rfc3339(message.at.0),
             hash: message.hash.into(),
         }

@@ -164,8 +164,8 @@ impl ExportedMessage {
         {
             return Err("a malformed nonce".into());
         }
-        if self.nonce.is_some() != self.to.is_some() {
-            return Err("a private message carries a nonce, and only a private one".into());
+        if self.nonce.is_some() && self.to.is_none() {
+            return Err("a public message carries a nonce".into());
         }
         let label = |raw: &Option<String>, what: &str| {
             raw.as_deref()

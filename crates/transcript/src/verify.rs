@@ -174,6 +174,19 @@ fn decode_messages(transcript: &Transcript) -> Result<Vec<Option<Message>>, Dive
                 problem,
             )
         })?;
+        // Private messages carry a nonce, except those written before the transcript existed.
+        if let Some(message) = &message
+            && message.to.is_some()
+            && message.nonce.is_none()
+            && message.seq.0 > transcript.channel.faithful_from
+        {
+            return Err(Divergence::at(
+                message.seq.0,
+                "a private message without its nonce",
+                "a nonce",
+                "none",
+            ));
+        }
         decoded.push(message);
     }
     let last = i64::try_from(decoded.len()).unwrap_or(i64::MAX);
@@ -217,7 +230,8 @@ fn chain_links(
                         exported.digest.as_deref().unwrap_or("none"),
                     )
                 })?;
-                previous.link_digest(&digest)
+                // Only private messages are withheld; the link says which were.
+                previous.link_digest(&digest, true)
             }
         };
         if recomputed != stored {
@@ -436,6 +450,16 @@ fn check_bot(
             format!("whether the bot in {slot} ended or is disabled, against its notices"),
             format!("ended {ended}, disabled {disabled}"),
             format!("ended {}, disabled {}", bot.ended, bot.disabled),
+        ));
+    }
+    if bot.seed.is_none()
+        && let Some((revealed, _)) = revealed_seed(slot, at, messages)
+    {
+        return Err(Divergence::at(
+            revealed.0,
+            format!("the seed of the bot in {slot}, revealed here, is missing from the export"),
+            "the revealed seed",
+            "none",
         ));
     }
     if let Some(seed) = &bot.seed {
