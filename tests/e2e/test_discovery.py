@@ -24,8 +24,9 @@ TOOLS = {
     "attach_bot",
     "list_bots",
     "get_bot_code",
+    "export_transcript",
 }
-READ_ONLY = {"get_channel", "sync_messages", "list_channels", "list_bots", "get_bot_code"}
+READ_ONLY = {"get_channel", "sync_messages", "list_channels", "list_bots", "get_bot_code", "export_transcript"}
 DESTRUCTIVE = {"update_channel", "leave_channel"}
 QUICKSTART = "mcp-multiplayer://docs/quickstart"
 

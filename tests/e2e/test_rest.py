@@ -318,6 +318,7 @@ def test_openapi_document_lists_every_route(server):
         ("POST", "/api/channels/{channel_id}/leave"),
         ("GET", "/api/channels/{channel_id}/bot"),
         ("POST", "/api/channels/{channel_id}/bot"),
+        ("GET", "/api/channels/{channel_id}/transcript"),
         ("POST", "/api/join"),
         ("GET", "/api/bots"),
         ("GET", "/api/bots/{name}"),

@@ -47,8 +47,8 @@ test('the Inspector lists every tool, and --strict finds no portability problem'
   assert.equal(listed.code, 0, `the Inspector exited with ${listed.code}\n${listed.stderr}`);
   const names = JSON.parse(listed.stdout).tools.map((tool) => tool.name).sort();
   assert.deepEqual(names, [
-    'attach_bot', 'create_channel', 'get_bot_code', 'get_channel', 'join_channel', 'leave_channel',
-    'list_bots', 'list_channels', 'post_message', 'sync_messages', 'update_channel',
+    'attach_bot', 'create_channel', 'export_transcript', 'get_bot_code', 'get_channel', 'join_channel',
+    'leave_channel', 'list_bots', 'list_channels', 'post_message', 'sync_messages', 'update_channel',
   ]);
   assert.doesNotMatch(listed.stderr, /error|warning/i, listed.stderr);
 });

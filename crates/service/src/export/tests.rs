@@ -395,3 +395,35 @@ async fn a_rewritten_history_signed_by_the_server_is_caught() {
     assert!(proof.what.contains("rewrote history"), "{proof}");
     assert!(transcript::verify::contradiction(&kept, &kept, &keys).is_none());
 }
+
+/// Only those who may see a channel export it, and a read-only credential may: an export
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_export_and_reading_is_enough() {
+    let (service, _dir) = service().await;
+    let created = service
+        .create_channel(
+            &person("alice"),
+            CreateRequest::new("private", &["invite:alice".into(), "invite:bob".into()]),
+        )
+        .await
+        .expect("create");
+    let id = created.channel.id.to_string();
+    let refused = service
+        .export_transcript(&person("mallory"), &id)
+        .await
+        .expect_err("a stranger");
+    assert_eq!(refused.code(), domain::ErrorCode::NotMember);
+    let reader = Caller::new(person("alice").principal, crate::Access::Read);
+    let export = service
+        .export_transcript(&reader, &id)
+        .await
+        .expect("a read-only credential exports");
+    assert_eq!(
+        export.viewer,
+        transcript::export::Viewer::Participant {
+            slots: vec!["alice".into()]
+        }
+    );
+    transcript::check(&export, &[]).expect("verifies");
+}
