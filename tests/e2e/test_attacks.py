@@ -518,7 +518,7 @@ async def test_only_admins_update_channels(server, mode):
         assert await alice.code("update_channel", channel_id=channel_id, op="rename", name="x") == "CHANNEL_CLOSED"
         assert await alice.code("join_channel", code=invite_for(created, "carol")) == "INVITE_INVALID"
         page = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
-        assert page["messages"][-1]["data"] == {"event": "closed", "by": "alice"}
+        assert page["messages"][-1]["data"] == {"event": "closed", "by": "alice", "v": 1}
         assert page["channel"]["closed"] is True
 
 

@@ -53,7 +53,7 @@ async def test_a_rejoin_token_moves_the_seat(server, mode):
         # Everyone is told that the seat moved.
         page = await alice.call("sync_messages", channel_id=channel_id, cursor=5, wait_ms=0)
         system = [m for m in page["messages"] if m["kind"] == "system"]
-        assert [m["data"] for m in system] == [{"event": "rejoined", "slot": "bob", "name": "bob-laptop"}]
+        assert [m["data"] for m in system] == [{"event": "rejoined", "slot": "bob", "name": "bob-laptop", "v": 1}]
         assert "channel" in page, "a roster change carries the channel"
         [seat] = [s for s in page["channel"]["slots"] if s["slot"] == "bob"]
         assert seat["holder"] == "bob-laptop" and seat["yours"] is False

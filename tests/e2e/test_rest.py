@@ -356,7 +356,7 @@ def test_the_running_server_conforms_to_its_openapi_document(server, rest, tmp_p
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "Tested: 12" in result.stdout, result.stdout[-3000:]
+    assert "Tested: 13" in result.stdout, result.stdout[-3000:]
 
 
 def test_sync_pages_are_bounded_by_bytes_over_rest_and_mcp(server, rest):

@@ -123,9 +123,23 @@ impl JsonSchema for TranscriptOut {
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // By hand: the export's types are the transcript crate's, specified by the document,
+        // and a verifier reads the JSON, not this schema. Top level only.
         schemars::json_schema!({
             "type": "object",
-            "description": "A channel's transcript as you may see it (format mcp-multiplayer-transcript, version 1): every message you may read, the hash of every other, each bot's source, params and revealed seed, the signed head and the server's public keys. Specified in docs/transcript.md; check it offline with `mcp-multiplayer verify FILE`."
+            "description": "A channel's transcript as you may see it (format mcp-multiplayer-transcript, version 1): every message you may read, the digest of every other, each bot's source, params and revealed seed, the signed head and the server's public keys. Specified in docs/transcript.md; check it offline with `mcp-multiplayer verify FILE`.",
+            "properties": {
+                "format": {"type": "string", "description": "mcp-multiplayer-transcript"},
+                "version": {"type": "integer"},
+                "exported_at": {"type": "integer", "description": "Milliseconds since the Unix epoch."},
+                "channel": {"type": "object", "description": "id, name, slots, closed, faithful_from, reveal_private"},
+                "viewer": {"type": "object", "description": "{\"slots\": [...]} for a participant"},
+                "messages": {"type": "array", "items": {"type": "object"}, "description": "Every seq from 1 to the head: whole, or {seq, withheld, digest, hash}."},
+                "bots": {"type": "array", "items": {"type": "object"}},
+                "head": {"type": "object", "description": "The signed head: channel, seq, head, at, key_id, signature."},
+                "keys": {"type": "array", "items": {"type": "object"}}
+            },
+            "required": ["format", "version", "exported_at", "channel", "viewer", "messages", "bots", "head", "keys"]
         })
     }
 }
