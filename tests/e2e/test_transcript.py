@@ -653,6 +653,9 @@ async def play(server: ServerProcess, reveal_private: bool | None) -> Game:
         game.bot_to_bob.append(violation["seq"])
         note = await alice.call("post_message", channel_id=channel_id, text="good luck", to="bob")
         game.alice_to_bob.append(note["message"]["seq"])
+        # Bob talks to the bot privately after it, whatever happens next (Alice may win at once).
+        aside = await bob.call("post_message", channel_id=channel_id, text="thinking", to="referee")
+        game.bob_to_bot.append(aside["message"]["seq"])
 
         lo, hi = LOW, HIGH
         while True:

@@ -38,3 +38,9 @@ pub fn sync_wait(requested: Option<u64>) -> std::time::Duration {
             .min(MAX_SYNC_WAIT_MS),
     )
 }
+
+/// Most messages a participant's transcript export holds (`export_transcript`): an export is
+/// built whole in memory. The operator's `export` command has no such cap.
+pub const MAX_EXPORT_MESSAGES: usize = 5_000;
+/// Most bytes of message text and data a participant's export holds.
+pub const MAX_EXPORT_BYTES: usize = 8 * 1024 * 1024;

@@ -447,7 +447,8 @@ pub async fn get_bot_code(
         language: code.language.as_str().to_owned(),
         code_hash: code.code_hash,
         source: code.source,
-        params: code.params,
+        // Always an object: `attach_bot` refuses anything else.
+        params: code.params.and_then(|params| params.as_object().cloned()),
         params_hash: code.params_hash,
     })
 }

@@ -385,7 +385,7 @@ pub struct BotCodeOut {
     pub source: String,
     /// For a bot attached to a channel: the parameters it was attached with, in the open.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub params: Option<Value>,
+    pub params: Option<Map<String, Value>>,
     /// `sha256:` + hex of the RFC 8785 canonical JSON of `params`, as the attach notice and
     /// the channel's bot card show it.
     #[serde(skip_serializing_if = "Option::is_none")]

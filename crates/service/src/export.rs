@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use domain::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_MESSAGES};
 use domain::{
     Channel, ChannelId, DomainError, Message, Notice, PrincipalId, Seq, SlotKind, SlotLabel,
     Timestamp,
@@ -113,6 +114,13 @@ async fn export(
     {
         return Err(DomainError::NotMember.into());
     }
+    let messages_in_channel = usize::try_from(channel.last_seq.0).unwrap_or(usize::MAX);
+    if viewer.is_some() && messages_in_channel > MAX_EXPORT_MESSAGES {
+        return Err(too_large(
+            "messages in a transcript export (the operator can export it whole with `mcp-multiplayer export`)",
+            MAX_EXPORT_MESSAGES,
+        ));
+    }
     let messages = store
         .messages(
             &id,
@@ -142,16 +150,25 @@ async fn export(
                 || (channel.reveal_private && revealed_to_bot(&channel, message, &reveals))
         }
     };
-    let exported = messages
-        .iter()
-        .map(|message| {
-            if readable(message) {
-                ExportedMessage::readable(message)
-            } else {
-                ExportedMessage::withheld(&channel.id, message)
+    let mut bytes = 0usize;
+    let mut exported = Vec::with_capacity(messages.len());
+    for message in &messages {
+        if readable(message) {
+            bytes += message.body.text.as_ref().map_or(0, String::len)
+                + message.body.data.as_ref().map_or(0, |data| {
+                    serde_json::Value::Object(data.clone()).to_string().len()
+                });
+            if viewer.is_some() && bytes > MAX_EXPORT_BYTES {
+                return Err(too_large(
+                    "bytes of message text and data in a transcript export (the operator can export it whole with `mcp-multiplayer export`)",
+                    MAX_EXPORT_BYTES,
+                ));
             }
-        })
-        .collect();
+            exported.push(ExportedMessage::readable(message));
+        } else {
+            exported.push(ExportedMessage::withheld(&channel.id, message));
+        }
+    }
     let bots = store
         .bots_of(&id)
         .await?
@@ -194,6 +211,12 @@ async fn export(
         head,
         keys: keyring.keys().iter().map(ExportedKey::from).collect(),
     })
+}
+
+/// Why a participant's export is refused: built whole in memory, it is capped. The operator
+/// exports any channel whole from the command line.
+fn too_large(what: &'static str, limit: usize) -> ServiceError {
+    DomainError::LimitExceeded { what, limit }.into()
 }
 
 /// A private message to a bot whose seed was revealed after it (its run ended, it was replaced,
