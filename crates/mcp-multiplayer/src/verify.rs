@@ -147,9 +147,7 @@ async fn check_and_replay(
                 .collect();
             "checked against the keys given with --keys"
         }
-        None => {
-            "checked against the keys in the file: compare the key id with /.well-known/mcp-multiplayer-keys"
-        }
+        None => "",
     };
     let checked = match transcript::check(&transcript, &heads) {
         Ok(checked) => checked,
@@ -164,10 +162,25 @@ async fn check_and_replay(
         checked.head.seq.0,
         checked.head.head,
     )];
-    lines.push(format!(
-        "  signed by {} at {} ms; {keys_note}",
-        checked.head.key_id, checked.head.at.0
-    ));
+    let signer = transcript
+        .keys
+        .iter()
+        .find(|key| key.id == checked.head.key_id)
+        .map_or_else(String::new, |key| key.public.clone());
+    if trusted.is_some() {
+        lines.push(format!(
+            "  signed by {} at {} ms; {keys_note}",
+            checked.head.key_id, checked.head.at.0
+        ));
+    } else {
+        // Anyone can sign a chain of their own: without the server's published keys, this
+        // proves only that the file is consistent.
+        lines.push(format!(
+            "  UNAUTHENTICATED SIGNER: signed at {} ms by the key this file names, Ed25519 public key {signer}; \
+             only the server's published keys (--keys, from /.well-known/mcp-multiplayer-keys) show it is the server's",
+            checked.head.at.0
+        ));
+    }
     if checked.saved_heads > 0 {
         lines.push(format!(
             "  {} saved head(s) lie on the chain",
@@ -207,6 +220,9 @@ async fn check_and_replay(
                     ReplayEnd::Unfinished { seq, reason } => {
                         format!("replay stopped at seq {seq} by this machine's limits: {reason}")
                     }
+                    ReplayEnd::ClosedDuring(seq) => format!(
+                        "every event replayed identically up to seq {seq}, whose outcome the channel's close refused"
+                    ),
                 };
                 format!(
                     "  bot {} in {}: {} events, {how}",

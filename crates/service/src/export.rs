@@ -99,7 +99,8 @@ pub async fn export_everything(
     export(store, &keyring, None, channel_id, now).await
 }
 
-/// The transcript as `viewer` may see it (`None`: everything).
+/// The transcript as `viewer` may see it (`None`: everything). A bot replaced while the
+/// export reads makes it start over, a few times at most.
 async fn export(
     store: &Store,
     keyring: &Keyring,
@@ -107,6 +108,23 @@ async fn export(
     channel_id: &str,
     now: Timestamp,
 ) -> Result<Transcript, ServiceError> {
+    for _ in 0..3 {
+        if let Some(transcript) = export_once(store, keyring, viewer, channel_id, now).await? {
+            return Ok(transcript);
+        }
+    }
+    Err(ServiceError::internal(
+        "the channel's bots kept changing while it was exported; try again",
+    ))
+}
+
+async fn export_once(
+    store: &Store,
+    keyring: &Keyring,
+    viewer: Option<&PrincipalId>,
+    channel_id: &str,
+    now: Timestamp,
+) -> Result<Option<Transcript>, ServiceError> {
     let id = ChannelId::parse(channel_id)?;
     let channel = store.load_channel(&id).await?;
     if let Some(viewer) = viewer
@@ -169,19 +187,20 @@ async fn export(
             exported.push(ExportedMessage::withheld(&channel.id, message));
         }
     }
-    let bots = store
-        .bots_of(&id)
-        .await?
-        .into_iter()
-        .filter_map(|bot| exported_bot(bot, &messages))
-        .collect();
+    let mut bots = Vec::new();
+    for bot in store.bots_of(&id).await? {
+        match exported_bot(bot, &messages) {
+            Ok(bot) => bots.extend(bot),
+            Err(Moved) => return Ok(None),
+        }
+    }
     let head = keyring.sign(HeadStatement {
         channel: channel.id.clone(),
         seq: channel.last_seq,
         head: channel.head.as_str().to_owned(),
         at: now,
     });
-    Ok(Transcript {
+    Ok(Some(Transcript {
         format: FORMAT.to_owned(),
         version: VERSION,
         exported_at: now.0,
@@ -210,7 +229,7 @@ async fn export(
         bots,
         head,
         keys: keyring.keys().iter().map(ExportedKey::from).collect(),
-    })
+    }))
 }
 
 /// Why a participant's export is refused: built whole in memory, it is capped. The operator
@@ -244,18 +263,58 @@ fn seed_reveals(messages: &[Message]) -> Vec<(SlotLabel, Seq)> {
 }
 
 /// The bot in a slot as exported: its seed only once a notice after its attachment revealed it.
-fn exported_bot(bot: BotRecord, messages: &[Message]) -> Option<ExportedBot> {
-    let attached = messages
-        .iter()
-        .rev()
-        .find_map(|message| match message.notice()?.ok()? {
-            Notice::BotAttached { slot, .. } if slot == bot.slot => Some(message.seq),
-            _ => None,
-        })?;
-    let revealed = seed_reveals(messages)
-        .iter()
-        .any(|(slot, seq)| *slot == bot.slot && *seq > attached);
-    Some(ExportedBot {
+///
+/// The channel, its messages and its bots are separate reads: when the bot's row is not the
+/// one its last attach notice announced (it was replaced in between), `Err(Moved)`, and the
+/// export starts over. `ended` and `disabled` come from the notices, which the messages read
+/// holds consistently.
+fn exported_bot(bot: BotRecord, messages: &[Message]) -> Result<Option<ExportedBot>, Moved> {
+    let Some((attached, announced)) =
+        messages
+            .iter()
+            .rev()
+            .find_map(|message| match message.notice()?.ok()? {
+                Notice::BotAttached {
+                    slot,
+                    code_hash,
+                    params_hash,
+                    seed_commitment,
+                    ..
+                } if slot == bot.slot => {
+                    Some((message.seq, (code_hash, params_hash, seed_commitment)))
+                }
+                _ => None,
+            })
+    else {
+        // Attached after the messages were read: not part of this export.
+        return Err(Moved);
+    };
+    if announced
+        != (
+            bot.code_hash.clone(),
+            bot.params_hash.clone(),
+            bot.seed_commitment.clone(),
+        )
+    {
+        return Err(Moved);
+    }
+    let after = |wanted: fn(&Notice, &SlotLabel) -> bool| {
+        messages.iter().any(|message| {
+            message.seq > attached
+                && message
+                    .notice()
+                    .and_then(Result::ok)
+                    .is_some_and(|notice| wanted(&notice, &bot.slot))
+        })
+    };
+    let revealed = after(
+        |notice, slot| matches!(notice, Notice::BotSeedRevealed { slot: of, .. } if of == slot),
+    );
+    let ended =
+        after(|notice, slot| matches!(notice, Notice::BotRunEnded { slot: of, .. } if of == slot));
+    let disabled =
+        after(|notice, slot| matches!(notice, Notice::BotDisabled { slot: of } if of == slot));
+    Ok(Some(ExportedBot {
         slot: bot.slot.to_string(),
         name: bot.name,
         language: bot.language,
@@ -266,10 +325,13 @@ fn exported_bot(bot: BotRecord, messages: &[Message]) -> Option<ExportedBot> {
         seed_commitment: bot.seed_commitment,
         seed: revealed.then_some(bot.seed),
         attached_seq: attached.0,
-        ended: bot.ended,
-        disabled: bot.disabled,
-    })
+        ended,
+        disabled,
+    }))
 }
+
+/// A bot was replaced while the export read the channel.
+struct Moved;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use bots::{BotErrorKind, BotSeed, BotSource, Event, EventContext, Job, Language, Limits};
+use bots::{BotSeed, BotSource, Event, EventContext, Job, Language, Limits};
 use domain::chain::{canonical_json, sha256_tagged};
 use domain::{ChainHash, ChannelId, Message, MessageKind, Notice, Roster, Seq, SlotLabel};
 
@@ -124,6 +124,8 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
         heads.push(head.clone());
     }
     check_header(transcript, &messages)?;
+    check_senders(transcript, &messages)?;
+    check_bot_list(transcript, &messages)?;
     let mut bots = Vec::new();
     for bot in &transcript.bots {
         check_bot(&channel, bot, &messages)?;
@@ -294,8 +296,17 @@ fn check_head(
 /// a close notice exists. A channel created since the transcript existed is faithful from 0.
 fn check_header(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
     let header = &transcript.channel;
-    let Some(Some(first)) = messages.first() else {
-        return Ok(());
+    let first = match messages.first() {
+        None => return Ok(()),
+        Some(Some(first)) => first,
+        Some(None) => {
+            return Err(Divergence::at(
+                1,
+                "the first message",
+                "the created notice, public",
+                "withheld",
+            ));
+        }
     };
     match first.notice() {
         Some(Ok(Notice::Created {
@@ -366,6 +377,70 @@ fn check_header(transcript: &Transcript, messages: &[Option<Message>]) -> Result
             closed,
             header.closed,
         ));
+    }
+    Ok(())
+}
+
+/// Every slot whose bot was attached has exactly one entry in `bots`: leaving one out would
+/// leave its hashes unchecked and its run unreplayed.
+fn check_bot_list(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
+    let mut attached: Vec<String> = notices(messages)
+        .filter_map(|(_, notice)| match notice {
+            Notice::BotAttached { slot, .. } => Some(slot.to_string()),
+            _ => None,
+        })
+        .collect();
+    attached.sort();
+    attached.dedup();
+    let mut listed: Vec<String> = transcript.bots.iter().map(|bot| bot.slot.clone()).collect();
+    listed.sort();
+    if listed != attached {
+        return Err(Divergence::whole(
+            "the bots listed, against the attach notices",
+            attached.join(", "),
+            listed.join(", "),
+        ));
+    }
+    Ok(())
+}
+
+/// Who may have written each readable message: a `user` message comes from a player's seat, a
+/// `bot` message from a bot slot, a `system` message from nobody. A message in another's
+/// clothes (a "user" post from the referee's slot) would escape replay.
+fn check_senders(transcript: &Transcript, messages: &[Option<Message>]) -> Result<(), Divergence> {
+    let kinds: Vec<domain::SlotSpec> = transcript
+        .channel
+        .slots
+        .iter()
+        .filter_map(|raw| domain::SlotSpec::parse(raw).ok())
+        .collect();
+    let kind_of = |slot: &SlotLabel| {
+        kinds
+            .iter()
+            .find(|spec| &spec.label == slot)
+            .map(|spec| spec.kind)
+    };
+    for message in messages.iter().flatten() {
+        let fits = match (message.kind, &message.sender) {
+            (MessageKind::User, Some(sender)) => kind_of(sender) == Some(domain::SlotKind::Invite),
+            (MessageKind::Bot, Some(sender)) => kind_of(sender) == Some(domain::SlotKind::Bot),
+            (MessageKind::System, None) => message.sender_name == "system",
+            _ => false,
+        };
+        let recipient_known = message.to.as_ref().is_none_or(|to| kind_of(to).is_some());
+        if !fits || !recipient_known {
+            return Err(Divergence::at(
+                message.seq.0,
+                "who wrote the message",
+                "a user message from a player's seat, a bot message from a bot slot, a notice from the system, to a slot of the channel",
+                format!(
+                    "a {} message from {:?} to {:?}",
+                    message.kind.as_str(),
+                    message.sender.as_ref().map(SlotLabel::as_str),
+                    message.to.as_ref().map(SlotLabel::as_str)
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -553,6 +628,9 @@ pub enum ReplayEnd {
     BeforeFaithful,
     /// A message the viewer may not read stopped it at this seq.
     Withheld(i64),
+    /// Every event matched up to the one at this seq, whose outcome the channel's close
+    /// refused (it ran as the channel closed).
+    ClosedDuring(i64),
     /// The verifier's own limits stopped an event the server ran: not evidence either way.
     Unfinished { seq: i64, reason: String },
 }
@@ -622,7 +700,8 @@ struct Recorded {
     capped: Vec<i64>,
     /// The bot's own end of run: the notice's seq and reason.
     ended: Option<(i64, Option<String>)>,
-    closed: bool,
+    /// The close notice's seq.
+    closed_at: Option<i64>,
 }
 
 impl Recorded {
@@ -631,7 +710,7 @@ impl Recorded {
             failures: HashMap::new(),
             capped: Vec::new(),
             ended: None,
-            closed: false,
+            closed_at: None,
         };
         let mut last_failure = None;
         for message in messages
@@ -665,7 +744,7 @@ impl Recorded {
                 }) if &ended == slot && recorded.ended.is_none() => {
                     recorded.ended = Some((message.seq.0, reason));
                 }
-                Some(Notice::Closed { .. }) => recorded.closed = true,
+                Some(Notice::Closed { .. }) => recorded.closed_at = Some(message.seq.0),
                 _ => {}
             }
         }
@@ -712,162 +791,188 @@ where
     let mut cursor = at;
     let mut state = None;
     let mut events = 0;
-    for (index, message) in messages.iter().enumerate() {
-        let seq = i64::try_from(index).unwrap_or(i64::MAX) + 1;
-        let Some(message) = message else {
-            if seq >= at {
-                return Ok((ReplayEnd::Withheld(seq), events));
+    let end = 'events: {
+        for (index, message) in messages.iter().enumerate() {
+            let seq = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+            let Some(message) = message else {
+                if seq >= at {
+                    // Nothing after a missing input can be held to anything.
+                    return Ok((ReplayEnd::Withheld(seq), events));
+                }
+                continue;
+            };
+            if let Some(Ok(notice)) = message.notice() {
+                roster.apply(&notice);
             }
-            continue;
-        };
-        if let Some(Ok(notice)) = message.notice() {
-            roster.apply(&notice);
-        }
-        if seq < at {
-            continue;
-        }
-        let Some(event) = Event::for_bot(&slot, message) else {
-            continue;
-        };
-        let context = EventContext::at(
-            channel.clone(),
-            slot.clone(),
-            message,
-            &roster,
-            bot.params.clone(),
-            state.clone(),
-            seed.clone(),
-        );
-        let outcome = run(Job::event(source.clone(), context, &event, limits.clone()))
-            .await
-            .map_err(|error| {
-                Divergence::at(
-                    seq,
-                    "the verifier could not run the bot",
-                    "an outcome",
-                    error,
-                )
-            })?;
-        if let Some((kind, disabled)) = recorded.failures.get(&seq) {
-            match &outcome {
-                Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}
-                Ok(_) if depends_on_machine(kind) => {}
+            if seq < at {
+                continue;
+            }
+            let Some(event) = Event::for_bot(&slot, message) else {
+                continue;
+            };
+            // Every post of the bot before this event belongs to an earlier one.
+            unmatched_post(messages, &slot, cursor, seq)?;
+            if let Some((notice, _)) = recorded.ended
+                && notice < seq
+            {
+                return Err(Divergence::at(
+                    notice,
+                    format!("the bot in {slot} ended its run"),
+                    "no end (the replay goes on)",
+                    "bot_run_ended",
+                ));
+            }
+            let context = EventContext::at(
+                channel.clone(),
+                slot.clone(),
+                message,
+                &roster,
+                bot.params.clone(),
+                state.clone(),
+                seed.clone(),
+            );
+            let outcome = run(Job::event(source.clone(), context, &event, limits.clone()))
+                .await
+                .map_err(|error| {
+                    Divergence::at(
+                        seq,
+                        "the verifier could not run the bot",
+                        "an outcome",
+                        error,
+                    )
+                })?;
+            let refused_at_close = recorded.closed_at.is_some_and(|closed| closed > seq);
+            if let Some((kind, disabled)) = recorded.failures.get(&seq) {
+                match &outcome {
+                    Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}
+                    Ok(_) if depends_on_machine(kind) => {}
+                    Err(error) => {
+                        return Err(Divergence::at(
+                            seq,
+                            format!("the bot in {slot} failed differently"),
+                            kind,
+                            error.kind.as_str(),
+                        ));
+                    }
+                    Ok(_) => {
+                        return Err(Divergence::at(
+                            seq,
+                            format!("the bot in {slot}: recorded a failure, replay succeeded"),
+                            format!("a failure ({kind})"),
+                            "success",
+                        ));
+                    }
+                }
+                events += 1;
+                if *disabled {
+                    break 'events ReplayEnd::Complete;
+                }
+                continue;
+            }
+            let reaction = match outcome {
+                Ok(reaction) => reaction,
+                Err(error) if depends_on_machine(error.kind.as_str()) => {
+                    return Ok((
+                        ReplayEnd::Unfinished {
+                            seq,
+                            reason: error.to_string(),
+                        },
+                        events,
+                    ));
+                }
+                // A failure stored after the close is refused like any outcome: no notice.
+                Err(_) if refused_at_close => break 'events ReplayEnd::ClosedDuring(seq),
                 Err(error) => {
                     return Err(Divergence::at(
                         seq,
-                        format!("the bot in {slot} failed differently"),
-                        kind,
-                        error.kind.as_str(),
+                        format!("the bot in {slot}: recorded a success, replay failed"),
+                        "success",
+                        error,
                     ));
                 }
-                Ok(_) => {
+            };
+            events += 1;
+            if recorded.capped.contains(&seq) {
+                continue;
+            }
+            match place_reaction(messages, &slot, cursor.max(seq), &reaction.posts)? {
+                Some(last) => cursor = last,
+                None if refused_at_close => break 'events ReplayEnd::ClosedDuring(seq),
+                None => {
                     return Err(Divergence::at(
                         seq,
-                        format!("the bot in {slot}: recorded a failure, replay succeeded"),
-                        format!("a failure ({kind})"),
-                        "success",
+                        format!(
+                            "the posts of the bot in {slot} in reply to this event are missing"
+                        ),
+                        posts_text(&reaction.posts),
+                        "nothing",
                     ));
                 }
             }
-            events += 1;
-            if *disabled {
-                return Ok((ReplayEnd::Complete, events));
+            if reaction.state.is_some() {
+                state = reaction.state;
             }
-            continue;
-        }
-        let reaction = match outcome {
-            Ok(reaction) => reaction,
-            Err(error)
-                if error.kind == BotErrorKind::Internal
-                    || depends_on_machine(error.kind.as_str()) =>
-            {
-                return Ok((
-                    ReplayEnd::Unfinished {
-                        seq,
-                        reason: error.to_string(),
-                    },
-                    events,
-                ));
-            }
-            Err(error) => {
-                return Err(Divergence::at(
-                    seq,
-                    format!("the bot in {slot}: recorded a success, replay failed"),
-                    "success",
-                    error,
-                ));
-            }
-        };
-        events += 1;
-        if recorded.capped.contains(&seq) {
-            continue;
-        }
-        match place_reaction(messages, &slot, cursor.max(seq), &reaction.posts)? {
-            Some(last) => cursor = last,
-            // Stored after the close, the outcome was refused: nothing more to compare.
-            None if recorded.closed => return Ok((ReplayEnd::Complete, events)),
-            None => {
-                return Err(Divergence::at(
-                    seq,
-                    format!("the posts of the bot in {slot} in reply to this event are missing"),
-                    posts_text(&reaction.posts),
-                    "nothing",
-                ));
+            if let Some(end) = reaction.end {
+                match &recorded.ended {
+                    Some((_, reason)) if *reason == end.reason => {
+                        break 'events ReplayEnd::Complete;
+                    }
+                    Some((notice, reason)) => {
+                        return Err(Divergence::at(
+                            *notice,
+                            format!("the end of the run of the bot in {slot}"),
+                            format!("{:?}", end.reason),
+                            format!("{reason:?}"),
+                        ));
+                    }
+                    None if refused_at_close => break 'events ReplayEnd::ClosedDuring(seq),
+                    None => {
+                        return Err(Divergence::at(
+                            seq,
+                            format!("the bot in {slot} ended its run here"),
+                            "a bot_run_ended notice",
+                            "none",
+                        ));
+                    }
+                }
             }
         }
-        if reaction.state.is_some() {
-            state = reaction.state;
-        }
-        if let Some(end) = reaction.end {
-            return match &recorded.ended {
-                Some((_, reason)) if *reason == end.reason => Ok((ReplayEnd::Complete, events)),
-                Some((notice, reason)) => Err(Divergence::at(
-                    *notice,
-                    format!("the end of the run of the bot in {slot}"),
-                    format!("{:?}", end.reason),
-                    format!("{reason:?}"),
-                )),
-                None if recorded.closed => Ok((ReplayEnd::Complete, events)),
-                None => Err(Divergence::at(
-                    seq,
-                    format!("the bot in {slot} ended its run here"),
-                    "a bot_run_ended notice",
-                    "none",
-                )),
-            };
-        }
-        if let Some((notice, _)) = recorded.ended
-            && notice < seq
-        {
+        if let Some((notice, _)) = recorded.ended {
             return Err(Divergence::at(
                 notice,
                 format!("the bot in {slot} ended its run"),
-                "no end (the replay goes on)",
+                "no end (the replay did not end it)",
                 "bot_run_ended",
             ));
         }
-    }
-    if let Some(extra) = messages
+        ReplayEnd::Complete
+    };
+    // However the run ended, no post of the bot may follow what the replay matched.
+    let last = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+    unmatched_post(messages, &slot, cursor, last)?;
+    Ok((end, events))
+}
+
+/// Refuses a readable post of the bot with `after < seq <= upto`: one no replayed event made.
+fn unmatched_post(
+    messages: &[Option<Message>],
+    slot: &SlotLabel,
+    after: i64,
+    upto: i64,
+) -> Result<(), Divergence> {
+    match messages
         .iter()
         .flatten()
-        .find(|message| message.seq.0 > cursor && is_post_of(message, &slot))
+        .find(|message| message.seq.0 > after && message.seq.0 <= upto && is_post_of(message, slot))
     {
-        return Err(Divergence::at(
+        Some(extra) => Err(Divergence::at(
             extra.seq.0,
             format!("a post of the bot in {slot} that no replayed event made"),
             "nothing",
             post_text(extra.to.as_ref(), &extra.body),
-        ));
+        )),
+        None => Ok(()),
     }
-    if let Some((notice, _)) = recorded.ended {
-        return Err(Divergence::at(
-            notice,
-            format!("the bot in {slot} ended its run"),
-            "no end (the replay did not end it)",
-            "bot_run_ended",
-        ));
-    }
-    Ok((ReplayEnd::Complete, events))
 }
 
 fn is_post_of(message: &Message, slot: &SlotLabel) -> bool {

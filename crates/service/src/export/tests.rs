@@ -347,6 +347,71 @@ async fn each_kind_of_tamper_is_named() {
     }
 }
 
+/// Re-links every message and signs the new head with the server's own key: what a server that
+/// lies would do.
+async fn resign(service: &Service, transcript: &mut Transcript) {
+    let keyring = service.keyring().await.expect("keyring");
+    let channel = transcript.channel_id().expect("id");
+    let mut link = domain::ChainHash::genesis();
+    for message in &mut transcript.messages {
+        let decoded = message.message().expect("decodes").expect("readable");
+        link = link.link(&channel, &decoded);
+        message.hash = link.as_str().to_owned();
+    }
+    transcript.head = keyring.sign(HeadStatement {
+        channel,
+        seq: transcript.head.seq,
+        head: link.as_str().to_owned(),
+        at: service.now(),
+    });
+}
+
+/// Lies a signing server could tell besides changing a post: a bot post no event made, a
+/// post in the referee's name passed off as a player's, a bot left out of the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_lies_of_a_signing_server_are_caught() {
+    let (service, _dir) = service().await;
+    let original = finished_game(&service).await;
+
+    // The last user message becomes a post of the referee's.
+    let mut extra = original.clone();
+    let last_user = extra
+        .messages
+        .iter()
+        .rposition(|message| message.kind.as_deref() == Some("user"))
+        .expect("a user message");
+    extra.messages[last_user].kind = Some("bot".into());
+    extra.messages[last_user].sender = Some("referee".into());
+    extra.messages[last_user].sender_name = Some("guess".into());
+    if extra.messages[last_user].to.is_some() {
+        extra.messages[last_user].to = None;
+        extra.messages[last_user].nonce = None;
+    }
+    resign(&service, &mut extra).await;
+    transcript::check(&extra, &[]).expect("its chain and signature hold");
+    verified(&service, &extra)
+        .await
+        .expect_err("no event made that post");
+
+    // A referee's post passed off as a player's, which replay would not look at.
+    let mut dressed = original.clone();
+    let bot_post = dressed
+        .messages
+        .iter()
+        .position(|message| message.kind.as_deref() == Some("bot"))
+        .expect("a bot post");
+    dressed.messages[bot_post].kind = Some("user".into());
+    resign(&service, &mut dressed).await;
+    let divergence = transcript::check(&dressed, &[]).expect_err("a user message from a bot slot");
+    assert!(divergence.what.contains("who wrote"), "{divergence}");
+
+    // The referee left out: its hashes and its run would go unchecked.
+    let mut missing = original.clone();
+    missing.bots.clear();
+    let divergence = transcript::check(&missing, &[]).expect_err("a bot missing");
+    assert!(divergence.what.contains("bots listed"), "{divergence}");
+}
+
 /// A server that rewrites history and signs it anyway: its chain and signature are valid, but
 /// the replay finds the bot's code never said that, and a head kept from before contradicts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +419,6 @@ async fn a_rewritten_history_signed_by_the_server_is_caught() {
     let (service, _dir) = service().await;
     let original = finished_game(&service).await;
     let keyring = service.keyring().await.expect("keyring");
-    let channel = original.channel_id().expect("id");
     let kept = original.head.clone();
 
     let mut forged = original.clone();
@@ -364,18 +428,7 @@ async fn a_rewritten_history_signed_by_the_server_is_caught() {
         .position(|message| message.kind.as_deref() == Some("bot") && message.seq > 4)
         .expect("a bot post after the start");
     forged.messages[post].text = Some("You lose, whatever you guessed.".into());
-    let mut link = domain::ChainHash::genesis();
-    for message in &mut forged.messages {
-        let decoded = message.message().expect("decodes").expect("readable");
-        link = link.link(&channel, &decoded);
-        message.hash = link.as_str().to_owned();
-    }
-    forged.head = keyring.sign(HeadStatement {
-        channel: channel.clone(),
-        seq: original.head.seq,
-        head: link.as_str().to_owned(),
-        at: service.now(),
-    });
+    resign(&service, &mut forged).await;
     transcript::check(&forged, &[]).expect("the forger's chain and signature hold");
     let divergence = verified(&service, &forged)
         .await

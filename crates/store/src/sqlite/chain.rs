@@ -4,7 +4,9 @@
 //! Runs once per database at open, before the writer starts; afterwards every message is
 //! written with its hash by the domain ([`domain::Channel`] links each message it appends).
 
+use domain::chain::Nonce;
 use domain::{ChainHash, ChannelId};
+use rand::RngCore;
 use sqlx::{Connection, SqliteConnection};
 
 use super::message_from_unhashed_row;
@@ -32,17 +34,27 @@ pub(super) async fn link_unhashed(conn: &mut SqliteConnection) -> Result<u64, St
         .await?;
         let mut head = ChainHash::genesis();
         for row in &rows {
-            let (message, stored) = message_from_unhashed_row(row)?;
+            let (mut message, stored) = message_from_unhashed_row(row)?;
             head = match stored {
                 Some(hash) => hash,
                 None => {
+                    // A private message gets its nonce now, before anyone is given its digest:
+                    // unsalted, a short move could be guessed from it.
+                    if message.to.is_some() && message.nonce.is_none() {
+                        let mut nonce = [0u8; 16];
+                        rand::rng().fill_bytes(&mut nonce);
+                        message.nonce = Some(Nonce(nonce).hex());
+                    }
                     let hash = head.link(&id, &message);
-                    sqlx::query("UPDATE messages SET hash = ?3 WHERE channel_id = ?1 AND seq = ?2")
-                        .bind(id.as_str())
-                        .bind(message.seq.0)
-                        .bind(hash.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE messages SET hash = ?3, nonce = ?4 WHERE channel_id = ?1 AND seq = ?2",
+                    )
+                    .bind(id.as_str())
+                    .bind(message.seq.0)
+                    .bind(hash.as_str())
+                    .bind(message.nonce.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
                     linked += 1;
                     hash
                 }
