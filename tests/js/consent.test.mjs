@@ -32,10 +32,30 @@ const PASSPHRASE = 'correct horse battery staple';
 let browser;
 let callback;
 
+/**
+ * Starts the browser. Headless on a VM without a GPU: do not ask for one. A start on this
+ * shared machine once hung past the file's two minutes (playwright waits 180 s by default), and
+ * the next start went through at once: give each start 30 s and try three times.
+ */
+async function launchBrowser() {
+  let lastError;
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    try {
+      return await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu'],
+        timeout: 30_000,
+      });
+    } catch (error) {
+      lastError = error;
+      console.error(`chromium did not start (attempt ${attempt} of 3): ${error.message}`);
+    }
+  }
+  throw lastError;
+}
+
 before(async () => {
-  // Headless on a VM without a GPU: do not ask for one. (Twice today the suite stalled with
-  // Chromium idle and no request made; whether the GPU process is the cause is not proven.)
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  browser = await launchBrowser();
   callback = await startCallbackServer();
 });
 
