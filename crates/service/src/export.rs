@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use domain::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_MESSAGES};
 use domain::{
-    Channel, ChannelId, DomainError, Message, Notice, PrincipalId, Seq, SlotKind, SlotLabel,
-    Timestamp,
+    Channel, ChannelId, DomainError, Message, Notice, PrincipalId, Seq, SlotLabel, Timestamp,
 };
 use store::bots::BotRecord;
 use store::{Audience, Store};
@@ -165,7 +164,7 @@ async fn export_once(
                 || seats
                     .iter()
                     .any(|(slot, since)| message.visible_to(slot, *since))
-                || (channel.reveal_private && revealed_to_bot(&channel, message, &reveals))
+                || channel.revealed_after_run(message, &reveals)
         }
     };
     let mut bytes = 0usize;
@@ -236,19 +235,6 @@ async fn export_once(
 /// exports any channel whole from the command line.
 fn too_large(what: &'static str, limit: usize) -> ServiceError {
     DomainError::LimitExceeded { what, limit }.into()
-}
-
-/// A private message to a bot whose seed was revealed after it (its run ended, it was replaced,
-/// or the channel closed): readable by all in a channel that reveals private messages.
-fn revealed_to_bot(channel: &Channel, message: &Message, reveals: &[(SlotLabel, Seq)]) -> bool {
-    message.to.as_ref().is_some_and(|to| {
-        channel
-            .slot(to)
-            .is_ok_and(|slot| slot.kind == SlotKind::Bot)
-            && reveals
-                .iter()
-                .any(|(slot, seq)| slot == to && *seq > message.seq)
-    })
 }
 
 /// Where each bot slot's seeds were revealed.

@@ -1,9 +1,16 @@
-//! What the service's tests share: a fixed clock, callers named after people, and bot workers
-//! (this test binary, re-run as one).
+//! What the service's tests share: a fixed clock, callers named after people, bot workers
+//! (this test binary, re-run as one), a service over a real SQLite file, waiting for a
+//! channel's bots to settle, and closing a channel.
 
-use domain::{Principal, PrincipalId, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{Caller, Clock};
+use domain::{ChannelId, Principal, PrincipalId, Timestamp};
+use store::{Store, StoreSettings};
+use tokio_util::sync::CancellationToken;
+
+use crate::service::{AdminRequest, ServiceSettings};
+use crate::{Caller, Clock, Service};
 
 /// Always the same instant, so tests read no wall clock.
 pub(crate) struct FixedClock;
@@ -36,4 +43,57 @@ pub(crate) async fn workers() -> workers::Pool {
     })
     .await
     .expect("bot workers start")
+}
+
+/// A service over a fresh SQLite file (kept as long as the directory), with `settings` but no
+/// rate limit, and a small worker pool.
+pub(crate) async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("service.db").display());
+    let store = Store::open(&url, StoreSettings::default())
+        .await
+        .expect("store");
+    let settings = ServiceSettings {
+        rate_limit_per_second: 0,
+        ..settings
+    };
+    let service = Service::new(
+        store,
+        settings,
+        Arc::new(FixedClock),
+        CancellationToken::new(),
+        workers().await,
+    );
+    (service, dir)
+}
+
+/// Waits until the channel's bot task has nothing left to do.
+pub(crate) async fn settled(service: &Service, id: &ChannelId) {
+    for _ in 0..1000 {
+        let channel = service.inner.store.load_channel(id).await.expect("load");
+        let bots = service.inner.store.bots_of(id).await.expect("bots");
+        let behind = bots
+            .iter()
+            .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq);
+        if !behind && !service.inner.bots.busy().contains_key(id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the bots of {id} did not settle");
+}
+
+/// `who` closes the channel.
+pub(crate) async fn close(service: &Service, who: &Caller, id: &ChannelId) {
+    service
+        .update_channel(
+            who,
+            AdminRequest {
+                channel_id: id.to_string(),
+                op: "close".into(),
+                ..AdminRequest::default()
+            },
+        )
+        .await
+        .expect("close");
 }

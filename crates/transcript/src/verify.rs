@@ -90,13 +90,7 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
             format!("{} version {}", transcript.format, transcript.version),
         ));
     }
-    let channel = transcript.channel_id().ok_or_else(|| {
-        Divergence::whole(
-            "channel id",
-            "ch_ and 24 hex digits",
-            &transcript.channel.id,
-        )
-    })?;
+    let channel = channel_of(transcript)?;
     let messages = decode_messages(transcript)?;
     let links = chain_links(&channel, transcript, &messages)?;
     if let Some(key) = transcript
@@ -138,6 +132,17 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
         head: transcript.head.clone(),
         saved_heads: saved.len(),
         bots,
+    })
+}
+
+/// The header's channel id, which must be one of ours.
+fn channel_of(transcript: &Transcript) -> Result<ChannelId, Divergence> {
+    transcript.channel_id().ok_or_else(|| {
+        Divergence::whole(
+            "channel id",
+            "ch_ and 24 hex digits",
+            &transcript.channel.id,
+        )
     })
 }
 
@@ -671,13 +676,7 @@ pub async fn replay<R>(
 where
     R: AsyncFnMut(Job) -> Result<bots::job::Outcome, String>,
 {
-    let channel = transcript.channel_id().ok_or_else(|| {
-        Divergence::whole(
-            "channel id",
-            "ch_ and 24 hex digits",
-            &transcript.channel.id,
-        )
-    })?;
+    let channel = channel_of(transcript)?;
     let messages = decode_messages(transcript)?;
     let mut replays = Vec::new();
     for bot in &transcript.bots {

@@ -249,6 +249,20 @@ impl Channel {
         );
     }
 
+    /// Whether `message`, private, is readable by all in an export: a private message to a bot
+    /// whose seed was revealed after it (its run ended, it was replaced, or the channel closed),
+    /// in a channel with [`Channel::reveal_private`]. `reveals` are the seed reveals' slots and
+    /// seqs. The rule next to [`Message::visible_to`], which decides everything else.
+    pub fn revealed_after_run(&self, message: &Message, reveals: &[(SlotLabel, Seq)]) -> bool {
+        self.reveal_private
+            && message.to.as_ref().is_some_and(|to| {
+                self.slot(to).is_ok_and(|slot| slot.kind == SlotKind::Bot)
+                    && reveals
+                        .iter()
+                        .any(|(slot, seq)| slot == to && *seq > message.seq)
+            })
+    }
+
     /// The slot a participant means by `to`: the slot itself, or the channel's only bot when
     /// they write [`BOT_ALIAS`] and no slot has that label.
     pub fn recipient(&self, to: &SlotLabel) -> Result<SlotLabel, DomainError> {

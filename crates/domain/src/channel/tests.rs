@@ -823,3 +823,41 @@ fn the_roster_folded_from_notices_matches_the_channel() {
     assert_eq!(folded, holders);
     assert_eq!(roster.players(), [(label("alice"), "alice".to_owned())]);
 }
+
+#[test]
+fn private_messages_to_a_bot_are_revealed_only_after_its_seed_and_only_if_the_channel_says_so() {
+    let mut game = game();
+    let to = |slot: &str, seq: i64| Message {
+        seq: Seq(seq),
+        kind: MessageKind::User,
+        sender: Some(label("alice")),
+        sender_name: "alice".into(),
+        body: Body::new(Some("5".into()), None).expect("body"),
+        to: Some(label(slot)),
+        nonce: Some(crate::chain::Nonce([1; 16]).hex()),
+        at: NOW,
+        hash: ChainHash::genesis(),
+    };
+    let reveals = [(label("referee"), Seq(10))];
+    assert!(game.channel.reveal_private, "on by default");
+    assert!(game.channel.revealed_after_run(&to("referee", 9), &reveals));
+    assert!(
+        !game
+            .channel
+            .revealed_after_run(&to("referee", 11), &reveals),
+        "sent after the reveal"
+    );
+    assert!(
+        !game.channel.revealed_after_run(&to("bob", 9), &reveals),
+        "to a player, not a bot"
+    );
+    assert!(
+        !game.channel.revealed_after_run(&to("referee", 9), &[]),
+        "no reveal yet"
+    );
+    game.channel.reveal_private = false;
+    assert!(
+        !game.channel.revealed_after_run(&to("referee", 9), &reveals),
+        "the channel keeps them private"
+    );
+}

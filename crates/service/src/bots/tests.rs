@@ -1,17 +1,12 @@
 //! Running bots over a real SQLite file: what bots may write, and that a closed channel stays
 //! closed to them.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use domain::bot_output::{BotOutputLimits, Output};
 use domain::{ErrorCode, Message, MessageKind};
-use store::{Store, StoreSettings};
-use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::service::{AdminRequest, CreateRequest, ServiceSettings};
-use crate::testing::{FixedClock, person};
+use crate::service::{CreateRequest, ServiceSettings};
+use crate::testing::{close, person, service_with, settled};
 
 /// Posts `params.n` messages of `params.size` bytes on every user message.
 const CHATTY_BOT: &str = r#"
@@ -24,48 +19,12 @@ class Bot {
 }
 "#;
 
-async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("bots.db").display());
-    let store = Store::open(&url, StoreSettings::default())
-        .await
-        .expect("store");
-    let settings = ServiceSettings {
-        rate_limit_per_second: 0,
-        ..settings
-    };
-    let service = Service::new(
-        store,
-        settings,
-        Arc::new(FixedClock),
-        CancellationToken::new(),
-        crate::testing::workers().await,
-    );
-    (service, dir)
-}
-
 fn chatty(n: u32, size: u32) -> BotRequest {
     BotRequest {
         code: Some(CHATTY_BOT.into()),
         params: Some(json!({"n": n, "size": size})),
         ..BotRequest::default()
     }
-}
-
-/// Waits until the channel's bot task has nothing left to do.
-async fn settled(service: &Service, id: &ChannelId) {
-    for _ in 0..500 {
-        let channel = service.inner.store.load_channel(id).await.expect("load");
-        let bots = service.inner.store.bots_of(id).await.expect("bots");
-        let behind = bots
-            .iter()
-            .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq);
-        if !behind && !service.inner.bots.busy().contains_key(id) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the bots of {id} did not settle");
 }
 
 async fn everything(service: &Service, id: &ChannelId) -> Vec<Message> {
@@ -314,17 +273,7 @@ class Bot {
         };
         let (id, before_close, bot) = queued_event(&service, &alice, request).await;
 
-        service
-            .update_channel(
-                &alice,
-                AdminRequest {
-                    channel_id: id.to_string(),
-                    op: "close".into(),
-                    ..AdminRequest::default()
-                },
-            )
-            .await
-            .expect("close");
+        close(&service, &alice, &id).await;
         service
             .next_bot_event(&before_close, bot, &mut None)
             .await
@@ -459,17 +408,7 @@ async fn a_bot_that_ends_its_run_reveals_its_seed_at_once_and_hears_nothing_more
         .expect("card");
     assert!(card.ended);
 
-    service
-        .update_channel(
-            &alice,
-            AdminRequest {
-                channel_id: id.to_string(),
-                op: "close".into(),
-                ..AdminRequest::default()
-            },
-        )
-        .await
-        .expect("close");
+    close(&service, &alice, &id).await;
     let reveals = everything(&service, &id)
         .await
         .iter()

@@ -2,56 +2,22 @@
 //! service over a real SQLite file and real worker processes, each exported and verified
 //! (chain, signatures, hashes, and every bot event replayed); then tampered with.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::PrincipalId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use store::StoreSettings;
-use tokio_util::sync::CancellationToken;
 use transcript::export::Transcript;
 use transcript::{Divergence, ReplayEnd};
 
 use super::*;
-use crate::service::{AdminRequest, CreateRequest, ServiceSettings};
-use crate::testing::{FixedClock, person};
+use crate::service::{CreateRequest, ServiceSettings};
+use crate::testing::{close, person, service_with, settled};
 use crate::{BotRequest, PostRequest};
 
 async fn service() -> (Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("export.db").display());
-    let store = Store::open(&url, StoreSettings::default())
-        .await
-        .expect("store");
-    let service = Service::new(
-        store,
-        ServiceSettings {
-            rate_limit_per_second: 0,
-            ..ServiceSettings::default()
-        },
-        Arc::new(FixedClock),
-        CancellationToken::new(),
-        crate::testing::workers().await,
-    );
-    (service, dir)
-}
-
-/// Waits until no bot of the channel has events left.
-async fn settled(service: &Service, id: &ChannelId) {
-    for _ in 0..1000 {
-        let channel = service.inner.store.load_channel(id).await.expect("load");
-        let bots = service.inner.store.bots_of(id).await.expect("bots");
-        let behind = bots
-            .iter()
-            .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq);
-        if !behind && !service.inner.bots.busy().contains_key(id) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the bots of {id} did not settle");
+    service_with(ServiceSettings::default()).await
 }
 
 /// Checks an export and replays its bots on the service's workers, through its JSON.
@@ -137,17 +103,7 @@ async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> Chann
         }
     }
     settled(service, &id).await;
-    service
-        .update_channel(
-            &person("alice"),
-            AdminRequest {
-                channel_id: id.to_string(),
-                op: "close".into(),
-                ..AdminRequest::default()
-            },
-        )
-        .await
-        .expect("close");
+    close(service, &person("alice"), &id).await;
     id
 }
 
