@@ -11,8 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
 import {
   authorizeUrl,
   exchangeCode,
@@ -20,47 +18,27 @@ import {
   randomState,
   registerClient,
   rest,
+  startBrowser,
   startCallbackServer,
   startServer,
 } from './helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOT = process.env.CONSENT_SCREENSHOT || '/tmp/consent.png';
 const CLIENT_NAME = 'Consent Test App';
 const PASSPHRASE = 'correct horse battery staple';
 
+let chrome;
 let browser;
 let callback;
 
-/**
- * Starts the browser. Headless on a VM without a GPU: do not ask for one. A start on this
- * shared machine once hung past the file's two minutes (playwright waits 180 s by default), and
- * the next start went through at once: give each start 30 s and try three times.
- */
-async function launchBrowser() {
-  let lastError;
-  for (let attempt = 1; attempt <= 3; attempt += 1) {
-    try {
-      return await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-gpu'],
-        timeout: 30_000,
-      });
-    } catch (error) {
-      lastError = error;
-      console.error(`chromium did not start (attempt ${attempt} of 3): ${error.message}`);
-    }
-  }
-  throw lastError;
-}
-
 before(async () => {
-  browser = await launchBrowser();
+  chrome = await startBrowser();
+  browser = chrome.browser;
   callback = await startCallbackServer();
 });
 
 after(async () => {
-  await browser?.close();
+  await chrome?.close();
   await callback?.close();
 });
 

@@ -275,3 +275,90 @@ export async function rest(server, token, method, path, body) {
   }
   return { status: response.status, body: parsed, headers: response.headers };
 }
+
+/**
+ * Starts headless Chromium ($CHROMIUM_PATH or /usr/bin/chromium) as our own child process and
+ * connects playwright-core to it over CDP. Returns { browser, close() }.
+ *
+ * Why not `chromium.launch()`: one start in CI hung past the file's two minutes without ever
+ * reporting playwright's own launch timeout, and left nothing to read. Owning the process gives
+ * a hard deadline that kills it, its stderr in the error, and a fresh profile per start.
+ * Every start is logged with its duration, so a slow machine shows up in the output.
+ */
+export async function startBrowser({ attempts = 3, timeoutMs = 20_000 } = {}) {
+  const { chromium } = await import('playwright-core');
+  const executable = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  let lastError;
+  for (let attempt = 1; attempt <= attempts; attempt += 1) {
+    const started = Date.now();
+    const profile = mkdtempSync(join(tmpdir(), 'mcp-chromium-'));
+    const child = spawn(
+      executable,
+      [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        // This machine's network is closed: background fetches only add failed lookups.
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+        '--no-first-run',
+        '--no-default-browser-check',
+        `--user-data-dir=${profile}`,
+        '--remote-debugging-address=127.0.0.1',
+        '--remote-debugging-port=0',
+        'about:blank',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise((done) => child.once('exit', (code, signal) => done(code ?? signal)));
+    const kill = async () => {
+      child.kill('SIGKILL');
+      await Promise.race([exited, sleep(5_000)]);
+      rmSync(profile, { recursive: true, force: true });
+    };
+    try {
+      const endpoint = await new Promise((done, fail) => {
+        const timer = setTimeout(() => fail(new Error(`no DevTools endpoint within ${timeoutMs} ms`)), timeoutMs);
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk.toString();
+          if (stderr.length > 50_000) stderr = stderr.slice(-20_000);
+          const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
+          if (match) {
+            clearTimeout(timer);
+            done(match[1]);
+          }
+        });
+        child.once('error', (error) => {
+          clearTimeout(timer);
+          fail(error);
+        });
+        exited.then((status) => {
+          clearTimeout(timer);
+          fail(new Error(`chromium exited (${status}) before listening`));
+        });
+      });
+      const browser = await chromium.connectOverCDP(endpoint, { timeout: timeoutMs });
+      console.error(`chromium started in ${Date.now() - started} ms (attempt ${attempt})`);
+      return {
+        browser,
+        async close() {
+          await Promise.race([browser.close().catch(() => {}), sleep(5_000)]);
+          await kill();
+        },
+      };
+    } catch (error) {
+      lastError = error;
+      const tail = stderr.split('\n').slice(-15).join('\n');
+      console.error(
+        `chromium did not start (attempt ${attempt} of ${attempts}, ${Date.now() - started} ms): ` +
+          `${error.message}\n--- chromium stderr (tail) ---\n${tail}`,
+      );
+      await kill();
+    }
+  }
+  throw lastError;
+}

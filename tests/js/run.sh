@@ -68,10 +68,8 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
   [ -x /usr/bin/chromium ] || fail "apt-get installed chromium, yet /usr/bin/chromium is missing"
 fi
 
-# No browser is started here before the suite: starting one (a bare `chromium --dump-dom`, or
-# through playwright-core) right before it made the consent suite's own first browser hang for
-# its whole two minutes, every time, in a fresh clone. The suite gives each browser start 30 s
-# and three tries instead (consent.test.mjs).
+# No browser is started here before the suite: the suites start their own through
+# helpers.mjs's startBrowser(), which owns the process, kills it at a deadline and shows its stderr.
 
 echo "tests/js: installs ready after $((SECONDS - started)) s; running the suite against $MCP_MULTIPLAYER_BIN"
 cd "$workspace"
