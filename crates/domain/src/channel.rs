@@ -691,6 +691,13 @@ impl Channel {
                 }
                 let code = secret::new_invite_code(secrets);
                 self.slots[index].invite_hash = Some(SecretHash::of(&code));
+                self.record(
+                    now,
+                    Notice::InviteReissued {
+                        slot: slot.clone(),
+                        by,
+                    },
+                );
                 Ok(Some((slot, code)))
             }
             AdminOp::Close => {

@@ -64,6 +64,11 @@ pub enum Notice {
         name: Option<String>,
         by: String,
     },
+    /// An admin replaced the invite code of an empty seat; the old code no longer works.
+    InviteReissued {
+        slot: SlotLabel,
+        by: String,
+    },
     Renamed {
         name: String,
         by: String,
@@ -212,6 +217,10 @@ impl Notice {
             Notice::SlotYielded { slot, by, .. } => {
                 format!("{} opened seat {slot} for a new player.", quote(by))
             }
+            Notice::InviteReissued { slot, by } => format!(
+                "{} issued a new invite for seat {slot}; the old code no longer works.",
+                quote(by)
+            ),
             Notice::Renamed { name, by } => {
                 format!("{} renamed the channel to {}.", quote(by), quote(name))
             }
@@ -362,6 +371,10 @@ mod tests {
                 name: Some("Bob".into()),
                 by: "Alice".into(),
             },
+            Notice::InviteReissued {
+                slot: slot("bob"),
+                by: "Alice".into(),
+            },
             Notice::Renamed {
                 name: "new".into(),
                 by: "Alice".into(),
@@ -474,6 +487,7 @@ mod tests {
                 "bot_seed_revealed",
                 "closed",
                 "created",
+                "invite_reissued",
                 "joined",
                 "kicked",
                 "left",

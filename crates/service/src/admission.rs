@@ -52,6 +52,15 @@ impl Admission {
         }
     }
 
+    /// How many syncs `who` has waiting now.
+    pub(crate) fn waiting_of(&self, who: &PrincipalId) -> usize {
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        waiting.get(who).copied().unwrap_or_default()
+    }
+
     /// Registers a waiting sync; the returned guard unregisters it.
     pub(crate) fn start_waiting(&self, who: &PrincipalId) -> Result<WaitingGuard, ServiceError> {
         let mut waiting = self

@@ -97,3 +97,17 @@ pub(crate) async fn close(service: &Service, who: &Caller, id: &ChannelId) {
         .await
         .expect("close");
 }
+
+/// Waits until `who` has `count` syncs parked: the observable that a sync is waiting, instead
+/// of a sleep that a slow machine outlasts.
+pub(crate) async fn parked(service: &Service, who: &Caller, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while service.inner.admission.waiting_of(&who.principal.id) != count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never had {count} syncs parked",
+            who.principal.id
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -495,9 +495,17 @@ fn every_domain_error_has_a_code_and_a_hint() {
             limit: 1,
         },
     ];
-    let mut codes: Vec<&str> = errors.iter().map(|e| e.code().as_str()).collect();
-    codes.dedup();
+    // A set, not `dedup()`: two variants sharing a code need not sit side by side.
+    let codes: std::collections::BTreeSet<&str> =
+        errors.iter().map(|e| e.code().as_str()).collect();
     assert_eq!(codes.len(), errors.len(), "each variant has its own code");
+    let wire: std::collections::BTreeSet<&str> =
+        ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(
+        wire.len(),
+        ErrorCode::ALL.len(),
+        "the wire codes are distinct"
+    );
     assert!(
         errors
             .iter()

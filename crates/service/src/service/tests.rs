@@ -6,7 +6,7 @@ use domain::ErrorCode;
 use store::StoreSettings;
 
 use super::*;
-use crate::testing::{FixedClock, person};
+use crate::testing::{FixedClock, parked, person};
 use crate::{PendingSync, SyncPage, SyncRequest, SyncStep};
 
 /// The same person holding a read-only token.
@@ -148,7 +148,7 @@ async fn a_waiting_sync_is_woken_by_a_post() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    parked(&service, &person("bob"), 1).await;
     service
         .post_message(&person("alice"), text(&channel, "your turn"))
         .await
@@ -195,7 +195,7 @@ async fn shutdown_releases_waiting_syncs() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    parked(&service, &person("bob"), 1).await;
     shutdown.cancel();
     let page = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
@@ -537,7 +537,7 @@ async fn waiting_syncs_per_principal_are_capped() {
                 .await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    parked(&service, &person("bob"), 2).await;
     let third = service
         .sync_messages(&person("bob"), sync(&channel, head.0, 30_000))
         .await
@@ -605,26 +605,29 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
-    let waiter = {
-        let (service, channel) = (service.clone(), channel.clone());
-        tokio::spawn(async move {
-            service
-                .sync_messages(&person("bob"), sync(&channel, head.0, 30_000))
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Parked for certain: the sync found nothing and holds its subscription.
+    let parked = bob_waits(&service, &channel, head, 30_000).await;
     let secret = private(&channel, "carol", "for carol only");
     service
         .post_message(&person("alice"), secret)
         .await
         .expect("private post");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let still_waiting = pending(
+        service
+            .resume_sync(parked.wait().await)
+            .await
+            .expect("resume after the private post"),
+    );
     service
         .post_message(&person("alice"), text(&channel, "for everyone"))
         .await
         .expect("public post");
-    let page = waiter.await.expect("task").expect("sync");
+    let page = ready(
+        service
+            .resume_sync(still_waiting.wait().await)
+            .await
+            .expect("resume after the public post"),
+    );
     let texts: Vec<_> = page
         .messages
         .iter()
@@ -637,56 +640,155 @@ async fn woken_waiters_never_see_private_messages_of_other_seats() {
         .expect("sync");
     assert_eq!(carol.messages.len(), 2, "the recipient sees both");
 
-    // Read progress reaches unread counts after the background flush.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let listing = service.list_channels(&person("carol")).await.expect("list");
-    assert_eq!(listing[0].seats[0].unread, 0);
+    // Read progress reaches unread counts with the background flush (every 0.5 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listing = service.list_channels(&person("carol")).await.expect("list");
+        if listing[0].seats[0].unread == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "carol's read progress never reached her unread count: {listing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How Bob's seat comes to be free for Carol.
+#[derive(Debug, Clone, Copy)]
+enum Vacate {
+    /// Alice yields it, which issues a fresh invite.
+    Yield,
+    /// Alice kicks Bob, then reissues the invite.
+    KickThenReissue,
+    /// Bob leaves, then Alice reissues the invite.
+    LeaveThenReissue,
+}
+
+/// Frees Bob's seat as `how` says and returns the invite that fills it again.
+async fn vacate_bobs_seat(service: &Service, channel: &str, how: Vacate) -> String {
+    let admin = |op: &str| AdminRequest {
+        channel_id: channel.into(),
+        op: op.into(),
+        slot: Some("bob".into()),
+        ..AdminRequest::default()
+    };
+    let alice = person("alice");
+    let invite = match how {
+        Vacate::Yield => service.update_channel(&alice, admin("yield_slot")).await,
+        Vacate::KickThenReissue => {
+            service
+                .update_channel(&alice, admin("kick"))
+                .await
+                .expect("kick");
+            service
+                .update_channel(&alice, admin("reissue_invite"))
+                .await
+        }
+        Vacate::LeaveThenReissue => {
+            service
+                .leave_channel(&person("bob"), channel, None)
+                .await
+                .expect("leave");
+            service
+                .update_channel(&alice, admin("reissue_invite"))
+                .await
+        }
+    };
+    let (_, invite) = invite.expect("the seat is opened");
+    invite.expect("a fresh invite").1
 }
 
 #[tokio::test]
 async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
-    let channel = two_players(&service).await;
-    let secret = private(&channel, "bob", "for bob's eyes");
-    service
-        .post_message(&person("alice"), secret)
-        .await
-        .expect("private post");
-    let yield_bob = AdminRequest {
-        channel_id: channel.clone(),
-        op: "yield_slot".into(),
-        slot: Some("bob".into()),
-        ..AdminRequest::default()
-    };
-    let (_, invite) = service
-        .update_channel(&person("alice"), yield_bob)
-        .await
-        .expect("yield");
-    let (_, code) = invite.expect("fresh invite");
-    service
-        .join_channel(&person("carol"), &code)
-        .await
-        .expect("carol takes bob's slot");
-    // Counted before carol reads anything, so the background read-progress flush cannot race.
-    let listing = service.list_channels(&person("carol")).await.expect("list");
-    let unread = listing[0].seats[0].unread;
-    let history = service
-        .sync_messages(&person("carol"), sync(&channel, 0, 0))
-        .await
-        .expect("sync");
-    assert!(
-        history
+    for how in [
+        Vacate::Yield,
+        Vacate::KickThenReissue,
+        Vacate::LeaveThenReissue,
+    ] {
+        let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+        let channel = two_players(&service).await;
+        // Both sides of the seat's private history: received, and sent by its holder.
+        service
+            .post_message(&person("alice"), private(&channel, "bob", "for bob's eyes"))
+            .await
+            .expect("private post to bob");
+        service
+            .post_message(
+                &person("bob"),
+                private(&channel, "alice", "from bob, privately"),
+            )
+            .await
+            .expect("private post from bob");
+        let code = vacate_bobs_seat(&service, &channel, how).await;
+        service
+            .join_channel(&person("carol"), &code)
+            .await
+            .expect("carol takes bob's slot");
+        service
+            .post_message(&person("alice"), private(&channel, "bob", "for carol now"))
+            .await
+            .expect("private post to the new holder");
+        // Counted before carol reads anything, so no read progress is pending.
+        let listing = service.list_channels(&person("carol")).await.expect("list");
+        let unread = listing[0].seats[0].unread;
+        let history = service
+            .sync_messages(&person("carol"), sync(&channel, 0, 0))
+            .await
+            .expect("sync");
+        let private_texts: Vec<_> = history
             .messages
             .iter()
-            .all(|m| m.body.text.as_deref() != Some("for bob's eyes")),
-        "the previous holder's private message stays private"
-    );
-    assert!(history.messages.len() > 3, "the public history is readable");
-    assert_eq!(
-        unread as usize,
-        history.messages.len(),
-        "unread counts agree with what is visible"
-    );
+            .filter(|m| m.to.is_some())
+            .filter_map(|m| m.body.text.as_deref())
+            .collect();
+        assert_eq!(
+            private_texts,
+            ["for carol now"],
+            "{how:?}: the previous holder's private messages, sent or received, stay theirs"
+        );
+        assert!(history.messages.len() > 3, "the public history is readable");
+        assert_eq!(
+            unread as usize,
+            history.messages.len(),
+            "{how:?}: unread counts agree with what is visible"
+        );
+        // The domain's rule agrees with the store's query.
+        let everything = service
+            .inner
+            .store
+            .messages(
+                &domain::ChannelId::parse(&channel).expect("id"),
+                store::Audience::Everything,
+                domain::Seq(0),
+                domain::Seq(i64::MAX),
+                1_000,
+            )
+            .await
+            .expect("everything");
+        let loaded = service
+            .get_channel(&person("carol"), &channel)
+            .await
+            .expect("channel");
+        let since = loaded
+            .slots
+            .iter()
+            .find_map(|slot| slot.seat.as_ref().filter(|_| slot.label.as_str() == "bob"))
+            .expect("carol's seat")
+            .since;
+        let bob = domain::SlotLabel::parse("bob").expect("label");
+        let by_rule: Vec<_> = everything
+            .iter()
+            .filter(|m| m.visible_to(&bob, since))
+            .map(|m| m.seq)
+            .collect();
+        let by_query: Vec<_> = history.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(
+            by_rule, by_query,
+            "{how:?}: Message::visible_to and the sync query agree"
+        );
+    }
 }
 
 fn pending(step: SyncStep) -> PendingSync {
@@ -724,7 +826,7 @@ async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     let parked = bob_waits(&service, &channel, head, 30_000).await;
-    let woken = tokio::spawn(parked.wait());
+    // The time under test: waited_ms must count it although the resume comes after.
     tokio::time::sleep(Duration::from_millis(100)).await;
     service
         .post_message(&person("alice"), text(&channel, "your move"))
@@ -732,7 +834,7 @@ async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
         .expect("post");
     let page = ready(
         service
-            .resume_sync(woken.await.expect("wait"))
+            .resume_sync(parked.wait().await)
             .await
             .expect("resume"),
     );
@@ -750,9 +852,8 @@ async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
+    // The subscription is taken when the sync parks: a post before `wait()` still wakes it.
     let parked = bob_waits(&service, &channel, head, 30_000).await;
-    let woken = tokio::spawn(parked.wait());
-    tokio::time::sleep(Duration::from_millis(50)).await;
     // The channel advances, but Bob's seat sees nothing new.
     service
         .post_message(
@@ -763,7 +864,7 @@ async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
         .expect("post");
     pending(
         service
-            .resume_sync(woken.await.expect("wait"))
+            .resume_sync(parked.wait().await)
             .await
             .expect("resume"),
     );
@@ -774,9 +875,8 @@ async fn a_resumed_sync_checks_the_seat_again() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
+    // The subscription is taken when the sync parks: a post before `wait()` still wakes it.
     let parked = bob_waits(&service, &channel, head, 30_000).await;
-    let woken = tokio::spawn(parked.wait());
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let kick = AdminRequest {
         channel_id: channel.clone(),
         op: "kick".into(),
@@ -788,10 +888,7 @@ async fn a_resumed_sync_checks_the_seat_again() {
         .update_channel(&person("alice"), kick)
         .await
         .expect("kick");
-    let refused = service
-        .resume_sync(woken.await.expect("wait"))
-        .await
-        .unwrap_err();
+    let refused = service.resume_sync(parked.wait().await).await.unwrap_err();
     assert_eq!(refused.code(), ErrorCode::NotMember);
 }
 
