@@ -52,7 +52,8 @@ impl Admission {
         }
     }
 
-    /// How many syncs `who` has waiting now.
+    /// How many syncs `who` has waiting now: what tests wait on instead of sleeping.
+    #[cfg(test)]
     pub(crate) fn waiting_of(&self, who: &PrincipalId) -> usize {
         let waiting = self
             .waiting
