@@ -23,6 +23,8 @@ mod caller;
 mod error;
 mod export;
 pub mod keys;
+#[cfg(test)]
+mod model;
 mod reads;
 mod service;
 mod sync;

@@ -38,7 +38,7 @@ impl Clock for SystemClock {
 }
 
 /// Secrets come from the thread-local CSPRNG, seeded by the operating system.
-struct OsSecrets;
+pub(crate) struct OsSecrets;
 
 impl SecretSource for OsSecrets {
     fn fill(&mut self, buf: &mut [u8]) {
