@@ -87,9 +87,16 @@ impl Database {
 
     pub async fn open(&self, settings: store::StoreSettings) -> anyhow::Result<store::Store> {
         self.create_folder()?;
-        store::Store::open(&self.url, settings)
+        let store = store::Store::open(&self.url, settings)
             .await
-            .with_context(|| format!("could not open the database {}", self.describe()))
+            .with_context(|| format!("could not open the database {}", self.describe()))?;
+        let durability = store.durability().await?;
+        tracing::info!(
+            journal = %durability.journal,
+            synchronous = %durability.synchronous,
+            "database open"
+        );
+        Ok(store)
     }
 
     pub async fn open_for_token_admin(&self) -> anyhow::Result<store::Store> {

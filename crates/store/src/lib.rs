@@ -80,6 +80,14 @@ pub enum Audience<'a> {
     Everything,
 }
 
+/// How commits reach the disk (SQLite's names): an acknowledged write survives a power loss
+/// only with `journal` = `wal` and `synchronous` = `full`, or stricter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    pub journal: String,
+    pub synchronous: String,
+}
+
 /// One page of a channel's messages.
 #[derive(Debug, Default)]
 pub struct MessagePage {
@@ -158,6 +166,14 @@ impl Store {
                 "unsupported database URL scheme in {:?}; use sqlite://path/to/file.db",
                 url.split(':').next().unwrap_or_default()
             )))
+        }
+    }
+
+    /// How this store makes a commit durable: what the writer's connection reports, so a
+    /// test and the startup log show the setting in force rather than the one intended.
+    pub async fn durability(&self) -> Result<Durability, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.durability().await,
         }
     }
 

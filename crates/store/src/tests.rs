@@ -116,6 +116,17 @@ async fn changes_survive_reopening() {
 }
 
 #[tokio::test]
+async fn the_writer_commits_in_wal_mode_with_a_full_fsync() {
+    // SQLite's own crash tests (a VFS that drops and reorders unsynced writes) carry what these
+    // settings promise on power loss; this holds that they are the settings in force.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir).await;
+    let durability = store.durability().await.expect("pragmas");
+    assert_eq!(durability.journal, "wal");
+    assert_eq!(durability.synchronous, "full");
+}
+
+#[tokio::test]
 async fn one_process_per_database_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir).await;

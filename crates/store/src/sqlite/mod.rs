@@ -33,8 +33,8 @@ mod oauth;
 
 use crate::signals::{Advance, Snapshot};
 use crate::{
-    Access, Audience, ChannelListing, MessagePage, ReadMark, SeatSummary, Signals, StoreError,
-    StoreSettings,
+    Access, Audience, ChannelListing, Durability, MessagePage, ReadMark, SeatSummary, Signals,
+    StoreError, StoreSettings,
 };
 
 /// The messages of channel ?1 with ?2 < seq <= ?3 that seat ?4 (held since ?6) may see, or all
@@ -200,6 +200,32 @@ impl SqliteStore {
 
     pub fn signals(&self) -> &Signals {
         &self.signals
+    }
+
+    /// How commits reach the disk, as the writer's own connection reports it.
+    pub async fn durability(&self) -> Result<Durability, StoreError> {
+        self.submit_sql(|conn| {
+            Box::pin(async move {
+                let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let synchronous = match level {
+                    0 => "off",
+                    1 => "normal",
+                    2 => "full",
+                    3 => "extra",
+                    _ => "unknown",
+                };
+                Ok(Durability {
+                    journal: journal.to_lowercase(),
+                    synchronous: synchronous.to_owned(),
+                })
+            })
+        })
+        .await
     }
 
     /// Runs `work` as one job of the writer's next group, inside its own savepoint.
