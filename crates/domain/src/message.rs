@@ -280,6 +280,47 @@ mod tests {
         ));
     }
 
+    /// `{"deep": [[…[1]…]]}` whose depth, counting the outer object as 1, is `depth`.
+    fn nested(depth: usize) -> Map<String, Value> {
+        let mut deep = json!(1);
+        for _ in 0..depth - 1 {
+            deep = json!([deep]);
+        }
+        object(json!({ "deep": deep }))
+    }
+
+    fn code_of(body: Result<Body, DomainError>) -> Option<crate::ErrorCode> {
+        body.err().map(|error| error.code())
+    }
+
+    #[test]
+    fn caps_accept_exactly_their_limit_and_refuse_one_more() {
+        use crate::ErrorCode::LimitExceeded;
+        // Text is capped in bytes: two-byte characters reach the cap at half as many.
+        let text = |bytes: usize| "é".repeat(bytes / 2) + &"x".repeat(bytes % 2);
+        assert_eq!(code_of(Body::new(Some(text(MAX_TEXT_BYTES)), None)), None);
+        assert_eq!(
+            code_of(Body::new(Some(text(MAX_TEXT_BYTES + 1)), None)),
+            Some(LimitExceeded)
+        );
+        // Data is capped in bytes of its JSON: `{"blob":"…"}` is 11 bytes around the string.
+        let data = |bytes: usize| object(json!({"blob": text(bytes - 11)}));
+        assert_eq!(
+            Value::Object(data(MAX_DATA_BYTES)).to_string().len(),
+            MAX_DATA_BYTES
+        );
+        assert_eq!(code_of(Body::new(None, Some(data(MAX_DATA_BYTES)))), None);
+        assert_eq!(
+            code_of(Body::new(None, Some(data(MAX_DATA_BYTES + 1)))),
+            Some(LimitExceeded)
+        );
+        assert_eq!(code_of(Body::new(None, Some(nested(MAX_DATA_DEPTH)))), None);
+        assert_eq!(
+            code_of(Body::new(None, Some(nested(MAX_DATA_DEPTH + 1)))),
+            Some(LimitExceeded)
+        );
+    }
+
     #[test]
     fn private_messages_are_seen_by_sender_and_recipient_only() {
         let alice = SlotLabel::parse("alice").unwrap();

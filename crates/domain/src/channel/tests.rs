@@ -126,6 +126,25 @@ fn specs_are_validated() {
             "{name} {slots:?}"
         );
     }
+    // At the limits: 32 slots, a name of 100 characters (multi-byte ones count once).
+    let most: Vec<String> = (0..MAX_SLOTS_PER_CHANNEL)
+        .map(|i| format!("invite:p{i}"))
+        .collect();
+    let longest_name = "é".repeat(crate::limits::MAX_CHANNEL_NAME_CHARS);
+    let spec = ChannelSpec::new(&longest_name, &most).expect("a channel at every limit");
+    assert_eq!(spec.slots.len(), MAX_SLOTS_PER_CHANNEL);
+    let longest_label = "l".repeat(crate::limits::MAX_SLOT_LABEL_CHARS);
+    ChannelSpec::new("x", &[format!("invite:{longest_label}")]).expect("the longest label");
+    assert_eq!(
+        ChannelSpec::new("x", &[format!("invite:{longest_label}l")])
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidArgument,
+        "one character more"
+    );
+    let longest_display = "ü".repeat(crate::limits::MAX_DISPLAY_NAME_CHARS);
+    crate::names::check_display_name(&longest_display).expect("the longest display name");
+    assert!(crate::names::check_display_name(&format!("{longest_display}ü")).is_err());
     let too_many: Vec<String> = (0..=MAX_SLOTS_PER_CHANNEL)
         .map(|i| format!("invite:p{i}"))
         .collect();

@@ -240,6 +240,81 @@ async fn pages_are_bounded_and_resume_from_the_cursor() {
 }
 
 #[tokio::test]
+async fn a_page_holds_at_most_200_messages_and_a_wait_above_45_s_is_cut_down() {
+    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    for i in 0..domain::limits::MAX_SYNC_PAGE + 20 {
+        service
+            .post_message(&person("alice"), text(&channel, &format!("m{i}")))
+            .await
+            .expect("post");
+    }
+    let asked_too_much = SyncRequest {
+        limit: Some(10_000),
+        ..sync(&channel, 0, 120_000)
+    };
+    let page = service
+        .sync_messages(&person("bob"), asked_too_much)
+        .await
+        .expect("sync");
+    assert_eq!(page.messages.len(), domain::limits::MAX_SYNC_PAGE);
+    assert!(page.has_more);
+    assert_eq!(
+        page.wait_above_cap,
+        Some(120_000),
+        "the answer says the wait was cut down"
+    );
+    let default = service
+        .sync_messages(&person("bob"), sync(&channel, 0, 0))
+        .await
+        .expect("sync");
+    assert_eq!(default.messages.len(), domain::limits::DEFAULT_SYNC_PAGE);
+    assert_eq!(default.wait_above_cap, None);
+    assert_eq!(
+        domain::limits::sync_wait(Some(120_000)),
+        Duration::from_millis(domain::limits::MAX_SYNC_WAIT_MS)
+    );
+    assert_eq!(
+        domain::limits::sync_wait(None),
+        Duration::from_millis(domain::limits::DEFAULT_SYNC_WAIT_MS)
+    );
+    assert_eq!(
+        domain::limits::sync_wait(Some(10)),
+        Duration::from_millis(10)
+    );
+}
+
+#[tokio::test]
+async fn closed_channels_do_not_count_toward_the_open_channel_cap() {
+    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+        max_open_channels: 2,
+        ..unlimited()
+    })
+    .await;
+    let alice = person("alice");
+    let create = || service.create_channel(&alice, CreateRequest::new("Cap", &["invite:a".into()]));
+    let first = create().await.expect("first");
+    create().await.expect("second");
+    assert_eq!(
+        create().await.unwrap_err().code(),
+        ErrorCode::LimitExceeded,
+        "a third open channel is over the cap"
+    );
+    crate::testing::close(&service, &alice, &first.channel.id).await;
+    create()
+        .await
+        .expect("a closed channel frees its place under the cap");
+    // Others' channels are theirs: Bob is not held back by Alice's.
+    service
+        .create_channel(
+            &person("bob"),
+            CreateRequest::new("Bob's", &["invite:b".into()]),
+        )
+        .await
+        .expect("bob has his own cap");
+}
+
+#[tokio::test]
 async fn pages_are_bounded_by_bytes_and_skip_nothing() {
     let Fixture { service, _dir, .. } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
