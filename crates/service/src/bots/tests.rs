@@ -37,7 +37,7 @@ pub(super) async fn everything(service: &Service, id: &ChannelId) -> Vec<Message
         .expect("messages")
 }
 
-pub(super) fn event_of(message: &Message) -> Option<&str> {
+fn event_of(message: &Message) -> Option<&str> {
     message.body.data.as_ref()?.get("event")?.as_str()
 }
 
