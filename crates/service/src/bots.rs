@@ -761,3 +761,6 @@ pub(crate) struct RosterAt {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod runner_tests;

@@ -27,7 +27,7 @@ fn chatty(n: u32, size: u32) -> BotRequest {
     }
 }
 
-async fn everything(service: &Service, id: &ChannelId) -> Vec<Message> {
+pub(super) async fn everything(service: &Service, id: &ChannelId) -> Vec<Message> {
     let channel = service.inner.store.load_channel(id).await.expect("load");
     service
         .inner
@@ -213,7 +213,7 @@ async fn bot_output_is_capped_per_message_and_per_minute_across_bots() {
 /// A channel whose bot has one event queued and not started: the channel's bot task is held
 /// (as if busy elsewhere), so a post only queues. Returns the channel id, the channel with the
 /// post, and the bot's record as the event will find it.
-async fn queued_event(
+pub(super) async fn queued_event(
     service: &Service,
     owner: &crate::Caller,
     request: BotRequest,
@@ -327,7 +327,12 @@ class Bot {
 }
 "#;
 
-async fn post(service: &Service, who: &crate::Caller, id: &ChannelId, text: &str) -> Seq {
+pub(super) async fn post(
+    service: &Service,
+    who: &crate::Caller,
+    id: &ChannelId,
+    text: &str,
+) -> Seq {
     service
         .post_message(
             who,
