@@ -115,6 +115,22 @@ fn state_round_trips_and_is_only_returned_when_set() {
 }
 
 #[test]
+fn a_state_of_exactly_64_kib_is_kept_and_one_byte_more_is_refused() {
+    let limit = relaxed_limits().max_state_bytes;
+    assert_eq!(limit, 64 * 1024);
+    // A string's JSON is its characters and two quotes.
+    let set = |bytes: usize| on_init(&format!("ctx.set_state('x'.repeat({}));", bytes - 2));
+    let kept = init(&set(limit)).expect("a state at the limit");
+    let kept = kept.state.expect("state set");
+    assert_eq!(kept.to_string().len(), limit);
+    let refused = init(&set(limit + 1));
+    assert_eq!(
+        refused.map_err(|error| error.kind).unwrap_err(),
+        bots::BotErrorKind::StateTooLarge
+    );
+}
+
+#[test]
 fn posts_keep_order_recipients_and_bodies() {
     let reaction = init(&on_init(
         r#"

@@ -1147,3 +1147,12 @@ fn the_guide_python_section_is_accurate() {
         );
     }
 }
+
+#[test]
+fn a_state_of_exactly_64_kib_is_kept_and_one_byte_more_is_refused() {
+    let limit = relaxed_limits().max_state_bytes;
+    let set = |bytes: usize| init_py(&format!("ctx.set_state('x' * {})", bytes - 2));
+    let kept = expect_ok(set(limit)).state.expect("state set");
+    assert_eq!(kept.to_string().len(), limit);
+    assert_contained(set(limit + 1), bots::BotErrorKind::StateTooLarge);
+}
