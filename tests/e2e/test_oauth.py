@@ -2,7 +2,9 @@
 two sign-ins are two principals, and every refusal the issue lists gets its OAuth error:
 missing PKCE, wrong verifier, `plain`, redirect mismatch, unknown client, wrong audience,
 expired and revoked tokens, refresh-token reuse, replayed codes. Client ID metadata documents
-are served from loopback (a test-only server switch allows plain HTTP there)."""
+are served from loopback (a test-only server switch allows plain HTTP there). The prototype's
+`/oauth/...` paths answer like the modern ones, the issuer never follows the request's Host, and
+no response carries a principal id, another's token or a stored hash."""
 
 from __future__ import annotations
 
@@ -51,15 +53,17 @@ def pkce() -> tuple[str, str]:
 
 
 class Flow:
-    """A raw OAuth client against one server."""
+    """A raw OAuth client against one server. `endpoints` is where the OAuth endpoints are:
+    "" for `/register`, `/authorize`, `/token`, `/revoke`, or the prototype's "/oauth"."""
 
-    def __init__(self, server):
+    def __init__(self, server, endpoints: str = ""):
         self.base = server.base_url
+        self.endpoints = f"{server.base_url}{endpoints}"
         self.http = httpx2.Client(timeout=10.0, follow_redirects=False)
 
     def register(self, redirect_uris=(REDIRECT,), method: str = "none", **extra) -> dict:
         response = self.http.post(
-            f"{self.base}/register",
+            f"{self.endpoints}/register",
             json={"redirect_uris": list(redirect_uris), "client_name": "Test client", "token_endpoint_auth_method": method, **extra},
         )
         assert response.status_code == 201, response.text
@@ -77,7 +81,7 @@ class Flow:
             **overrides,
         }
         params = {key: value for key, value in params.items() if value is not None}
-        return self.http.get(f"{self.base}/authorize", params=params)
+        return self.http.get(f"{self.endpoints}/authorize", params=params)
 
     def code(self, client_id: str, challenge: str, redirect_uri: str = REDIRECT, **overrides) -> str:
         response = self.authorize(client_id, challenge, redirect_uri, **overrides)
@@ -87,7 +91,13 @@ class Flow:
         return query["code"]
 
     def token(self, form: dict, **kwargs) -> httpx2.Response:
-        return self.http.post(f"{self.base}/token", data=form, **kwargs)
+        return self.http.post(f"{self.endpoints}/token", data=form, **kwargs)
+
+    def refresh(self, client_id: str, refresh_token: str, **extra) -> httpx2.Response:
+        return self.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token, **extra})
+
+    def revoke(self, client_id: str, token: str, **extra) -> httpx2.Response:
+        return self.http.post(f"{self.endpoints}/revoke", data={"client_id": client_id, "token": token, **extra})
 
     def exchange(self, client_id: str, code: str, verifier: str, redirect_uri: str = REDIRECT, **extra) -> httpx2.Response:
         form = {"grant_type": "authorization_code", "client_id": client_id, "code": code, "code_verifier": verifier, "redirect_uri": redirect_uri, **extra}
@@ -236,6 +246,39 @@ def test_metadata_points_clients_to_us(oauth, flow):
         assert meta["authorization_response_iss_parameter_supported"] is True
 
 
+def test_the_issuer_never_comes_from_the_requests_host(server_factory):
+    """ARCHITECTURE.md: issuer and resource come from the configured public URL, never from a
+    request. `--allowed-hosts '*'` lets a foreign Host past the Host check, so only that rule
+    stands between the Host header and what clients are told to trust."""
+    server = server_factory("--auth", "oauth", "--approval", "auto", "--allowed-hosts", "*")
+    base = server.base_url
+    foreign = "attacker.example"
+    flow = Flow(server)
+    flow.http.headers.update({"Host": foreign, "X-Forwarded-Host": foreign, "X-Forwarded-Proto": "https"})
+    answers = []
+    for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"):
+        answers.append(prm := flow.http.get(f"{base}{path}"))
+        assert prm.status_code == 200, f"the foreign Host must be served, not refused: {prm.status_code}"
+        assert prm.json()["resource"] == f"{base}/mcp"
+        assert prm.json()["authorization_servers"] == [base]
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        answers.append(meta := flow.http.get(f"{base}{path}"))
+        assert meta.status_code == 200
+        meta = meta.json()
+        assert meta["issuer"] == base
+        for endpoint in ("authorization", "token", "registration", "revocation"):
+            assert meta[f"{endpoint}_endpoint"].startswith(f"{base}/"), meta
+    answers.append(refused := flow.http.post(f"{base}/mcp", json={}))
+    assert refused.status_code == 401
+    assert f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"' in refused.headers["www-authenticate"]
+    # The authorization response's `iss` too (Flow.code checks it is the configured base).
+    client = flow.register()["client_id"]
+    _, challenge = pkce()
+    flow.code(client, challenge)
+    for answer in answers:
+        assert foreign not in answer.text and foreign not in str(answer.headers), answer.url
+
+
 def test_without_a_valid_token_the_resource_says_where_to_sign_in(oauth, flow):
     for path, method in (("/mcp", "POST"), ("/api/channels", "GET")):
         response = flow.http.request(method, f"{oauth.base_url}{path}", json={})
@@ -272,8 +315,9 @@ def test_personal_tokens_are_listed_and_revoked_beside_a_running_server(oauth, f
     listed = subprocess.run([str(BINARY), "token", "list", "--data-dir", str(oauth.data_dir)], capture_output=True, text=True, check=True)
     assert "ci-bot" in listed.stdout and "CI bot" in listed.stdout and token not in listed.stdout
     subprocess.run([str(BINARY), "token", "revoke", "ci-bot", "--data-dir", str(oauth.data_dir)], capture_output=True, check=True)
-    # Another process revoked it: the server's memory of checked tokens lasts at most 5 s.
-    deadline = time.monotonic() + 8
+    # Another process revoked it: the README promises a running server refuses it within 5 s
+    # (a check is remembered at most 5 s, and the last one was made before the revocation).
+    deadline = time.monotonic() + 5
     while flow.api(token).status_code == 200:
         assert time.monotonic() < deadline, "the revoked token still works"
         time.sleep(0.25)
@@ -423,7 +467,6 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(flow):
     new = rotated.json()
     assert new["refresh_token"] != tokens["refresh_token"] and new["access_token"] != tokens["access_token"]
     assert flow.api(new["access_token"]).status_code == 200
-    # Narrowing the scope on refresh is allowed; widening is not.
     reuse = flow.token({"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]})
     assert_oauth_error(reuse, "invalid_grant")
     assert "revoked" in reuse.json()["error_description"]
@@ -433,9 +476,72 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(flow):
     assert_oauth_error(after, "invalid_grant")
 
 
+def test_a_refresh_may_narrow_the_scope_but_never_widen_it(flow):
+    client, tokens = flow.sign_in()
+    client_id = client["client_id"]
+    assert tokens["scope"] == "mcp:read mcp:write"
+    narrowed = flow.refresh(client_id, tokens["refresh_token"], scope="mcp:read")
+    assert narrowed.status_code == 200, narrowed.text
+    reader = narrowed.json()
+    assert reader["scope"] == "mcp:read"
+    assert flow.api(reader["access_token"]).status_code == 200, "reading is within mcp:read"
+    write = flow.api(reader["access_token"], method="POST", json={"name": "x", "slots": ["invite:a"]})
+    assert write.status_code == 403, write.text
+    assert 'error="insufficient_scope"' in write.headers["www-authenticate"]
+    # The narrowed grant stays narrow: asking for the old scope back is widening.
+    widened = flow.refresh(client_id, reader["refresh_token"], scope="mcp:read mcp:write")
+    assert_oauth_error(widened, "invalid_scope")
+    assert "widen" in widened.json()["error_description"]
+    # The refused refresh spent nothing; without a scope the grant keeps what it has.
+    again = flow.refresh(client_id, reader["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert again.json()["scope"] == "mcp:read"
+
+
+def test_the_prototype_oauth_paths_answer_like_the_modern_ones(server_factory):
+    """The README: `/oauth/authorize`, `/oauth/token`, `/oauth/register` and `/oauth/revoke`
+    answer too. A whole grant goes through them, and the same mistakes get the same answers
+    under both paths."""
+    server = server_factory("--auth", "oauth", "--approval", "auto")
+    modern, prototype = Flow(server), Flow(server, endpoints="/oauth")
+    client, tokens = prototype.sign_in()
+    client_id = client["client_id"]
+    assert modern.api(tokens["access_token"]).status_code == 200
+    refreshed = prototype.refresh(client_id, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert prototype.revoke(client_id, refreshed.json()["refresh_token"]).status_code == 200
+    assert modern.api(refreshed.json()["access_token"]).status_code == 401, "revoked through /oauth/revoke"
+
+    def answer(response: httpx2.Response) -> tuple:
+        return response.status_code, response.headers.get("content-type"), response.headers.get("location"), response.text
+
+    _, challenge = pkce()
+    mistakes = {
+        "register": lambda flow: flow.http.post(f"{flow.endpoints}/register", json={"redirect_uris": []}),
+        "authorize, unknown client": lambda flow: flow.authorize("mcpc_" + "0" * 32, challenge),
+        "authorize, approved client": lambda flow: flow.authorize(client_id, challenge, response_type="token"),
+        "token": lambda flow: flow.token({"grant_type": "password", "client_id": client_id}),
+        "revoke": lambda flow: flow.http.post(f"{flow.endpoints}/revoke", data={"client_id": client_id}),
+    }
+    for mistake, send in mistakes.items():
+        old, new = send(prototype), send(modern)
+        assert new.status_code >= 300, (mistake, new.status_code)
+        assert answer(old) == answer(new), mistake
+
+    # The consent page's form answers to the path it was shown under.
+    prompting = Flow(server_factory("--auth", "oauth"), endpoints="/oauth")
+    page = prompting.authorize(prompting.register()["client_id"], challenge)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    form = {key: html.unescape(value) for key, value in consent_form(page.text).items()}
+    approved = prompting.http.post(f"{prompting.endpoints}/authorize", data={**form, "decision": "approve", "display_name": "Ada"})
+    assert "code" in redirect_query(approved)
+
+
 def test_revocation_signs_a_grant_out(flow):
     client, tokens = flow.sign_in()
-    response = flow.http.post(f"{flow.base}/revoke", data={"client_id": client["client_id"], "token": tokens["refresh_token"]})
+    # Used first, so the server remembers the check: revoking must forget it.
+    assert flow.api(tokens["access_token"]).status_code == 200
+    response = flow.revoke(client["client_id"], tokens["refresh_token"])
     assert response.status_code == 200
     assert flow.api(tokens["access_token"]).status_code == 401
     # Unknown tokens are accepted silently (RFC 7009 §2.2).
@@ -489,10 +595,14 @@ class DocumentServer:
 
     def __init__(self):
         documents: dict[str, bytes] = {}
+        hits: dict[str, int] = {}
         self.documents = documents
+        self.hits = hits
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (the stdlib's name)
+                # Counted before answering, so a test that got its answer sees the count.
+                hits[self.path] = hits.get(self.path, 0) + 1
                 body = documents.get(self.path)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("content-type", "application/json")
@@ -524,7 +634,9 @@ def test_client_id_metadata_documents(server_factory):
         verifier, challenge = pkce()
         # Without the test switch, http and loopback documents are never fetched.
         assert strict.authorize(url, challenge).status_code == 400
+        assert documents.hits.get("/client.json", 0) == 0, "the strict server fetched the document"
         code = testing.code(url, challenge)
+        assert documents.hits["/client.json"] == 1, "the switch lets the same document be fetched"
         tokens = testing.exchange(url, code, verifier)
         assert tokens.status_code == 200, tokens.text
         assert testing.api(tokens.json()["access_token"]).status_code == 200
@@ -690,3 +802,115 @@ def test_a_consent_form_is_answered_once(server_factory):
     assert "already answered" in again.text
     denied = flow.http.post(f"{server.base_url}/authorize", data={**answer, "decision": "deny"})
     assert denied.status_code == 400 and "location" not in denied.headers
+
+
+# ---------------------------------------------------------------------------------------------
+# What no response carries
+# ---------------------------------------------------------------------------------------------
+
+
+def stored_secrets(database) -> tuple[dict[str, str], set[str]]:
+    """What the database holds that no response may show: each person's id by display name,
+    and every stored hash."""
+    hashes = [
+        "SELECT token_hash FROM tokens",
+        "SELECT code_hash FROM oauth_codes",
+        "SELECT secret_hash FROM oauth_clients",
+        "SELECT token_hash FROM oauth_spent_forms",
+        "SELECT invite_hash FROM slots",
+        "SELECT rejoin_hash FROM slots",
+    ]
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        people = dict(db.execute("SELECT display_name, id FROM people"))
+        stored = {row[0] for query in hashes for row in db.execute(query) if row[0]}
+    return people, stored
+
+
+def sign_in_through_consent(flow: Flow, name: str, **register_extra) -> tuple[dict, dict]:
+    """As `Flow.sign_in`, on a server that asks: the person approves as `name`."""
+    client = flow.register(**register_extra)
+    verifier, challenge = pkce()
+    page = flow.authorize(client["client_id"], challenge)
+    assert page.status_code == 200, page.text
+    form = {key: html.unescape(value) for key, value in consent_form(page.text).items()}
+    answered = flow.http.post(f"{flow.endpoints}/authorize", data={**form, "decision": "approve", "display_name": name})
+    secret = {"client_secret": client["client_secret"]} if "client_secret" in client else {}
+    response = flow.exchange(client["client_id"], redirect_query(answered)["code"], verifier, **secret)
+    assert response.status_code == 200, response.text
+    return client, response.json()
+
+
+def test_no_response_carries_a_principal_id_a_token_or_a_stored_hash(server_factory):
+    """ARCHITECTURE.md: no response contains a principal id, a token other than the caller's
+    own, or a stored hash. Two people sign in (consent page, confidential client) and use the
+    OAuth endpoints, REST and MCP; every response's headers and body are searched for every
+    principal id and hash the database holds, and for every token and secret issued (allowed
+    only in the answer that issues them). One exception: the cookie that remembers a person in
+    their own browser is signed over their id, and names only them."""
+    server = server_factory("--auth", "oauth", "--rate-limit", "0")
+    responses: list[httpx2.Response] = []
+
+    def record(response: httpx2.Response) -> None:
+        response.read()
+        responses.append(response)
+
+    flow = Flow(server)
+    flow.http.event_hooks["response"] = [record]
+    base = server.base_url
+    for path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server", "/"):
+        flow.http.get(f"{base}{path}")
+    ada_client, ada = sign_in_through_consent(flow, "Ada")
+    bob_client, bob = sign_in_through_consent(flow, "Bob", method="client_secret_post")
+    refreshed = flow.refresh(ada_client["client_id"], ada["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    ada_refreshed = refreshed.json()
+    issued = {bob_client["client_secret"]}
+    issued |= {grant[kind] for grant in (ada, bob, ada_refreshed) for kind in ("access_token", "refresh_token")}
+
+    def rest(token: str, method: str, path: str, **kwargs) -> dict:
+        response = flow.api(token, f"/api{path}", method, **kwargs)
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    token = ada_refreshed["access_token"]
+    created = rest(token, "POST", "/channels", json={"name": "Leaks", "slots": ["invite:ada", "invite:bob"]})
+    channel = created["channel"]["channel_id"]
+    invites = {invite["slot"]: invite["code"] for invite in created["invites"]}
+    rest(bob["access_token"], "POST", "/join", json={"code": invites["bob"]})
+    rest(token, "POST", f"/channels/{channel}/messages", json={"text": "hello bob"})
+    rest(token, "POST", f"/channels/{channel}/messages", json={"text": "psst", "to": "bob"})
+    for path in ("/channels", f"/channels/{channel}", f"/channels/{channel}/transcript", "/bots"):
+        rest(bob["access_token"], "GET", path)
+    rest(bob["access_token"], "GET", f"/channels/{channel}/messages", params={"cursor": 0, "wait_ms": 0})
+    rpc_headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    calls = [("list_channels", {}), ("get_channel", {"channel_id": channel}), ("sync_messages", {"channel_id": channel, "cursor": 0, "wait_ms": 0})]
+    for number, (tool, arguments) in enumerate(calls):
+        rpc = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+        answered = flow.http.post(f"{base}/mcp", json=rpc, headers={**rpc_headers, "Authorization": f"Bearer {token}"})
+        assert answered.status_code == 200 and '"isError":true' not in answered.text, answered.text
+    flow.http.post(f"{base}/mcp", json={}, headers=rpc_headers)  # no token
+    flow.api("mcp_at_" + "0" * 64)  # an unknown one
+    assert flow.revoke(bob_client["client_id"], bob["refresh_token"], client_secret=bob_client["client_secret"]).status_code == 200
+    assert flow.api(bob["access_token"]).status_code == 401
+
+    people, hashes = stored_secrets(next(server.data_dir.glob("*.db")))
+    assert set(people) == {"Ada", "Bob"} and len(hashes) >= 8, (people, hashes)
+    remembered = 0
+    for response in responses:
+        where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
+        headers = [(name, value) for name, value in response.headers.multi_items()]
+        for name, value in headers:
+            if name == "set-cookie" and value.startswith("mcpmp_person="):
+                approver = parse_qs(response.request.content.decode())["display_name"][0]
+                assert value.removeprefix("mcpmp_person=").startswith(f"{people[approver]}."), f"{where} sets another's cookie"
+                remembered += 1
+        shown = (str([header for header in headers if header[0] != "set-cookie"]) + response.text).lower()
+        for value in hashes:
+            assert value.lower() not in shown, f"{where} shows a stored hash"
+        for name, principal in people.items():
+            assert principal.lower() not in shown, f"{where} shows {name}'s principal id"
+        issuing = response.request.url.path in ("/token", "/register") and response.status_code < 300
+        for secret in issued:
+            assert issuing or secret.lower() not in shown, f"{where} shows a token or client secret"
+    assert remembered == 2, "each approval sets its person's cookie"
+    assert len(responses) > 25, "every answer was searched"

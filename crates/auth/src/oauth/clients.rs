@@ -150,7 +150,7 @@ impl OAuthServer {
         if is_document_url(client_id) {
             let document = self
                 .documents
-                .resolve(client_id)
+                .resolve(client_id, self.now())
                 .await
                 .map_err(OAuthError::invalid_client)?;
             return Ok(Client {

@@ -4,14 +4,17 @@
 //! Fetching a URL chosen by a stranger is a server-side request forgery risk, so the fetch is
 //! fenced: HTTPS only; every address the name resolves to must be public by the IANA
 //! special-purpose registries (`special_addresses`), checked in the resolver the HTTP client
-//! connects through, so a second DNS answer cannot swap in a private address; no redirects, no proxies; a time limit and a size limit; answers cached for a few
-//! minutes so one client cannot make us fetch on every request. A test-only switch allows plain
-//! HTTP on loopback addresses.
+//! connects through, so a second DNS answer cannot swap in a private address; no redirects, no
+//! proxies; a time limit and a size limit; answers cached for a few minutes so one client
+//! cannot make us fetch on every request. A test-only switch allows plain HTTP on loopback
+//! addresses. The cache reads the time its caller gives, so tests can age it without waiting.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use domain::Timestamp;
 
 use serde::Deserialize;
 use url::Url;
@@ -50,7 +53,8 @@ struct Document {
 pub struct MetadataDocuments {
     http: reqwest::Client,
     allow_loopback_http: bool,
-    cache: Mutex<HashMap<String, (Instant, Arc<DocumentClient>)>>,
+    /// Each document with when it was fetched.
+    cache: Mutex<HashMap<String, (Timestamp, Arc<DocumentClient>)>>,
 }
 
 /// Whether `client_id` names a metadata document rather than a registered client.
@@ -79,9 +83,13 @@ impl MetadataDocuments {
         })
     }
 
-    /// The client that `client_id` describes, from cache or freshly fetched.
-    pub async fn resolve(&self, client_id: &str) -> Result<Arc<DocumentClient>, String> {
-        if let Some(client) = self.cached(client_id) {
+    /// The client that `client_id` describes at `now`, from cache or freshly fetched.
+    pub async fn resolve(
+        &self,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<Arc<DocumentClient>, String> {
+        if let Some(client) = self.cached(client_id, now) {
             return Ok(client);
         }
         let url = self.check_url(client_id)?;
@@ -91,23 +99,23 @@ impl MetadataDocuments {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if cache.len() >= CACHE_CAPACITY {
-            cache.retain(|_, (fetched, _)| fetched.elapsed() < CACHE_TTL);
+            cache.retain(|_, (fetched, _)| is_fresh(*fetched, now));
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
         }
-        cache.insert(client_id.to_owned(), (Instant::now(), client.clone()));
+        cache.insert(client_id.to_owned(), (now, client.clone()));
         Ok(client)
     }
 
-    fn cached(&self, client_id: &str) -> Option<Arc<DocumentClient>> {
+    fn cached(&self, client_id: &str, now: Timestamp) -> Option<Arc<DocumentClient>> {
         let cache = self
             .cache
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         cache
             .get(client_id)
-            .filter(|(fetched, _)| fetched.elapsed() < CACHE_TTL)
+            .filter(|(fetched, _)| is_fresh(*fetched, now))
             .map(|(_, client)| client.clone())
     }
 
@@ -151,7 +159,10 @@ impl MetadataDocuments {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|error| format!("could not fetch the client metadata document: {error}"))?;
+            .map_err(|error| match refused_address(&error) {
+                Some(refused) => refused.to_string(),
+                None => format!("could not fetch the client metadata document: {error}"),
+            })?;
         if !response.status().is_success() {
             return Err(format!(
                 "the client metadata document answered HTTP {}",
@@ -218,6 +229,32 @@ impl MetadataDocuments {
     }
 }
 
+/// Whether a document fetched at `fetched` may still be used at `now`.
+fn is_fresh(fetched: Timestamp, now: Timestamp) -> bool {
+    let age = now.0.saturating_sub(fetched.0);
+    (0..i64::try_from(CACHE_TTL.as_millis()).unwrap_or(i64::MAX)).contains(&age)
+}
+
+/// The resolver's refusal of a name with no public address. The HTTP client wraps it in its
+/// own connection error, whose message names neither the guard nor the host, so the fetch
+/// looks for it in the error's causes to say why.
+#[derive(Debug, thiserror::Error)]
+#[error("a client_id URL must point to a public address; {host} resolves to none")]
+struct NoPublicAddress {
+    host: String,
+}
+
+fn refused_address(error: &reqwest::Error) -> Option<&NoPublicAddress> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<NoPublicAddress>() {
+            return Some(refused);
+        }
+        cause = current.source();
+    }
+    None
+}
+
 /// Resolves names like the system resolver, then keeps only public addresses.
 struct PublicOnly {
     allow_loopback_http: bool,
@@ -233,7 +270,7 @@ impl reqwest::dns::Resolve for PublicOnly {
                 .filter(|addr| is_public(addr.ip()) || (allow_loopback && addr.ip().is_loopback()))
                 .collect();
             if allowed.is_empty() {
-                return Err(format!("{host} does not resolve to a public address").into());
+                return Err(Box::new(NoPublicAddress { host }) as Box<_>);
             }
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -243,7 +280,12 @@ impl reqwest::dns::Resolve for PublicOnly {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
     use super::*;
+
+    const NOW: Timestamp = Timestamp(1_000_000);
 
     #[test]
     fn document_urls_are_checked_before_any_fetch() {
@@ -276,12 +318,228 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn names_resolving_to_private_addresses_are_refused() {
+    async fn names_resolving_to_private_addresses_are_refused_by_the_resolver() {
         let documents = MetadataDocuments::new(false).unwrap();
         let refused = documents
-            .resolve("https://localhost/client.json")
+            .resolve("https://localhost/client.json", NOW)
             .await
             .unwrap_err();
-        assert!(refused.contains("could not fetch"), "{refused}");
+        // Without the guard the fetch would fail too (nothing listens on localhost:443), but
+        // as "could not fetch": only the guard names the host and the rule.
+        assert_eq!(
+            refused,
+            "a client_id URL must point to a public address; localhost resolves to none"
+        );
+    }
+
+    /// What the document host answers on one path.
+    #[derive(Clone)]
+    enum Answer {
+        /// A 200 with this body, with or without a `Content-Length` (without, the body ends
+        /// when the connection closes, so only the bytes read can tell its size).
+        Body {
+            bytes: Vec<u8>,
+            declare_length: bool,
+        },
+        /// A 302 to this location.
+        Redirect(String),
+    }
+
+    /// A plain HTTP server on loopback that answers each path as told and counts requests per
+    /// path, so a test can tell whether a document was fetched at all.
+    struct DocumentHost {
+        base: String,
+        answers: Arc<Mutex<HashMap<String, Answer>>>,
+        hits: Arc<Mutex<HashMap<String, usize>>>,
+    }
+
+    impl DocumentHost {
+        fn start() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let base = format!("http://{}", listener.local_addr().expect("address"));
+            let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+            let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+            let (served_answers, served_hits) = (answers.clone(), hits.clone());
+            // Lives as long as the test process; a request is answered before `resolve`
+            // returns, so the counts are settled whenever the test reads them.
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let Some(path) = request_path(&stream) else {
+                        continue;
+                    };
+                    *served_hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    let answer = served_answers.lock().unwrap().get(&path).cloned();
+                    // The client may have given up already; nothing to do about it here.
+                    let _ = stream.write_all(&response(answer));
+                }
+            });
+            DocumentHost {
+                base,
+                answers,
+                hits,
+            }
+        }
+
+        /// Serves `answer` at `path`; returns the path's URL.
+        fn publish(&self, path: &str, answer: Answer) -> String {
+            self.answers.lock().unwrap().insert(path.to_owned(), answer);
+            format!("{}{path}", self.base)
+        }
+
+        fn hits(&self, path: &str) -> usize {
+            self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        }
+    }
+
+    /// Reads a request's head; returns its path.
+    fn request_path(stream: &std::net::TcpStream) -> Option<String> {
+        let mut reader = BufReader::new(stream);
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).ok()?;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
+                break;
+            }
+        }
+        request_line.split(' ').nth(1).map(str::to_owned)
+    }
+
+    fn response(answer: Option<Answer>) -> Vec<u8> {
+        let (head, body) = match answer {
+            None => (
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n".to_owned(),
+                Vec::new(),
+            ),
+            Some(Answer::Redirect(location)) => (
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n"),
+                Vec::new(),
+            ),
+            Some(Answer::Body {
+                bytes,
+                declare_length,
+            }) => {
+                let length = if declare_length {
+                    format!("content-length: {}\r\n", bytes.len())
+                } else {
+                    String::new()
+                };
+                (
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}"),
+                    bytes,
+                )
+            }
+        };
+        let mut bytes = format!("{head}connection: close\r\n\r\n").into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    /// A valid document for `client_id`, padded with an ignored field to exactly `size` bytes.
+    fn document_of_size(client_id: &str, size: usize) -> Vec<u8> {
+        let with_padding = |padding: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "client_id": client_id,
+                "client_name": "Doc client",
+                "redirect_uris": ["http://127.0.0.1:9/callback"],
+                "padding": padding,
+            }))
+            .expect("json")
+        };
+        let bare = with_padding("").len();
+        let bytes = with_padding(&"x".repeat(size.checked_sub(bare).expect("room to pad")));
+        assert_eq!(bytes.len(), size);
+        bytes
+    }
+
+    fn document(client_id: &str) -> Answer {
+        Answer::Body {
+            bytes: document_of_size(client_id, 200),
+            declare_length: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn documents_past_16_kib_are_refused_whether_or_not_their_length_is_declared() {
+        let host = DocumentHost::start();
+        let documents = MetadataDocuments::new(true).unwrap();
+        for declare_length in [true, false] {
+            let at_cap = format!("/at-cap-{declare_length}.json");
+            let url = format!("{}{at_cap}", host.base);
+            let bytes = document_of_size(&url, MAX_DOCUMENT_BYTES);
+            host.publish(
+                &at_cap,
+                Answer::Body {
+                    bytes,
+                    declare_length,
+                },
+            );
+            let accepted = documents.resolve(&url, NOW).await;
+            assert_eq!(
+                accepted.map(|client| client.name.clone()),
+                Ok("Doc client".to_owned()),
+                "a document of exactly {MAX_DOCUMENT_BYTES} bytes (length declared: {declare_length})"
+            );
+
+            let over_cap = format!("/over-cap-{declare_length}.json");
+            let url = format!("{}{over_cap}", host.base);
+            let bytes = document_of_size(&url, MAX_DOCUMENT_BYTES + 1);
+            host.publish(
+                &over_cap,
+                Answer::Body {
+                    bytes,
+                    declare_length,
+                },
+            );
+            let refused = documents.resolve(&url, NOW).await.unwrap_err();
+            assert_eq!(
+                refused, "the client metadata document is larger than 16384 bytes",
+                "length declared: {declare_length}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let host = DocumentHost::start();
+        let documents = MetadataDocuments::new(true).unwrap();
+        // The target would be accepted if it were fetched: it names the URL that redirected.
+        let moved = format!("{}/moved.json", host.base);
+        let target = host.publish("/target.json", document(&moved));
+        host.publish("/moved.json", Answer::Redirect(target));
+        let refused = documents.resolve(&moved, NOW).await.unwrap_err();
+        assert_eq!(refused, "the client metadata document answered HTTP 302");
+        assert_eq!(host.hits("/moved.json"), 1);
+        assert_eq!(host.hits("/target.json"), 0, "the redirect was followed");
+    }
+
+    #[tokio::test]
+    async fn a_document_is_fetched_again_only_after_five_minutes() {
+        let host = DocumentHost::start();
+        let documents = MetadataDocuments::new(true).unwrap();
+        let url = format!("{}/client.json", host.base);
+        host.publish("/client.json", document(&url));
+        let five_minutes = Duration::from_secs(5 * 60);
+        let at = |later: Duration| Timestamp(NOW.0 + i64::try_from(later.as_millis()).unwrap());
+
+        documents.resolve(&url, NOW).await.expect("fetched");
+        assert_eq!(host.hits("/client.json"), 1);
+        let just_before = at(five_minutes - Duration::from_millis(1));
+        documents.resolve(&url, just_before).await.expect("cached");
+        assert_eq!(
+            host.hits("/client.json"),
+            1,
+            "fetched again within 5 minutes"
+        );
+        documents
+            .resolve(&url, at(five_minutes))
+            .await
+            .expect("fetched");
+        assert_eq!(
+            host.hits("/client.json"),
+            2,
+            "not fetched again after 5 minutes"
+        );
     }
 }

@@ -20,7 +20,7 @@ mod token;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use domain::{Principal, PrincipalId, SecretHash, Timestamp};
@@ -111,7 +111,36 @@ pub struct OAuthServer {
     checked: RwLock<HashMap<SecretHash, Checked>>,
     /// Per-address limits on the endpoints and on passphrase attempts.
     throttle: Throttle,
-    clock: fn() -> Timestamp,
+    clock: Clock,
+}
+
+/// Where the server reads the time: the wall clock, or a test's own clock (each test holds
+/// its own, so one test moving time cannot expire another's tokens).
+type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Why a bearer token was refused. Callers only ever see [`AuthError::Invalid`] (a client
+/// learns nothing from the difference); tests see the reason, so a refusal for one reason
+/// cannot pass for another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BearerRefusal {
+    /// Not an access or personal token (a refresh token, a code, garbage).
+    NotABearerToken,
+    Unknown,
+    Revoked,
+    Expired,
+    /// Issued for another resource: the same database served under another public URL.
+    ForAnotherResource,
+    /// Storage failed while checking.
+    Unavailable(String),
+}
+
+impl From<BearerRefusal> for AuthError {
+    fn from(refusal: BearerRefusal) -> Self {
+        match refusal {
+            BearerRefusal::Unavailable(cause) => AuthError::Unavailable(cause),
+            _ => AuthError::Invalid,
+        }
+    }
 }
 
 /// A request refused because its address used up its allowance.
@@ -164,13 +193,13 @@ impl OAuthServer {
             store,
             documents,
             checked: RwLock::new(HashMap::new()),
-            clock: system_now,
+            clock: Arc::new(system_now),
         })
     }
 
-    /// Replaces the clock, for tests of expiry.
-    pub fn with_clock(mut self, clock: fn() -> Timestamp) -> Self {
-        self.clock = clock;
+    /// Replaces the clock, for tests of expiry and of the metadata document cache.
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -242,9 +271,14 @@ impl OAuthServer {
     /// Checks a bearer token presented to the protected resource: known, of a kind that
     /// grants access, not revoked, not expired, issued for this resource.
     pub async fn check_bearer(&self, token: &str) -> Result<Caller, AuthError> {
+        self.bearer_check(token).await.map_err(AuthError::from)
+    }
+
+    /// [`Self::check_bearer`], saying why a token is refused.
+    async fn bearer_check(&self, token: &str) -> Result<Caller, BearerRefusal> {
         if !(token.starts_with(secrets::ACCESS_TOKEN) || token.starts_with(secrets::PERSONAL_TOKEN))
         {
-            return Err(AuthError::Invalid);
+            return Err(BearerRefusal::NotABearerToken);
         }
         let hash = SecretHash::of(token);
         let now = self.now();
@@ -257,7 +291,7 @@ impl OAuthServer {
             .cloned();
         if let Some(checked) = remembered {
             return match checked.expires_at {
-                Some(expiry) if expiry <= now => Err(AuthError::Invalid),
+                Some(expiry) if expiry <= now => Err(BearerRefusal::Expired),
                 _ => Ok(checked.caller),
             };
         }
@@ -265,17 +299,24 @@ impl OAuthServer {
             .store
             .token(&hash)
             .await
-            .map_err(|error| AuthError::Unavailable(error.to_string()))?
-            .ok_or(AuthError::Invalid)?;
+            .map_err(|error| BearerRefusal::Unavailable(error.to_string()))?
+            .ok_or(BearerRefusal::Unknown)?;
         let record = &stored.record;
-        let usable_kind = matches!(record.kind, TokenKind::Access | TokenKind::Personal);
-        let expired = record.expires_at.is_some_and(|expiry| expiry <= now);
         // Personal tokens are minted by this server's operator for this server, so they carry
         // no audience; everything else must have been issued for this very resource.
         let audience_ok =
             record.kind == TokenKind::Personal || same_resource(&record.resource, &self.resource());
-        if !usable_kind || stored.revoked || expired || !audience_ok {
-            return Err(AuthError::Invalid);
+        if !matches!(record.kind, TokenKind::Access | TokenKind::Personal) {
+            return Err(BearerRefusal::NotABearerToken);
+        }
+        if stored.revoked {
+            return Err(BearerRefusal::Revoked);
+        }
+        if record.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(BearerRefusal::Expired);
+        }
+        if !audience_ok {
+            return Err(BearerRefusal::ForAnotherResource);
         }
         let caller = Caller {
             principal: Principal {

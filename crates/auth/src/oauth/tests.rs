@@ -1,6 +1,7 @@
 //! The authorization server's rules, against a real SQLite store: a grant from authorization
 //! to a checked bearer token, and what makes a token stop working.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use base64::Engine;
@@ -14,15 +15,34 @@ const ISSUER: &str = "https://mcp.example.com";
 const REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-static NOW: AtomicI64 = AtomicI64::new(1_000_000);
+/// One test's time, moved only by that test: tests run in parallel, and a shared clock moved
+/// by one would expire the tokens of another.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicI64>);
 
-fn test_clock() -> Timestamp {
-    Timestamp(NOW.load(Ordering::SeqCst))
+impl TestClock {
+    fn new() -> Self {
+        TestClock(Arc::new(AtomicI64::new(1_000_000)))
+    }
+
+    fn advance(&self, by: Duration) {
+        let millis = i64::try_from(by.as_millis()).expect("a short duration");
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// The clock to hand to a server.
+    fn reader(&self) -> impl Fn() -> Timestamp + Send + Sync + 'static {
+        let now = self.0.clone();
+        move || Timestamp(now.load(Ordering::SeqCst))
+    }
 }
 
-async fn server(dir: &tempfile::TempDir, issuer: &str) -> OAuthServer {
-    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-    let store = Store::open(&url, store::StoreSettings::default())
+fn database_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("auth.db").display())
+}
+
+async fn server(dir: &tempfile::TempDir, issuer: &str, clock: &TestClock) -> OAuthServer {
+    let store = Store::open(&database_url(dir), store::StoreSettings::default())
         .await
         .expect("store opens");
     let mut config = OAuthConfig::new(issuer);
@@ -30,7 +50,19 @@ async fn server(dir: &tempfile::TempDir, issuer: &str) -> OAuthServer {
     OAuthServer::new(config, store)
         .await
         .expect("server starts")
-        .with_clock(test_clock)
+        .with_clock(clock.reader())
+}
+
+/// Another server on the database of a running one (as the `token` commands open it), under
+/// `issuer`.
+async fn beside(dir: &tempfile::TempDir, issuer: &str, clock: &TestClock) -> OAuthServer {
+    let store = Store::open_for_token_admin(&database_url(dir))
+        .await
+        .expect("store opens");
+    OAuthServer::new(OAuthConfig::new(issuer), store)
+        .await
+        .expect("server starts")
+        .with_clock(clock.reader())
 }
 
 fn params(client_id: &str) -> AuthorizeParams {
@@ -103,7 +135,8 @@ async fn grant(server: &OAuthServer) -> (String, TokenResponse) {
 #[tokio::test]
 async fn a_grant_becomes_a_caller_with_the_granted_scope_until_it_expires() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server(&dir, ISSUER).await;
+    let clock = TestClock::new();
+    let server = server(&dir, ISSUER, &clock).await;
     let (_, tokens) = grant(&server).await;
     assert_eq!(tokens.scope, "mcp:read");
     let caller = server
@@ -118,7 +151,11 @@ async fn a_grant_becomes_a_caller_with_the_granted_scope_until_it_expires() {
         "a refresh token is no bearer token"
     );
     // Expiry is checked on every request, remembered checks included.
-    NOW.fetch_add(61_000, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        server.bearer_check(&tokens.access_token).await,
+        Err(BearerRefusal::Expired)
+    );
     assert_eq!(
         server.check_bearer(&tokens.access_token).await,
         Err(AuthError::Invalid)
@@ -128,23 +165,22 @@ async fn a_grant_becomes_a_caller_with_the_granted_scope_until_it_expires() {
 #[tokio::test]
 async fn tokens_issued_for_another_resource_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_, tokens) = {
-        let first = server(&dir, ISSUER).await;
-        grant(&first).await
-    };
-    // The same database served under another public URL: another resource.
-    let moved = OAuthServer::new(
-        OAuthConfig::new("https://elsewhere.example.com"),
-        Store::open_for_token_admin(&format!(
-            "sqlite://{}",
-            dir.path().join("auth.db").display()
-        ))
+    let clock = TestClock::new();
+    let issuing = server(&dir, ISSUER, &clock).await;
+    let (_, tokens) = grant(&issuing).await;
+    // The same database served under the same public URL, and under another one (another
+    // resource), at the same instant: only the audience differs.
+    let same = beside(&dir, ISSUER, &clock).await;
+    let moved = beside(&dir, "https://elsewhere.example.com", &clock).await;
+    let caller = same
+        .check_bearer(&tokens.access_token)
         .await
-        .expect("store opens"),
-    )
-    .await
-    .expect("server starts")
-    .with_clock(test_clock);
+        .expect("the resource the token was issued for accepts it");
+    assert_eq!(caller.principal.display_name, "Ada");
+    assert_eq!(
+        moved.bearer_check(&tokens.access_token).await,
+        Err(BearerRefusal::ForAnotherResource)
+    );
     assert_eq!(
         moved.check_bearer(&tokens.access_token).await,
         Err(AuthError::Invalid)
@@ -152,9 +188,37 @@ async fn tokens_issued_for_another_resource_are_refused() {
 }
 
 #[tokio::test]
+async fn a_revoked_grant_is_refused_at_once_even_right_after_its_token_was_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = server(&dir, ISSUER, &TestClock::new()).await;
+    let (client_id, tokens) = grant(&server).await;
+    // Checked once, so remembered for the next requests.
+    server
+        .check_bearer(&tokens.access_token)
+        .await
+        .expect("valid before revocation");
+    server
+        .revoke(
+            TokenParams {
+                client_id: Some(client_id),
+                token: Some(tokens.refresh_token.clone()),
+                ..TokenParams::default()
+            },
+            None,
+        )
+        .await
+        .expect("revoked");
+    assert_eq!(
+        server.bearer_check(&tokens.access_token).await,
+        Err(BearerRefusal::Revoked),
+        "a revocation through the server forgets the remembered check"
+    );
+}
+
+#[tokio::test]
 async fn requests_that_cannot_be_trusted_are_shown_not_redirected() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server(&dir, ISSUER).await;
+    let server = server(&dir, ISSUER, &TestClock::new()).await;
     let (client_id, _) = grant(&server).await;
     let mut wrong_redirect = params(&client_id);
     wrong_redirect.redirect_uri = Some("https://claude.ai.evil.example/cb".into());
@@ -204,7 +268,7 @@ async fn requests_that_cannot_be_trusted_are_shown_not_redirected() {
 #[tokio::test]
 async fn errors_are_redirected_only_once_a_person_approved_the_client() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = server(&dir, ISSUER).await;
+    let server = server(&dir, ISSUER, &TestClock::new()).await;
     let client = server
         .register(registration("https://evil.example/phish", None))
         .await
@@ -283,7 +347,7 @@ fn display_names_refuse_invisible_and_reordering_characters() {
 #[tokio::test]
 async fn a_client_name_cannot_hide_characters_from_the_person_who_approves_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = server(&dir, ISSUER).await;
+    let server = server(&dir, ISSUER, &TestClock::new()).await;
     let register = |name: &str| server.register(registration(REDIRECT, Some(name)));
     // "Claude" followed by a right-to-left override reads differently from what it is.
     for hidden in ["Claude\u{202e}edualC", "Clau\u{200b}de", "Claude\nApproved"] {
