@@ -125,6 +125,17 @@ pub enum Notice {
         /// The bot's own words: untrusted.
         reason: Option<String>,
     },
+    /// A timer the bot set came due: the bot's `on_timer(tag)` event. The notice's own time
+    /// is when it fired, at or after `due`.
+    TimerFired {
+        slot: SlotLabel,
+        /// The bot's own tag: untrusted.
+        tag: String,
+        /// The seq of the event whose reaction set the timer.
+        set_by: Seq,
+        /// When it was due, in ms since the epoch.
+        due: Timestamp,
+    },
     /// The bot's secret seed, published when its run ended, it was replaced, or the channel
     /// closed, so that anyone can replay it.
     BotSeedRevealed {
@@ -310,6 +321,9 @@ impl Notice {
                 Some(reason) => format!("The bot in {slot} ended its run: {}", quote(reason)),
                 None => format!("The bot in {slot} ended its run."),
             },
+            Notice::TimerFired { slot, tag, .. } => {
+                format!("A timer of the bot in {slot} fired: {}.", quote(tag))
+            }
             Notice::BotSeedRevealed { slot, .. } => {
                 format!("The seed of the bot in {slot} is revealed, so anyone can replay its run.")
             }
@@ -434,6 +448,12 @@ mod tests {
                 slot: slot("referee"),
                 reason: None,
             },
+            Notice::TimerFired {
+                slot: slot("referee"),
+                tag: odd.into(),
+                set_by: Seq(7),
+                due: Timestamp(1_700_000_030_000),
+            },
             Notice::BotSeedRevealed {
                 slot: slot("referee"),
                 seed: "ab".repeat(32),
@@ -494,6 +514,7 @@ mod tests {
                 "rejoined",
                 "renamed",
                 "slot_yielded",
+                "timer_fired",
             ]
         );
         let docs = include_str!("../../../docs/events.md");
