@@ -2,7 +2,7 @@
 //! and how far through the channel it has been given events. Written only together with the
 //! channel change it belongs to ([`Store::update_channel_and_bots`], [`Store::insert_channel`]).
 
-use domain::{ChannelId, Seq, SlotLabel};
+use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 
 use crate::{Store, StoreError};
 
@@ -46,10 +46,34 @@ impl std::fmt::Debug for BotRecord {
     }
 }
 
+/// A bot's pending timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub channel_id: ChannelId,
+    pub slot: SlotLabel,
+    pub tag: String,
+    pub due: Timestamp,
+    /// The seq of the event whose reaction set it.
+    pub set_by: Seq,
+}
+
+/// A change to a bot's timers, in the order its event made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerWrite {
+    /// Sets (or replaces) the timer `tag`.
+    Set {
+        tag: String,
+        due: Timestamp,
+        set_by: Seq,
+    },
+    /// Cancels the timer `tag`, if it is pending.
+    Cancel { tag: String },
+}
+
 /// A change to a bot's row, stored in the transaction of a channel change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotWrite {
-    /// Attaches a bot, replacing whatever was in its slot.
+    /// Attaches a bot, replacing whatever was in its slot (and dropping that bot's timers).
     Attach(Box<BotRecord>),
     /// The bot got (or skipped) the messages up to `to`. Refused unless its row still says
     /// `from`, so no event is ever handled twice.
@@ -63,6 +87,15 @@ pub enum BotWrite {
         disabled: bool,
         /// The bot ended its run with this event.
         ended: bool,
+        /// What the event did to the bot's timers. A bot that is disabled or ended keeps none.
+        timers: Vec<TimerWrite>,
+    },
+    /// The timer fired: its row goes. Refused unless it is still pending as `set_by` set it,
+    /// so a timer fires once even when two firings race.
+    FireTimer {
+        slot: SlotLabel,
+        tag: String,
+        set_by: Seq,
     },
 }
 
@@ -71,6 +104,31 @@ impl Store {
     pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
         match self {
             Store::Sqlite(store) => store.bots_of(channel).await,
+        }
+    }
+
+    /// The pending timers of the bot in `slot`.
+    pub async fn timers_of(
+        &self,
+        channel: &ChannelId,
+        slot: &SlotLabel,
+    ) -> Result<Vec<Timer>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.timers_of(channel, slot).await,
+        }
+    }
+
+    /// Up to `limit` pending timers, earliest due first.
+    pub async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.next_timers(limit).await,
+        }
+    }
+
+    /// Forgets a timer that can no longer fire (its channel closed, its bot stopped).
+    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.drop_timer(timer).await,
         }
     }
 

@@ -804,15 +804,12 @@ mod oauth {
 mod bots {
     use super::{new_channel, open, person};
     use crate::StoreError;
-    use crate::bots::{BotRecord, BotWrite};
+    use crate::bots::{BotRecord, BotWrite, TimerWrite};
     use domain::{Seq, SlotLabel, Timestamp};
 
-    #[tokio::test]
-    async fn bot_progress_moves_once_and_with_its_channel_change() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir).await;
-        // A channel whose "bob" slot stands in for a bot slot: the row is what matters here.
-        let (id, _) = new_channel(&store, 3).await;
+    /// Attaches a bot row to the channel's "bob" slot (standing in for a bot slot: the rows are
+    /// what matter here), given events up to seq 1.
+    async fn attach(store: &crate::Store, id: &domain::ChannelId) -> SlotLabel {
         let slot = SlotLabel::parse("bob").expect("label");
         let record = BotRecord {
             channel_id: id.clone(),
@@ -832,11 +829,127 @@ mod bots {
             ended: false,
         };
         store
-            .update_channel_and_bots(&id, move |_| {
+            .update_channel_and_bots(id, move |_| {
                 Ok(((), vec![BotWrite::Attach(Box::new(record))]))
             })
             .await
             .expect("attached");
+        slot
+    }
+
+    #[tokio::test]
+    async fn timers_are_set_replaced_cancelled_fired_once_and_go_with_their_bot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir).await;
+        let (id, _) = new_channel(&store, 4).await;
+        let slot = attach(&store, &id).await;
+        let set = |tag: &str, due: i64, set_by: i64| TimerWrite::Set {
+            tag: tag.into(),
+            due: Timestamp(due),
+            set_by: Seq(set_by),
+        };
+        let progress =
+            |from: i64, to: i64, ended: bool, timers: Vec<TimerWrite>| BotWrite::Progress {
+                slot: slot.clone(),
+                from: Seq(from),
+                to: Seq(to),
+                state: None,
+                failures: 0,
+                disabled: false,
+                ended,
+                timers,
+            };
+        let write = |change: BotWrite| {
+            let store = store.clone();
+            let id = id.clone();
+            async move {
+                store
+                    .update_channel_and_bots(&id, move |_| Ok(((), vec![change])))
+                    .await
+                    .map(|_| ())
+            }
+        };
+        write(progress(
+            1,
+            2,
+            false,
+            vec![set("turn", 500, 2), set("ping", 900, 2)],
+        ))
+        .await
+        .expect("set");
+        // The same tag again replaces; a cancel removes.
+        let replace = vec![
+            set("turn", 700, 3),
+            TimerWrite::Cancel { tag: "ping".into() },
+        ];
+        write(progress(2, 3, false, replace))
+            .await
+            .expect("replace");
+        let pending = store.timers_of(&id, &slot).await.expect("timers");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].tag.as_str(), pending[0].due, pending[0].set_by),
+            ("turn", Timestamp(700), Seq(3))
+        );
+        assert_eq!(store.next_timers(10).await.expect("next"), pending);
+
+        // Firing a timer that was replaced meanwhile is refused; firing the pending one works
+        // once.
+        let fire = |set_by: i64| BotWrite::FireTimer {
+            slot: slot.clone(),
+            tag: "turn".into(),
+            set_by: Seq(set_by),
+        };
+        assert!(matches!(write(fire(2)).await, Err(StoreError::Conflict(_))));
+        write(fire(3)).await.expect("fired");
+        assert!(
+            matches!(write(fire(3)).await, Err(StoreError::Conflict(_))),
+            "fires once"
+        );
+        assert!(
+            store
+                .timers_of(&id, &slot)
+                .await
+                .expect("timers")
+                .is_empty()
+        );
+
+        // A bot that ends its run keeps none; a replacement starts with none.
+        write(progress(3, 4, false, vec![set("a", 1_000, 4)]))
+            .await
+            .expect("set");
+        write(progress(4, 5, true, vec![set("b", 2_000, 5)]))
+            .await
+            .expect("ended");
+        assert!(
+            store
+                .timers_of(&id, &slot)
+                .await
+                .expect("timers")
+                .is_empty()
+        );
+        let slot = attach(&store, &id).await;
+        write(progress(1, 2, false, vec![set("c", 3_000, 2)]))
+            .await
+            .expect("set");
+        attach(&store, &id).await;
+        assert!(
+            store
+                .timers_of(&id, &slot)
+                .await
+                .expect("timers")
+                .is_empty(),
+            "attach clears"
+        );
+    }
+
+    #[tokio::test]
+    async fn bot_progress_moves_once_and_with_its_channel_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir).await;
+        // A channel whose "bob" slot stands in for a bot slot: the row is what matters here.
+        let (id, _) = new_channel(&store, 3).await;
+        let slot = attach(&store, &id).await;
         let progress = |from, to| BotWrite::Progress {
             slot: slot.clone(),
             from: Seq(from),
@@ -845,6 +958,7 @@ mod bots {
             failures: 0,
             disabled: false,
             ended: false,
+            timers: Vec::new(),
         };
         let first = progress(1, 2);
         store

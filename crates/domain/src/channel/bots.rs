@@ -226,6 +226,40 @@ impl Channel {
         Ok(())
     }
 
+    /// Records that a timer of the bot in `slot` came due: the bot's `on_timer(tag)` event.
+    /// Refused once the channel is closed or the bot no longer runs (disabled, run ended): a
+    /// timer outlives neither.
+    pub fn fire_timer(
+        &mut self,
+        slot: &SlotLabel,
+        tag: String,
+        set_by: Seq,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.ensure_open()?;
+        let index = self.slot_index(slot)?;
+        match &self.slots[index].bot {
+            Some(card) if !card.ended && !card.disabled => {}
+            _ => {
+                return Err(DomainError::invalid(
+                    "slot",
+                    format!("no running bot in slot {slot}"),
+                ));
+            }
+        }
+        self.record(
+            now,
+            Notice::TimerFired {
+                slot: slot.clone(),
+                tag,
+                set_by,
+                due,
+            },
+        );
+        Ok(())
+    }
+
     /// Publishes the seed of the bot being replaced in `slot` (and so ends its secrecy). Closing
     /// reveals seeds itself ([`Channel::close`]).
     pub fn reveal_bot_seed(

@@ -1,12 +1,12 @@
 //! The `bots` table in SQLite.
 
-use domain::{ChannelId, Seq, SlotLabel};
+use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::bots::{BotRecord, BotWrite};
+use crate::bots::{BotRecord, BotWrite, Timer, TimerWrite};
 
 impl SqliteStore {
     pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
@@ -19,6 +19,53 @@ impl SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(bot_from_row).collect()
+    }
+
+    pub async fn timers_of(
+        &self,
+        channel: &ChannelId,
+        slot: &SlotLabel,
+    ) -> Result<Vec<Timer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel_id, slot, tag, due_at, set_by FROM timers \
+             WHERE channel_id = ?1 AND slot = ?2 ORDER BY due_at, tag",
+        )
+        .bind(channel.as_str())
+        .bind(slot.as_str())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    pub async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel_id, slot, tag, due_at, set_by FROM timers \
+             ORDER BY due_at, channel_id, slot, tag LIMIT ?1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+        let timer = timer.clone();
+        self.submit_sql(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "DELETE FROM timers WHERE channel_id = ?1 AND slot = ?2 AND tag = ?3 \
+                     AND set_by = ?4",
+                )
+                .bind(timer.channel_id.as_str())
+                .bind(timer.slot.as_str())
+                .bind(&timer.tag)
+                .bind(timer.set_by.0)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
@@ -85,7 +132,31 @@ pub(super) async fn write_bot(
     write: BotWrite,
 ) -> Result<(), StoreError> {
     match write {
-        BotWrite::Attach(bot) => insert_bot(conn, *bot).await,
+        BotWrite::Attach(bot) => {
+            // The new bot starts with no timers: the old one's must not wake it.
+            clear_timers(conn, channel, &bot.slot).await?;
+            insert_bot(conn, *bot).await
+        }
+        BotWrite::FireTimer { slot, tag, set_by } => {
+            let fired = sqlx::query(
+                "DELETE FROM timers WHERE channel_id = ?1 AND slot = ?2 AND tag = ?3 AND set_by = ?4",
+            )
+            .bind(channel.as_str())
+            .bind(slot.as_str())
+            .bind(&tag)
+            .bind(set_by.0)
+            .execute(conn)
+            .await?
+            .rows_affected();
+            if fired == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "the timer {tag:?} of {slot} set at seq {} is no longer pending",
+                    set_by.0
+                )))
+            }
+        }
         BotWrite::Progress {
             slot,
             from,
@@ -94,6 +165,7 @@ pub(super) async fn write_bot(
             failures,
             disabled,
             ended,
+            timers,
         } => {
             let state = state
                 .as_ref()
@@ -113,19 +185,81 @@ pub(super) async fn write_bot(
             .bind(i64::from(failures))
             .bind(i64::from(disabled))
             .bind(i64::from(ended))
-            .execute(conn)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
-            if moved == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(format!(
+            if moved != 1 {
+                return Err(StoreError::Conflict(format!(
                     "the bot in {slot} is no longer at seq {}",
                     from.0
-                )))
+                )));
             }
+            if disabled || ended {
+                return clear_timers(conn, channel, &slot).await;
+            }
+            for timer in timers {
+                write_timer(&mut *conn, channel, &slot, timer).await?;
+            }
+            Ok(())
         }
     }
+}
+
+async fn write_timer(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    slot: &SlotLabel,
+    timer: TimerWrite,
+) -> Result<(), StoreError> {
+    match timer {
+        TimerWrite::Set { tag, due, set_by } => {
+            sqlx::query(
+                "INSERT INTO timers (channel_id, slot, tag, due_at, set_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (channel_id, slot, tag) DO UPDATE SET \
+                 due_at = excluded.due_at, set_by = excluded.set_by",
+            )
+            .bind(channel.as_str())
+            .bind(slot.as_str())
+            .bind(tag)
+            .bind(due.0)
+            .bind(set_by.0)
+            .execute(conn)
+            .await?;
+        }
+        TimerWrite::Cancel { tag } => {
+            sqlx::query("DELETE FROM timers WHERE channel_id = ?1 AND slot = ?2 AND tag = ?3")
+                .bind(channel.as_str())
+                .bind(slot.as_str())
+                .bind(tag)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn clear_timers(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    slot: &SlotLabel,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM timers WHERE channel_id = ?1 AND slot = ?2")
+        .bind(channel.as_str())
+        .bind(slot.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn timer_from_row(row: &SqliteRow) -> Result<Timer, StoreError> {
+    Ok(Timer {
+        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
+        slot: SlotLabel::from_trusted(row.try_get("slot")?),
+        tag: row.try_get("tag")?,
+        due: Timestamp(row.try_get("due_at")?),
+        set_by: Seq(row.try_get("set_by")?),
+    })
 }
 
 fn bot_from_row(row: &SqliteRow) -> Result<BotRecord, StoreError> {
