@@ -67,7 +67,7 @@ def test_rest_conversation(server, rest):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         waiting = pool.submit(bob.get, f"/channels/{channel_id}/messages", params={"cursor": 6, "wait_ms": 20_000})
-        time.sleep(0.5)
+        server.wait_for_waiting_syncs(1)
         assert not waiting.done(), "the sync answered without a new message"
         status, _, _ = alice.post(f"/channels/{channel_id}/messages", json={"text": "your move"})
         assert status == 201

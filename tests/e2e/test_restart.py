@@ -118,7 +118,7 @@ async def test_a_waiting_sync_is_answered_at_shutdown(server, mode):
                 outcome,
                 lambda: alice.raw("sync_messages", {"channel_id": channel_id, "cursor": last, "wait_ms": 30_000}),
             )
-            await anyio.sleep(0.5)
+            await server.parked()
             code = await anyio.to_thread.run_sync(server.stop)
         statuses = [(x.path, x.status) for x in alice.http_log]
 
@@ -141,7 +141,7 @@ def test_a_waiting_rest_sync_is_answered_at_shutdown(server, rest):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         began = time.monotonic()
         waiting = pool.submit(alice.get, f"/channels/{channel_id}/messages", params={"cursor": last, "wait_ms": 30_000})
-        time.sleep(0.5)
+        server.wait_for_waiting_syncs(1)
         assert not waiting.done()
         assert server.stop() == 0
         status, page, _ = waiting.result(timeout=10)
