@@ -41,6 +41,8 @@ WORKSPACE = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("MCP_MULTIPLAYER_BIN") or WORKSPACE / "target" / "debug" / "mcp-multiplayer")
 
 MODES = ["legacy", "2026-07-28"]
+# The line `serve` prints on stdout once it listens (documented where main.rs prints it); read
+# here only, by `ServerProcess.start`.
 LISTENING = re.compile(r"mcp-multiplayer listening on (http://127\.0\.0\.1:(\d+)) \(MCP endpoint (\S+)\)")
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 8.0
@@ -163,6 +165,23 @@ class ServerProcess:
         code = self.stop()
         assert code == 0, f"the server exited with {code} after SIGTERM\n{self.log_tail()}"
         self.start(self.port if same_port else 0)
+
+    def waiting_syncs(self) -> int:
+        """How many syncs are waiting now, by /healthz."""
+        return httpx2.get(f"{self.base_url}/healthz", timeout=5.0).json()["waiting_syncs"]
+
+    def wait_for_waiting_syncs(self, expected: int, timeout_s: float = 10.0) -> None:
+        """Returns once /healthz counts `expected` waiting syncs. Each has then read the channel
+        and subscribed to it, so a post made now wakes it; a sleep only made that likely, and a
+        post that won the race was answered at once, proving nothing."""
+        deadline = time.monotonic() + timeout_s
+        while (waiting := self.waiting_syncs()) != expected:
+            assert time.monotonic() < deadline, f"{waiting} waiting syncs after {timeout_s} s, not {expected}"
+            time.sleep(0.01)
+
+    async def parked(self, expected: int = 1) -> None:
+        """`wait_for_waiting_syncs` from async code, without blocking the event loop."""
+        await anyio.to_thread.run_sync(self.wait_for_waiting_syncs, expected)
 
     @property
     def running(self) -> bool:

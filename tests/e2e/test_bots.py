@@ -433,6 +433,7 @@ async def test_hostile_bot_is_contained_disabled_and_replaced(server, mode):
         # Bob's view says so too, and a disabled bot gets no more events.
         assert bot_slot_of(await bob.call("get_channel", channel_id=channel_id))["bot"]["disabled"] is True
         quiet = (await alice.call("post_message", channel_id=channel_id, text="anyone?"))["message"]["seq"]
+        # Silence has no event to wait on: give a bot that wrongly ran the time an echo takes.
         await anyio.sleep(0.5)
         seen = await feed.everything()
         assert not [m for m in seen if m["seq"] > quiet and m["kind"] != "user"], "a disabled bot stays quiet"

@@ -31,8 +31,7 @@ async def test_a_post_wakes_a_waiting_sync(server, mode):
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(wait_for_bob)
-            # Let alice's sync reach the server and start waiting before bob speaks.
-            await anyio.sleep(1.0)
+            await server.parked()
             assert "result" not in outcome, f"the sync answered without a new message: {outcome}"
             await bob.call("post_message", channel_id=channel_id, text="your turn")
 
@@ -42,9 +41,34 @@ async def test_a_post_wakes_a_waiting_sync(server, mode):
         assert [(m["from_slot"], m["text"]) for m in page["messages"]] == [("bob", "your turn")]
         assert page["next_cursor"] == cursor + 1
         assert page["has_more"] is False
-        # It waited for the post, and it answered soon after it rather than at the deadline.
-        assert page["waited_ms"] >= 500, page["waited_ms"]
+        # It was waiting before the post (the server counted it), and it answered soon after
+        # the post rather than at the deadline.
+        assert page["waited_ms"] <= 1000 * outcome["elapsed"], (page["waited_ms"], outcome["elapsed"])
         assert outcome["elapsed"] < 10, f"woken after {outcome['elapsed']:.1f} s of a {WAIT_MS} ms wait"
+
+
+async def test_a_sync_refused_while_it_waits_gets_a_tool_error(server, mode):
+    """A waiting sync whose caller loses the seat (kicked) is answered with the refusal, shaped
+    as every tool error is, in both protocol versions (a parked sync is answered by the
+    server's own middleware, not by the MCP library)."""
+    async with connect(server, "alice", mode) as alice, connect(server, "bob", mode) as bob:
+        created = await create_with(alice, ["invite:alice", "invite:bob"], ("bob", bob))
+        channel_id = created["channel"]["channel_id"]
+        cursor = (await bob.call("get_channel", channel_id=channel_id))["last_seq"]
+        outcome: dict = {}
+
+        async def bob_waits() -> None:
+            outcome["result"] = await bob.raw("sync_messages", {"channel_id": channel_id, "cursor": cursor, "wait_ms": WAIT_MS})
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(bob_waits)
+            await server.parked()
+            await alice.call("update_channel", channel_id=channel_id, op="kick", slot="bob")
+
+        refusal = parse_tool_error(outcome["result"])
+        assert refusal.code == "NOT_MEMBER", refusal
+        # The same refusal as a sync that is turned away at once.
+        assert await bob.error("sync_messages", channel_id=channel_id, cursor=cursor, wait_ms=0) == refusal
 
 
 async def test_a_waiting_sync_sends_progress_and_returns_empty(server, mode):

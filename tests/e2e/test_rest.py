@@ -35,30 +35,35 @@ def test_rest_conversation(server, rest):
     assert status == 200, joined
     assert joined["your_seat"]["slot"] == "bob"
     assert joined["channel"]["your_slots"] == ["bob"]
-    status, _, _ = eve.post("/join", json={"code": invite_for(created, "watcher")})
+    status, watching, _ = eve.post("/join", json={"code": invite_for(created, "watcher")})
     assert status == 200
+    # The join answers' heads, not a count of the notices a create and a join write.
+    head = watching["channel"]["last_seq"]
+    assert joined["channel"]["last_seq"] < head
 
     # --- get ---
     status, view, _ = bob.get(f"/channels/{channel_id}")
     assert status == 200
     assert {s["slot"]: s.get("holder") for s in view["slots"]} == {"alice": "alice", "bob": "bob", "watcher": "eve"}
-    assert view["last_seq"] == 4
+    assert view["last_seq"] == head
 
     # --- post ---
     status, posted, _ = alice.post(f"/channels/{channel_id}/messages", json={"text": "hi bob", "data": {"move": 1}})
     assert status == 201, posted
-    assert posted["message"]["seq"] == 5 and posted["message"]["from_slot"] == "alice"
+    assert posted["message"]["seq"] == head + 1 and posted["message"]["from_slot"] == "alice"
     status, private, _ = alice.post(f"/channels/{channel_id}/messages", json={"text": "secret", "to": "bob"})
     assert status == 201 and private["message"]["to"] == "bob"
+    hi, secret = posted["message"]["seq"], private["message"]["seq"]
+    assert secret == hi + 1
 
     # --- sync ---
-    status, page, _ = bob.get(f"/channels/{channel_id}/messages", params={"cursor": 4, "wait_ms": 0})
+    status, page, _ = bob.get(f"/channels/{channel_id}/messages", params={"cursor": head, "wait_ms": 0})
     assert status == 200, page
-    assert [(m["seq"], m["text"]) for m in page["messages"]] == [(5, "hi bob"), (6, "secret")]
-    assert page["next_cursor"] == 6 and page["has_more"] is False and page["slot"] == "bob"
-    status, page, _ = eve.get(f"/channels/{channel_id}/messages", params={"cursor": 4, "wait_ms": 0})
+    assert [(m["seq"], m["text"]) for m in page["messages"]] == [(hi, "hi bob"), (secret, "secret")]
+    assert page["next_cursor"] == secret and page["has_more"] is False and page["slot"] == "bob"
+    status, page, _ = eve.get(f"/channels/{channel_id}/messages", params={"cursor": head, "wait_ms": 0})
     assert [m["text"] for m in page["messages"]] == ["hi bob"], "the spectator does not see the private message"
-    assert page["next_cursor"] == 6
+    assert page["next_cursor"] == secret
     status, page, _ = bob.get(f"/channels/{channel_id}/messages", params={"cursor": 0, "wait_ms": 0, "limit": 2})
     assert [m["seq"] for m in page["messages"]] == [1, 2] and page["has_more"] is True and page["next_cursor"] == 2
     assert page["channel"]["channel_id"] == channel_id
@@ -66,8 +71,8 @@ def test_rest_conversation(server, rest):
     # --- long poll: bob waits, alice speaks ---
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
-        waiting = pool.submit(bob.get, f"/channels/{channel_id}/messages", params={"cursor": 6, "wait_ms": 20_000})
-        time.sleep(0.5)
+        waiting = pool.submit(bob.get, f"/channels/{channel_id}/messages", params={"cursor": secret, "wait_ms": 20_000})
+        server.wait_for_waiting_syncs(1)
         assert not waiting.done(), "the sync answered without a new message"
         status, _, _ = alice.post(f"/channels/{channel_id}/messages", json={"text": "your move"})
         assert status == 201
@@ -159,7 +164,9 @@ def test_rest_errors(server, rest):
         (bob, "POST", f"/channels/{channel_id}/admin", {"json": {"op": "close"}}, 403, "NOT_ADMIN"),
     ]
     # alice takes a second seat, so slot-less calls are ambiguous for her.
-    assert alice.post("/join", json={"code": invite_for(created, "alt")})[0] == 200
+    status, second_seat, _ = alice.post("/join", json={"code": invite_for(created, "alt")})
+    assert status == 200
+    head = second_seat["channel"]["last_seq"]
     spectator = rest(server, "spectator")
     cases.append((spectator, "POST", messages, {"json": {"text": "boo"}}, 403, "READ_ONLY_SEAT"))
 
@@ -175,7 +182,7 @@ def test_rest_errors(server, rest):
 
     # None of that wrote anything.
     status, view, _ = alice.get(f"/channels/{channel_id}")
-    assert status == 200 and view["last_seq"] == 5 and view["closed"] is False and view["name"] == "errors"
+    assert status == 200 and view["last_seq"] == head and view["closed"] is False and view["name"] == "errors"
 
 
 def test_rest_and_mcp_share_one_channel(server, rest):

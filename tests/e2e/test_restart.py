@@ -28,22 +28,24 @@ async def test_restart_keeps_everything(server, mode):
         bob_token = joined["your_seat"]["rejoin_token"]
         await alice.call("post_message", channel_id=channel_id, text="move 1", data={"square": "e4"})
         await bob.call("post_message", channel_id=channel_id, text="move 2")
-        await alice.call("post_message", channel_id=channel_id, text="psst", to="bob")
+        psst = await alice.call("post_message", channel_id=channel_id, text="psst", to="bob")
 
         view_before = await alice.call("get_channel", channel_id=channel_id)
         last = view_before["last_seq"]
-        assert last == 6
-        # alice reads to the end, bob only up to 3: both read cursors must survive.
+        assert last == psst["message"]["seq"]
+        # alice reads to the end, bob only up to his join: both read cursors must survive.
+        bob_read = joined["channel"]["last_seq"]
         before_alice = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
-        before_bob = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0, limit=3)
-        assert before_bob["next_cursor"] == 3 and before_bob["has_more"] is True
+        before_bob = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0, limit=bob_read)
+        assert before_bob["next_cursor"] == bob_read and before_bob["has_more"] is True
 
         async def unread(player):
             listing = await player.call("list_channels")
             return [seat["unread"] for c in listing["channels"] for seat in c["seats"]]
 
         assert await eventually(lambda: unread(alice), [0]) == [0]
-        # bob has read 1..3; of 4..6 he wrote 5, so alice's move and her private note are unread.
+        # bob has read up to his join; of the three posts after it he wrote one, so alice's move
+        # and her private note are unread.
         assert await eventually(lambda: unread(bob), [2]) == [2]
 
         # SIGTERM mid-conversation; restart() insists on a clean exit (code 0) well within the
@@ -61,7 +63,7 @@ async def test_restart_keeps_everything(server, mode):
         assert await unread(alice) == [0]
         assert await unread(bob) == [2]
         after_alice = await alice.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0)
-        after_bob = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0, limit=3)
+        after_bob = await bob.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0, limit=bob_read)
         for after, before in ((after_alice, before_alice), (after_bob, before_bob)):
             del after["waited_ms"], before["waited_ms"]
             assert unsigned(after) == unsigned(before)
@@ -118,7 +120,7 @@ async def test_a_waiting_sync_is_answered_at_shutdown(server, mode):
                 outcome,
                 lambda: alice.raw("sync_messages", {"channel_id": channel_id, "cursor": last, "wait_ms": 30_000}),
             )
-            await anyio.sleep(0.5)
+            await server.parked()
             code = await anyio.to_thread.run_sync(server.stop)
         statuses = [(x.path, x.status) for x in alice.http_log]
 
@@ -141,7 +143,7 @@ def test_a_waiting_rest_sync_is_answered_at_shutdown(server, rest):
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         began = time.monotonic()
         waiting = pool.submit(alice.get, f"/channels/{channel_id}/messages", params={"cursor": last, "wait_ms": 30_000})
-        time.sleep(0.5)
+        server.wait_for_waiting_syncs(1)
         assert not waiting.done()
         assert server.stop() == 0
         status, page, _ = waiting.result(timeout=10)

@@ -17,6 +17,8 @@ export const WORKSPACE = resolve(HERE, '..', '..');
 export const BINARY =
   process.env.MCP_MULTIPLAYER_BIN || join(WORKSPACE, 'target', 'debug', 'mcp-multiplayer');
 
+// The line `serve` prints on stdout once it listens (documented where main.rs prints it); read
+// here only, by startServer, which every JavaScript test uses.
 const LISTENING =
   /mcp-multiplayer listening on (http:\/\/127\.0\.0\.1:(\d+)) \(MCP endpoint (\S+)\)/;
 const START_TIMEOUT_MS = 20_000;

@@ -179,7 +179,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .collect();
     tracing::info!(addresses = %addresses.join(", "), public_url = %public_url, database = %settings.database.describe(), "listening");
     tracing::info!("{}", how_to_connect(&public_url, &auth_mode));
-    // A stable line on stdout, for scripts and tests that start the server on port 0.
+    // A stable line on stdout, for scripts and tests that start the server on port 0:
+    // `mcp-multiplayer listening on http://ADDRESS (MCP endpoint http://ADDRESS/mcp)`, the first
+    // address bound. Each language reads it in one place: `tests/support/mod.rs`,
+    // `tests/e2e/conftest.py`, `tests/js/helpers.mjs`, and the bench's `server.rs`.
     println!("mcp-multiplayer listening on http://{local} (MCP endpoint http://{local}/mcp)");
 
     let grace = Duration::from_secs(settings.shutdown_grace_secs);

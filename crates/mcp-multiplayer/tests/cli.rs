@@ -3,10 +3,13 @@
 //! flags (`--listen` with a host name, `--database-url`), what it logs when stderr is not a
 //! terminal, errors that must not show a password, and the `/` page.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use support::{Server, serve_command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_mcp-multiplayer");
 
@@ -24,53 +27,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A started `serve`, with its stderr collected, killed on drop.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    fn start(args: &[&str], cwd: &Path) -> Served {
-        let mut child = Command::new(BINARY)
-            .arg("serve")
-            .args(args)
-            .current_dir(cwd)
-            .env("RUST_LOG", "info")
-            .env_remove("NO_COLOR")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("a first line");
-        let base = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Served { child, base }
-    }
-
-    /// Stops the server and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let mut logged = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut logged);
-        }
-        let _ = self.child.wait();
-        logged
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `serve` with `args` in `cwd`, logging at info without colour settings from the caller, its
+/// stderr kept for [`Server::stop_and_read_log`].
+fn serve(args: &[&str], cwd: &Path) -> Server {
+    let mut command = serve_command();
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped());
+    Server::launch(command)
 }
 
 fn get(url: &str, accept: &str) -> (u16, String, String) {
@@ -186,7 +153,7 @@ fn serve_resolves_a_listen_name_and_makes_the_database_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("nested").join("deeper").join("x.db");
     let url = format!("sqlite://{}", file.display());
-    let served = Served::start(
+    let served = serve(
         &[
             "--auth",
             "dev",
@@ -224,7 +191,7 @@ fn serve_resolves_a_listen_name_and_makes_the_database_folder() {
     // Not a terminal: no colour codes; and the log (written before the address line on
     // stdout) says how to connect.
     let port = port.to_owned();
-    let logged = served.stop();
+    let logged = served.stop_and_read_log();
     assert!(
         !logged.contains('\u{1b}'),
         "ANSI escapes in a piped log: {logged:?}"
@@ -242,12 +209,12 @@ fn serve_resolves_a_listen_name_and_makes_the_database_folder() {
 #[test]
 fn the_oauth_startup_log_says_how_to_connect() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let served = Served::start(
+    let served = serve(
         &["--listen", "127.0.0.1:0", "--data-dir", "data"],
         dir.path(),
     );
     let base = served.base.clone();
-    let logged = served.stop();
+    let logged = served.stop_and_read_log();
     assert!(
         logged.contains(&format!("add {base}/mcp as a custom connector")),
         "{logged}"
@@ -273,7 +240,7 @@ fn keys_rotate_beside_a_running_server_and_every_key_stays_published() {
         "--data-dir",
         "data",
     ];
-    let served = Served::start(&args, dir.path());
+    let served = serve(&args, dir.path());
     let published = |base: &str| {
         let (status, content_type, body) =
             get(&format!("{base}/.well-known/mcp-multiplayer-keys"), "*/*");
@@ -329,14 +296,14 @@ fn keys_rotate_beside_a_running_server_and_every_key_stays_published() {
     assert!(rows[1].ends_with("active"), "{listed}");
     let second_id = rows[1].split_whitespace().next().expect("an id").to_owned();
     assert_ne!(second_id, first_id);
-    let logged = served.stop();
+    let logged = served.stop_and_read_log();
     assert!(
         logged.contains(&first_id),
         "the start names its key: {logged}"
     );
 
     // At its next start the server signs with the new key, and still publishes the old one.
-    let served = Served::start(&args, dir.path());
+    let served = serve(&args, dir.path());
     let after = published(&served.base);
     assert_eq!(after["active"], second_id.as_str(), "{after}");
     let keys = after["keys"].as_array().expect("keys");

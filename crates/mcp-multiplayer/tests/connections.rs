@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{Server, agent, call, create_channel};
@@ -18,7 +18,7 @@ struct Exchange {
 
 impl Exchange {
     fn send(server: &Server, request: &[u8]) -> Exchange {
-        let address = server.base.trim_start_matches("http://");
+        let address = server.address();
         let mut stream = TcpStream::connect(address).expect("connect");
         stream.write_all(request).expect("send");
         Exchange { stream }
@@ -112,7 +112,7 @@ fn mcp_post_as(server: &Server, token: &str, body: &Value, protocol: Protocol) -
         );
     }
     let body = body.to_string();
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     format!(
         "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
@@ -172,15 +172,18 @@ fn channel_with_bob(server: &Server) -> (String, i64) {
     (channel, last_seq)
 }
 
-/// A sync Bob sends that must be waiting (not answered) a moment later.
+/// A sync Bob sends, returned once the server counts it as waiting.
 fn parked_sync(server: &Server, channel: &str, cursor: i64) -> Exchange {
-    let mut exchange = Exchange::send(
+    parked_sync_as(server, channel, cursor, Protocol::Legacy)
+}
+
+fn parked_sync_as(server: &Server, channel: &str, cursor: i64, protocol: Protocol) -> Exchange {
+    let waiting = server.waiting_syncs();
+    let exchange = Exchange::send(
         server,
-        &mcp_post(server, "bob", &sync_call(channel, cursor)),
+        &mcp_post_as(server, "bob", &sync_call(channel, cursor), protocol),
     );
-    if let Some((status, body)) = exchange.answer(Duration::from_millis(300)) {
-        panic!("the sync answered instead of waiting: {status} {body}");
-    }
+    server.wait_for_waiting_syncs(waiting + 1);
     exchange
 }
 
@@ -209,29 +212,10 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
 
     // The clients go away without an answer; the server must notice and free their slots.
     drop(abandoned);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut waiting = Vec::new();
-    while waiting.len() < 3 {
-        let mut exchange = Exchange::send(
-            &server,
-            &mcp_post(&server, "bob", &sync_call(&channel, head)),
-        );
-        match exchange.answer(Duration::from_millis(300)) {
-            None => waiting.push(exchange),
-            Some((_, body)) => {
-                assert_eq!(
-                    tool_text(&body)["error"]["code"],
-                    "LIMIT_EXCEEDED",
-                    "{body}"
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "abandoned syncs still hold their slots after 10 s"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
+    server.wait_for_waiting_syncs(0);
+    let waiting: Vec<Exchange> = (0..3)
+        .map(|_| parked_sync(&server, &channel, head))
+        .collect();
 
     // One post answers every parked sync with it.
     call(
@@ -257,7 +241,7 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
 fn a_request_head_over_8_kib_is_refused_with_431() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     let padding = "x".repeat(9 * 1024);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Padding: {padding}\r\n\r\n");
     let (status, _) = Exchange::send(&server, request.as_bytes())
@@ -276,7 +260,7 @@ fn a_request_head_over_8_kib_is_refused_with_431() {
 fn a_client_that_trickles_its_request_is_cut_off() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &["--request-read-timeout-secs", "1"]);
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     let mut slow = Exchange::send(
         &server,
         format!("POST /mcp HTTP/1.1\r\nHost: {host}\r\n").as_bytes(),
@@ -341,11 +325,7 @@ fn a_parked_answer_has_the_shape_of_an_immediate_one() {
                 .expect("an immediate answer");
         assert_eq!(status, 200, "{protocol:?}: {immediate}");
 
-        let mut parked = Exchange::send(&server, &post(&sync_call(&channel, cursor)));
-        assert!(
-            parked.answer(Duration::from_millis(300)).is_none(),
-            "{protocol:?}: it waits"
-        );
+        let mut parked = parked_sync_as(&server, &channel, cursor, protocol);
         call(
             &agent(),
             "POST",
@@ -395,6 +375,75 @@ fn a_parked_answer_has_the_shape_of_an_immediate_one() {
     }
 }
 
+/// A parked sync that ends in a refusal (here: Bob loses his seat while he waits) is answered
+/// by the middleware too, and must be the tool error an immediate refusal is, in both protocol
+/// versions: `isError`, the error text and JSON, the request's id.
+#[test]
+fn a_parked_sync_refused_while_waiting_answers_a_tool_error_in_both_protocols() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    for protocol in [Protocol::Legacy, Protocol::PerRequest] {
+        let (channel, head) = channel_with_bob(&server);
+        let mut parked = parked_sync_as(&server, &channel, head, protocol);
+        call(
+            &agent(),
+            "POST",
+            &format!("{}/api/channels/{channel}/admin", server.base),
+            "alice",
+            Some(json!({"op": "kick", "slot": "bob"})),
+        )
+        .expect("kick");
+        let (status, refused) = parked
+            .answer(Duration::from_secs(10))
+            .expect("the parked sync answers when Bob loses his seat");
+        assert_eq!(status, 200, "{protocol:?}: {refused}");
+        let (status, immediate) = Exchange::send(
+            &server,
+            &mcp_post_as(&server, "bob", &sync_call(&channel, head), protocol),
+        )
+        .answer(Duration::from_secs(10))
+        .expect("an immediate refusal");
+        assert_eq!(status, 200, "{protocol:?}: {immediate}");
+
+        let refused: Value = serde_json::from_str(&refused).expect("JSON");
+        let immediate: Value = serde_json::from_str(&immediate).expect("JSON");
+        assert_eq!(refused["id"], 7, "{protocol:?}: {refused}");
+        assert!(
+            refused.get("error").is_none(),
+            "{protocol:?}: a tool refusal, not a JSON-RPC error: {refused}"
+        );
+        assert_eq!(
+            refused["result"]["isError"], true,
+            "{protocol:?}: {refused}"
+        );
+        assert!(
+            refused["result"].get("structuredContent").is_none(),
+            "{protocol:?}: {refused}"
+        );
+        assert_eq!(
+            tool_text(&refused.to_string())["error"]["code"],
+            "NOT_MEMBER",
+            "{protocol:?}: {refused}"
+        );
+        assert!(
+            refused["result"]["content"][0]["text"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("NOT_MEMBER: ")),
+            "{protocol:?}: the first block is 'CODE: message': {refused}"
+        );
+        // The same refusal as a sync that is turned away at once, key for key.
+        let mut expected = immediate["result"].clone();
+        let mut got = refused["result"].clone();
+        for result in [&mut expected, &mut got] {
+            result.as_object_mut().map(|result| result.remove("_meta"));
+        }
+        assert_eq!(
+            got, expected,
+            "{protocol:?}: parked {refused} vs immediate {immediate}"
+        );
+    }
+}
+
 fn head_seq(server: &Server, channel: &str) -> i64 {
     let view = call(
         &agent(),
@@ -411,7 +460,7 @@ fn head_seq(server: &Server, channel: &str) -> i64 {
 fn past_the_connection_limit_a_client_waits_for_a_free_seat() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &["--max-connections", "2"]);
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     let health = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let mut first = Exchange::send(&server, health.as_bytes());
     let mut second = Exchange::send(&server, health.as_bytes());
@@ -420,6 +469,8 @@ fn past_the_connection_limit_a_client_waits_for_a_free_seat() {
         assert_eq!(status, 200);
     }
     // Both keep-alive connections stay open; a third is accepted by the kernel but not served.
+    // Nothing can be observed of a connection not served, so this waits: a server that served
+    // it would answer a health check in well under the half second.
     let mut third = Exchange::send(&server, health.as_bytes());
     assert!(
         third.answer(Duration::from_millis(500)).is_none(),
@@ -454,7 +505,7 @@ fn read_until_closed(exchange: &mut Exchange, patience: Duration) -> (String, bo
 fn a_request_with_two_host_headers_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     for path in ["/healthz", "/mcp"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nHost: evil.example\r\n\r\n");
         let (status, body) = Exchange::send(&server, request.as_bytes())
@@ -474,7 +525,7 @@ fn a_request_with_two_host_headers_is_refused() {
 fn ambiguously_framed_requests_are_refused_and_their_connection_closed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &[]);
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     let smuggled = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
 
     let body = r#"{"name":"x","slots":["invite:a"]}"#;
@@ -580,7 +631,7 @@ fn an_oversized_mcp_request_gets_a_json_rpc_error_naming_the_cap() {
     assert!(answer["error"]["data"]["hint"].is_string(), "{answer}");
 
     // REST keeps its own error shape.
-    let host = server.base.trim_start_matches("http://");
+    let host = server.address();
     let padding = "x".repeat(300 * 1024);
     let rest = format!(
         "POST /api/channels HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer bob\r\n\

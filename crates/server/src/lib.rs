@@ -76,6 +76,7 @@ pub fn app(parts: AppParts) -> Router {
         matches!(parts.authenticator, Authenticator::Dev),
     ));
     let keys = get(published_keys).with_state(parts.service.clone());
+    let health = get(healthz).with_state(parts.service.clone());
     let authorization_server = match parts.authenticator.oauth() {
         Some(server) => oauth::router(server.clone(), parts.trusted_proxies),
         None => Router::new(),
@@ -93,7 +94,7 @@ pub fn app(parts: AppParts) -> Router {
             middleware::authenticate,
         ));
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", health)
         .route("/", get(home::page).with_state(home))
         .route("/api/openapi.json", api::openapi_route())
         .route(KEYS_PATH, keys)
@@ -113,8 +114,14 @@ pub fn app(parts: AppParts) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// `GET /healthz`: up, the version, and how many syncs are waiting now. That count is also
+/// what lets a test know a long-poll is parked before it posts, instead of sleeping on it.
+async fn healthz(State(service): State<Service>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "waiting_syncs": service.waiting_syncs(),
+    }))
 }
 
 /// `GET /.well-known/mcp-multiplayer-keys`: every public key that ever signed a head (active

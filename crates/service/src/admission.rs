@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use domain::{DomainError, PrincipalId};
@@ -14,7 +15,15 @@ use crate::error::ServiceError;
 pub(crate) struct Admission {
     limiter: Option<DefaultKeyedRateLimiter<PrincipalId>>,
     max_waiting: usize,
-    waiting: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+    waiting: Arc<Waiting>,
+}
+
+/// The syncs waiting now: per principal for the cap, and in total, which `/healthz` reports
+/// without taking the lock (tests wait on it to know a sync is parked before they post).
+#[derive(Default)]
+struct Waiting {
+    per_principal: Mutex<HashMap<PrincipalId, usize>>,
+    total: AtomicUsize,
 }
 
 impl Admission {
@@ -66,6 +75,7 @@ impl Admission {
     pub(crate) fn start_waiting(&self, who: &PrincipalId) -> Result<WaitingGuard, ServiceError> {
         let mut waiting = self
             .waiting
+            .per_principal
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         let count = waiting.entry(who.clone()).or_default();
@@ -77,22 +87,30 @@ impl Admission {
             .into());
         }
         *count += 1;
+        self.waiting.total.fetch_add(1, Ordering::Relaxed);
         Ok(WaitingGuard {
             who: who.clone(),
             waiting: self.waiting.clone(),
         })
     }
+
+    /// How many syncs are waiting now, over all principals.
+    pub(crate) fn waiting_syncs(&self) -> usize {
+        self.waiting.total.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct WaitingGuard {
     who: PrincipalId,
-    waiting: Arc<Mutex<HashMap<PrincipalId, usize>>>,
+    waiting: Arc<Waiting>,
 }
 
 impl Drop for WaitingGuard {
     fn drop(&mut self) {
+        self.waiting.total.fetch_sub(1, Ordering::Relaxed);
         let mut waiting = self
             .waiting
+            .per_principal
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if let Some(count) = waiting.get_mut(&self.who) {
@@ -101,5 +119,27 @@ impl Drop for WaitingGuard {
                 waiting.remove(&self.who);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_total_counts_every_principal_and_falls_when_a_sync_ends() {
+        let admission = Admission::new(0, 2);
+        let (alice, bob) = (PrincipalId::new("alice"), PrincipalId::new("bob"));
+        let first = admission.start_waiting(&alice).expect("under the cap");
+        let second = admission.start_waiting(&bob).expect("under the cap");
+        assert_eq!(admission.waiting_syncs(), 2);
+        drop(first);
+        assert_eq!(admission.waiting_syncs(), 1);
+        // A refusal at the cap is not a waiting sync.
+        let _again = admission.start_waiting(&bob).expect("under the cap");
+        assert!(admission.start_waiting(&bob).is_err());
+        assert_eq!(admission.waiting_syncs(), 2);
+        drop(second);
+        assert_eq!(admission.waiting_syncs(), 1);
     }
 }

@@ -325,6 +325,12 @@ impl Service {
         self.inner.admission.admit(who)
     }
 
+    /// How many syncs are waiting for a message right now (long-polls over REST and MCP,
+    /// parked or not), for `/healthz`.
+    pub fn waiting_syncs(&self) -> usize {
+        self.inner.admission.waiting_syncs()
+    }
+
     /// The one place where access is decided: every method calls this first, naming what it
     /// needs, and gets the principal to act for. It also counts the call against the caller's
     /// rate limit.
