@@ -245,10 +245,6 @@ fn case(runner: &mut TestRunner) -> (Value, Value) {
     }
 }
 
-fn oracle_script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/commitment_oracle.py")
-}
-
 /// python3, or `None` (with a loud line) when it is absent outside CI; in CI its absence fails.
 fn python() -> Option<&'static str> {
     let found = Command::new("python3")
