@@ -190,7 +190,11 @@ proptest! {
         other_cuts in any::<[usize; 3]>(),
     ) {
         let (one, two) = (split(&chars, cuts), split(&chars, other_cuts));
-        prop_assume!(one != two);
+        // Equal cuts are the same fields: nothing to compare (not a rejection, which a
+        // million-case run would exhaust).
+        if one == two {
+            return Ok(());
+        }
         prop_assert_ne!(commit(&one), commit(&two), "{:?} and {:?}", one, two);
     }
 
@@ -211,7 +215,9 @@ proptest! {
             message
         };
         let (one, two) = (shared(cut), shared(other_cut));
-        prop_assume!(one != two);
+        if one == two {
+            return Ok(());
+        }
         prop_assert_ne!(message_digest(&channel, &one), message_digest(&channel, &two));
     }
 }

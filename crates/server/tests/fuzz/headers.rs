@@ -26,11 +26,21 @@ fn header_bytes(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>
     proptest::collection::vec(piece, 0..5).prop_map(|pieces| pieces.concat())
 }
 
-/// What the documented Host rule decides: the name before an all-digit port (or inside
-/// brackets) is on the list, case aside.
+/// What the documented Host rule decides: the name before an all-digit port, or an IPv6
+/// literal in brackets before an optional port, is on the list, case aside.
 fn host_allowed(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        Some(rest) => match rest.split_once(']') {
+            Some((name, "")) => name,
+            Some((name, port))
+                if port
+                    .strip_prefix(':')
+                    .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())) =>
+            {
+                name
+            }
+            _ => host,
+        },
         None => match host.rsplit_once(':') {
             Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
             _ => host,
