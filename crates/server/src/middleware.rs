@@ -51,7 +51,8 @@ impl HostPolicy {
 /// `[localhost` (found by fuzzing: it passed as `localhost`, then rmcp refused it with a bare
 /// 400), is returned whole, so it matches no allowed name.
 fn host_name(host: &str) -> &str {
-    let is_port = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
+    // Not empty: `::1:` would otherwise pass as the unbracketed `::1` (also found by fuzzing).
+    let is_port = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = host.strip_prefix('[') {
         return match rest.split_once(']') {
             Some((name, "")) => name,
@@ -441,6 +442,7 @@ mod tests {
             "[localhost",
             "[::1]x",
             "[::1]:80x",
+            "::1:",
         ] {
             assert!(!policy.host_allowed(bad), "{bad}");
         }

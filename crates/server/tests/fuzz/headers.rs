@@ -42,7 +42,9 @@ fn host_allowed(host: &str) -> bool {
             _ => host,
         },
         None => match host.rsplit_once(':') {
-            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
+                name
+            }
             _ => host,
         },
     };
