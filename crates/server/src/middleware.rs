@@ -47,18 +47,21 @@ impl HostPolicy {
     }
 }
 
-/// `example.com:8100` → `example.com`; `[::1]:8100` → `::1`.
+/// `example.com:8100` → `example.com`; `[::1]:8100` → `::1`. A Host that is neither, such as
+/// `[localhost` (found by fuzzing: it passed as `localhost`, then rmcp refused it with a bare
+/// 400), is returned whole, so it matches no allowed name.
 fn host_name(host: &str) -> &str {
+    // Not empty: `::1:` would otherwise pass as the unbracketed `::1` (also found by fuzzing).
+    let is_port = |port: &str| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        return match rest.split_once(']') {
+            Some((name, "")) => name,
+            Some((name, port)) if port.strip_prefix(':').is_some_and(is_port) => name,
+            _ => host,
+        };
     }
-    host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            name
-        } else {
-            host
-        }
-    })
+    host.rsplit_once(':')
+        .map_or(host, |(name, port)| if is_port(port) { name } else { host })
 }
 
 fn origin_matches(allowed: &str, origin: &str) -> bool {
@@ -432,7 +435,15 @@ mod tests {
         for ok in ["localhost:8100", "127.0.0.1", "[::1]:80", "MCP.example.com"] {
             assert!(policy.host_allowed(ok), "{ok}");
         }
-        for bad in ["evil.com", "localhost.evil.com:8100", "127.0.0.2:8100"] {
+        for bad in [
+            "evil.com",
+            "localhost.evil.com:8100",
+            "127.0.0.2:8100",
+            "[localhost",
+            "[::1]x",
+            "[::1]:80x",
+            "::1:",
+        ] {
             assert!(!policy.host_allowed(bad), "{bad}");
         }
     }

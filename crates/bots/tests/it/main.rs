@@ -3,6 +3,7 @@
 
 mod api;
 mod determinism;
+mod fuzz_commitment;
 mod guess;
 mod hostile;
 mod python;
