@@ -7,12 +7,12 @@
 
 use bots::{
     BotError, BotErrorKind, BotSource, Event, Language, MAX_TIMER_CALLS, MAX_TIMER_MS,
-    MAX_TIMER_TAG_BYTES, Reaction, TimerRequest, run_event,
+    MAX_TIMER_TAG_BYTES, Reaction, TimerRequest,
 };
 use domain::{Message, MessageKind, Notice, Seq, Timestamp};
 use serde_json::json;
 
-use crate::support::{NOW_MS, assert_contained, context, relaxed_limits, slot, texts};
+use crate::support::{NOW_MS, assert_contained, context, relaxed_limits, run_event, slot, texts};
 
 const LANGUAGES: [Language; 2] = [Language::JavaScript, Language::Python];
 
