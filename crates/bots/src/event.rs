@@ -27,10 +27,10 @@ pub enum Event {
 impl Event {
     /// What a channel message is for the bot in `slot`, if anything: every `user` message, the
     /// seat notices, and the notices of its own attachment and of its own timers firing; never
-    /// bots' posts (two echo bots
-    /// would talk forever) nor other notices. Notices are read with the codec of
-    /// [`domain::notice`], never from their text, so the server and an offline verifier give
-    /// a bot the same events. A system message this server cannot decode is no event.
+    /// bots' posts (two echo bots would talk forever), another bot's timers, nor other notices.
+    /// Notices are read with the codec of [`domain::notice`], never from their text, so the
+    /// server and an offline verifier give a bot the same events. A system message this server
+    /// cannot decode is no event.
     pub fn for_bot(slot: &SlotLabel, message: &Message) -> Option<Event> {
         let player = |slot: &SlotLabel, name: Option<&String>| Player {
             slot: slot.clone(),
@@ -110,8 +110,8 @@ pub fn handler_name(name: &str) -> Option<&'static str> {
 
 /// An event as bot code receives it: the handler to call and its one argument, as JSON
 /// (`player` for joins and leaves, `msg` for messages, the tag string for timers, nothing for
-/// `on_init`). This is what
-/// crosses into a worker process; the runtimes never see the channel's own types.
+/// `on_init`). This is what crosses into a worker process; the runtimes never see the channel's
+/// own types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Call {
     pub handler: String,
@@ -247,7 +247,8 @@ pub struct Reaction {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum TimerRequest {
-    /// Sets the timer `tag` to fire `ms` after the event's time, replacing any pending timer with that tag.
+    /// Sets the timer `tag` to fire `ms` after the event's time, replacing any pending timer
+    /// with that tag.
     Set { tag: String, ms: u64 },
     /// Cancels the pending timer `tag`, if any.
     Cancel { tag: String },

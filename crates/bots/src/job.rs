@@ -4,9 +4,9 @@
 //! The wire form is JSON. Requests come from the server, which the worker trusts. Replies come
 //! from a process that ran untrusted code and may have been subverted, so [`decode_outcome`]
 //! checks every field as the runtimes' own host functions would: slot labels, body caps, the end
-//! reason's size, the timer requests, error kinds and message lengths. A subverted worker can lie about its bot's
-//! reaction, which a replay from the transcript exposes, but it cannot hand the server a value
-//! the server would never have produced itself.
+//! reason's size, the timer requests, error kinds and message lengths. A subverted worker can
+//! lie about its bot's reaction, which a replay from the transcript exposes, but it cannot hand
+//! the server a value the server would never have produced itself.
 
 use domain::{Body, ChannelId, Seq, SlotKind, SlotLabel, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,9 @@
 //!
 //! [`run_event`] takes the bot's source, what the bot may know of the channel
 //! ([`EventContext`]) and the [`Event`]; it gives back a [`Reaction`] (posts, new state, a
-//! [`RunEnd`] if the bot ended its run, and the [`TimerRequest`]s it made) to store in the same transaction, or a [`BotError`] and
-//! nothing else. The crate does no I/O,
-//! holds no global state and needs no async runtime; `docs/bot-api.md` is the guide for bot
-//! authors. Because a runtime cannot interrupt every native loop, the server never calls this
+//! [`RunEnd`] if the bot ended its run, and the [`TimerRequest`]s it made) to store in the same
+//! transaction, or a [`BotError`] and nothing else. The crate does no I/O, holds no global state
+//! and needs no async runtime; `docs/bot-api.md` is the guide for bot authors. Because a runtime cannot interrupt every native loop, the server never calls this
 //! crate on its own threads: it sends a [`Job`] to a worker process (the `workers` crate).
 //!
 //! - [`sandbox`]: one event in the bot's runtime, dispatched on its [`Language`].
