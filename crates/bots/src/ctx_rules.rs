@@ -1,6 +1,7 @@
 //! The language-neutral rules of `ctx`, shared by the JavaScript and Python runtimes: how many
 //! posts an event may make, who a private post may go to, what a body and a state may be, the
-//! ranges of the random functions, the salt of a commitment and the reason a run ends with.
+//! ranges of the random functions, the salt of a commitment, the reason a run ends with, and
+//! the timers an event may set or cancel.
 //!
 //! Each runtime reads its own values (a QuickJS `Value`, a Monty `MontyObject`) into Rust types
 //! and then asks these functions, so both languages refuse the same things with the same
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::commitment::{MIN_SALT_BYTES, commitment};
 use crate::error::{BotError, BotErrorKind};
-use crate::event::RunEnd;
+use crate::event::{RunEnd, TimerRequest};
 use crate::limits::MAX_RANDOM_BYTES;
 use crate::random::EventRandom;
 
@@ -27,10 +28,27 @@ pub(crate) const RANDOM_BYTES: &str = "ctx.random_bytes(n)";
 pub(crate) const COMMIT: &str = "ctx.commit(value, salt_hex)";
 pub(crate) const SHA256: &str = "ctx.sha256(text)";
 pub(crate) const END: &str = "ctx.end(reason)";
+pub(crate) const SET_TIMER: &str = "ctx.set_timer(ms, tag)";
+pub(crate) const CANCEL_TIMER: &str = "ctx.cancel_timer(tag)";
 
 /// Longest reason `ctx.end(reason)` accepts, in bytes of UTF-8: a line for the channel's closing
 /// notice ("alice wins"), not a report. Results belong in a post before the end.
 pub const MAX_END_REASON_BYTES: usize = 200;
+
+/// Longest delay `ctx.set_timer(ms, tag)` accepts, in ms: 24 hours. A turn clock needs seconds
+/// or minutes; a longer wait is a game that should end and be attached again.
+pub const MAX_TIMER_MS: u64 = 86_400_000;
+
+/// Longest tag `ctx.set_timer` and `ctx.cancel_timer` accept, in bytes of UTF-8. The tag is
+/// recorded in the `timer_fired` notice, so it names a timer ("turn-3"), it carries no data.
+pub const MAX_TIMER_TAG_BYTES: usize = 64;
+
+/// Most `ctx.set_timer` and `ctx.cancel_timer` calls one event may make, together. Each one is
+/// work for the service after the event, so a loop of them is refused rather than queued.
+pub const MAX_TIMER_CALLS: usize = 16;
+
+/// The delays `ctx.set_timer` accepts, as the integer bounds the runtimes read arguments with.
+pub(crate) const TIMER_MS_BOUNDS: (i64, i64) = (1, MAX_TIMER_MS as i64);
 
 /// Refuses a post once `posted` reached the cap. Checked before reading a body (so a flood stops
 /// cheaply) and again before recording it.
@@ -172,4 +190,46 @@ pub(crate) fn end(reason: Option<String>) -> Result<RunEnd, BotError> {
         ));
     }
     Ok(RunEnd { reason })
+}
+
+/// Refuses a timer call once `made` calls of the event reached [`MAX_TIMER_CALLS`]. Checked
+/// before reading the arguments, so a loop of calls stops at the first one over.
+pub(crate) fn check_timer_room(made: usize, call: &str) -> Result<(), BotError> {
+    if made >= MAX_TIMER_CALLS {
+        return Err(bad_argument(
+            call,
+            &format!("an event may set or cancel timers at most {MAX_TIMER_CALLS} times"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one timer request: its delay in `1..=MAX_TIMER_MS` and its tag of 1 to
+/// [`MAX_TIMER_TAG_BYTES`] bytes. The runtimes read the arguments into a request and ask this;
+/// the host asks it again of every request a worker reports.
+pub(crate) fn timer(request: TimerRequest) -> Result<TimerRequest, BotError> {
+    let (call, tag) = match &request {
+        TimerRequest::Set { tag, ms } => {
+            if !(1..=MAX_TIMER_MS).contains(ms) {
+                return Err(bad_integer(
+                    SET_TIMER,
+                    "ms",
+                    TIMER_MS_BOUNDS,
+                    &ms.to_string(),
+                ));
+            }
+            (SET_TIMER, tag)
+        }
+        TimerRequest::Cancel { tag } => (CANCEL_TIMER, tag),
+    };
+    if tag.is_empty() || tag.len() > MAX_TIMER_TAG_BYTES {
+        return Err(bad_argument(
+            call,
+            &format!(
+                "tag must be 1 to {MAX_TIMER_TAG_BYTES} bytes of UTF-8, got {} bytes",
+                tag.len()
+            ),
+        ));
+    }
+    Ok(request)
 }

@@ -1,5 +1,5 @@
 //! What the host hands a bot for one event ([`EventContext`], [`Event`]) and what it gets back
-//! ([`Reaction`], and [`RunEnd`] when the bot ended its run).
+//! ([`Reaction`], with [`RunEnd`] when the bot ended its run and the [`TimerRequest`]s it made).
 
 use std::fmt;
 
@@ -19,14 +19,18 @@ pub enum Event {
     /// A message the bot may see (bots see private messages too); calls `on_message(msg)`.
     /// The service does not deliver the bot's own posts back to it.
     Message(Message),
+    /// A timer the bot set came due; calls `on_timer(tag)`. It is recorded as a `timer_fired`
+    /// notice, which is the event, so a replay from the transcript delivers it at the same seq.
+    Timer { tag: String },
 }
 
 impl Event {
     /// What a channel message is for the bot in `slot`, if anything: every `user` message, the
-    /// seat notices, and the notice of its own attachment; never bots' posts (two echo bots
-    /// would talk forever) nor other notices. Notices are read with the codec of
-    /// [`domain::notice`], never from their text, so the server and an offline verifier give
-    /// a bot the same events. A system message this server cannot decode is no event.
+    /// seat notices, and the notices of its own attachment and of its own timers firing; never
+    /// bots' posts (two echo bots would talk forever), another bot's timers, nor other notices.
+    /// Notices are read with the codec of [`domain::notice`], never from their text, so the
+    /// server and an offline verifier give a bot the same events. A system message this server
+    /// cannot decode is no event.
     pub fn for_bot(slot: &SlotLabel, message: &Message) -> Option<Event> {
         let player = |slot: &SlotLabel, name: Option<&String>| Player {
             slot: slot.clone(),
@@ -46,6 +50,11 @@ impl Event {
                 Notice::BotAttached { slot: attached, .. } if &attached == slot => {
                     Some(Event::Init)
                 }
+                Notice::TimerFired {
+                    slot: fired_for,
+                    tag,
+                    ..
+                } if &fired_for == slot => Some(Event::Timer { tag }),
                 _ => None,
             },
         }
@@ -58,6 +67,7 @@ impl Event {
             Event::Join(_) => "on_join",
             Event::Leave(_) => "on_leave",
             Event::Message(_) => "on_message",
+            Event::Timer { .. } => "on_timer",
         }
     }
 
@@ -81,6 +91,7 @@ impl Event {
                 "to": message.to.as_ref().map(SlotLabel::as_str),
                 "at": message.at.0,
             })),
+            Event::Timer { tag } => Some(serde_json::Value::String(tag.clone())),
         };
         Call {
             handler: self.handler_name().to_owned(),
@@ -90,7 +101,7 @@ impl Event {
 }
 
 /// The handlers a [`Call`] may name, as `'static` names for error messages.
-pub const HANDLERS: [&str; 4] = ["on_init", "on_join", "on_leave", "on_message"];
+pub const HANDLERS: [&str; 5] = ["on_init", "on_join", "on_leave", "on_message", "on_timer"];
 
 /// The `'static` form of a handler name, if it is one of [`HANDLERS`].
 pub fn handler_name(name: &str) -> Option<&'static str> {
@@ -98,8 +109,9 @@ pub fn handler_name(name: &str) -> Option<&'static str> {
 }
 
 /// An event as bot code receives it: the handler to call and its one argument, as JSON
-/// (`player` for joins and leaves, `msg` for messages, nothing for `on_init`). This is what
-/// crosses into a worker process; the runtimes never see the channel's own types.
+/// (`player` for joins and leaves, `msg` for messages, the tag string for timers, nothing for
+/// `on_init`). This is what crosses into a worker process; the runtimes never see the channel's
+/// own types.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Call {
     pub handler: String,
@@ -224,6 +236,22 @@ pub struct Reaction {
     /// `Some` when the bot called `ctx.end`: its run is over (game over). The posts and state
     /// above are kept as usual; the bot gets no more events and its seed is revealed.
     pub end: Option<RunEnd>,
+    /// The event's `ctx.set_timer` and `ctx.cancel_timer` calls, in call order (empty when
+    /// none). They are requests: the service applies them in this order, so a later call with
+    /// the same tag wins, and it alone caps how many timers a bot may have pending.
+    pub timers: Vec<TimerRequest>,
+}
+
+/// One `ctx.set_timer` or `ctx.cancel_timer` call, within the rules of
+/// [`MAX_TIMER_MS`](crate::MAX_TIMER_MS) and [`MAX_TIMER_TAG_BYTES`](crate::MAX_TIMER_TAG_BYTES).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TimerRequest {
+    /// Sets the timer `tag` to fire `ms` after the event's time, replacing any pending timer
+    /// with that tag.
+    Set { tag: String, ms: u64 },
+    /// Cancels the pending timer `tag`, if any.
+    Cancel { tag: String },
 }
 
 /// A bot's word that its run is over, from `ctx.end(reason)`.

@@ -18,7 +18,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{BotPost, EventContext, RunEnd};
+use crate::event::{BotPost, EventContext, RunEnd, TimerRequest};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
@@ -29,6 +29,8 @@ pub(crate) struct HostState {
     pub new_state: Option<serde_json::Value>,
     /// Set by `ctx.end`: the bot's run is over once this event succeeds. The last call wins.
     pub end: Option<RunEnd>,
+    /// `ctx.set_timer` and `ctx.cancel_timer` calls, in call order.
+    pub timers: Vec<TimerRequest>,
     /// The first refused call; it fails the event whatever the bot does next.
     pub refusal: Option<BotError>,
     random: EventRandom,
@@ -71,6 +73,7 @@ impl HostState {
             posts: Vec::new(),
             new_state: None,
             end: None,
+            timers: Vec::new(),
             refusal: None,
             random: EventRandom::new(&context.seed, context.event_seq.0),
             state_json: context
@@ -186,6 +189,14 @@ pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Res
     )?;
     object.set("commit", host_function(ctx, host, "commit", commit)?)?;
     object.set("end", host_function(ctx, host, "end", end)?)?;
+    object.set(
+        "set_timer",
+        host_function(ctx, host, "set_timer", set_timer)?,
+    )?;
+    object.set(
+        "cancel_timer",
+        host_function(ctx, host, "cancel_timer", cancel_timer)?,
+    )?;
 
     let freeze: Function = ctx.globals().get::<_, Object>("Object")?.get("freeze")?;
     freeze.call::<_, Object>((object.clone(),))
@@ -348,6 +359,60 @@ fn end<'js>(ctx: &Ctx<'js>, host: &Host, args: &[Value<'js>]) -> rquickjs::Resul
     match ctx_rules::end(reason) {
         Ok(end) => {
             host.borrow_mut().end = Some(end);
+            Ok(Value::new_undefined(ctx.clone()))
+        }
+        Err(refusal) => Err(refuse_with(ctx, host, refusal)),
+    }
+}
+
+/// `ctx.set_timer(ms, tag)`: `ms` a whole number of milliseconds, `tag` a string. Like the end,
+/// the request takes effect only if the event succeeds.
+fn set_timer<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let call = ctx_rules::SET_TIMER;
+    check_timer_room(ctx, host, call)?;
+    let ms = integer_arg(
+        ctx,
+        host,
+        args.first(),
+        call,
+        "ms",
+        ctx_rules::TIMER_MS_BOUNDS,
+    )?;
+    let tag = string_arg(ctx, host, args.get(1), call, "tag")?;
+    let ms = ms.unsigned_abs();
+    record_timer(ctx, host, TimerRequest::Set { tag, ms })
+}
+
+/// `ctx.cancel_timer(tag)`: cancelling a timer that is not pending is no error, since the bot
+/// cannot know whether it already fired.
+fn cancel_timer<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let call = ctx_rules::CANCEL_TIMER;
+    check_timer_room(ctx, host, call)?;
+    let tag = string_arg(ctx, host, args.first(), call, "tag")?;
+    record_timer(ctx, host, TimerRequest::Cancel { tag })
+}
+
+fn check_timer_room(ctx: &Ctx<'_>, host: &Host, call: &str) -> rquickjs::Result<()> {
+    let made = host.borrow().timers.len();
+    ctx_rules::check_timer_room(made, call).map_err(|refusal| refuse_with(ctx, host, refusal))
+}
+
+fn record_timer<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    request: TimerRequest,
+) -> rquickjs::Result<Value<'js>> {
+    match ctx_rules::timer(request) {
+        Ok(request) => {
+            host.borrow_mut().timers.push(request);
             Ok(Value::new_undefined(ctx.clone()))
         }
         Err(refusal) => Err(refuse_with(ctx, host, refusal)),

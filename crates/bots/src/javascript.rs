@@ -183,6 +183,7 @@ pub(crate) fn run(
         posts: std::mem::take(&mut state.posts),
         state: state.new_state.take(),
         end: state.end.take(),
+        timers: std::mem::take(&mut state.timers),
     })
 }
 
@@ -261,7 +262,8 @@ fn start<'js>(
 }
 
 /// An async handler's rejection is its uncaught exception. A promise still pending once no job
-/// is left can never settle (there are no timers or I/O), so it is treated as done.
+/// is left can never settle (there is no `setTimeout` and no I/O; `ctx.set_timer` asks for a
+/// later event, it settles nothing in this one), so it is treated as done.
 fn settled(
     ctx: &Ctx<'_>,
     handled: Option<(Persistent<Value<'static>>, Phase)>,

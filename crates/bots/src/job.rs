@@ -4,16 +4,18 @@
 //! The wire form is JSON. Requests come from the server, which the worker trusts. Replies come
 //! from a process that ran untrusted code and may have been subverted, so [`decode_outcome`]
 //! checks every field as the runtimes' own host functions would: slot labels, body caps, the end
-//! reason's size, error kinds and message lengths. A subverted worker can lie about its bot's
-//! reaction, which a replay from the transcript exposes, but it cannot hand the server a value
-//! the server would never have produced itself.
+//! reason's size, the timer requests, error kinds and message lengths. A subverted worker can
+//! lie about its bot's reaction, which a replay from the transcript exposes, but it cannot hand
+//! the server a value the server would never have produced itself.
 
 use domain::{Body, ChannelId, Seq, SlotKind, SlotLabel, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo};
+use crate::event::{
+    BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo, TimerRequest,
+};
 use crate::limits::Limits;
 use crate::sandbox::{placeholder_context, run_call};
 use crate::source::{BotSource, Language};
@@ -166,6 +168,7 @@ pub fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
             end: reaction.end.as_ref().map(|end| WireEnd {
                 reason: end.reason.clone(),
             }),
+            timers: reaction.timers.iter().map(WireTimer::from).collect(),
         },
         Err(error) => WireOutcome::Err {
             kind: error.kind.as_str().to_owned(),
@@ -191,9 +194,17 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
                 .ok_or_else(|| format!("bad reply: unknown error kind {kind:?}"))?;
             Ok(Err(BotError::new(kind, message).at_line(line)))
         }
-        WireOutcome::Ok { posts, state, end } => {
+        WireOutcome::Ok {
+            posts,
+            state,
+            end,
+            timers,
+        } => {
             if posts.len() > limits.max_posts {
                 return Err(format!("bad reply: {} posts", posts.len()));
+            }
+            if timers.len() > ctx_rules::MAX_TIMER_CALLS {
+                return Err(format!("bad reply: {} timer calls", timers.len()));
             }
             if let Some(state) = &state
                 && state.to_string().len() > limits.max_state_bytes
@@ -218,7 +229,18 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
                 .map(|end| ctx_rules::end(end.reason))
                 .transpose()
                 .map_err(|error| format!("bad reply: {}", error.message))?;
-            Ok(Ok(Reaction { posts, state, end }))
+            // Each request through the same rule as `ctx.set_timer` and `ctx.cancel_timer`.
+            let timers = timers
+                .into_iter()
+                .map(|timer| ctx_rules::timer(timer.into()))
+                .collect::<Result<_, _>>()
+                .map_err(|error| format!("bad reply: {}", error.message))?;
+            Ok(Ok(Reaction {
+                posts,
+                state,
+                end,
+                timers,
+            }))
         }
     }
 }
@@ -265,6 +287,8 @@ enum WireOutcome {
         state: Option<serde_json::Value>,
         /// Present when the bot ended its run; a failed event has none.
         end: Option<WireEnd>,
+        /// Required, even when empty, so that a reply cut short is not read as "no timers".
+        timers: Vec<WireTimer>,
     },
     Err {
         kind: String,
@@ -279,6 +303,33 @@ struct WireEnd {
     reason: Option<String>,
 }
 
+/// A [`TimerRequest`] on the wire. Its own type, like the other wire types, so that the reply
+/// refuses unknown fields whatever serde attributes the public type carries.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum WireTimer {
+    Set { tag: String, ms: u64 },
+    Cancel { tag: String },
+}
+
+impl From<&TimerRequest> for WireTimer {
+    fn from(request: &TimerRequest) -> Self {
+        match request.clone() {
+            TimerRequest::Set { tag, ms } => WireTimer::Set { tag, ms },
+            TimerRequest::Cancel { tag } => WireTimer::Cancel { tag },
+        }
+    }
+}
+
+impl From<WireTimer> for TimerRequest {
+    fn from(wire: WireTimer) -> Self {
+        match wire {
+            WireTimer::Set { tag, ms } => TimerRequest::Set { tag, ms },
+            WireTimer::Cancel { tag } => TimerRequest::Cancel { tag },
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WirePost {
@@ -290,7 +341,9 @@ struct WirePost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctx_rules::MAX_END_REASON_BYTES;
+    use crate::ctx_rules::{
+        MAX_END_REASON_BYTES, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
+    };
     use crate::event::RunEnd;
 
     fn job() -> Job {
@@ -326,6 +379,19 @@ mod tests {
             }],
             state: Some(serde_json::json!([1, 2])),
             end: None,
+            timers: vec![
+                TimerRequest::Set {
+                    tag: "turn".to_owned(),
+                    ms: 30_000,
+                },
+                TimerRequest::Set {
+                    tag: "turn".to_owned(),
+                    ms: 1,
+                },
+                TimerRequest::Cancel {
+                    tag: "é".repeat(MAX_TIMER_TAG_BYTES / 2),
+                },
+            ],
         };
         let limits = Limits::default();
         let back = decode_outcome(&encode_outcome(&Ok(reaction.clone())), &limits);
@@ -347,6 +413,7 @@ mod tests {
                 }],
                 state: Some(serde_json::json!({"done": true})),
                 end: Some(RunEnd { reason }),
+                timers: Vec::new(),
             };
             let bytes = encode_outcome(&Ok(reaction.clone()));
             assert_eq!(decode_outcome(&bytes, &limits), Ok(Ok(reaction)));
@@ -360,7 +427,8 @@ mod tests {
     fn a_subverted_worker_cannot_end_a_run_with_what_ctx_end_would_refuse() {
         let limits = Limits::default();
         let reply = |end: serde_json::Value| {
-            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "end": end}});
+            let reply =
+                serde_json::json!({"ok": {"posts": [], "state": null, "end": end, "timers": []}});
             decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
         };
         let at_cap = "r".repeat(MAX_END_REASON_BYTES);
@@ -407,11 +475,11 @@ mod tests {
             .map(|_| serde_json::json!({"to": null, "text": "spam", "data": null}))
             .collect();
         let replies = [
-            serde_json::json!({"ok": {"posts": [{"to": "../alice", "text": "x", "data": null}], "state": null}}),
-            serde_json::json!({"ok": {"posts": [{"to": null, "text": big_text, "data": null}], "state": null}}),
-            serde_json::json!({"ok": {"posts": too_many, "state": null}}),
-            serde_json::json!({"ok": {"posts": [], "state": "s".repeat(limits.max_state_bytes)}}),
-            serde_json::json!({"ok": {"posts": [], "state": null, "kind": "system"}}),
+            serde_json::json!({"ok": {"posts": [{"to": "../alice", "text": "x", "data": null}], "state": null, "timers": []}}),
+            serde_json::json!({"ok": {"posts": [{"to": null, "text": big_text, "data": null}], "state": null, "timers": []}}),
+            serde_json::json!({"ok": {"posts": too_many, "state": null, "timers": []}}),
+            serde_json::json!({"ok": {"posts": [], "state": "s".repeat(limits.max_state_bytes), "timers": []}}),
+            serde_json::json!({"ok": {"posts": [], "state": null, "timers": [], "kind": "system"}}),
             serde_json::json!({"err": {"kind": "root", "message": "x", "line": null}}),
             serde_json::json!("ok"),
         ];
@@ -425,5 +493,56 @@ mod tests {
             .expect("well formed")
             .expect_err("an error");
         assert!(error.message.chars().count() <= crate::error::MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn a_subverted_worker_cannot_report_timers_ctx_would_refuse() {
+        let limits = Limits::default();
+        let reply = |timers: serde_json::Value| {
+            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "timers": timers}});
+            decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
+        };
+        let widest_tag = "t".repeat(MAX_TIMER_TAG_BYTES);
+        let at_caps: Vec<_> = (0..MAX_TIMER_CALLS)
+            .map(|_| serde_json::json!({"op": "set", "tag": widest_tag, "ms": MAX_TIMER_MS}))
+            .collect();
+        let accepted = reply(serde_json::json!(at_caps)).map(|outcome| outcome.map(|r| r.timers));
+        let expected = vec![
+            TimerRequest::Set {
+                tag: widest_tag.clone(),
+                ms: MAX_TIMER_MS,
+            };
+            MAX_TIMER_CALLS
+        ];
+        assert_eq!(accepted, Ok(Ok(expected)), "every cap is inclusive");
+
+        let one_call_too_many: Vec<_> = (0..=MAX_TIMER_CALLS)
+            .map(|_| serde_json::json!({"op": "cancel", "tag": "t"}))
+            .collect();
+        // Counted in bytes: 33 two-byte characters are 66 bytes.
+        let wide_tag = "é".repeat(MAX_TIMER_TAG_BYTES / 2 + 1);
+        for refused in [
+            serde_json::json!(one_call_too_many),
+            serde_json::json!([{"op": "set", "tag": "t", "ms": 0}]),
+            serde_json::json!([{"op": "set", "tag": "t", "ms": MAX_TIMER_MS + 1}]),
+            serde_json::json!([{"op": "set", "tag": "t", "ms": -5}]),
+            serde_json::json!([{"op": "set", "tag": "t", "ms": 1.5}]),
+            serde_json::json!([{"op": "set", "tag": "", "ms": 10}]),
+            serde_json::json!([{"op": "cancel", "tag": ""}]),
+            serde_json::json!([{"op": "cancel", "tag": wide_tag}]),
+            serde_json::json!([{"op": "set", "tag": "t"}]),
+            serde_json::json!([{"op": "set", "tag": "t", "ms": 10, "at": 0}]),
+            serde_json::json!([{"op": "fire", "tag": "t"}]),
+            serde_json::json!([{"tag": "t"}]),
+            serde_json::json!(null),
+        ] {
+            let outcome = reply(refused.clone());
+            assert!(outcome.is_err(), "accepted timers {refused}: {outcome:?}");
+        }
+        let no_timers = serde_json::json!({"ok": {"posts": [], "state": null}});
+        assert!(
+            decode_outcome(&serde_json::to_vec(&no_timers).expect("json"), &limits).is_err(),
+            "a reply without its timers was read as having none"
+        );
     }
 }

@@ -2,11 +2,10 @@
 //! per event.
 //!
 //! [`run_event`] takes the bot's source, what the bot may know of the channel
-//! ([`EventContext`]) and the [`Event`]; it gives back a [`Reaction`] (posts, new state, and a
-//! [`RunEnd`] if the bot ended its run) to store in the same transaction, or a [`BotError`] and
-//! nothing else. The crate does no I/O,
-//! holds no global state and needs no async runtime; `docs/bot-api.md` is the guide for bot
-//! authors. Because a runtime cannot interrupt every native loop, the server never calls this
+//! ([`EventContext`]) and the [`Event`]; it gives back a [`Reaction`] (posts, new state, a
+//! [`RunEnd`] if the bot ended its run, and the [`TimerRequest`]s it made) to store in the same
+//! transaction, or a [`BotError`] and nothing else. The crate does no I/O, holds no global state
+//! and needs no async runtime; `docs/bot-api.md` is the guide for bot authors. Because a runtime cannot interrupt every native loop, the server never calls this
 //! crate on its own threads: it sends a [`Job`] to a worker process (the `workers` crate).
 //!
 //! - [`sandbox`]: one event in the bot's runtime, dispatched on its [`Language`].
@@ -16,8 +15,8 @@
 //!   and error classification.
 //! - `host` (private): the `ctx` object JavaScript bots receive, written in Rust.
 //! - `ctx_rules` (private): what both languages' `ctx` check (posts, recipients, bodies, state,
-//!   random ranges, commitment salts, end reasons), so they refuse the same things in the same
-//!   words.
+//!   random ranges, commitment salts, end reasons, timers), so they refuse the same things in
+//!   the same words.
 //! - [`job`]: a self-contained unit of work and its wire form, for worker processes.
 //! - [`event`]: what goes in ([`EventContext`], [`Event`]) and what comes out ([`Reaction`]).
 //! - [`source`]: [`BotSource`], its [`Language`] and its [`CodeHash`].
@@ -45,9 +44,11 @@ pub mod source;
 
 pub use builtin::{BuiltinInfo, builtin, catalog};
 pub use commitment::commitment;
-pub use ctx_rules::MAX_END_REASON_BYTES;
+pub use ctx_rules::{MAX_END_REASON_BYTES, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES};
 pub use error::{BotError, BotErrorKind};
-pub use event::{BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, RunEnd, SlotInfo};
+pub use event::{
+    BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, RunEnd, SlotInfo, TimerRequest,
+};
 pub use job::Job;
 pub use limits::Limits;
 pub use sandbox::{check_source, run_call, run_event};

@@ -46,6 +46,12 @@ class _mm_Ctx:
     def end(self, *args):
         return _mm_end(*args)
 
+    def set_timer(self, *args):
+        return _mm_set_timer(*args)
+
+    def cancel_timer(self, *args):
+        return _mm_cancel_timer(*args)
+
 
 _mm_class = BOT_CLASS
 if _mm_handler is not None:

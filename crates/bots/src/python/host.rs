@@ -15,12 +15,12 @@ use serde_json::{Map, Value};
 use super::Phase;
 use crate::ctx_rules;
 use crate::error::BotError;
-use crate::event::{BotPost, EventContext, Reaction, RunEnd};
+use crate::event::{BotPost, EventContext, Reaction, RunEnd, TimerRequest};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
 /// The external functions the driver calls, passed to Monty as inputs.
-pub(crate) const HOST_FUNCTIONS: [&str; 13] = [
+pub(crate) const HOST_FUNCTIONS: [&str; 15] = [
     "_mm_post",
     "_mm_post_to",
     "_mm_get_state",
@@ -33,6 +33,8 @@ pub(crate) const HOST_FUNCTIONS: [&str; 13] = [
     "_mm_sha256",
     "_mm_commit",
     "_mm_end",
+    "_mm_set_timer",
+    "_mm_cancel_timer",
     "_mm_phase",
 ];
 
@@ -51,6 +53,8 @@ pub(crate) struct PyHost<'a> {
     new_state: Option<Value>,
     /// Set by `ctx.end`: the run is over once this event succeeds. The last call wins.
     end: Option<RunEnd>,
+    /// `ctx.set_timer` and `ctx.cancel_timer` calls, in call order.
+    timers: Vec<TimerRequest>,
     random: EventRandom,
     slot_labels: Vec<SlotLabel>,
     /// The first refused call; it fails the event.
@@ -71,6 +75,7 @@ impl<'a> PyHost<'a> {
             posts: Vec::new(),
             new_state: None,
             end: None,
+            timers: Vec::new(),
             random: EventRandom::new(&context.seed, context.event_seq.0),
             slot_labels: context.slots.iter().map(|slot| slot.slot.clone()).collect(),
             refusal: None,
@@ -99,6 +104,7 @@ impl<'a> PyHost<'a> {
             posts: self.posts,
             state: self.new_state,
             end: self.end,
+            timers: self.timers,
         }
     }
 
@@ -269,6 +275,22 @@ impl<'a> PyHost<'a> {
                 self.end = Some(ctx_rules::end(reason)?);
                 Ok(MontyObject::None)
             }
+            "_mm_set_timer" => {
+                let call = ctx_rules::SET_TIMER;
+                too_many_arguments(args, 2, call)?;
+                ctx_rules::check_timer_room(self.timers.len(), call)?;
+                let ms = integer_arg(args.first(), call, "ms", ctx_rules::TIMER_MS_BOUNDS)?;
+                let tag = string_arg(args.get(1), call, "tag")?;
+                let ms = ms.unsigned_abs();
+                self.record_timer(TimerRequest::Set { tag, ms })
+            }
+            "_mm_cancel_timer" => {
+                let call = ctx_rules::CANCEL_TIMER;
+                too_many_arguments(args, 1, call)?;
+                ctx_rules::check_timer_room(self.timers.len(), call)?;
+                let tag = string_arg(args.first(), call, "tag")?;
+                self.record_timer(TimerRequest::Cancel { tag })
+            }
             // The driver says where it is, for error messages; a bot calling this itself only
             // changes how its own errors are worded.
             "_mm_phase" => {
@@ -295,6 +317,13 @@ impl<'a> PyHost<'a> {
         ctx_rules::check_room(self.posts.len(), self.limits.max_posts, call)?;
         let body = read_body(body).map_err(|reason| ctx_rules::bad_post(call, &reason))?;
         self.posts.push(BotPost { to, body });
+        Ok(MontyObject::None)
+    }
+
+    /// Keeps a timer request the shared rules accept; the service applies it if the event
+    /// succeeds.
+    fn record_timer(&mut self, request: TimerRequest) -> Result<MontyObject, BotError> {
+        self.timers.push(ctx_rules::timer(request)?);
         Ok(MontyObject::None)
     }
 
