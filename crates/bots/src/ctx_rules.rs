@@ -47,6 +47,39 @@ pub const MAX_TIMER_TAG_BYTES: usize = 64;
 /// work for the service after the event, so a loop of them is refused rather than queued.
 pub const MAX_TIMER_CALLS: usize = 16;
 
+/// Most timers one bot may have pending at once. The server refuses, as the event's failure
+/// (`bad_argument`), a reaction that would leave more; replay applies the same rule.
+pub const MAX_PENDING_TIMERS: usize = 16;
+
+/// The tags a bot has pending after a reaction's timer calls, or the refusal when that would
+/// be more than [`MAX_PENDING_TIMERS`].
+pub fn pending_timers_after(
+    pending: &[&str],
+    requests: &[TimerRequest],
+) -> Result<Vec<String>, BotError> {
+    let mut tags: Vec<String> = pending.iter().map(|tag| (*tag).to_owned()).collect();
+    for request in requests {
+        match request {
+            TimerRequest::Set { tag, .. } => {
+                if !tags.contains(tag) {
+                    tags.push(tag.clone());
+                }
+            }
+            TimerRequest::Cancel { tag } => tags.retain(|pending| pending != tag),
+        }
+    }
+    if tags.len() > MAX_PENDING_TIMERS {
+        return Err(BotError::new(
+            BotErrorKind::BadArgument,
+            format!(
+                "ctx.set_timer: the bot would have {} timers pending; at most {MAX_PENDING_TIMERS} may be (cancel some, or reuse tags)",
+                tags.len()
+            ),
+        ));
+    }
+    Ok(tags)
+}
+
 /// The delays `ctx.set_timer` accepts, as the integer bounds the runtimes read arguments with.
 pub(crate) const TIMER_MS_BOUNDS: (i64, i64) = (1, MAX_TIMER_MS as i64);
 

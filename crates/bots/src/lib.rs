@@ -44,7 +44,10 @@ pub mod source;
 
 pub use builtin::{BuiltinInfo, builtin, catalog};
 pub use commitment::commitment;
-pub use ctx_rules::{MAX_END_REASON_BYTES, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES};
+pub use ctx_rules::{
+    MAX_END_REASON_BYTES, MAX_PENDING_TIMERS, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
+    pending_timers_after,
+};
 pub use error::{BotError, BotErrorKind};
 pub use event::{
     BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, RunEnd, SlotInfo, TimerRequest,

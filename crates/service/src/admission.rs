@@ -66,6 +66,7 @@ impl Admission {
     pub(crate) fn waiting_of(&self, who: &PrincipalId) -> usize {
         let waiting = self
             .waiting
+            .per_principal
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         waiting.get(who).copied().unwrap_or_default()

@@ -558,6 +558,7 @@ impl Service {
                 failures: bot.failures,
                 disabled: false,
                 ended: false,
+                timers: Vec::new(),
             };
             self.store_bot_outcome(&channel.id, progress, |_| Ok(()))
                 .await?;
@@ -604,6 +605,7 @@ impl Service {
                         failures: bot.failures,
                         disabled: false,
                         ended: false,
+                        timers: Vec::new(),
                     };
                     let notice_at = self.inner.clock.now();
                     self.store_bot_outcome(&channel.id, progress, move |channel| {
@@ -612,6 +614,20 @@ impl Service {
                     .await?;
                     return Ok(());
                 }
+                let timers = if reaction.timers.is_empty() {
+                    Vec::new()
+                } else {
+                    let pending = self.inner.store.timers_of(&channel.id, &slot).await?;
+                    match crate::timers::timer_writes(&pending, &reaction.timers, seq, now) {
+                        Ok(writes) => writes,
+                        Err(error) => {
+                            return self
+                                .record_bot_failure(channel, &bot, bot.failures, seq, now, error)
+                                .await;
+                        }
+                    }
+                };
+                let sets_timers = !timers.is_empty();
                 let progress = BotWrite::Progress {
                     slot: slot.clone(),
                     from: bot.processed_seq,
@@ -620,6 +636,7 @@ impl Service {
                     failures: 0,
                     disabled: false,
                     ended: reaction.end.is_some(),
+                    timers,
                 };
                 let failures = bot.failures;
                 let seed = bot.seed.clone();
@@ -628,6 +645,9 @@ impl Service {
                         apply_reaction(channel, &slot, reaction, &seed, now)
                     })
                     .await?;
+                if stored && sets_timers {
+                    self.inner.timers.timers_changed();
+                }
                 if !stored {
                     // The reaction could not be posted (e.g. to a slot that does not exist):
                     // that is the bot's failure, recorded as such.
@@ -667,6 +687,7 @@ impl Service {
             failures,
             disabled: disable,
             ended: false,
+            timers: Vec::new(),
         };
         let slot = bot.slot.clone();
         let failure = BotFailure {

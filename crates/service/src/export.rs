@@ -320,4 +320,4 @@ fn exported_bot(bot: BotRecord, messages: &[Message]) -> Result<Option<ExportedB
 struct Moved;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

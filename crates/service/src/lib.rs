@@ -30,6 +30,7 @@ mod service;
 mod sync;
 #[cfg(test)]
 mod testing;
+mod timers;
 
 pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
 pub use caller::{Access, Caller};

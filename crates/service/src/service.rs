@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) keys: crate::keys::ServerKeys,
     /// The last head signed for each channel, handed out again for a moment.
     pub(crate) heads: crate::export::SignedHeads,
+    /// Wakes the task that fires bot timers.
+    pub(crate) timers: crate::timers::TimerClock,
 }
 
 /// What to create: `create_channel`'s arguments.
@@ -268,9 +270,11 @@ impl Service {
                 shutdown,
                 reads: ReadTracker::default(),
                 bots,
+                timers: crate::timers::TimerClock::default(),
             }),
         };
         service.spawn_housekeeping();
+        service.spawn_timer_clock();
         service
     }
 

@@ -49,7 +49,18 @@ pub(crate) async fn workers() -> workers::Pool {
 /// rate limit, and a small worker pool.
 pub(crate) async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("service.db").display());
+    let service = service_in(dir.path(), settings, Arc::new(FixedClock)).await;
+    (service, dir)
+}
+
+/// A service over the SQLite file in `dir` (made if missing), reading time from `clock`, with
+/// `settings` but no rate limit. A second one over the same directory is a restart.
+pub(crate) async fn service_in(
+    dir: &std::path::Path,
+    settings: ServiceSettings,
+    clock: Arc<dyn Clock>,
+) -> Service {
+    let url = format!("sqlite://{}", dir.join("service.db").display());
     let store = Store::open(&url, StoreSettings::default())
         .await
         .expect("store");
@@ -57,14 +68,33 @@ pub(crate) async fn service_with(settings: ServiceSettings) -> (Service, tempfil
         rate_limit_per_second: 0,
         ..settings
     };
-    let service = Service::new(
+    Service::new(
         store,
         settings,
-        Arc::new(FixedClock),
+        clock,
         CancellationToken::new(),
         workers().await,
-    );
-    (service, dir)
+    )
+}
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+pub(crate) struct ManualClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl ManualClock {
+    pub(crate) fn at(ms: i64) -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    pub(crate) fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// Waits until the channel's bot task has nothing left to do.

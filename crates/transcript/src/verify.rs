@@ -10,7 +10,9 @@ use std::fmt;
 
 use bots::{BotSeed, BotSource, Event, EventContext, Job, Language, Limits};
 use domain::chain::{canonical_json, sha256_tagged};
-use domain::{ChainHash, ChannelId, Message, MessageKind, Notice, Roster, Seq, SlotLabel};
+use domain::{
+    ChainHash, ChannelId, Message, MessageKind, Notice, Roster, Seq, SlotLabel, Timestamp,
+};
 
 use crate::export::{ExportedBot, FORMAT, Transcript, VERSION};
 use crate::signing::{PublicKeyInfo, SignedHead, verify};
@@ -789,6 +791,7 @@ where
     // The last seq that holds a post matched to a replayed event.
     let mut cursor = at;
     let mut state = None;
+    let mut timers = PendingTimers::default();
     let mut events = 0;
     let end = 'events: {
         for (index, message) in messages.iter().enumerate() {
@@ -811,6 +814,9 @@ where
             };
             // Every post of the bot before this event belongs to an earlier one.
             unmatched_post(messages, &slot, cursor, seq)?;
+            if let Event::Timer { .. } = event {
+                timers.fire(message)?;
+            }
             if let Some((notice, _)) = recorded.ended
                 && notice < seq
             {
@@ -841,6 +847,10 @@ where
                     )
                 })?;
             let refused_at_close = recorded.closed_at.is_some_and(|closed| closed > seq);
+            // The server refuses a reaction that would leave too many timers pending, as a
+            // failure of the event: so does the replay.
+            let outcome =
+                outcome.and_then(|reaction| timers.check(&reaction.timers).map(|()| reaction));
             if let Some((kind, disabled)) = recorded.failures.get(&seq) {
                 match &outcome {
                     Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}
@@ -911,6 +921,7 @@ where
             if reaction.state.is_some() {
                 state = reaction.state;
             }
+            timers.apply(&reaction.timers, seq, message.at);
             if let Some(end) = reaction.end {
                 match &recorded.ended {
                     Some((_, reason)) if *reason == end.reason => {
@@ -950,6 +961,65 @@ where
     let last = i64::try_from(messages.len()).unwrap_or(i64::MAX);
     unmatched_post(messages, &slot, cursor, last)?;
     Ok((end, events))
+}
+
+/// The timers a replayed bot has pending: tag → (due, the seq of the event that set it).
+#[derive(Default)]
+struct PendingTimers(HashMap<String, (Timestamp, Seq)>);
+
+impl PendingTimers {
+    /// Refuses a reaction that would leave more timers pending than the server allows.
+    fn check(&self, requests: &[bots::TimerRequest]) -> Result<(), bots::BotError> {
+        let pending: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        bots::pending_timers_after(&pending, requests).map(|_| ())
+    }
+
+    /// The timers a stored reaction to the event at `seq` (time `at`) set and cancelled.
+    fn apply(&mut self, requests: &[bots::TimerRequest], seq: i64, at: Timestamp) {
+        for request in requests {
+            match request {
+                bots::TimerRequest::Set { tag, ms } => {
+                    let due = at.0.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX));
+                    self.0.insert(tag.clone(), (Timestamp(due), Seq(seq)));
+                }
+                bots::TimerRequest::Cancel { tag } => {
+                    self.0.remove(tag);
+                }
+            }
+        }
+    }
+
+    /// A `timer_fired` notice must fire a pending timer, as it was set, no earlier than due.
+    fn fire(&mut self, message: &Message) -> Result<(), Divergence> {
+        let seq = message.seq.0;
+        let Some(Ok(Notice::TimerFired {
+            tag, set_by, due, ..
+        })) = message.notice()
+        else {
+            return Ok(());
+        };
+        match self.0.remove(&tag) {
+            Some(pending) if pending == (due, set_by) && message.at >= due => Ok(()),
+            Some((pending_due, pending_set_by)) => Err(Divergence::at(
+                seq,
+                format!("the timer {tag:?}"),
+                format!(
+                    "set at seq {} and due at {}, fired no earlier",
+                    pending_set_by.0, pending_due.0
+                ),
+                format!(
+                    "set at seq {}, due at {}, fired at {}",
+                    set_by.0, due.0, message.at.0
+                ),
+            )),
+            None => Err(Divergence::at(
+                seq,
+                format!("the timer {tag:?}"),
+                "a timer the bot set and did not cancel",
+                "no such timer pending",
+            )),
+        }
+    }
 }
 
 /// Refuses a readable post of the bot with `after < seq <= upto`: one no replayed event made.

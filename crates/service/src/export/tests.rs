@@ -21,7 +21,7 @@ async fn service() -> (Service, tempfile::TempDir) {
 }
 
 /// Checks an export and replays its bots on the service's workers, through its JSON.
-async fn verified(
+pub(crate) async fn verified(
     service: &Service,
     transcript: &Transcript,
 ) -> Result<Vec<transcript::BotReplay>, Divergence> {
