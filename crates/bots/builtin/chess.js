@@ -1111,7 +1111,7 @@ class Bot {
         fen: game.fen,
       },
     });
-    this.ctx.end(`${result}: ${reason}`.slice(0, 150));
+    this.ctx.end(clip(`${result}: ${reason}`, 200));
   }
 
   violation(slot, code, message) {
@@ -1124,6 +1124,21 @@ class Bot {
   save() {
     this.ctx.set_state(this.game);
   }
+}
+
+// `text` cut to at most `maxBytes` bytes of UTF-8, on a character boundary.
+function clip(text, maxBytes) {
+  let bytes = 0;
+  let out = "";
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (bytes > maxBytes) {
+      break;
+    }
+    out += ch;
+  }
+  return out;
 }
 
 function resultOf(status, mover) {

@@ -693,3 +693,25 @@ fn a_middle_game_move_fits_the_budget() {
     );
     assert!(p50 < Limits::default().cpu, "p50 {p50:?}");
 }
+
+#[test]
+fn a_long_name_still_ends_the_run_within_the_reason_cap() {
+    let (mut game, _) = Game::new(json!({}));
+    game.join("alice");
+    game.join("bob");
+    // Rename alice to 120 three-byte characters by rejoining.
+    let long = "é".repeat(50) + &"名".repeat(120);
+    game.context.players[0].name = long.clone();
+    game.event(Event::Join(bots::Player {
+        slot: slot("alice"),
+        name: long,
+    }));
+    only(&game.say("alice", "resign"), "result");
+    let reason = game
+        .end
+        .as_ref()
+        .and_then(|end| end.reason.clone())
+        .expect("a reason");
+    assert!(reason.len() <= bots::MAX_END_REASON_BYTES, "{reason}");
+    assert!(reason.starts_with("0-1: éé"), "{reason}");
+}
