@@ -8,6 +8,7 @@ mod guess;
 mod hostile;
 mod python;
 mod support;
+mod timers;
 
 /// How events run in this binary: in the calling thread.
 mod runner {
