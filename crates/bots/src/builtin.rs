@@ -32,6 +32,20 @@ const BUILTINS: &[Builtin] = &[
         source: include_str!("../builtin/guess.js"),
     },
     Builtin {
+        name: "chess",
+        prototype_name: "ChessBot",
+        summary: "ChessBot: chess for two players under the full rules (castling, en passant, \
+                  promotion, checkmate, stalemate; threefold repetition, the 50-move rule and \
+                  insufficient material are drawn automatically). Moves in SAN or UCI, as text \
+                  (\"e4\", \"Nf3\", \"O-O\", \"e7e8q\") or data {\"move\": \"e2e4\"}; \
+                  \"resign\", \"draw\" and \"accept\" too. After each move it posts the SAN, \
+                  the board as text, the FEN, the PGN so far and whose turn it is; the last post \
+                  has the result and the full PGN. Params: colors \"join\" (first to join is \
+                  white, default) or \"random\"; move_timeout_ms (per move, default 60000); \
+                  on_timeout \"forfeit\" (default) or \"random_move\".",
+        source: include_str!("../builtin/chess.js"),
+    },
+    Builtin {
         name: "echo",
         prototype_name: "EchoBot",
         summary: "EchoBot: repeats every user message back to the channel (privately when the \
