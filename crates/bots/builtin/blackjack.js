@@ -20,7 +20,8 @@
 // - Win pays 1:1, push returns the bet. Bets are whole chips from min_bet to max_bet (and no more
 //   than you have); a player with fewer than min_bet chips is broke and sits out.
 // - Seats: players in invite slots, in the order they joined, at most 5. Someone joining during a
-//   hand plays from the next betting round. A rejoin keeps the player's chips.
+//   hand plays from the next betting round. A rejoin keeps the player's chips. A sixth player is
+//   told privately that the table is full (a TABLE_FULL notice) and can watch.
 //
 // A round, step by step:
 // 1. Entropy (before every shoe): send the bot any text privately (to the bot's slot), e.g.
@@ -333,6 +334,14 @@ class Bot {
       return this.violation(sender, "GAME_OVER", "The game is over.");
     }
     const pl = g.players.find((x) => x.slot === sender && !x.left);
+    if (move.kind === "entropy" && g.phase === "entropy" && pl) {
+      const entry = g.round.entries.find((e) => e.slot === sender);
+      if (entry) {
+        return this.violation(sender, "BAD_MOVE", entry.h !== null
+          ? "I already have your entropy for this shoe; wait for the shuffle."
+          : `Send entropy privately: ${this.legalText(pl)}.`);
+      }
+    }
     if (g.phase === "waiting" || (g.phase === "entropy" && g.shoes === 0)) {
       const what =
         g.phase === "waiting"
@@ -348,11 +357,7 @@ class Bot {
     }
     if (move.kind === "entropy") {
       const entry = g.phase === "entropy" ? g.round.entries.find((e) => e.slot === sender) : null;
-      const why = !entry
-        ? "I am not collecting entropy from you now."
-        : entry.h !== null
-          ? "I already have your entropy for this shoe."
-          : "Send entropy privately to the bot (to: the bot's slot), not in public.";
+      const why = entry ? "I already have your entropy for this shoe." : "I am not collecting entropy from you now.";
       return this.violation(sender, "BAD_MOVE", `${why} Legal now: ${this.legalText(pl)}.`);
     }
     if (g.phase === "entropy") {

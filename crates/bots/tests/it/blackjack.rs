@@ -452,7 +452,12 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                 "the hole card matches its commitment"
             );
             assert_eq!(
-                Some(hole["commitment"].as_str().unwrap().to_owned()),
+                Some(
+                    hole["commitment"]
+                        .as_str()
+                        .expect("well-formed, as the bot posts it")
+                        .to_owned()
+                ),
                 hole_commitment
             );
             let pos = hole["pos"].as_u64().expect("pos");
@@ -468,7 +473,12 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
         match kind.as_str() {
             "rules" | "seated" | "left" | "bet" | "entropy_received" => {}
             "entropy_round" => {
-                round_commitment = Some(data["bot_random_commitment"].as_str().unwrap().into());
+                round_commitment = Some(
+                    data["bot_random_commitment"]
+                        .as_str()
+                        .expect("well-formed, as the bot posts it")
+                        .into(),
+                );
             }
             "shuffle" => {
                 assert!(shoe.is_none(), "the last shoe was revealed first");
@@ -477,15 +487,21 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                     round_commitment.as_deref()
                 );
                 shoe = Some(ShoeAudit {
-                    commitment: data["commitment"].as_str().unwrap().into(),
+                    commitment: data["commitment"]
+                        .as_str()
+                        .expect("well-formed, as the bot posts it")
+                        .into(),
                     bot_random_commitment: round_commitment.take().expect("a round"),
                     entries: data["entries"]
                         .as_array()
-                        .unwrap()
+                        .expect("well-formed, as the bot posts it")
                         .iter()
                         .map(|e| {
                             (
-                                e["slot"].as_str().unwrap().to_owned(),
+                                e["slot"]
+                                    .as_str()
+                                    .expect("well-formed, as the bot posts it")
+                                    .to_owned(),
                                 e["commitment"].as_str().map(str::to_owned),
                             )
                         })
@@ -501,7 +517,10 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                     .as_str()
                     .map(str::to_owned);
                 assert!(hole_commitment.is_some());
-                for hand in data["hands"].as_array().unwrap() {
+                for hand in data["hands"]
+                    .as_array()
+                    .expect("well-formed, as the bot posts it")
+                {
                     let cards = cards_of(&hand["cards"]);
                     assert_eq!(hand["total"], total(&cards).0);
                     assert_eq!(hand["soft"], total(&cards).1);
@@ -527,7 +546,12 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                 hand_draws.clear();
                 hole_commitment = None;
                 check_chips(&data, chips_each);
-                players_ever = players_ever.max(data["chips"].as_object().unwrap().len());
+                players_ever = players_ever.max(
+                    data["chips"]
+                        .as_object()
+                        .expect("well-formed, as the bot posts it")
+                        .len(),
+                );
             }
             "void" => {
                 found.voids += 1;
@@ -541,8 +565,12 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                 check_reveal(table, &channel, &data, &shoe);
             }
             "round_reveal" => {
-                let value = data["bot_random"].as_str().unwrap();
-                let salt = data["bot_random_salt"].as_str().unwrap();
+                let value = data["bot_random"]
+                    .as_str()
+                    .expect("well-formed, as the bot posts it");
+                let salt = data["bot_random_salt"]
+                    .as_str()
+                    .expect("well-formed, as the bot posts it");
                 assert_eq!(
                     Some(commit(&channel, value, salt)),
                     round_commitment.take(),
@@ -550,9 +578,20 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
                 );
             }
             "final" => {
-                let standings = data["standings"].as_array().unwrap();
-                let chips: i64 = standings.iter().map(|s| s["chips"].as_i64().unwrap()).sum();
-                let house = data["house"].as_i64().unwrap();
+                let standings = data["standings"]
+                    .as_array()
+                    .expect("well-formed, as the bot posts it");
+                let chips: i64 = standings
+                    .iter()
+                    .map(|s| {
+                        s["chips"]
+                            .as_i64()
+                            .expect("well-formed, as the bot posts it")
+                    })
+                    .sum();
+                let house = data["house"]
+                    .as_i64()
+                    .expect("well-formed, as the bot posts it");
                 assert_eq!(
                     chips + house,
                     chips_each * standings.len() as i64,
@@ -576,14 +615,25 @@ fn audit(table: &Table, chips_each: i64) -> Audit {
 }
 
 fn check_chips(data: &Value, chips_each: i64) {
-    let chips = data["chips"].as_object().unwrap();
-    let sum: i64 = chips.values().map(|c| c.as_i64().unwrap()).sum();
+    let chips = data["chips"]
+        .as_object()
+        .expect("well-formed, as the bot posts it");
+    let sum: i64 = chips
+        .values()
+        .map(|c| c.as_i64().expect("well-formed, as the bot posts it"))
+        .sum();
     assert_eq!(
-        sum + data["house"].as_i64().unwrap(),
+        sum + data["house"]
+            .as_i64()
+            .expect("well-formed, as the bot posts it"),
         chips_each * chips.len() as i64,
         "chips are conserved between hands: {data}"
     );
-    assert!(chips.values().all(|c| c.as_i64().unwrap() >= 0));
+    assert!(
+        chips
+            .values()
+            .all(|c| c.as_i64().expect("well-formed, as the bot posts it") >= 0)
+    );
 }
 
 /// A settled hand: the cards come from this hand's draws, totals and payouts follow the rules,
@@ -604,9 +654,13 @@ fn check_result(data: &Value, hand_draws: &[(String, Option<String>, u64)]) {
     );
     let (dealer_total, _) = total(&dealer);
     assert_eq!(data["dealer"]["total"], dealer_total);
-    let dealer_blackjack = data["dealer"]["blackjack"].as_bool().unwrap();
+    let dealer_blackjack = data["dealer"]["blackjack"]
+        .as_bool()
+        .expect("well-formed, as the bot posts it");
     assert_eq!(dealer_blackjack, dealer.len() == 2 && dealer_total == 21);
-    let results = data["results"].as_array().unwrap();
+    let results = data["results"]
+        .as_array()
+        .expect("well-formed, as the bot posts it");
     let live = results
         .iter()
         .any(|r| r["outcome"] != "bust" && r["outcome"] != "blackjack" && !dealer_blackjack)
@@ -636,9 +690,15 @@ fn check_result(data: &Value, hand_draws: &[(String, Option<String>, u64)]) {
         let cards = cards_of(&result["cards"]);
         let (t, _) = total(&cards);
         assert_eq!(result["total"], t);
-        let bet = result["bet"].as_i64().unwrap();
-        let net = result["net"].as_i64().unwrap();
-        let outcome = result["outcome"].as_str().unwrap();
+        let bet = result["bet"]
+            .as_i64()
+            .expect("well-formed, as the bot posts it");
+        let net = result["net"]
+            .as_i64()
+            .expect("well-formed, as the bot posts it");
+        let outcome = result["outcome"]
+            .as_str()
+            .expect("well-formed, as the bot posts it");
         let expected = match outcome {
             "bust" => {
                 assert!(t > 21);
@@ -664,7 +724,12 @@ fn check_result(data: &Value, hand_draws: &[(String, Option<String>, u64)]) {
         };
         assert_eq!(net, expected, "{result}");
         per_slot
-            .entry(result["slot"].as_str().unwrap().to_owned())
+            .entry(
+                result["slot"]
+                    .as_str()
+                    .expect("well-formed, as the bot posts it")
+                    .to_owned(),
+            )
             .or_default()
             .extend(cards);
     }
@@ -677,31 +742,50 @@ fn check_result(data: &Value, hand_draws: &[(String, Option<String>, u64)]) {
 }
 
 fn check_reveal(table: &Table, channel: &str, data: &Value, shoe: &ShoeAudit) {
-    let decks = data["decks"].as_u64().unwrap() as usize;
-    let order = data["order"].as_str().unwrap();
+    let decks = data["decks"]
+        .as_u64()
+        .expect("well-formed, as the bot posts it") as usize;
+    let order = data["order"]
+        .as_str()
+        .expect("well-formed, as the bot posts it");
     assert_eq!(data["commitment"].as_str(), Some(shoe.commitment.as_str()));
     assert_eq!(
-        commit(channel, order, data["salt"].as_str().unwrap()),
+        commit(
+            channel,
+            order,
+            data["salt"]
+                .as_str()
+                .expect("well-formed, as the bot posts it")
+        ),
         shoe.commitment,
         "the order matches the commitment posted at the shuffle"
     );
-    let bot_random = data["bot_random"].as_str().unwrap();
+    let bot_random = data["bot_random"]
+        .as_str()
+        .expect("well-formed, as the bot posts it");
     assert_eq!(bot_random.len(), 64);
     assert_eq!(
         commit(
             channel,
             bot_random,
-            data["bot_random_salt"].as_str().unwrap()
+            data["bot_random_salt"]
+                .as_str()
+                .expect("well-formed, as the bot posts it")
         ),
         shoe.bot_random_commitment,
         "the bot's value matches the commitment posted before any entropy"
     );
-    let entries = data["entries"].as_array().unwrap();
+    let entries = data["entries"]
+        .as_array()
+        .expect("well-formed, as the bot posts it");
     assert_eq!(entries.len(), shoe.entries.len());
     let mut hashes = Vec::new();
     for (entry, (slot, commitment)) in entries.iter().zip(&shoe.entries) {
         assert_eq!(entry["slot"].as_str(), Some(slot.as_str()));
-        let hash = entry["entropy_sha256"].as_str().unwrap().to_owned();
+        let hash = entry["entropy_sha256"]
+            .as_str()
+            .expect("well-formed, as the bot posts it")
+            .to_owned();
         match commitment {
             None => {
                 assert_eq!(entry["missing"], true);
@@ -712,7 +796,13 @@ fn check_reveal(table: &Table, channel: &str, data: &Value, shoe: &ShoeAudit) {
                 let text = &table.entropy_texts[commitment];
                 assert_eq!(hash, sha256_hex(text), "the entropy went in unchanged");
                 assert_eq!(
-                    &commit(channel, text, entry["salt"].as_str().unwrap()),
+                    &commit(
+                        channel,
+                        text,
+                        entry["salt"]
+                            .as_str()
+                            .expect("well-formed, as the bot posts it")
+                    ),
                     commitment
                 );
             }
@@ -768,25 +858,34 @@ fn play_out(table: &mut Table, bet: i64) {
             "betting" => {
                 let waiting: Vec<String> = table.state()["players"]
                     .as_array()
-                    .unwrap()
+                    .expect("well-formed, as the bot posts it")
                     .iter()
                     .filter(|p| {
                         p["left"] == false
                             && p["bet"] == 0
-                            && p["chips"].as_i64().unwrap()
-                                >= table.state()["cfg"]["min_bet"].as_i64().unwrap()
+                            && p["chips"]
+                                .as_i64()
+                                .expect("well-formed, as the bot posts it")
+                                >= table.state()["cfg"]["min_bet"]
+                                    .as_i64()
+                                    .expect("well-formed, as the bot posts it")
                     })
-                    .map(|p| p["slot"].as_str().unwrap().to_owned())
+                    .map(|p| {
+                        p["slot"]
+                            .as_str()
+                            .expect("well-formed, as the bot posts it")
+                            .to_owned()
+                    })
                     .collect();
                 for label in waiting {
                     let chips = table.state()["players"]
                         .as_array()
-                        .unwrap()
+                        .expect("well-formed, as the bot posts it")
                         .iter()
                         .find(|p| p["slot"] == label.as_str())
-                        .unwrap()["chips"]
+                        .expect("well-formed, as the bot posts it")["chips"]
                         .as_i64()
-                        .unwrap();
+                        .expect("well-formed, as the bot posts it");
                     table.say(&label, &format!("bet {}", bet.min(chips)));
                 }
             }
@@ -794,9 +893,17 @@ fn play_out(table: &mut Table, bet: i64) {
                 let (label, legal) = table.turn().expect("someone is to act");
                 let state = table.state();
                 let turn = &state["turn"];
-                let player = &state["players"][turn["p"].as_u64().unwrap() as usize];
-                let hand = &player["hands"][turn["h"].as_u64().unwrap() as usize];
-                let code = hand["c"].as_str().unwrap();
+                let player = &state["players"][turn["p"]
+                    .as_u64()
+                    .expect("well-formed, as the bot posts it")
+                    as usize];
+                let hand = &player["hands"][turn["h"]
+                    .as_u64()
+                    .expect("well-formed, as the bot posts it")
+                    as usize];
+                let code = hand["c"]
+                    .as_str()
+                    .expect("well-formed, as the bot posts it");
                 let cards: Vec<String> = (0..code.len())
                     .step_by(2)
                     .map(|i| code[i..i + 2].to_owned())
@@ -831,7 +938,7 @@ fn one_player_plays_a_whole_game_and_the_shoe_checks_out() {
     let found = audit(&table, 1000);
     assert_eq!(found.hands, 6);
     assert!(found.shoes >= 1);
-    let last = table.posts.last().unwrap();
+    let last = table.posts.last().expect("posts");
     assert_eq!(kind(last), "shoe_reveal");
 }
 
@@ -854,9 +961,15 @@ fn three_players_play_a_whole_game_across_shoes() {
         .iter()
         .find(|p| kind(p) == "final")
         .map(data)
-        .unwrap();
+        .expect("well-formed, as the bot posts it");
     assert_eq!(final_post["hands_played"], 12);
-    assert_eq!(final_post["standings"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        final_post["standings"]
+            .as_array()
+            .expect("well-formed, as the bot posts it")
+            .len(),
+        3
+    );
 }
 
 /// Finds a seed and table whose first deal satisfies `wanted` (the state shows the cards).
@@ -888,15 +1001,32 @@ fn a_hand_with_split_and_double() {
     });
     let before = table.posts.len();
     let split = find(&table.say("alice", "split"), "table");
-    assert_eq!(split["hands"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        split["hands"]
+            .as_array()
+            .expect("well-formed, as the bot posts it")
+            .len(),
+        2
+    );
     assert_eq!(split["chips"]["alice"], 800, "a split puts up a second bet");
     // Play both hands: double the first if allowed, stand on the second.
     let legal = split["turn"]["legal"].clone();
-    if split["turn"]["hand"] == 0 && legal.as_array().unwrap().contains(&json!("double")) {
+    if split["turn"]["hand"] == 0
+        && legal
+            .as_array()
+            .expect("well-formed, as the bot posts it")
+            .contains(&json!("double"))
+    {
         let posts = table.send_data("alice", json!({"action": "double"}));
         let doubled = find(&posts, "table");
         assert_eq!(doubled["hands"][0]["bet"], 200);
-        assert_eq!(doubled["hands"][0]["cards"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            doubled["hands"][0]["cards"]
+                .as_array()
+                .expect("well-formed, as the bot posts it")
+                .len(),
+            3
+        );
     }
     while table.phase() == "playing" {
         table.say("alice", "stand");
@@ -918,7 +1048,7 @@ fn blackjack_pays_three_to_two() {
         cards.len() == 2 && total(&cards).0 == 21
     });
     while table.phase() == "playing" {
-        let (label, _) = table.turn().unwrap();
+        let (label, _) = table.turn().expect("someone is to act");
         table.say(&label, "stand");
     }
     let result = table
@@ -927,13 +1057,13 @@ fn blackjack_pays_three_to_two() {
         .rev()
         .find(|p| kind(p) == "result")
         .map(data)
-        .unwrap();
+        .expect("well-formed, as the bot posts it");
     let alice = result["results"]
         .as_array()
-        .unwrap()
+        .expect("well-formed, as the bot posts it")
         .iter()
         .find(|r| r["slot"] == "alice")
-        .unwrap();
+        .expect("well-formed, as the bot posts it");
     if result["dealer"]["blackjack"] == true {
         assert_eq!(alice["outcome"], "push");
     } else {
@@ -957,9 +1087,17 @@ fn outcomes_cover_push_bust_and_dealer_rules() {
         audit(&table, 1000);
         for post in table.posts.iter().filter(|p| kind(p) == "result") {
             let data = data(post);
-            for result in data["results"].as_array().unwrap() {
+            for result in data["results"]
+                .as_array()
+                .expect("well-formed, as the bot posts it")
+            {
                 *seen
-                    .entry(result["outcome"].as_str().unwrap().to_owned())
+                    .entry(
+                        result["outcome"]
+                            .as_str()
+                            .expect("well-formed, as the bot posts it")
+                            .to_owned(),
+                    )
                     .or_default() += 1;
             }
             if total(&cards_of(&data["dealer"]["cards"])).0 > 21 {
@@ -994,6 +1132,16 @@ fn violations_are_private_and_change_nothing() {
     table.join("bob");
     assert_eq!(table.phase(), "entropy");
     violation(&table.say("alice", "bet 50"), "alice", "NOT_STARTED");
+    let public = table.say("alice", "entropy: in public");
+    violation(&public, "alice", "BAD_MOVE");
+    assert!(
+        public[0]
+            .body
+            .text
+            .as_deref()
+            .expect("well-formed, as the bot posts it")
+            .contains("privately")
+    );
     table.all_entropy();
     assert_eq!(table.phase(), "betting");
     violation(&table.say("watcher", "bet 50"), "watcher", "BAD_TURN");
@@ -1017,7 +1165,7 @@ fn violations_are_private_and_change_nothing() {
     assert_ne!(&before, table.state());
     let posts = table.say("bob", "bet 50");
     if table.phase() == "playing" {
-        let (to_act, legal) = table.turn().unwrap();
+        let (to_act, legal) = table.turn().expect("someone is to act");
         let other = if to_act == "alice" { "bob" } else { "alice" };
         let state = table.state().clone();
         violation(&table.say(other, "hit"), other, "BAD_TURN");
@@ -1035,7 +1183,7 @@ fn violations_are_private_and_change_nothing() {
                     .body
                     .text
                     .as_deref()
-                    .unwrap()
+                    .expect("well-formed, as the bot posts it")
                     .contains("legal now: hit, stand")
             );
         }
@@ -1080,7 +1228,7 @@ fn timeouts_stand_or_play_a_random_move_and_entropy_may_be_missing() {
         assert!(
             data["hands"]
                 .as_array()
-                .unwrap()
+                .expect("well-formed, as the bot posts it")
                 .iter()
                 .all(|h| h["slot"] == "alice")
         );
@@ -1109,11 +1257,11 @@ fn timeouts_stand_or_play_a_random_move_and_entropy_may_be_missing() {
         );
         table.say("alice", "bet 10");
         if table.phase() == "playing" {
-            let (_, legal) = table.turn().unwrap();
+            let (_, legal) = table.turn().expect("someone is to act");
             let posts = table.fire("turn");
             let action = find(&posts, "table")["action"]["action"]
                 .as_str()
-                .unwrap()
+                .expect("well-formed, as the bot posts it")
                 .to_owned();
             assert!(legal.contains(&action));
             *actions.entry(action).or_insert(0) += 1;
@@ -1143,7 +1291,7 @@ fn a_leaving_player_forfeits_the_bet_and_the_last_one_ends_the_game() {
         .iter()
         .find(|p| kind(p) == "final")
         .map(data)
-        .unwrap();
+        .expect("well-formed, as the bot posts it");
     assert_eq!(final_post["reason"], "everyone left");
     audit(&table, 1000);
 }
@@ -1157,7 +1305,13 @@ fn joins_beyond_five_seats_are_turned_away_and_rejoins_keep_chips() {
     let posts = table.join("frank");
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].to, Some(slot("frank")));
-    assert_eq!(table.state()["players"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        table.state()["players"]
+            .as_array()
+            .expect("well-formed, as the bot posts it")
+            .len(),
+        5
+    );
     table.all_entropy();
     table.say("alice", "bet 100");
     table.leave("alice");
@@ -1185,7 +1339,7 @@ fn the_shoe_is_the_documented_shuffle_of_the_revealed_values() {
         audit(&table, 1000);
         find(&table.posts, "shoe_reveal")["order"]
             .as_str()
-            .unwrap()
+            .expect("well-formed, as the bot posts it")
             .to_owned()
     };
     assert_eq!(shoe_of("x"), shoe_of("x"));
@@ -1302,10 +1456,15 @@ fn random_game(case: u64, default_limits: bool) -> Audit {
             "entropy" => {
                 let waiting: Vec<String> = table.state()["round"]["entries"]
                     .as_array()
-                    .unwrap()
+                    .expect("well-formed, as the bot posts it")
                     .iter()
                     .filter(|e| e["h"].is_null())
-                    .map(|e| e["slot"].as_str().unwrap().to_owned())
+                    .map(|e| {
+                        e["slot"]
+                            .as_str()
+                            .expect("well-formed, as the bot posts it")
+                            .to_owned()
+                    })
                     .collect();
                 if waiting.is_empty() || rng.chance(10) {
                     table.fire_next();
@@ -1313,12 +1472,15 @@ fn random_game(case: u64, default_limits: bool) -> Audit {
                     let label = rng.pick(&waiting).clone();
                     let text = format!("entropy: {} {}", label, rng.next());
                     if rng.chance(20) {
-                        let body =
-                            Body::new(None, json!({"entropy": text}).as_object().cloned()).unwrap();
+                        let body = Body::new(None, json!({"entropy": text}).as_object().cloned())
+                            .expect("well-formed, as the bot posts it");
                         let posts = table.message(&label, body, Some("referee"));
                         if let Some(received) = posts.iter().find(|p| kind(p) == "entropy_received")
                         {
-                            let c = data(received)["commitment"].as_str().unwrap().to_owned();
+                            let c = data(received)["commitment"]
+                                .as_str()
+                                .expect("well-formed, as the bot posts it")
+                                .to_owned();
                             table.entropy_texts.insert(c, text);
                         }
                     } else {
@@ -1485,10 +1647,14 @@ fn a_shoe_that_runs_out_mid_hand_voids_the_hand() {
         if table.phase() != "playing" {
             continue;
         }
-        let (label, _) = table.turn().unwrap();
+        let (label, _) = table.turn().expect("someone is to act");
         // Pretend the shoe is spent: the next card cannot be dealt.
-        let state = table.context.state.as_mut().unwrap();
-        let cards = state["shoe"]["order"].as_str().unwrap().len() / 2;
+        let state = table.context.state.as_mut().expect("state");
+        let cards = state["shoe"]["order"]
+            .as_str()
+            .expect("well-formed, as the bot posts it")
+            .len()
+            / 2;
         state["shoe"]["pos"] = json!(cards);
         let posts = table.say(&label, "hit");
         let void = find(&posts, "void");
