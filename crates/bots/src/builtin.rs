@@ -52,6 +52,17 @@ const BUILTINS: &[Builtin] = &[
                   message was private). For trying bots out.",
         source: include_str!("../builtin/echo.js"),
     },
+    Builtin {
+        name: "blackjack",
+        prototype_name: "BlackjackBot",
+        summary: "BlackjackBot: 1-5 players against the dealer (H17, blackjack 3:2, double, split \
+                  once, no insurance). Provably fair: each shoe is shuffled from the bot's \
+                  committed random value mixed with entropy every player sends privately; the \
+                  order is committed at the shuffle and revealed with everything needed to \
+                  recompute it, and the hole card is committed. Params: chips, min_bet, max_bet, \
+                  decks, hands, min_players, move_timeout_ms, on_timeout.",
+        source: include_str!("../builtin/blackjack.js"),
+    },
 ];
 
 /// Every builtin bot, in catalog order. Hashed once, on first use.

@@ -2,6 +2,7 @@
 //! One test binary, so the engine is linked once.
 
 mod api;
+mod blackjack;
 mod chess;
 mod determinism;
 mod fuzz_commitment;
