@@ -7,6 +7,8 @@ mod guess;
 mod hostile;
 mod python;
 mod support;
+mod table;
+mod tictactoe;
 
 /// How events run in this binary: in the calling thread.
 mod runner {
