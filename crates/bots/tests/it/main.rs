@@ -6,6 +6,7 @@ mod determinism;
 mod guess;
 mod hostile;
 mod python;
+mod rps;
 mod support;
 mod table;
 mod tictactoe;
