@@ -180,6 +180,11 @@ impl Table {
         })
     }
 
+    /// How many events the bot has run.
+    pub fn events(&self) -> usize {
+        usize::try_from(self.next_seq - 1).expect("positive")
+    }
+
     pub fn state(&self) -> &Value {
         self.context.state.as_ref().expect("the bot keeps state")
     }
@@ -291,4 +296,74 @@ pub fn game_cases(fallback: usize) -> usize {
         .ok()
         .and_then(|cases| cases.parse().ok())
         .unwrap_or(fallback)
+}
+
+/// What a run of random games came to.
+#[derive(Default)]
+pub struct Summary {
+    pub games: usize,
+    pub events: usize,
+    pub slowest: Duration,
+    /// How games ended: `result/reason` of their result post, or `unfinished`.
+    pub endings: BTreeMap<String, usize>,
+}
+
+/// Plays `cases` random games, `game(seed, limits)` each, on every core. One game in four runs
+/// under the default limits (the 50 ms budget, not relaxed); the others get the relaxed ones so
+/// that a loaded machine cannot fail them.
+pub fn play_many(cases: usize, seed: u64, game: fn(u64, Limits) -> Table) -> Summary {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let summaries: Vec<Summary> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                scope.spawn(move || {
+                    let mut summary = Summary::default();
+                    for case in (thread..cases).step_by(threads) {
+                        let limits = if case % 4 == 0 {
+                            Limits::default()
+                        } else {
+                            crate::support::relaxed_limits()
+                        };
+                        let table = game(seed + case as u64, limits);
+                        summary.games += 1;
+                        summary.events += table.events();
+                        summary.slowest = summary.slowest.max(table.slowest);
+                        let ending = table
+                            .log
+                            .iter()
+                            .rev()
+                            .map(data)
+                            .find(|d| d["type"] == "result")
+                            .map_or("unfinished".to_owned(), |d| {
+                                format!(
+                                    "{}/{}",
+                                    d["result"].as_str().unwrap_or(""),
+                                    d["reason"].as_str().unwrap_or("")
+                                )
+                            });
+                        *summary.endings.entry(ending).or_default() += 1;
+                    }
+                    summary
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut total = Summary::default();
+    for summary in summaries {
+        total.games += summary.games;
+        total.events += summary.events;
+        total.slowest = total.slowest.max(summary.slowest);
+        for (ending, count) in summary.endings {
+            *total.endings.entry(ending).or_default() += count;
+        }
+    }
+    total
 }
