@@ -202,7 +202,12 @@ pub fn data_body(data: Value) -> Body {
 }
 
 pub fn data(post: &BotPost) -> Value {
-    Value::Object(post.body.data.clone().expect("these bots' posts carry data"))
+    Value::Object(
+        post.body
+            .data
+            .clone()
+            .expect("these bots' posts carry data"),
+    )
 }
 
 /// The one post of `posts`, with its data type checked.
