@@ -63,6 +63,31 @@ const BUILTINS: &[Builtin] = &[
                   decks, hands, min_players, move_timeout_ms, on_timeout.",
         source: include_str!("../builtin/blackjack.js"),
     },
+    Builtin {
+        name: "tictactoe",
+        prototype_name: "TicTacToeBot",
+        summary: "TicTacToeBot: tic-tac-toe for the first two players to join, refereed move \
+                  by move: after each move the bot posts the board (X, O and the free cells' \
+                  numbers) and whose turn it is. Move by posting a cell 1-9 numbered like a \
+                  phone keypad (1 2 3 on top) or a coordinate a1-c3 (\"5\", \"b2\", \
+                  {\"cell\": 5}), or \"resign\"; violations come back privately with a code. \
+                  Params: first \"join\" (default, X is the first to join) or \"random\", \
+                  move_timeout_ms (default 60000), on_timeout \"forfeit\" (default) or \
+                  \"random_move\".",
+        source: include_str!("../builtin/tictactoe.js"),
+    },
+    Builtin {
+        name: "rps",
+        prototype_name: "RockPaperScissorsBot",
+        summary: "RockPaperScissorsBot: rock-paper-scissors between the first two players to \
+                  join, best of N, draws replayed. Send \"rock\", \"paper\" or \"scissors\" \
+                  PRIVATELY to the bot (public moves are refused); the bot posts a commitment \
+                  to each move as it comes in and reveals both moves with their salts once both \
+                  are in, so anyone can check them. Params: best_of (odd, default 3, max 99), \
+                  move_timeout_ms (default 60000, one clock per round), on_timeout \"forfeit\" \
+                  (default) or \"random_move\".",
+        source: include_str!("../builtin/rps.js"),
+    },
 ];
 
 /// Every builtin bot, in catalog order. Hashed once, on first use.

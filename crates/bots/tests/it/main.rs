@@ -9,7 +9,10 @@ mod fuzz_commitment;
 mod guess;
 mod hostile;
 mod python;
+mod rps;
 mod support;
+mod table;
+mod tictactoe;
 mod timers;
 
 /// How events run in this binary: in the calling thread.
