@@ -27,11 +27,19 @@ class EchoBot:
 
 async def test_the_prototypes_preset_names_work(server, mode):
     async with connect(server, "alice", mode) as alice:
-        for preset, name in (("GuessBot", "guess"), ("GUESS", "guess"), ("EchoBot", "echo")):
+        for preset, name in (
+            ("GuessBot", "guess"),
+            ("GUESS", "guess"),
+            ("EchoBot", "echo"),
+            ("ChessBot", "chess"),
+            ("blackjack", "blackjack"),
+            ("TicTacToeBot", "tictactoe"),
+            ("RockPaperScissorsBot", "rps"),
+        ):
             created = await alice.call("create_channel", name=preset, slots=["invite:alice", "invite:bob"], bot_preset=preset)
             [bot_slot] = [slot for slot in created["channel"]["slots"] if slot["kind"] == "bot"]
             assert bot_slot["bot"]["name"] == name, bot_slot
-        refusal = await alice.error("create_channel", name="x", slots=["invite:alice"], bot_preset="ChessBot")
+        refusal = await alice.error("create_channel", name="x", slots=["invite:alice"], bot_preset="TriviaBot")
         assert refusal.code == "INVALID_ARGUMENT" and "guess" in refusal.message, refusal
 
 
