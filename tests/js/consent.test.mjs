@@ -31,11 +31,16 @@ let chrome;
 let browser;
 let callback;
 
-before(async () => {
-  chrome = await startBrowser();
-  browser = chrome.browser;
-  callback = await startCallbackServer();
-});
+// Three browser starts of at most four 15 s steps each fit in the hook's time, so a browser
+// that hangs is reported here, with its progress lines, rather than as the file timing out.
+before(
+  async () => {
+    chrome = await startBrowser();
+    browser = chrome.browser;
+    callback = await startCallbackServer();
+  },
+  { timeout: 170_000 },
+);
 
 after(async () => {
   await chrome?.close();
@@ -51,6 +56,8 @@ async function openConsent(server, client, context) {
   const state = randomState();
   callback.clear();
   const page = await context.newPage();
+  // Fail a stuck step with playwright's message (what it waited for) well inside the test's time.
+  page.setDefaultTimeout(15_000);
   const url = authorizeUrl(server, {
     clientId: client.client_id,
     redirectUri: callback.redirectUri,

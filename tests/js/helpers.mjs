@@ -279,17 +279,46 @@ export async function rest(server, token, method, path, body) {
 }
 
 /**
- * Starts headless Chromium ($CHROMIUM_PATH or /usr/bin/chromium) as our own child process and
- * connects playwright-core to it over CDP. Returns { browser, close() }.
- *
- * Why not `chromium.launch()`: one start in CI hung past the file's two minutes without ever
- * reporting playwright's own launch timeout, and left nothing to read. Owning the process gives
- * a hard deadline that kills it, its stderr in the error, and a fresh profile per start.
- * Every start is logged with its duration, so a slow machine shows up in the output.
+ * Resolves like `promise`, or rejects with "<what> took longer than <ms> ms". Playwright's own
+ * timeouts do not cover everything: a browser that accepts the DevTools connection and then
+ * never answers keeps `connectOverCDP` waiting past its `timeout`.
  */
-export async function startBrowser({ attempts = 3, timeoutMs = 20_000 } = {}) {
+export function within(ms, what, promise) {
+  let timer;
+  const deadline = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Debian's browser binary itself rather than its /usr/bin/chromium wrapper, which adds flags
+ * for a desktop (GPU rasterization, bundled extensions loaded at start) that a headless test
+ * does not want.
+ */
+function defaultChromium() {
+  const binary = '/usr/lib/chromium/chromium';
+  return existsSync(binary) ? binary : '/usr/bin/chromium';
+}
+
+/** A progress line on stderr, with the time since `since`: CI keeps it when a test hangs. */
+function progress(since, text) {
+  console.error(`chromium: ${text} (${Date.now() - since} ms)`);
+}
+
+/**
+ * Starts headless Chromium ($CHROMIUM_PATH or /usr/bin/chromium) as our own child process and
+ * connects playwright-core to it over CDP, then opens and closes one page to prove the browser
+ * answers. Returns { browser, close() }.
+ *
+ * Why not `chromium.launch()`: starts in CI hung past the file's two minutes without ever
+ * reporting playwright's own timeout, and left nothing to read. Owning the process gives a hard
+ * deadline on every step that kills it and tries again, its stderr in the error, a fresh
+ * profile per start, and a progress line per step, so a slow or stuck step shows in the output.
+ */
+export async function startBrowser({ attempts = 3, timeoutMs = 15_000 } = {}) {
   const { chromium } = await import('playwright-core');
-  const executable = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  const executable = process.env.CHROMIUM_PATH || defaultChromium();
   let lastError;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
     const started = Date.now();
@@ -306,8 +335,14 @@ export async function startBrowser({ attempts = 3, timeoutMs = 20_000 } = {}) {
         '--disable-component-update',
         '--disable-sync',
         '--disable-quic',
+        '--disable-extensions',
+        '--disable-breakpad',
         '--no-first-run',
         '--no-default-browser-check',
+        // No keyring lookup over D-Bus, which can wait on a bus nobody answers.
+        '--password-store=basic',
+        '--use-mock-keychain',
+        '--mute-audio',
         `--user-data-dir=${profile}`,
         '--remote-debugging-address=127.0.0.1',
         '--remote-debugging-port=0',
@@ -315,6 +350,7 @@ export async function startBrowser({ attempts = 3, timeoutMs = 20_000 } = {}) {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    progress(started, `attempt ${attempt} of ${attempts}: started ${executable} as pid ${child.pid}`);
     let stderr = '';
     const exited = new Promise((done) => child.once('exit', (code, signal) => done(code ?? signal)));
     const kill = async () => {
@@ -322,43 +358,57 @@ export async function startBrowser({ attempts = 3, timeoutMs = 20_000 } = {}) {
       await Promise.race([exited, sleep(5_000)]);
       rmSync(profile, { recursive: true, force: true });
     };
+    let browser;
     try {
-      const endpoint = await new Promise((done, fail) => {
-        const timer = setTimeout(() => fail(new Error(`no DevTools endpoint within ${timeoutMs} ms`)), timeoutMs);
-        child.stderr.on('data', (chunk) => {
-          stderr += chunk.toString();
-          if (stderr.length > 50_000) stderr = stderr.slice(-20_000);
-          const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
-          if (match) {
-            clearTimeout(timer);
-            done(match[1]);
-          }
-        });
-        child.once('error', (error) => {
-          clearTimeout(timer);
-          fail(error);
-        });
-        exited.then((status) => {
-          clearTimeout(timer);
-          fail(new Error(`chromium exited (${status}) before listening`));
-        });
-      });
-      const browser = await chromium.connectOverCDP(endpoint, { timeout: timeoutMs });
-      console.error(`chromium started in ${Date.now() - started} ms (attempt ${attempt})`);
+      const endpoint = await within(
+        timeoutMs,
+        'waiting for the DevTools endpoint',
+        new Promise((done, fail) => {
+          child.stderr.on('data', (chunk) => {
+            stderr += chunk.toString();
+            if (stderr.length > 50_000) stderr = stderr.slice(-20_000);
+            const match = /DevTools listening on (ws:\/\/\S+)/.exec(stderr);
+            if (match) done(match[1]);
+          });
+          child.once('error', fail);
+          exited.then((status) => fail(new Error(`chromium exited (${status}) before listening`)));
+        }),
+      );
+      progress(started, `DevTools listening at ${endpoint}`);
+      browser = await within(
+        timeoutMs,
+        'connecting over CDP',
+        chromium.connectOverCDP(endpoint, { timeout: timeoutMs }),
+      );
+      progress(started, 'connected');
+      await within(
+        timeoutMs,
+        'opening and closing a first page',
+        (async () => {
+          const context = await browser.newContext();
+          const page = await context.newPage();
+          await page.goto('about:blank');
+          await context.close();
+        })(),
+      );
+      progress(started, `ready after attempt ${attempt}`);
+      const ready = browser;
       return {
-        browser,
+        browser: ready,
         async close() {
-          await Promise.race([browser.close().catch(() => {}), sleep(5_000)]);
+          await Promise.race([ready.close().catch(() => {}), sleep(5_000)]);
           await kill();
         },
       };
     } catch (error) {
       lastError = error;
       const tail = stderr.split('\n').slice(-15).join('\n');
-      console.error(
-        `chromium did not start (attempt ${attempt} of ${attempts}, ${Date.now() - started} ms): ` +
-          `${error.message}\n--- chromium stderr (tail) ---\n${tail}`,
+      progress(
+        started,
+        `attempt ${attempt} of ${attempts} failed: ${error.message}\n--- chromium stderr (tail) ---\n${tail}`,
       );
+      // A browser that never answered must not keep this process alive.
+      if (browser) await Promise.race([browser.close().catch(() => {}), sleep(2_000)]);
       await kill();
     }
   }
