@@ -166,6 +166,11 @@ class ServerProcess:
         assert code == 0, f"the server exited with {code} after SIGTERM\n{self.log_tail()}"
         self.start(self.port if same_port else 0)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as in a crash. `start(port)` brings it back."""
+        assert self.process is not None, "not running"
+        self._kill()
+
     def waiting_syncs(self) -> int:
         """How many syncs are waiting now, by /healthz."""
         return httpx2.get(f"{self.base_url}/healthz", timeout=5.0).json()["waiting_syncs"]

@@ -13,6 +13,13 @@ from test_bots import Feed, commitment, from_bot
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def server(server_factory):
+    """A server with a generous bot budget: these tests are about Python bots playing, and a
+    debug build's interpreter on a loaded CI machine once ran a move past the default 50 ms."""
+    return server_factory("--rate-limit", "0", "--bot-budget-ms", "2000")
+
 GUESS_PY = (Path(WORKSPACE) / "crates/bots/tests/fixtures/guess.py").read_text()
 
 

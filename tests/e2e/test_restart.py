@@ -151,3 +151,61 @@ def test_a_waiting_rest_sync_is_answered_at_shutdown(server, rest):
     assert status == 200, page
     assert page["messages"] == [] and page["next_cursor"] == last
     assert elapsed < 5
+
+
+TIMER_BOT = """
+class Bot {
+  constructor(ctx) { this.ctx = ctx; }
+  on_init() { this.ctx.set_timer(1500, "wake"); this.ctx.post("armed"); }
+  on_timer(tag) { this.ctx.post("woke " + tag); }
+}
+"""
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+async def test_a_timer_due_while_the_server_is_down_fires_once_after_the_restart(server, stop):
+    """A bot's timer comes due while no server runs (stopped cleanly, or killed as in a crash):
+    the next process fires it once, late, and the bot's on_timer runs once."""
+    from test_transcript import rfc3339_ms
+
+    mode = "legacy"
+
+    async def history(player) -> list[dict]:
+        page = await player.call("sync_messages", channel_id=channel_id, cursor=0, wait_ms=0, limit=200)
+        return page["messages"]
+
+    async with connect(server, "alice", mode) as alice:
+        created = await alice.call("create_channel", name="clock", slots=["invite:alice"], bot_code=TIMER_BOT)
+        channel_id = created["channel"]["channel_id"]
+
+        async def bot_posts() -> list[str]:
+            return [m.get("text") for m in await history(alice) if m["kind"] == "bot"]
+
+        # The timer is stored with the reaction that posts "armed".
+        assert await eventually(bot_posts, ["armed"], timeout_s=10) == ["armed"]
+
+    if stop == "sigterm":
+        assert await anyio.to_thread.run_sync(server.stop) == 0
+    else:
+        await anyio.to_thread.run_sync(server.kill)
+    # Down past the due time.
+    await anyio.sleep(2.0)
+    restarted_at = int(time.time() * 1000)
+    await anyio.to_thread.run_sync(server.start, server.port)
+
+    async with connect(server, "alice", mode) as alice:
+
+        async def woken() -> list[str]:
+            return [m.get("text") for m in await history(alice) if m["kind"] == "bot"]
+
+        assert await eventually(woken, ["armed", "woke wake"], timeout_s=10) == ["armed", "woke wake"]
+        # Long enough for a second firing, were there one.
+        await anyio.sleep(1.5)
+        messages = await history(alice)
+        fired = [m for m in messages if m["kind"] == "system" and (m.get("data") or {}).get("event") == "timer_fired"]
+        assert len(fired) == 1, fired
+        notice = fired[0]["data"]
+        assert notice["tag"] == "wake"
+        fired_at = rfc3339_ms(fired[0]["at"])
+        assert notice["due"] < restarted_at <= fired_at, (notice, restarted_at, fired_at)
+        assert [m.get("text") for m in messages if m["kind"] == "bot"] == ["armed", "woke wake"]

@@ -10,6 +10,7 @@
 //! - [`auth_cost`]: `get_channel` with issued tokens next to the dev authenticator.
 //! - [`bot_cost`]: bot runtime per event, a GuessBot move end to end, busy-bot isolation.
 //! - [`worker_cost`]: an event through a worker process, native-loop kills, the fair share.
+//! - [`games`]: a chess move in a worker, a Blackjack hand end to end, timer lateness under load.
 //! - [`waiters`], [`fanout`], [`memory`]: waiting syncs, fan-out rounds, memory with many waiters.
 //! - [`procfs`]: memory and CPU readings from /proc.
 //! - [`stats`], [`report`]: percentiles, formatting and the summary table.
@@ -19,6 +20,7 @@ mod bot_cost;
 mod channels;
 mod client;
 mod fanout;
+mod games;
 mod memory;
 mod procfs;
 mod report;
@@ -59,6 +61,9 @@ pub enum Scenario {
     Workers,
     /// The hash chain's share of a durable post's server CPU, and the cost of a signed head.
     Transcript,
+    /// The games: a chess move checked in a worker, a Blackjack hand end to end, and how late
+    /// bot timers fire while posts load the server.
+    Games,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -438,6 +443,12 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match transcript_cost::transcript_cost(context).await {
             Ok(transcript_rows) => rows.extend(transcript_rows),
             Err(error) => fail("transcript", error),
+        }
+    }
+    if args.runs(Scenario::Games) {
+        match games::games(context).await {
+            Ok(game_rows) => rows.extend(game_rows),
+            Err(error) => fail("games", error),
         }
     }
     if args.runs(Scenario::Auth) {

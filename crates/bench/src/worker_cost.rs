@@ -38,7 +38,7 @@ fn init_job(body: &str) -> Job {
     Job::event(bot, placeholder_context(), &Event::Init, Limits::default())
 }
 
-async fn time_jobs(
+pub(crate) async fn time_jobs(
     pool: &Pool,
     who: &Account,
     job: &Job,
@@ -59,11 +59,12 @@ async fn time_jobs(
     Latencies::of(samples).ok_or_else(|| BenchError::Setup("no samples".into()))
 }
 
-/// The same job run in a thread of this process: the runtime's own cost, to compare with.
-async fn time_in_thread(job: Job) -> Result<Latencies, BenchError> {
+/// The same job run `count` times in a thread of this process: the runtime's own cost, to
+/// compare with.
+pub(crate) async fn time_in_thread(job: Job, count: usize) -> Result<Latencies, BenchError> {
     tokio::task::spawn_blocking(move || {
-        let mut samples = Vec::with_capacity(EVENTS);
-        for _ in 0..EVENTS {
+        let mut samples = Vec::with_capacity(count);
+        for _ in 0..count {
             let started = Instant::now();
             let _ = job.run();
             samples.push(started.elapsed());
@@ -99,7 +100,7 @@ async fn measure(pool: &Pool) -> Result<Vec<Row>, BenchError> {
     println!();
     println!("== workers: a GuessBot event through a worker process ({EVENTS} events) ==");
     let guess = bots::bench::guess_move(bots::builtin("guess").expect("builtin"));
-    let alone = time_in_thread(guess.clone()).await?;
+    let alone = time_in_thread(guess.clone(), EVENTS).await?;
     let through = time_jobs(pool, &account("alice", 0), &guess, EVENTS).await?;
     println!("  JavaScript, runtime alone:  {}", alone.brief());
     println!(
@@ -121,7 +122,7 @@ async fn measure(pool: &Pool) -> Result<Vec<Row>, BenchError> {
         )
         .expect("small"),
     );
-    let python_alone = time_in_thread(python.clone()).await?;
+    let python_alone = time_in_thread(python.clone(), EVENTS).await?;
     let python_through = time_jobs(pool, &account("alice", 0), &python, EVENTS).await?;
     println!("  Python, runtime alone:      {}", python_alone.brief());
     println!(

@@ -99,7 +99,7 @@ impl Clock for ManualClock {
 
 /// Waits until the channel's bot task has nothing left to do.
 pub(crate) async fn settled(service: &Service, id: &ChannelId) {
-    for _ in 0..1000 {
+    for _ in 0..5000 {
         let channel = service.inner.store.load_channel(id).await.expect("load");
         let bots = service.inner.store.bots_of(id).await.expect("bots");
         let behind = bots
@@ -108,7 +108,7 @@ pub(crate) async fn settled(service: &Service, id: &ChannelId) {
         if !behind && !service.inner.bots.busy().contains_key(id) {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     panic!("the bots of {id} did not settle");
 }

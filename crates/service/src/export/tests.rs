@@ -61,6 +61,7 @@ async fn post(service: &Service, who: &Caller, id: &ChannelId, text: String, to:
 
 /// One random game of `preset`: two or three players join, chat, move (in and out of turn,
 /// valid or not, publicly and privately to the bot), sometimes leave; then the channel closes.
+/// Moves are drawn from what the bot's game takes ([`random_move`]), so games get somewhere.
 async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> ChannelId {
     let names = ["alice", "bob", "carol"];
     let players = rng.random_range(2..=3);
@@ -75,7 +76,7 @@ async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> Chann
                 reveal_private: Some(rng.random_bool(0.5)),
                 ..CreateRequest::new("random", &slots).with_bot(BotRequest {
                     preset: Some(preset.into()),
-                    params: Some(json!({"min": 1, "max": rng.random_range(4..40)})),
+                    params: Some(random_params(preset, players, rng)),
                     ..BotRequest::default()
                 })
             },
@@ -90,21 +91,158 @@ async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> Chann
             .expect("join");
     }
     for _ in 0..rng.random_range(3..25) {
-        let who = person(names[rng.random_range(0..players)]);
-        let text = match rng.random_range(0..10) {
-            0 => "concede".to_owned(),
-            1 => "hello there".to_owned(),
-            _ => format!("guess {}", rng.random_range(-1..42)),
+        // Turn games need the bot's answer to the last move to pick the next; the others not.
+        let latest = if matches!(preset, "chess" | "blackjack" | "tictactoe") {
+            settled(service, &id).await;
+            latest_bot_data(service, &id).await
+        } else {
+            serde_json::Value::Null
         };
-        let to = rng.random_bool(0.3).then_some("referee");
-        post(service, &who, &id, text, to).await;
-        if rng.random_bool(0.05) {
-            let _ = service.leave_channel(&who, id.as_str(), None).await;
+        // Mostly whoever the bot says is to move, so the game goes on; sometimes anyone.
+        let mover = whose_turn(&latest)
+            .filter(|slot| names[..players].contains(&slot.as_str()) && rng.random_bool(0.8))
+            .unwrap_or_else(|| names[rng.random_range(0..players)].to_owned());
+        let (text, to) = random_move(preset, &latest, rng);
+        post(service, &person(&mover), &id, text, to).await;
+        if rng.random_bool(0.04) {
+            let _ = service
+                .leave_channel(&person(&mover), id.as_str(), None)
+                .await;
         }
     }
     settled(service, &id).await;
     close(service, &person("alice"), &id).await;
     id
+}
+
+fn random_params(preset: &str, players: usize, rng: &mut StdRng) -> serde_json::Value {
+    match preset {
+        "guess" => {
+            let max = rng.random_range(4..40);
+            json!({"min": 1, "max": max})
+        }
+        "tictactoe" => {
+            let first = if rng.random_bool(0.5) {
+                "join"
+            } else {
+                "random"
+            };
+            json!({ "first": first })
+        }
+        "rps" => {
+            let best_of = [1, 3, 5][rng.random_range(0..3)];
+            json!({"best_of": best_of})
+        }
+        "chess" => {
+            let colors = if rng.random_bool(0.5) {
+                "join"
+            } else {
+                "random"
+            };
+            json!({ "colors": colors })
+        }
+        "blackjack" => {
+            let hands = rng.random_range(1..4);
+            json!({"hands": hands, "min_players": players, "decks": 1, "chips": 100})
+        }
+        _ => json!({}),
+    }
+}
+
+/// The `data` of the bot's newest post (private ones included).
+async fn latest_bot_data(service: &Service, id: &ChannelId) -> serde_json::Value {
+    let messages = service
+        .inner
+        .store
+        .messages(
+            id,
+            store::Audience::Everything,
+            domain::Seq(0),
+            domain::Seq(i64::MAX),
+            1_000,
+        )
+        .await
+        .expect("history");
+    messages
+        .iter()
+        .rev()
+        .find(|message| message.kind == domain::MessageKind::Bot && message.to.is_none())
+        .and_then(|message| message.body.data.clone())
+        .map(serde_json::Value::Object)
+        .unwrap_or_default()
+}
+
+/// The slot a game's post says is to move: chess's `next`, tic-tac-toe's `turn`, Blackjack's
+/// `turn.slot`.
+fn whose_turn(data: &serde_json::Value) -> Option<String> {
+    [&data["next"], &data["turn"], &data["turn"]["slot"]]
+        .into_iter()
+        .find_map(|value| value.as_str().map(str::to_owned))
+}
+
+/// A move for `preset` given the bot's newest post: mostly one the game takes (a legal chess
+/// move from its list, a bet when betting is open), sometimes a wrong one or chat. Returns the
+/// text and, for a private message, the bot's slot.
+fn random_move(
+    preset: &str,
+    latest: &serde_json::Value,
+    rng: &mut StdRng,
+) -> (String, Option<&'static str>) {
+    let pick =
+        |rng: &mut StdRng, options: &[&str]| options[rng.random_range(0..options.len())].to_owned();
+    let private = |rng: &mut StdRng, p: f64| rng.random_bool(p).then_some("referee");
+    if rng.random_bool(0.08) {
+        return (
+            pick(rng, &["hello there", "resign", "concede"]),
+            private(rng, 0.2),
+        );
+    }
+    match preset {
+        "guess" => (
+            format!("guess {}", rng.random_range(-1..42)),
+            private(rng, 0.3),
+        ),
+        "tictactoe" => {
+            let cells = [
+                "1", "2", "3", "4", "5", "6", "7", "8", "9", "b2", "a3", "c1", "0", "d4",
+            ];
+            (pick(rng, &cells), private(rng, 0.2))
+        }
+        "rps" => (
+            pick(rng, &["rock", "paper", "scissors", "r", "play s", "lizard"]),
+            private(rng, 0.85),
+        ),
+        "chess" => {
+            let legal: Vec<&str> = latest["legal"]
+                .as_array()
+                .map(|moves| moves.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            let text = if !legal.is_empty() && rng.random_bool(0.85) {
+                pick(rng, &legal)
+            } else {
+                pick(
+                    rng,
+                    &["e4", "e2e4", "Nf3", "Ke2", "O-O", "draw", "accept", "e9"],
+                )
+            };
+            (text, private(rng, 0.1))
+        }
+        "blackjack" => match latest["type"].as_str() {
+            Some("entropy_round") => (format!("entropy {}", rng.random::<u32>()), Some("referee")),
+            Some("betting") => (
+                format!("bet {}", rng.random_range(5..40)),
+                private(rng, 0.1),
+            ),
+            _ => (
+                pick(
+                    rng,
+                    &["hit", "stand", "double", "split", "bet 10", "entropy x"],
+                ),
+                private(rng, 0.1),
+            ),
+        },
+        _ => ("hello".into(), None),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +443,7 @@ async fn each_kind_of_tamper_is_named() {
 
 /// Re-links every message and signs the new head with the server's own key: what a server that
 /// lies would do.
-async fn resign(service: &Service, transcript: &mut Transcript) {
+pub(crate) async fn resign(service: &Service, transcript: &mut Transcript) {
     let keyring = service.keyring().await.expect("keyring");
     let channel = transcript.channel_id().expect("id");
     let mut link = domain::ChainHash::genesis();

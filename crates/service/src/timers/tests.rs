@@ -281,3 +281,69 @@ async fn a_channel_with_timers_exports_a_transcript_that_verifies() {
         "init, two timers and a message: {replays:?}"
     );
 }
+
+/// A server that signs its own history can still not fake the clock: a timer fired before it
+/// was due, fired with other terms than the bot set, or fired without being set is refused at
+/// the notice, by the replay.
+#[tokio::test]
+async fn a_timer_the_server_fakes_is_caught_by_the_replay() {
+    let (service, clock, _dir) = clocked().await;
+    let alice = person("alice");
+    let id = channel_with_clock_bot(&service, &alice).await;
+    clock.advance(1_500);
+    tick(&service, &id).await;
+    close(&service, &alice, &id).await;
+    let honest = crate::export_everything(service.store(), id.as_str(), service.now())
+        .await
+        .expect("export");
+    let fired_at = honest
+        .messages
+        .iter()
+        .position(|message| {
+            message
+                .message()
+                .ok()
+                .flatten()
+                .and_then(|message| message.notice()?.ok())
+                .is_some_and(|notice| matches!(notice, Notice::TimerFired { .. }))
+        })
+        .expect("a timer_fired notice");
+
+    type Lie = fn(&mut Notice, &mut domain::Timestamp);
+    let lies: [(&str, Lie); 4] = [
+        ("early", |_, at| at.0 = START + 999),
+        ("another due time", |notice, _| {
+            if let Notice::TimerFired { due, .. } = notice {
+                due.0 = START + 1_400;
+            }
+        }),
+        ("set by another event", |notice, _| {
+            if let Notice::TimerFired { set_by, .. } = notice {
+                set_by.0 += 1;
+            }
+        }),
+        ("never set", |notice, _| {
+            if let Notice::TimerFired { tag, .. } = notice {
+                *tag = "bonus".into();
+            }
+        }),
+    ];
+    for (lie, change) in lies {
+        let mut forged = honest.clone();
+        let mut message = forged.messages[fired_at]
+            .message()
+            .expect("decodes")
+            .expect("readable");
+        let mut notice = message.notice().expect("a notice").expect("decodes");
+        change(&mut notice, &mut message.at);
+        message.body = notice.body(message.at);
+        forged.messages[fired_at] = transcript::export::ExportedMessage::readable(&message);
+        crate::export::tests::resign(&service, &mut forged).await;
+        transcript::check(&forged, &[]).expect("the forger's chain and signature hold");
+        let divergence = crate::export::tests::verified(&service, &forged)
+            .await
+            .expect_err(lie);
+        assert_eq!(divergence.seq, Some(message.seq.0), "{lie}: {divergence}");
+        assert!(divergence.what.contains("timer"), "{lie}: {divergence}");
+    }
+}
