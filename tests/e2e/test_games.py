@@ -457,8 +457,8 @@ START_FEN = "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
 async def test_chess_fools_mate(server):
     async with connect(server, "alice", ALICE_MODE) as alice, connect(server, "bob", BOB_MODE) as bob:
         table = await open_table(alice, bob, "chess", {"colors": "join"}, ask_as="Chess")
-        ready = await table.bot("alice", "the ready post", type="ready")
-        assert ready["data"] == {"type": "ready", "colors": "join", "move_timeout_ms": 60000, "on_timeout": "forfeit"}, ready
+        rules = await table.bot("alice", "the rules post", type="rules")
+        assert rules["data"] == {"type": "rules", "colors": "join", "move_timeout_ms": 60000, "on_timeout": "forfeit"}, rules
         start = await table.bot("alice", "the start post", type="start")
         data = start["data"]
         assert (data["white"], data["black"], data["next"], data["turn"], data["fen"]) == (
@@ -498,7 +498,8 @@ async def test_chess_fools_mate(server):
         result = await table.bot("alice", "the result: 0-1 by checkmate", after=post["seq"], type="result")
         data = result["data"]
         assert (data["result"], data["winner"], data["fen"]) == ("0-1", "bob", final_fen), result
-        assert data["reason"].endswith("(black) mates"), result
+        assert (data["reason"], data["loser"]) == ("checkmate", "alice"), result
+        assert data["detail"].endswith("(black) mates"), result
         assert '[Result "0-1"]' in data["pgn"] and data["pgn"].endswith("\n1. f3 e5 2. g4 Qh4# 0-1"), data["pgn"]
         exports = await table.end_and_export(result["seq"])
     check_exports(server, table, exports, result["seq"])
@@ -522,7 +523,8 @@ async def test_chess_timeout_forfeit(server):
         result = await table.bot("bob", "the result: Black forfeits on time", after=fired["seq"], type="result")
         data = result["data"]
         assert (data["result"], data["winner"]) == ("1-0", "alice"), result
-        assert "(black) ran out of time" in data["reason"], result
+        assert (data["reason"], data["loser"]) == ("timeout", "bob"), result
+        assert "(black) ran out of time" in data["detail"], result
         assert data["pgn"].endswith("\n1. e4 1-0"), data["pgn"]
         exports = await table.end_and_export(result["seq"])
     check_exports(server, table, exports, result["seq"])
@@ -734,7 +736,7 @@ async def test_blackjack_two_hands(server):
         assert final is not None, "the game did not end within 60 posts"
         assert hands_seen == [1, 2], hands_seen
         data = final["data"]
-        assert (data["reason"], data["hands_played"], data["house"], data["hole"]) == ("all 2 hands played", 2, house, None), final
+        assert (data["reason"], data["hands_played"], data["house"], data["hole"]) == ("hands_played", 2, house, None), final
         standings = data["standings"]
         assert sorted(standings, key=lambda s: -s["chips"]) == standings, f"standings out of order: {standings}"
         assert {s["slot"]: (s["chips"], s["net"], s["left"]) for s in standings} == {

@@ -19,7 +19,11 @@ use crate::worker_cost::{time_in_thread, time_jobs};
 use crate::{BenchError, Context};
 
 const CHESS_MOVES: usize = 500;
-const BLACKJACK_HANDS: usize = 200;
+/// Hands played at each Blackjack table. A hand is about five bot posts, and all bots of a
+/// channel may write 240 posts a minute (`--bot-channel-messages-per-minute`), the owners' 600:
+/// so each table stops well under that, and each has its own owner.
+const BLACKJACK_HANDS_PER_TABLE: usize = 40;
+const BLACKJACK_TABLES: usize = 5;
 /// Channels whose bot keeps one timer running, re-armed each time it fires.
 const TIMER_CHANNELS: usize = 20;
 const TIMER_PERIOD_MS: u64 = 250;
@@ -35,8 +39,16 @@ pub async fn games(context: &Context) -> Result<Vec<Row>, BenchError> {
     let mut rows = vec![chess_move(context).await?];
 
     println!();
-    println!("== games: a Blackjack hand end to end over HTTP ({BLACKJACK_HANDS} hands) ==");
-    let hands = blackjack_hands(context.target.clone()).await?;
+    println!(
+        "== games: a Blackjack hand end to end over HTTP ({BLACKJACK_TABLES} tables of \
+         {BLACKJACK_HANDS_PER_TABLE} hands, one after another) =="
+    );
+    let mut samples = Vec::with_capacity(BLACKJACK_TABLES * BLACKJACK_HANDS_PER_TABLE);
+    for table in 0..BLACKJACK_TABLES {
+        samples.extend(blackjack_hands(context.target.clone(), table).await?);
+    }
+    let hands = Latencies::of(samples)
+        .ok_or_else(|| BenchError::Setup("no Blackjack hands".into()))?;
     println!(
         "  bet → dealt → stand → the hand's result in the player's sync: {}  (target p50 ≤ 10 ms)",
         hands.brief()
@@ -84,17 +96,18 @@ async fn chess_move(context: &Context) -> Result<Row, BenchError> {
 
 /// One player at a Blackjack table plays hand after hand: it bets when betting opens and stands
 /// when it is its turn. A hand is timed from its bet until its result is in the player's sync.
-async fn blackjack_hands(target: Arc<Target>) -> Result<Latencies, BenchError> {
+/// One table, one player: the time from each bet to the hand's result in the player's sync.
+async fn blackjack_hands(target: Arc<Target>, table: usize) -> Result<Vec<Duration>, BenchError> {
     let setup =
         |what: &str, error: CallError| BenchError::Setup(format!("Blackjack {what}: {error}"));
-    let mut player = Conn::open(target, "bench-blackjack")
+    let mut player = Conn::open(target, &format!("bench-blackjack-{table}"))
         .await
         .map_err(|error| setup("connect", error))?;
     let created = player
         .tool(
             "create_channel",
             json!({"name": "bench blackjack", "slots": ["invite:p"], "bot_preset": "blackjack",
-                   "bot_params": {"hands": BLACKJACK_HANDS + 10, "chips": 1_000_000_000_000_i64,
+                   "bot_params": {"hands": BLACKJACK_HANDS_PER_TABLE + 10, "chips": 1_000_000_000_000_i64,
                                   "decks": 8}}),
         )
         .await
@@ -104,17 +117,26 @@ async fn blackjack_hands(target: Arc<Target>) -> Result<Latencies, BenchError> {
         .unwrap_or_default()
         .to_owned();
     let mut feed = BotFeed::new(channel_id.clone());
-    let mut samples = Vec::with_capacity(BLACKJACK_HANDS);
+    let mut samples = Vec::with_capacity(BLACKJACK_HANDS_PER_TABLE);
     let mut started: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while samples.len() < BLACKJACK_HANDS {
+    // The last posts' types, for a report of a game that went astray.
+    let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    while samples.len() < BLACKJACK_HANDS_PER_TABLE {
         if Instant::now() > deadline {
             return Err(BenchError::Setup(format!(
                 "Blackjack: {} hands in 120 s",
                 samples.len()
             )));
         }
-        for data in feed.next(&mut player).await.map_err(|e| setup("sync", e))? {
+        for data in feed.next(&mut player).await? {
+            if recent.len() == 12 {
+                recent.pop_front();
+            }
+            recent.push_back(match data["type"].as_str() {
+                Some("violation" | "notice") => format!("{}: {}", data["code"], data["message"]),
+                other => other.unwrap_or("?").to_owned(),
+            });
             let say = |text: &str, to: Option<&str>| json!({"channel_id": channel_id, "text": text, "to": to});
             let post = match data["type"].as_str() {
                 Some("entropy_round") => Some(say("entropy: bench", data["bot_slot"].as_str())),
@@ -131,9 +153,10 @@ async fn blackjack_hands(target: Arc<Target>) -> Result<Latencies, BenchError> {
                 }
                 Some("final") => {
                     return Err(BenchError::Setup(format!(
-                        "Blackjack ended after {} hands: {}",
+                        "Blackjack ended after {} hands: {}; the last posts: {}",
                         samples.len(),
-                        data["reason"]
+                        data["reason"],
+                        Vec::from(recent).join(", ")
                     )));
                 }
                 _ => None,
@@ -146,7 +169,7 @@ async fn blackjack_hands(target: Arc<Target>) -> Result<Latencies, BenchError> {
             }
         }
     }
-    Latencies::of(samples).ok_or_else(|| BenchError::Setup("no Blackjack hands".into()))
+    Ok(samples)
 }
 
 /// The bot's posts in one channel, in order, as a player syncs them.
@@ -163,19 +186,33 @@ impl BotFeed {
         }
     }
 
-    /// The `data` of the bot posts after the cursor, waiting up to 5 s for one.
-    async fn next(&mut self, conn: &mut Conn) -> Result<Vec<Value>, CallError> {
+    /// The `data` of the bot posts after the cursor, waiting up to 5 s for one. A notice that
+    /// the bot failed or that its reply was dropped (a cap) ends the game, so it is an error
+    /// here rather than a wait for a post that will never come.
+    async fn next(&mut self, conn: &mut Conn) -> Result<Vec<Value>, BenchError> {
         let synced = conn
             .tool(
                 "sync_messages",
                 json!({"channel_id": self.channel_id, "cursor": self.cursor, "wait_ms": 5000}),
             )
-            .await?;
+            .await
+            .map_err(|error| BenchError::Setup(format!("sync: {error}")))?;
         self.cursor = synced["next_cursor"].as_i64().unwrap_or(self.cursor);
-        Ok(synced["messages"]
-            .as_array()
+        let messages = synced["messages"].as_array().cloned().unwrap_or_default();
+        if let Some(trouble) = messages.iter().find(|message| {
+            message["kind"] == "system"
+                && matches!(
+                    message["data"]["event"].as_str(),
+                    Some("bot_error" | "bot_disabled" | "bot_output_capped")
+                )
+        }) {
+            return Err(BenchError::Setup(format!(
+                "the bot stopped: {}",
+                trouble["text"].as_str().unwrap_or_default()
+            )));
+        }
+        Ok(messages
             .into_iter()
-            .flatten()
             .filter(|message| message["kind"] == "bot")
             .map(|message| message["data"].clone())
             .collect())

@@ -7,7 +7,7 @@
 // Params (all optional): chips (1000 each), min_bet (10), max_bet (500), decks (6, from 1 to 8),
 // hands (10: the game ends after this many hands), min_players (1: the first shoe starts when this
 // many players are seated), move_timeout_ms (60000), bet_timeout_ms and entropy_timeout_ms (both
-// default to move_timeout_ms), on_timeout: "forfeit" (default) or "random_move".
+// default to move_timeout_ms; every timeout from 1000 to 86400000 ms), on_timeout: "forfeit" (default) or "random_move".
 //
 // Table rules:
 // - Dealer hits soft 17 (H17). Blackjack pays 3:2, rounded down to a whole chip (bet 15 wins 22).
@@ -46,10 +46,30 @@
 // that hand is void: every stake goes back and the next shoe is shuffled.
 // The game ends after `hands` hands, or when every player is broke or gone, with the standings and
 // the reveal of the last shoe; then the bot's run ends (ctx.end) and the server reveals its seed.
+// The final post's data.reason is a code: "hands_played", "all_broke" (every player is broke or
+// gone), "everyone_left" or "nobody_bet".
 // A player who leaves forfeits the chips at stake (bet or hands in play) to the house.
 // Violations go privately to whoever made them and change nothing: NOT_STARTED (a move before the
 // first betting round), BAD_TURN (not your turn, or not seated), BAD_MOVE (an illegal action or
 // bet, with what is legal), GAME_OVER.
+//
+// Posts (public unless noted), by data.type:
+// - "rules" {cfg, max_seats, scheme, shoe_label} when the bot is attached; "seated" {slot, chips,
+//   phase} and "left" {slot, forfeited, chips} as players come and go;
+// - "entropy_round" {shoe, bot_random_commitment, players, deadline, channel_id, bot_slot};
+//   "entropy_received" {slot, commitment, waiting}; "shuffle" {shoe, decks, cards, commitment,
+//   bot_random_commitment, entries: [{slot, commitment, missing}]};
+// - "betting" {hand, min_bet, max_bet, players, chips, deadline}; "bet" {slot, amount, chips,
+//   waiting};
+// - "table" {hand, action, hands, dealer: {up, hole_commitment}, turn, deadline, chips, draws}
+//   after the deal and after every action;
+// - "result" {hand, dealer: {cards, total, blackjack, bust}, hole, results, chips, house, draws}
+//   once per hand; "void" {hand, hole, chips, house} for a hand the shoe could not finish;
+// - "shoe_reveal" (below) when a shoe ends; at the end "final" {reason, hands_played, standings,
+//   house, hole, draws}, then the last shoe's reveal and, if an entropy round was open,
+//   "round_reveal" {shoe, bot_random, bot_random_salt, bot_random_commitment};
+// - privately: "violation" {code, message} and "notice" {code, message} (TABLE_FULL).
+// draws lists the cards dealt since the last post, each with its position in the shoe's order.
 //
 // The shoe (anyone can recompute it from the reveal):
 // - Cards are codes rank+suit: ranks A23456789TJQK, suits S H D C. The unshuffled shoe is, for
@@ -170,7 +190,7 @@ class Bot {
 
   init() {
     const p = this.params;
-    const move = intParam(p, "move_timeout_ms", 60000, 1, 86400000);
+    const move = intParam(p, "move_timeout_ms", 60000, 1000, 86400000);
     const cfg = {
       chips: intParam(p, "chips", 1000, 1, 1e12),
       min_bet: intParam(p, "min_bet", 10, 1, 1e12),
@@ -179,8 +199,8 @@ class Bot {
       hands: intParam(p, "hands", 10, 1, 10000),
       min_players: intParam(p, "min_players", 1, 1, MAX_SEATS),
       move_ms: move,
-      bet_ms: intParam(p, "bet_timeout_ms", move, 1, 86400000),
-      entropy_ms: intParam(p, "entropy_timeout_ms", move, 1, 86400000),
+      bet_ms: intParam(p, "bet_timeout_ms", move, 1000, 86400000),
+      entropy_ms: intParam(p, "entropy_timeout_ms", move, 1000, 86400000),
       on_timeout: p.on_timeout === undefined ? "forfeit" : p.on_timeout,
     };
     if (cfg.max_bet < cfg.min_bet) {
@@ -293,7 +313,7 @@ class Bot {
       return;
     }
     if (this.seated().length === 0) {
-      this.finish("everyone left");
+      this.finish("everyone_left", "everyone left");
       return;
     }
     if (g.phase === "entropy") {
@@ -398,7 +418,7 @@ class Bot {
       if (g.players.some((p) => p.bet > 0)) {
         this.deal();
       } else {
-        this.finish("nobody bet");
+        this.finish("nobody_bet", "nobody bet");
       }
     } else if (g.phase === "playing" && g.turn) {
       const pl = g.players[g.turn.p];
@@ -417,7 +437,7 @@ class Bot {
     const g = this.g;
     const active = g.players.filter((p) => this.canBet(p));
     if (active.length === 0) {
-      this.finish("everyone is broke or gone");
+      this.finish("all_broke", "everyone is broke or gone");
       return;
     }
     const botRandom = this.ctx.random_bytes(32);
@@ -468,7 +488,7 @@ class Bot {
     if (g.round.entries.length > 0 && g.round.entries.every((e) => e.h !== null)) {
       this.shuffle();
     } else if (!g.players.some((p) => this.canBet(p))) {
-      this.finish("everyone is broke or gone");
+      this.finish("all_broke", "everyone is broke or gone");
     }
   }
 
@@ -580,7 +600,7 @@ class Bot {
   openBetting() {
     const g = this.g;
     if (!g.players.some((p) => this.canBet(p))) {
-      this.finish("everyone is broke or gone");
+      this.finish("all_broke", "everyone is broke or gone");
       return;
     }
     g.phase = "betting";
@@ -641,7 +661,7 @@ class Bot {
       if (g.players.some((p) => p.bet > 0)) {
         this.deal();
       } else {
-        this.finish("everyone is broke or gone");
+        this.finish("all_broke", "everyone is broke or gone");
       }
     }
   }
@@ -883,12 +903,12 @@ class Bot {
       p.hands = [];
     }
     if (g.played >= g.cfg.hands) {
-      this.finish(`all ${g.cfg.hands} hands played`);
+      this.finish("hands_played", `all ${g.cfg.hands} hands played`);
       return;
     }
     const active = g.players.filter((p) => this.canBet(p)).length;
     if (active === 0) {
-      this.finish("everyone is broke or gone");
+      this.finish("all_broke", "everyone is broke or gone");
       return;
     }
     const s = g.shoe;
@@ -932,7 +952,7 @@ class Bot {
     this.openEntropy();
   }
 
-  finish(reason) {
+  finish(reason, why) {
     const g = this.g;
     let hole = null;
     if (g.phase === "playing" && g.dealer && !g.dealer.shown && g.dealer.hole_c) {
@@ -952,7 +972,7 @@ class Bot {
       .sort((a, b) => b.chips - a.chips)
       .map((p) => ({ slot: p.slot, name: p.name, chips: p.chips, net: p.chips - g.cfg.chips, left: p.left }));
     this.say(
-      `Game over (${reason}) after ${g.played} hand(s). Standings: ` +
+      `Game over (${why}) after ${g.played} hand(s). Standings: ` +
         (standings.length
           ? standings.map((s) => `${s.name} ${s.chips} (${s.net >= 0 ? "+" : ""}${s.net})${s.left ? ", left" : ""}`).join("; ")
           : "nobody played") +
@@ -971,7 +991,7 @@ class Bot {
       });
       g.round = null;
     }
-    this.endReason = `Game over: ${reason}`.slice(0, 190);
+    this.endReason = `Game over: ${why}`.slice(0, 190);
   }
 
   // ---- output ----

@@ -3,7 +3,7 @@
 //
 // Params:
 // - colors: "join" (default: the first player to join is white) or "random" (seeded).
-// - move_timeout_ms: time for each move, in ms (default 60000; 1 to 86400000). Each move has
+// - move_timeout_ms: time for each move, in ms (default 60000; 1000 to 86400000). Each move has
 //   its own deadline (no chess clock carrying time over): a move post's data.clock.deadline is
 //   the moment, in ms since the epoch, by which the side to move must move.
 // - on_timeout: "forfeit" (default: the side that ran out of time loses, or draws when the
@@ -41,8 +41,13 @@
 // uppercase white, lowercase black, "." empty) and whose turn it is; its data is
 // {type: "move", san, uci, ply, by, fen, pgn, turn, next, status, clock, legal}. status is
 // "playing", "check", "checkmate", "stalemate", "threefold", "fifty_moves",
-// "insufficient_material". The last post is {type: "result", result ("1-0", "0-1",
-// "1/2-1/2"), reason, winner, pgn, fen}, and the bot ends its run (ctx.end).
+// "insufficient_material". The first post, when the bot is attached, is {type: "rules", colors,
+// move_timeout_ms, on_timeout}; the game's first is {type: "start", white, black, fen, turn, next,
+// clock, legal}. The last post is {type: "result", result ("1-0", "0-1", "1/2-1/2"), reason,
+// detail, winner, loser, pgn, fen}, and the bot ends its run (ctx.end). reason is a code:
+// "checkmate", "resigned", "timeout" (a draw when the opponent cannot mate), "left", "agreement",
+// or the drawn status ("stalemate", "threefold", "fifty_moves", "insufficient_material"); detail
+// says it in words, with names.
 
 const FILES = "abcdefgh";
 const PIECE_CHARS = ".PNBRQK..pnbrqk";
@@ -754,8 +759,8 @@ class Bot {
     }
     const timeout =
       this.params.move_timeout_ms === undefined ? 60000 : this.params.move_timeout_ms;
-    if (!Number.isSafeInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS) {
-      throw new Error(`params.move_timeout_ms must be an integer from 1 to ${MAX_TIMEOUT_MS}`);
+    if (!Number.isSafeInteger(timeout) || timeout < 1000 || timeout > MAX_TIMEOUT_MS) {
+      throw new Error(`params.move_timeout_ms must be an integer from 1000 to ${MAX_TIMEOUT_MS}`);
     }
     const onTimeout = this.params.on_timeout === undefined ? "forfeit" : this.params.on_timeout;
     if (onTimeout !== "forfeit" && onTimeout !== "random_move") {
@@ -776,7 +781,7 @@ class Bot {
       draw_offer: null,
       started: null,
       result: null,
-      reason: null,
+      detail: null,
     };
     this.ctx.post({
       text:
@@ -785,7 +790,7 @@ class Bot {
         `. ${timeout / 1000} s per move (then: ${onTimeout.replace("_", " ")}). ` +
         'Move in SAN or UCI ("e4", "Nf3", "O-O", "e7e8q"); "resign", "draw" and "accept" ' +
         "work too. get_bot_code shows the full rules.",
-      data: { type: "ready", colors, move_timeout_ms: timeout, on_timeout: onTimeout },
+      data: { type: "rules", colors, move_timeout_ms: timeout, on_timeout: onTimeout },
     });
     for (const player of this.ctx.players()) {
       this.addPlayer(player);
@@ -819,7 +824,7 @@ class Bot {
       return;
     }
     const name = game[COLOR_NAMES[side]].name;
-    this.finish(side === WHITE ? "0-1" : "1-0", `${name} (${COLOR_NAMES[side]}) left the game`);
+    this.finish(side === WHITE ? "0-1" : "1-0", "left", `${name} (${COLOR_NAMES[side]}) left the game`);
     this.save();
   }
 
@@ -836,10 +841,11 @@ class Bot {
       const m = legal[this.ctx.random_int(0, legal.length - 1)];
       this.play(pos, legal, m, `${player.name} ran out of time; the bot played for them`);
     } else if (canMate(pos, side ^ 1)) {
-      this.finish(side === WHITE ? "0-1" : "1-0", `${player.name} (${COLOR_NAMES[side]}) ran out of time`);
+      this.finish(side === WHITE ? "0-1" : "1-0", "timeout", `${player.name} (${COLOR_NAMES[side]}) ran out of time`);
     } else {
       this.finish(
         "1/2-1/2",
+        "timeout",
         `${player.name} (${COLOR_NAMES[side]}) ran out of time, but the opponent cannot mate`,
       );
     }
@@ -860,7 +866,7 @@ class Bot {
       return;
     }
     if (game.phase === "over") {
-      return this.violation(msg.sender, "GAME_OVER", `The game is over: ${game.result}, ${game.reason}.`);
+      return this.violation(msg.sender, "GAME_OVER", `The game is over: ${game.result}, ${game.detail}.`);
     }
     if (game.phase === "waiting") {
       return this.violation(
@@ -875,7 +881,7 @@ class Bot {
     }
     const me = game[COLOR_NAMES[side]];
     if (command.kind === "resign") {
-      this.finish(side === WHITE ? "0-1" : "1-0", `${me.name} (${COLOR_NAMES[side]}) resigned`);
+      this.finish(side === WHITE ? "0-1" : "1-0", "resigned", `${me.name} (${COLOR_NAMES[side]}) resigned`);
       return this.save();
     }
     if (command.kind === "draw" || command.kind === "accept") {
@@ -954,11 +960,11 @@ class Bot {
     });
     if (over) {
       const result = resultOf(status, side);
-      const reason =
+      const detail =
         status === "checkmate"
           ? `${player.name} (${COLOR_NAMES[side]}) mates`
           : `draw by ${STATUS_TEXT[status]}`;
-      this.finish(result, reason);
+      this.finish(result, status, detail);
     }
   }
 
@@ -967,7 +973,7 @@ class Bot {
     const me = game[COLOR_NAMES[side]];
     const other = game[COLOR_NAMES[side ^ 1]];
     if (game.draw_offer === (side ^ 1)) {
-      this.finish("1/2-1/2", `draw agreed (${me.name} accepted ${other.name}'s offer)`);
+      this.finish("1/2-1/2", "agreement", `draw agreed (${me.name} accepted ${other.name}'s offer)`);
       return this.save();
     }
     if (kind === "accept") {
@@ -1090,28 +1096,32 @@ class Bot {
     });
   }
 
-  finish(result, reason) {
+  finish(result, reason, detail) {
     const game = this.game;
     game.phase = "over";
     game.result = result;
-    game.reason = reason;
+    game.detail = detail;
     game.deadline = null;
     this.ctx.cancel_timer("turn");
     const winner =
       result === "1-0" ? game.white.slot : result === "0-1" ? game.black.slot : null;
+    const loser =
+      result === "1-0" ? game.black.slot : result === "0-1" ? game.white.slot : null;
     const pgn = this.pgn(result);
     this.ctx.post({
-      text: `${result}: ${reason}.${pgn.length <= MAX_PGN_IN_POST ? `\n${pgn}` : ""}`,
+      text: `${result}: ${detail}.${pgn.length <= MAX_PGN_IN_POST ? `\n${pgn}` : ""}`,
       data: {
         type: "result",
         result,
         reason,
+        detail,
         winner,
+        loser,
         pgn: pgn.length <= MAX_PGN_IN_POST ? pgn : null,
         fen: game.fen,
       },
     });
-    this.ctx.end(clip(`${result}: ${reason}`, 200));
+    this.ctx.end(clip(`${result}: ${detail}`, 200));
   }
 
   violation(slot, code, message) {

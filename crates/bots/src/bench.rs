@@ -148,6 +148,7 @@ fn two_player_game(bot: &BotSource, moves: &[&str]) -> EventContext {
         params: serde_json::json!({}),
         state: None,
         seed: BotSeed([42; 32]),
+        reveal_private: true,
     };
     // Set the game up: init, then both players join; the first joiner has the first turn.
     let mut events = vec![Event::Init];

@@ -174,6 +174,10 @@ pub struct EventContext {
     /// What the bot saved with `ctx.set_state` in its last successful event, if anything.
     pub state: Option<serde_json::Value>,
     pub seed: BotSeed,
+    /// The channel's `reveal_private` setting (`ctx.reveal_private`): whether its export shows
+    /// private messages to a bot once the bot's run is over. A bot that promises secrecy past
+    /// its run (a sealed exchange called off) checks it.
+    pub reveal_private: bool,
 }
 
 impl EventContext {
@@ -212,6 +216,7 @@ impl EventContext {
             params,
             state,
             seed,
+            reveal_private: roster.reveal_private,
         }
     }
 }

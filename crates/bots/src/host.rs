@@ -41,6 +41,7 @@ pub(crate) struct HostState {
     slot_labels: Vec<SlotLabel>,
     channel_id: String,
     bot_slot: String,
+    reveal_private: bool,
     now_ms: i64,
     max_posts: usize,
     max_state_bytes: usize,
@@ -85,6 +86,7 @@ impl HostState {
             slot_labels: context.slots.iter().map(|slot| slot.slot.clone()).collect(),
             channel_id: context.channel_id.as_str().to_owned(),
             bot_slot: context.bot_slot.as_str().to_owned(),
+            reveal_private: context.reveal_private,
             now_ms: context.now.0,
             max_posts: limits.max_posts,
             max_state_bytes: limits.max_state_bytes,
@@ -126,6 +128,7 @@ pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Res
         let state = host.borrow();
         object.set("channel_id", state.channel_id.as_str())?;
         object.set("bot_slot", state.bot_slot.as_str())?;
+        object.set("reveal_private", state.reveal_private)?;
     }
 
     object.set(

@@ -70,6 +70,7 @@ impl Job {
             bot_slot: context.bot_slot.as_str().to_owned(),
             event_seq: context.event_seq.0,
             now: context.now.0,
+            reveal_private: context.reveal_private,
             slots: context
                 .slots
                 .iter()
@@ -144,6 +145,7 @@ impl Job {
                 params: wire.params,
                 state: wire.state,
                 seed: BotSeed(seed),
+                reveal_private: wire.reveal_private,
             },
             call: wire.call,
             limits: wire.limits,
@@ -255,6 +257,7 @@ struct WireJob {
     bot_slot: String,
     event_seq: i64,
     now: i64,
+    reveal_private: bool,
     slots: Vec<WireSlot>,
     players: Vec<WirePlayer>,
     params: serde_json::Value,

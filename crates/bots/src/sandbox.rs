@@ -56,5 +56,6 @@ pub fn placeholder_context() -> EventContext {
         params: serde_json::Value::Object(serde_json::Map::new()),
         state: None,
         seed: BotSeed([0; 32]),
+        reveal_private: true,
     }
 }

@@ -3,7 +3,8 @@
 //! A bot's `ctx.slots()` and `ctx.players()` come from here, folded over the transcript up to
 //! the event's seq, so that anyone holding the transcript rebuilds exactly what the bot saw,
 //! whenever the event actually ran. Slot labels and kinds never change after creation; only
-//! who holds a seat does, and every such change is a notice.
+//! who holds a seat does, and every such change is a notice. The channel's `reveal_private`
+//! setting is read from its `created` notice, for `ctx.reveal_private`.
 
 use crate::channel::SlotKind;
 use crate::ids::SlotLabel;
@@ -18,12 +19,16 @@ pub struct RosterSlot {
     pub holder: Option<String>,
 }
 
-/// The slots and the order in which their holders sat down.
+/// The slots, the order in which their holders sat down, and the channel's settings that bots
+/// may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roster {
     pub slots: Vec<RosterSlot>,
     /// Held seats, earliest holder first (a rejoin counts as sitting down again).
     seated: Vec<SlotLabel>,
+    /// Whether an export shows private messages to a bot once its run is over, from the
+    /// `created` notice; false for channels from before the setting, which keep them private.
+    pub reveal_private: bool,
 }
 
 impl Roster {
@@ -39,6 +44,7 @@ impl Roster {
                 })
                 .collect(),
             seated: Vec::new(),
+            reveal_private: false,
         }
     }
 
@@ -46,6 +52,9 @@ impl Roster {
     /// naming a slot the channel does not have is ignored: slots never change after creation.
     pub fn apply(&mut self, notice: &Notice) {
         match notice {
+            Notice::Created { reveal_private, .. } => {
+                self.reveal_private = reveal_private.unwrap_or(false);
+            }
             Notice::Joined { slot, name } | Notice::Rejoined { slot, name } => {
                 if let Some(entry) = self.slot_mut(slot) {
                     entry.holder = Some(name.clone());
@@ -167,6 +176,21 @@ mod tests {
                 "{leave:?}"
             );
             assert_eq!(roster.slots[0].holder, None);
+        }
+    }
+
+    #[test]
+    fn the_reveal_setting_comes_from_the_created_notice() {
+        let created = |reveal_private| Notice::Created {
+            name: "game".into(),
+            by: "Alice".into(),
+            slots: vec!["invite:alice".into()],
+            reveal_private,
+        };
+        for (setting, expected) in [(Some(true), true), (Some(false), false), (None, false)] {
+            let mut roster = roster();
+            roster.apply(&created(setting));
+            assert_eq!(roster.reveal_private, expected, "{setting:?}");
         }
     }
 

@@ -9,6 +9,7 @@ class _mm_Ctx:
     def __init__(self):
         self.channel_id = _mm_channel_id
         self.bot_slot = _mm_bot_slot
+        self.reveal_private = _mm_reveal_private
 
     def post(self, *args):
         return _mm_post(*args)

@@ -35,9 +35,10 @@ use host::{HOST_FUNCTIONS, PyHost};
 const DRIVER: &str = include_str!("driver.py");
 
 /// The event's inputs, in the order [`run_here`] passes them after [`HOST_FUNCTIONS`].
-const INPUTS: [&str; 5] = [
+const INPUTS: [&str; 6] = [
     "_mm_channel_id",
     "_mm_bot_slot",
+    "_mm_reveal_private",
     "_mm_handler",
     "_mm_params",
     "_mm_argument",
@@ -155,6 +156,7 @@ fn run_here(
     inputs.extend([
         MontyObject::String(context.channel_id.as_str().to_owned()),
         MontyObject::String(context.bot_slot.as_str().to_owned()),
+        MontyObject::Bool(context.reveal_private),
         handler.map_or(MontyObject::None, |name| {
             MontyObject::String(name.to_owned())
         }),

@@ -21,7 +21,7 @@ fn handlers_receive_the_event_and_ctx_describes_the_channel() {
             on_message(m) {
                 this.ctx.post(JSON.stringify(m));
                 this.ctx.post(JSON.stringify(this.ctx.slots()));
-                this.ctx.post(`${this.ctx.channel_id} ${this.ctx.bot_slot} ${this.ctx.now()} ${this.params.level}`);
+                this.ctx.post(`${this.ctx.channel_id} ${this.ctx.bot_slot} ${this.ctx.now()} ${this.params.level} ${this.ctx.reveal_private}`);
             }
         }
         "#,
@@ -64,7 +64,13 @@ fn handlers_receive_the_event_and_ctx_describes_the_channel() {
     assert_eq!(slots[4]["kind"], "spectator");
     assert_eq!(
         texts(&seen)[2],
-        format!("{} referee {NOW_MS} 3", ctx.channel_id)
+        format!("{} referee {NOW_MS} 3 true", ctx.channel_id)
+    );
+    ctx.reveal_private = false;
+    let seen = run_event(&bot, &ctx, &private, &limits).expect("message");
+    assert_eq!(
+        texts(&seen)[2],
+        format!("{} referee {NOW_MS} 3 false", ctx.channel_id)
     );
 }
 

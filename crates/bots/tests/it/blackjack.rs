@@ -78,6 +78,7 @@ impl Table {
             params,
             state: None,
             seed: BotSeed([seed; 32]),
+            reveal_private: true,
         };
         let mut table = Self {
             context,
@@ -1243,7 +1244,7 @@ fn timeouts_stand_or_play_a_random_move_and_entropy_may_be_missing() {
     // Nobody bets: the idle table ends the game.
     assert_eq!(table.phase(), "betting");
     let posts = table.fire("bet");
-    assert_eq!(find(&posts, "final")["reason"], "nobody bet");
+    assert_eq!(find(&posts, "final")["reason"], "nobody_bet");
     assert!(table.ended);
     audit(&table, 1000);
 
@@ -1292,7 +1293,7 @@ fn a_leaving_player_forfeits_the_bet_and_the_last_one_ends_the_game() {
         .find(|p| kind(p) == "final")
         .map(data)
         .expect("well-formed, as the bot posts it");
-    assert_eq!(final_post["reason"], "everyone left");
+    assert_eq!(final_post["reason"], "everyone_left");
     audit(&table, 1000);
 }
 

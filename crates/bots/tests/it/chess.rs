@@ -314,8 +314,8 @@ fn timer_set(game: &Game, ms: u64) {
 #[test]
 fn scholars_mate_from_start_to_result() {
     let (mut game, posts) = Game::new(json!({}));
-    let ready = only(&posts, "ready");
-    assert_eq!(ready["move_timeout_ms"], 60_000);
+    let rules = only(&posts, "rules");
+    assert_eq!(rules["move_timeout_ms"], 60_000);
     violation(&game.say("alice", "e4"), "alice", "NOT_STARTED");
     assert!(game.join("alice").is_empty(), "one player is not enough");
     violation(&game.say("alice", "e4"), "alice", "NOT_STARTED");
@@ -599,7 +599,9 @@ fn draws_by_agreement_and_by_repetition() {
     assert_eq!(data(&posts[0])["status"], "threefold");
     let result = data(&posts[1]);
     assert_eq!(result["result"], "1/2-1/2");
-    assert_eq!(result["reason"], "draw by threefold repetition");
+    assert_eq!(result["reason"], "threefold");
+    assert_eq!(result["detail"], "draw by threefold repetition");
+    assert_eq!((&result["winner"], &result["loser"]), (&json!(null), &json!(null)));
 }
 
 #[test]
@@ -628,11 +630,13 @@ fn timeouts_forfeit_or_play_a_random_move() {
     );
     let result = only(&game.timer_at(deadline), "result");
     assert_eq!(result["result"], "1-0", "black ran out of time");
+    assert_eq!(result["reason"], "timeout");
     assert!(
-        result["reason"]
+        result["detail"]
             .as_str()
             .is_some_and(|r| r.contains("ran out of time"))
     );
+    assert_eq!((&result["winner"], &result["loser"]), (&json!("alice"), &json!("bob")));
     assert!(game.end.is_some());
     assert_eq!(game.timers, [TimerRequest::Cancel { tag: "turn".into() }]);
 

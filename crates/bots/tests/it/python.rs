@@ -324,7 +324,7 @@ fn players_slots_now_and_identity() {
         r#"ctx.post(','.join(p['slot'] + '=' + p['name'] for p in ctx.players()))
 ctx.post(','.join(s['slot'] + ':' + s['kind'] + ':' + str(s['holder']) for s in ctx.slots()))
 ctx.post(str(ctx.now()))
-ctx.post(ctx.channel_id + ' ' + ctx.bot_slot)"#,
+ctx.post(ctx.channel_id + ' ' + ctx.bot_slot + ' ' + str(ctx.reveal_private))"#,
     ));
     assert_eq!(
         texts(&reaction),
@@ -332,7 +332,7 @@ ctx.post(ctx.channel_id + ' ' + ctx.bot_slot)"#,
             "alice=Alice,bob=Bob",
             "referee:bot:None,alice:invite:Alice,bob:invite:Bob,carol:invite:None,watcher:spectator:None",
             &crate::support::NOW_MS.to_string(),
-            &format!("{} referee", context().channel_id.as_str()),
+            &format!("{} referee True", context().channel_id.as_str()),
         ]
     );
 }

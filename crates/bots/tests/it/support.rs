@@ -49,6 +49,7 @@ pub fn context() -> EventContext {
         params: serde_json::json!({}),
         state: None,
         seed: BotSeed([5; 32]),
+        reveal_private: true,
     }
 }
 
