@@ -1,7 +1,7 @@
 //! The language-neutral rules of `ctx`, shared by the JavaScript and Python runtimes: how many
 //! posts an event may make, who a private post may go to, what a body and a state may be, the
-//! ranges of the random functions, the salt of a commitment, the reason a run ends with, and
-//! the timers an event may set or cancel.
+//! ranges of the random functions, the salt of a commitment, the reason a run ends with, the
+//! timers an event may set or cancel, and the fetches it may ask for.
 //!
 //! Each runtime reads its own values (a QuickJS `Value`, a Monty `MontyObject`) into Rust types
 //! and then asks these functions, so both languages refuse the same things with the same
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::commitment::{MIN_SALT_BYTES, commitment};
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{RunEnd, TimerRequest};
+use crate::event::{FetchRequest, RunEnd, TimerRequest};
 use crate::limits::MAX_RANDOM_BYTES;
 use crate::random::EventRandom;
 
@@ -30,6 +30,35 @@ pub(crate) const SHA256: &str = "ctx.sha256(text)";
 pub(crate) const END: &str = "ctx.end(reason)";
 pub(crate) const SET_TIMER: &str = "ctx.set_timer(ms, tag)";
 pub(crate) const CANCEL_TIMER: &str = "ctx.cancel_timer(tag)";
+pub(crate) const REQUEST_FETCH: &str = "ctx.request_fetch(url, options)";
+
+/// Longest URL `ctx.request_fetch` accepts, in bytes.
+pub const MAX_FETCH_URL_BYTES: usize = 2048;
+
+/// Most `ctx.request_fetch` calls one event may make.
+pub const MAX_FETCH_CALLS: usize = 4;
+
+/// Most fetches one bot may have pending at once. The server refuses, as the event's failure,
+/// a reaction that would leave more ([`pending_fetches_after`]).
+pub const MAX_PENDING_FETCHES: usize = 8;
+
+/// The tag of a fetch whose options name none.
+pub const DEFAULT_FETCH_TAG: &str = "fetch";
+
+/// The refusal of a reaction whose fetches would leave the bot with more than
+/// [`MAX_PENDING_FETCHES`] pending, given how many it has now.
+pub fn pending_fetches_after(pending: usize, requests: &[FetchRequest]) -> Result<(), BotError> {
+    let after = pending.saturating_add(requests.len());
+    if after > MAX_PENDING_FETCHES {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            &format!(
+                "the bot would have {after} fetches pending; at most {MAX_PENDING_FETCHES} may be (wait for on_fetch)"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Longest reason `ctx.end(reason)` accepts, in bytes of UTF-8: a line for the channel's closing
 /// notice ("alice wins"), not a report. Results belong in a post before the end.
@@ -265,4 +294,69 @@ pub(crate) fn timer(request: TimerRequest) -> Result<TimerRequest, BotError> {
         ));
     }
     Ok(request)
+}
+
+/// Refuses a fetch call once `made` calls of the event reached [`MAX_FETCH_CALLS`]. Checked
+/// before reading the arguments, so a loop of calls stops at the first one over.
+pub(crate) fn check_fetch_room(made: usize) -> Result<(), BotError> {
+    if made >= MAX_FETCH_CALLS {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            &format!("an event may ask for at most {MAX_FETCH_CALLS} fetches"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one fetch request: an `https://` URL of at most [`MAX_FETCH_URL_BYTES`] bytes with no
+/// spaces or control characters, and a tag of 1 to [`MAX_TIMER_TAG_BYTES`] bytes. Whether the
+/// URL's host may be fetched is the server's decision when it fetches (addresses, the
+/// operator's lists), recorded in the result; this rule only keeps nonsense out of the record.
+pub(crate) fn fetch(request: FetchRequest) -> Result<FetchRequest, BotError> {
+    let url = &request.url;
+    if !url.starts_with("https://") || url.len() <= "https://".len() {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            "url must start with https:// and name a host (only HTTPS is fetched)",
+        ));
+    }
+    if url.len() > MAX_FETCH_URL_BYTES {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            &format!(
+                "url must be at most {MAX_FETCH_URL_BYTES} bytes, got {}",
+                url.len()
+            ),
+        ));
+    }
+    if url.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            "url must not contain spaces or control characters",
+        ));
+    }
+    if request.tag.is_empty() || request.tag.len() > MAX_TIMER_TAG_BYTES {
+        return Err(bad_argument(
+            REQUEST_FETCH,
+            &format!(
+                "options.tag must be 1 to {MAX_TIMER_TAG_BYTES} bytes of UTF-8, got {} bytes",
+                request.tag.len()
+            ),
+        ));
+    }
+    Ok(request)
+}
+
+/// Whether this server carries out the fetches a reaction asks for. Until the fetcher lands (the
+/// witness issue), it does not, and a reaction that asks for one fails as the event's failure,
+/// the same on the server and in a replay, rather than waiting for an `on_fetch` that never
+/// comes.
+pub fn fetches_unsupported(requests: &[FetchRequest]) -> Result<(), BotError> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    Err(bad_argument(
+        REQUEST_FETCH,
+        "this server does not fetch URLs yet; the witness is coming",
+    ))
 }

@@ -1,5 +1,6 @@
 //! What the host hands a bot for one event ([`EventContext`], [`Event`]) and what it gets back
-//! ([`Reaction`], with [`RunEnd`] when the bot ended its run and the [`TimerRequest`]s it made).
+//! ([`Reaction`], with [`RunEnd`] when the bot ended its run, and the [`TimerRequest`]s and
+//! [`FetchRequest`]s it made).
 
 use std::fmt;
 
@@ -22,12 +23,41 @@ pub enum Event {
     /// A timer the bot set came due; calls `on_timer(tag)`. It is recorded as a `timer_fired`
     /// notice, which is the event, so a replay from the transcript delivers it at the same seq.
     Timer { tag: String },
+    /// A fetch the bot asked for was made; calls `on_fetch(result)`. It is recorded as a
+    /// `fetch_attested` notice, which is the event: the result is built from the notice alone
+    /// ([`fetch_result`]), so a replay hands the bot the same object without fetching.
+    Fetch(serde_json::Value),
+}
+
+/// What `on_fetch` receives for the `fetch_attested` notice at `seq`: the record's fields, with
+/// `seq`, `tag`, `requested_by`, `ok` and the server's signature beside them.
+pub fn fetch_result(
+    seq: Seq,
+    tag: &str,
+    requested_by: Seq,
+    attestation: &domain::attestation::Attestation,
+    witness: &domain::attestation::WitnessSignature,
+) -> serde_json::Value {
+    let mut result = match serde_json::to_value(attestation) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    result.insert("seq".into(), seq.0.into());
+    result.insert("tag".into(), tag.into());
+    result.insert("requested_by".into(), requested_by.0.into());
+    result.insert("ok".into(), attestation.ok().into());
+    result.insert(
+        "witness".into(),
+        serde_json::to_value(witness).unwrap_or(serde_json::Value::Null),
+    );
+    serde_json::Value::Object(result)
 }
 
 impl Event {
     /// What a channel message is for the bot in `slot`, if anything: every `user` message, the
-    /// seat notices, and the notices of its own attachment and of its own timers firing; never
-    /// bots' posts (two echo bots would talk forever), another bot's timers, nor other notices.
+    /// seat notices, and the notices of its own attachment, of its own timers firing and of its
+    /// own fetches; never bots' posts (two echo bots would talk forever), another bot's timers
+    /// or fetches, nor other notices.
     /// Notices are read with the codec of [`domain::notice`], never from their text, so the
     /// server and an offline verifier give a bot the same events. A system message this server
     /// cannot decode is no event.
@@ -55,6 +85,19 @@ impl Event {
                     tag,
                     ..
                 } if &fired_for == slot => Some(Event::Timer { tag }),
+                Notice::FetchAttested {
+                    slot: fetched_for,
+                    tag,
+                    requested_by,
+                    attestation,
+                    witness,
+                } if &fetched_for == slot => Some(Event::Fetch(fetch_result(
+                    message.seq,
+                    &tag,
+                    requested_by,
+                    &attestation,
+                    &witness,
+                ))),
                 _ => None,
             },
         }
@@ -68,6 +111,7 @@ impl Event {
             Event::Leave(_) => "on_leave",
             Event::Message(_) => "on_message",
             Event::Timer { .. } => "on_timer",
+            Event::Fetch(_) => "on_fetch",
         }
     }
 
@@ -92,6 +136,7 @@ impl Event {
                 "at": message.at.0,
             })),
             Event::Timer { tag } => Some(serde_json::Value::String(tag.clone())),
+            Event::Fetch(result) => Some(result.clone()),
         };
         Call {
             handler: self.handler_name().to_owned(),
@@ -101,7 +146,14 @@ impl Event {
 }
 
 /// The handlers a [`Call`] may name, as `'static` names for error messages.
-pub const HANDLERS: [&str; 5] = ["on_init", "on_join", "on_leave", "on_message", "on_timer"];
+pub const HANDLERS: [&str; 6] = [
+    "on_init",
+    "on_join",
+    "on_leave",
+    "on_message",
+    "on_timer",
+    "on_fetch",
+];
 
 /// The `'static` form of a handler name, if it is one of [`HANDLERS`].
 pub fn handler_name(name: &str) -> Option<&'static str> {
@@ -245,6 +297,16 @@ pub struct Reaction {
     /// none). They are requests: the service applies them in this order, so a later call with
     /// the same tag wins, and it alone caps how many timers a bot may have pending.
     pub timers: Vec<TimerRequest>,
+    /// The event's `ctx.request_fetch` calls, in call order (empty when none): the service
+    /// stores them with the reaction and fetches each once.
+    pub fetches: Vec<FetchRequest>,
+}
+
+/// One `ctx.request_fetch(url, {tag})` call, within the rules of `ctx_rules::fetch`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FetchRequest {
+    pub url: String,
+    pub tag: String,
 }
 
 /// One `ctx.set_timer` or `ctx.cancel_timer` call, within the rules of

@@ -18,7 +18,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
-use crate::event::{BotPost, EventContext, RunEnd, TimerRequest};
+use crate::event::{BotPost, EventContext, FetchRequest, RunEnd, TimerRequest};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
@@ -31,6 +31,8 @@ pub(crate) struct HostState {
     pub end: Option<RunEnd>,
     /// `ctx.set_timer` and `ctx.cancel_timer` calls, in call order.
     pub timers: Vec<TimerRequest>,
+    /// `ctx.request_fetch` calls, in call order.
+    pub fetches: Vec<FetchRequest>,
     /// The first refused call; it fails the event whatever the bot does next.
     pub refusal: Option<BotError>,
     random: EventRandom,
@@ -75,6 +77,7 @@ impl HostState {
             new_state: None,
             end: None,
             timers: Vec::new(),
+            fetches: Vec::new(),
             refusal: None,
             random: EventRandom::new(&context.seed, context.event_seq.0),
             state_json: context
@@ -195,6 +198,10 @@ pub(crate) fn make_ctx_object<'js>(ctx: &Ctx<'js>, host: &Host) -> rquickjs::Res
     object.set(
         "set_timer",
         host_function(ctx, host, "set_timer", set_timer)?,
+    )?;
+    object.set(
+        "request_fetch",
+        host_function(ctx, host, "request_fetch", request_fetch)?,
     )?;
     object.set(
         "cancel_timer",
@@ -401,6 +408,61 @@ fn cancel_timer<'js>(
     check_timer_room(ctx, host, call)?;
     let tag = string_arg(ctx, host, args.first(), call, "tag")?;
     record_timer(ctx, host, TimerRequest::Cancel { tag })
+}
+
+/// `ctx.request_fetch(url, options)`: `url` a string, `options` absent, `null` or `{tag}`. Like
+/// timers, the request takes effect only if the event succeeds; the result is a later event.
+fn request_fetch<'js>(
+    ctx: &Ctx<'js>,
+    host: &Host,
+    args: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
+    let call = ctx_rules::REQUEST_FETCH;
+    let made = host.borrow().fetches.len();
+    ctx_rules::check_fetch_room(made).map_err(|refusal| refuse_with(ctx, host, refusal))?;
+    let url = string_arg(ctx, host, args.first(), call, "url")?;
+    let tag = match args.get(1) {
+        None => None,
+        Some(options) if options.is_undefined() || options.is_null() => None,
+        Some(options) => {
+            let Some(object) = options.as_object() else {
+                return Err(refuse(
+                    ctx,
+                    host,
+                    BotErrorKind::BadArgument,
+                    format!("{call}: options must be an object, got {}", options.type_name()),
+                ));
+            };
+            for key in object.keys::<String>() {
+                let key = key?;
+                if key != "tag" {
+                    return Err(refuse(
+                        ctx,
+                        host,
+                        BotErrorKind::BadArgument,
+                        format!("{call}: options has an unknown field {key:?} (only \"tag\")"),
+                    ));
+                }
+            }
+            let tag: Value<'js> = object.get("tag")?;
+            if tag.is_undefined() {
+                None
+            } else {
+                Some(string_arg(ctx, host, Some(&tag), call, "options.tag")?)
+            }
+        }
+    };
+    let request = FetchRequest {
+        url,
+        tag: tag.unwrap_or_else(|| ctx_rules::DEFAULT_FETCH_TAG.to_owned()),
+    };
+    match ctx_rules::fetch(request) {
+        Ok(request) => {
+            host.borrow_mut().fetches.push(request);
+            Ok(Value::new_undefined(ctx.clone()))
+        }
+        Err(refusal) => Err(refuse_with(ctx, host, refusal)),
+    }
 }
 
 fn check_timer_room(ctx: &Ctx<'_>, host: &Host, call: &str) -> rquickjs::Result<()> {

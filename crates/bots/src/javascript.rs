@@ -184,6 +184,7 @@ pub(crate) fn run(
         state: state.new_state.take(),
         end: state.end.take(),
         timers: std::mem::take(&mut state.timers),
+        fetches: std::mem::take(&mut state.fetches),
     })
 }
 

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::ctx_rules;
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{
-    BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, SlotInfo, TimerRequest,
+    BotPost, BotSeed, Call, Event, EventContext, FetchRequest, Player, Reaction, SlotInfo,
+    TimerRequest,
 };
 use crate::limits::Limits;
 use crate::sandbox::{placeholder_context, run_call};
@@ -171,6 +172,14 @@ pub fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
                 reason: end.reason.clone(),
             }),
             timers: reaction.timers.iter().map(WireTimer::from).collect(),
+            fetches: reaction
+                .fetches
+                .iter()
+                .map(|fetch| WireFetch {
+                    url: fetch.url.clone(),
+                    tag: fetch.tag.clone(),
+                })
+                .collect(),
         },
         Err(error) => WireOutcome::Err {
             kind: error.kind.as_str().to_owned(),
@@ -201,12 +210,16 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
             state,
             end,
             timers,
+            fetches,
         } => {
             if posts.len() > limits.max_posts {
                 return Err(format!("bad reply: {} posts", posts.len()));
             }
             if timers.len() > ctx_rules::MAX_TIMER_CALLS {
                 return Err(format!("bad reply: {} timer calls", timers.len()));
+            }
+            if fetches.len() > ctx_rules::MAX_FETCH_CALLS {
+                return Err(format!("bad reply: {} fetch calls", fetches.len()));
             }
             if let Some(state) = &state
                 && state.to_string().len() > limits.max_state_bytes
@@ -237,11 +250,23 @@ pub fn decode_outcome(bytes: &[u8], limits: &Limits) -> Result<Outcome, String> 
                 .map(|timer| ctx_rules::timer(timer.into()))
                 .collect::<Result<_, _>>()
                 .map_err(|error| format!("bad reply: {}", error.message))?;
+            // Each request through the same rule as `ctx.request_fetch`.
+            let fetches = fetches
+                .into_iter()
+                .map(|fetch| {
+                    ctx_rules::fetch(FetchRequest {
+                        url: fetch.url,
+                        tag: fetch.tag,
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|error| format!("bad reply: {}", error.message))?;
             Ok(Ok(Reaction {
                 posts,
                 state,
                 end,
                 timers,
+                fetches,
             }))
         }
     }
@@ -292,12 +317,21 @@ enum WireOutcome {
         end: Option<WireEnd>,
         /// Required, even when empty, so that a reply cut short is not read as "no timers".
         timers: Vec<WireTimer>,
+        /// Required too, for the same reason.
+        fetches: Vec<WireFetch>,
     },
     Err {
         kind: String,
         message: String,
         line: Option<u32>,
     },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireFetch {
+    url: String,
+    tag: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,7 +379,8 @@ struct WirePost {
 mod tests {
     use super::*;
     use crate::ctx_rules::{
-        MAX_END_REASON_BYTES, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
+        MAX_END_REASON_BYTES, MAX_FETCH_CALLS, MAX_FETCH_URL_BYTES, MAX_TIMER_CALLS, MAX_TIMER_MS,
+        MAX_TIMER_TAG_BYTES,
     };
     use crate::event::RunEnd;
 
@@ -395,6 +430,10 @@ mod tests {
                     tag: "é".repeat(MAX_TIMER_TAG_BYTES / 2),
                 },
             ],
+            fetches: vec![FetchRequest {
+                url: "https://example.com/a?b=c".to_owned(),
+                tag: "evidence".to_owned(),
+            }],
         };
         let limits = Limits::default();
         let back = decode_outcome(&encode_outcome(&Ok(reaction.clone())), &limits);
@@ -417,6 +456,7 @@ mod tests {
                 state: Some(serde_json::json!({"done": true})),
                 end: Some(RunEnd { reason }),
                 timers: Vec::new(),
+                fetches: Vec::new(),
             };
             let bytes = encode_outcome(&Ok(reaction.clone()));
             assert_eq!(decode_outcome(&bytes, &limits), Ok(Ok(reaction)));
@@ -431,7 +471,7 @@ mod tests {
         let limits = Limits::default();
         let reply = |end: serde_json::Value| {
             let reply =
-                serde_json::json!({"ok": {"posts": [], "state": null, "end": end, "timers": []}});
+                serde_json::json!({"ok": {"posts": [], "state": null, "end": end, "timers": [], "fetches": []}});
             decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
         };
         let at_cap = "r".repeat(MAX_END_REASON_BYTES);
@@ -478,10 +518,10 @@ mod tests {
             .map(|_| serde_json::json!({"to": null, "text": "spam", "data": null}))
             .collect();
         let replies = [
-            serde_json::json!({"ok": {"posts": [{"to": "../alice", "text": "x", "data": null}], "state": null, "timers": []}}),
-            serde_json::json!({"ok": {"posts": [{"to": null, "text": big_text, "data": null}], "state": null, "timers": []}}),
-            serde_json::json!({"ok": {"posts": too_many, "state": null, "timers": []}}),
-            serde_json::json!({"ok": {"posts": [], "state": "s".repeat(limits.max_state_bytes), "timers": []}}),
+            serde_json::json!({"ok": {"posts": [{"to": "../alice", "text": "x", "data": null}], "state": null, "timers": [], "fetches": []}}),
+            serde_json::json!({"ok": {"posts": [{"to": null, "text": big_text, "data": null}], "state": null, "timers": [], "fetches": []}}),
+            serde_json::json!({"ok": {"posts": too_many, "state": null, "timers": [], "fetches": []}}),
+            serde_json::json!({"ok": {"posts": [], "state": "s".repeat(limits.max_state_bytes), "timers": [], "fetches": []}}),
             serde_json::json!({"ok": {"posts": [], "state": null, "timers": [], "kind": "system"}}),
             serde_json::json!({"err": {"kind": "root", "message": "x", "line": null}}),
             serde_json::json!("ok"),
@@ -502,7 +542,7 @@ mod tests {
     fn a_subverted_worker_cannot_report_timers_ctx_would_refuse() {
         let limits = Limits::default();
         let reply = |timers: serde_json::Value| {
-            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "timers": timers}});
+            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "timers": timers, "fetches": []}});
             decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
         };
         let widest_tag = "t".repeat(MAX_TIMER_TAG_BYTES);
@@ -546,6 +586,51 @@ mod tests {
         assert!(
             decode_outcome(&serde_json::to_vec(&no_timers).expect("json"), &limits).is_err(),
             "a reply without its timers was read as having none"
+        );
+    }
+
+    #[test]
+    fn a_subverted_worker_cannot_report_fetches_ctx_would_refuse() {
+        let limits = Limits::default();
+        let reply = |fetches: serde_json::Value| {
+            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "timers": [], "fetches": fetches}});
+            decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
+        };
+        let longest = format!("https://e.com/{}", "a".repeat(MAX_FETCH_URL_BYTES - 14));
+        let at_caps: Vec<_> = (0..MAX_FETCH_CALLS)
+            .map(|_| serde_json::json!({"url": longest, "tag": "t"}))
+            .collect();
+        let accepted = reply(serde_json::json!(at_caps)).map(|outcome| outcome.map(|r| r.fetches));
+        let expected = vec![
+            FetchRequest {
+                url: longest.clone(),
+                tag: "t".to_owned()
+            };
+            MAX_FETCH_CALLS
+        ];
+        assert_eq!(accepted, Ok(Ok(expected)));
+        let one_too_many: Vec<_> = (0..=MAX_FETCH_CALLS)
+            .map(|_| serde_json::json!({"url": "https://e.com/", "tag": "t"}))
+            .collect();
+        for refused in [
+            serde_json::json!(one_too_many),
+            serde_json::json!([{"url": format!("{longest}a"), "tag": "t"}]),
+            serde_json::json!([{"url": "http://e.com/", "tag": "t"}]),
+            serde_json::json!([{"url": "https://", "tag": "t"}]),
+            serde_json::json!([{"url": "https://e.com/a b", "tag": "t"}]),
+            serde_json::json!([{"url": "https://e.com/\n", "tag": "t"}]),
+            serde_json::json!([{"url": "https://e.com/", "tag": ""}]),
+            serde_json::json!([{"url": "https://e.com/", "tag": "t".repeat(MAX_TIMER_TAG_BYTES + 1)}]),
+            serde_json::json!([{"url": "https://e.com/", "tag": "t", "method": "POST"}]),
+            serde_json::json!(null),
+        ] {
+            let outcome = reply(refused.clone());
+            assert!(outcome.is_err(), "accepted fetches {refused}: {outcome:?}");
+        }
+        let no_fetches = serde_json::json!({"ok": {"posts": [], "state": null, "timers": []}});
+        assert!(
+            decode_outcome(&serde_json::to_vec(&no_fetches).expect("json"), &limits).is_err(),
+            "a reply without its fetches was read as having none"
         );
     }
 }

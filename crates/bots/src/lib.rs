@@ -45,12 +45,14 @@ pub mod source;
 pub use builtin::{BuiltinInfo, builtin, catalog};
 pub use commitment::commitment;
 pub use ctx_rules::{
-    MAX_END_REASON_BYTES, MAX_PENDING_TIMERS, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
-    pending_timers_after,
+    DEFAULT_FETCH_TAG, MAX_END_REASON_BYTES, MAX_FETCH_CALLS, MAX_FETCH_URL_BYTES,
+    MAX_PENDING_FETCHES, MAX_PENDING_TIMERS, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
+    fetches_unsupported, pending_fetches_after, pending_timers_after,
 };
 pub use error::{BotError, BotErrorKind};
 pub use event::{
-    BotPost, BotSeed, Call, Event, EventContext, Player, Reaction, RunEnd, SlotInfo, TimerRequest,
+    BotPost, BotSeed, Call, Event, EventContext, FetchRequest, Player, Reaction, RunEnd, SlotInfo,
+    TimerRequest, fetch_result,
 };
 pub use job::Job;
 pub use limits::Limits;

@@ -3,6 +3,7 @@
 //! Everything here is a plain value or a pure function: callers pass in the current time and the
 //! random bytes a rule needs, and get back a decision or a [`DomainError`].
 //!
+//! - [`attestation`]: the record of an HTTPS fetch the server made for a bot (the witness).
 //! - [`bot_output`]: the caps on what bots write across events, and the ledger that keeps them.
 //! - [`ids`]: identifier newtypes (`ChannelId`, `PrincipalId`, `SlotLabel`, `Seq`, `Timestamp`).
 //! - [`limits`]: every size and count cap, as documented constants.
@@ -16,6 +17,7 @@
 //! - [`channel`]: the channel aggregate (slots, seats, admins) and every operation on it.
 //! - [`error`]: [`DomainError`], one variant per refusal, each with a stable code.
 
+pub mod attestation;
 pub mod bot_output;
 pub mod chain;
 pub mod channel;

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::attestation::{Attestation, WitnessSignature};
 use crate::bot_output::{CapHit, OutputCap};
 use crate::ids::{Seq, SlotLabel, Timestamp};
 use crate::message::Body;
@@ -135,6 +136,21 @@ pub enum Notice {
         set_by: Seq,
         /// When it was due, in ms since the epoch.
         due: Timestamp,
+    },
+    /// The server fetched the URL a bot asked for (`ctx.request_fetch`): what it saw, signed
+    /// with the server's key. The bot's `on_fetch(result)` event; replay reads the record and
+    /// never fetches again.
+    FetchAttested {
+        slot: SlotLabel,
+        /// The bot's own tag: untrusted.
+        tag: String,
+        /// The seq of the event whose reaction asked for the fetch.
+        requested_by: Seq,
+        /// Boxed: the record is far larger than any other notice.
+        attestation: Box<Attestation>,
+        /// The server's signature over the record bound to this channel, slot, tag and event
+        /// (`transcript::signing::attestation_bytes`).
+        witness: WitnessSignature,
     },
     /// The bot's secret seed, published when its run ended, it was replaced, or the channel
     /// closed, so that anyone can replay it.
@@ -323,6 +339,19 @@ impl Notice {
             },
             Notice::TimerFired { slot, tag, .. } => {
                 format!("A timer of the bot in {slot} fired: {}.", quote(tag))
+            }
+            Notice::FetchAttested {
+                slot, attestation, ..
+            } => {
+                let outcome = match (&attestation.error, attestation.status) {
+                    (Some(failure), _) => format!("failed ({})", failure.code.as_str()),
+                    (None, Some(status)) => format!("answered {status}"),
+                    (None, None) => "answered".to_owned(),
+                };
+                format!(
+                    "The server fetched {} for the bot in {slot}: {outcome}. The signed record is in this message's data.",
+                    quote(&attestation.url)
+                )
             }
             Notice::BotSeedRevealed { slot, .. } => {
                 format!("The seed of the bot in {slot} is revealed, so anyone can replay its run.")

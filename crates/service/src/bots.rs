@@ -614,6 +614,11 @@ impl Service {
                     .await?;
                     return Ok(());
                 }
+                if let Err(error) = bots::fetches_unsupported(&reaction.fetches) {
+                    return self
+                        .record_bot_failure(channel, &bot, bot.failures, seq, now, error)
+                        .await;
+                }
                 let timers = if reaction.timers.is_empty() {
                     Vec::new()
                 } else {

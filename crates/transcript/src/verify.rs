@@ -847,10 +847,11 @@ where
                     )
                 })?;
             let refused_at_close = recorded.closed_at.is_some_and(|closed| closed > seq);
-            // The server refuses a reaction that would leave too many timers pending, as a
-            // failure of the event: so does the replay.
-            let outcome =
-                outcome.and_then(|reaction| timers.check(&reaction.timers).map(|()| reaction));
+            // The server refuses a reaction that would leave too many timers pending, or that
+            // asks for a fetch it does not make, as a failure of the event: so does the replay.
+            let outcome = outcome
+                .and_then(|reaction| timers.check(&reaction.timers).map(|()| reaction))
+                .and_then(|reaction| bots::fetches_unsupported(&reaction.fetches).map(|()| reaction));
             if let Some((kind, disabled)) = recorded.failures.get(&seq) {
                 match &outcome {
                     Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}

@@ -53,6 +53,9 @@ class _mm_Ctx:
     def cancel_timer(self, *args):
         return _mm_cancel_timer(*args)
 
+    def request_fetch(self, *args):
+        return _mm_request_fetch(*args)
+
 
 _mm_class = BOT_CLASS
 if _mm_handler is not None:

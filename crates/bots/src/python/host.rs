@@ -15,12 +15,12 @@ use serde_json::{Map, Value};
 use super::Phase;
 use crate::ctx_rules;
 use crate::error::BotError;
-use crate::event::{BotPost, EventContext, Reaction, RunEnd, TimerRequest};
+use crate::event::{BotPost, EventContext, FetchRequest, Reaction, RunEnd, TimerRequest};
 use crate::limits::Limits;
 use crate::random::EventRandom;
 
 /// The external functions the driver calls, passed to Monty as inputs.
-pub(crate) const HOST_FUNCTIONS: [&str; 15] = [
+pub(crate) const HOST_FUNCTIONS: [&str; 16] = [
     "_mm_post",
     "_mm_post_to",
     "_mm_get_state",
@@ -35,6 +35,7 @@ pub(crate) const HOST_FUNCTIONS: [&str; 15] = [
     "_mm_end",
     "_mm_set_timer",
     "_mm_cancel_timer",
+    "_mm_request_fetch",
     "_mm_phase",
 ];
 
@@ -55,6 +56,8 @@ pub(crate) struct PyHost<'a> {
     end: Option<RunEnd>,
     /// `ctx.set_timer` and `ctx.cancel_timer` calls, in call order.
     timers: Vec<TimerRequest>,
+    /// `ctx.request_fetch` calls, in call order.
+    fetches: Vec<FetchRequest>,
     random: EventRandom,
     slot_labels: Vec<SlotLabel>,
     /// The first refused call; it fails the event.
@@ -76,6 +79,7 @@ impl<'a> PyHost<'a> {
             new_state: None,
             end: None,
             timers: Vec::new(),
+            fetches: Vec::new(),
             random: EventRandom::new(&context.seed, context.event_seq.0),
             slot_labels: context.slots.iter().map(|slot| slot.slot.clone()).collect(),
             refusal: None,
@@ -105,6 +109,7 @@ impl<'a> PyHost<'a> {
             state: self.new_state,
             end: self.end,
             timers: self.timers,
+            fetches: self.fetches,
         }
     }
 
@@ -291,6 +296,15 @@ impl<'a> PyHost<'a> {
                 let tag = string_arg(args.first(), call, "tag")?;
                 self.record_timer(TimerRequest::Cancel { tag })
             }
+            "_mm_request_fetch" => {
+                let call = ctx_rules::REQUEST_FETCH;
+                too_many_arguments(args, 2, call)?;
+                ctx_rules::check_fetch_room(self.fetches.len())?;
+                let url = string_arg(args.first(), call, "url")?;
+                let tag = fetch_tag(args.get(1))?;
+                self.fetches.push(ctx_rules::fetch(FetchRequest { url, tag })?);
+                Ok(MontyObject::None)
+            }
             // The driver says where it is, for error messages; a bot calling this itself only
             // changes how its own errors are worded.
             "_mm_phase" => {
@@ -401,6 +415,42 @@ fn string_arg(value: Option<&MontyObject>, call: &str, name: &str) -> Result<Str
             &format!("{name} must be a string, got {}", describe(other)),
         )),
     }
+}
+
+/// The tag in `ctx.request_fetch`'s options: absent, `None` or `{'tag': str}`.
+fn fetch_tag(options: Option<&MontyObject>) -> Result<String, BotError> {
+    let call = ctx_rules::REQUEST_FETCH;
+    let pairs = match options {
+        None | Some(MontyObject::None) => return Ok(ctx_rules::DEFAULT_FETCH_TAG.to_owned()),
+        Some(MontyObject::Dict(pairs)) => pairs,
+        Some(other) => {
+            return Err(ctx_rules::bad_argument(
+                call,
+                &format!("options must be a dict, got {}", type_name(other)),
+            ));
+        }
+    };
+    let mut tag = None;
+    for (key, value) in pairs {
+        match key {
+            MontyObject::String(key) if key == "tag" => {
+                tag = Some(string_arg(Some(value), call, "options['tag']")?);
+            }
+            MontyObject::String(key) => {
+                return Err(ctx_rules::bad_argument(
+                    call,
+                    &format!("options has an unknown key {key:?} (only 'tag')"),
+                ));
+            }
+            other => {
+                return Err(ctx_rules::bad_argument(
+                    call,
+                    &format!("options keys must be strings, got {}", type_name(other)),
+                ));
+            }
+        }
+    }
+    Ok(tag.unwrap_or_else(|| ctx_rules::DEFAULT_FETCH_TAG.to_owned()))
 }
 
 fn integer_arg(

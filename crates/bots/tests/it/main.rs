@@ -5,6 +5,7 @@ mod api;
 mod blackjack;
 mod chess;
 mod determinism;
+mod fetches;
 mod fuzz_commitment;
 mod guess;
 mod hostile;

@@ -25,6 +25,7 @@ class Bot {
     if (text === "reset") this.ctx.set_timer(1000, "turn");
     if (text === "cancel") this.ctx.cancel_timer("turn");
     if (text === "flood") for (let i = 0; i < 17; i++) this.ctx.set_timer(5000, "t" + i);
+    if (text === "fetch") this.ctx.request_fetch("https://example.com/");
   }
   on_timer(tag) { this.ctx.post("tick " + tag + " " + this.ctx.now()); }
 }
@@ -250,6 +251,33 @@ async fn an_event_that_would_leave_too_many_timers_fails_whole() {
         1,
         "only the init's timer: the failed event set none"
     );
+}
+
+/// Until the server fetches, a fetch request fails its event (no timers, no posts kept), and the
+/// replay of the transcript fails it the same way.
+#[tokio::test]
+async fn a_fetch_request_fails_its_event_on_the_server_and_in_replay() {
+    let (service, _clock, _dir) = clocked().await;
+    let alice = person("alice");
+    let id = channel_with_clock_bot(&service, &alice).await;
+    say(&service, &id, "fetch").await;
+    let failure = history(&service, &id).await.iter().find_map(|message| {
+        match message.notice()?.ok()? {
+            Notice::BotError { kind, message, .. } => Some((kind, message)),
+            _ => None,
+        }
+    });
+    let (kind, message) = failure.expect("a bot_error notice");
+    assert_eq!(kind, "bad_argument");
+    assert!(message.contains("ctx.request_fetch"), "{message}");
+    close(&service, &alice, &id).await;
+    let export = crate::export_everything(service.store(), id.as_str(), service.now())
+        .await
+        .expect("export");
+    let replays = crate::export::tests::verified(&service, &export)
+        .await
+        .expect("the transcript verifies");
+    assert_eq!(replays[0].end, transcript::ReplayEnd::Complete, "{replays:?}");
 }
 
 #[tokio::test]
