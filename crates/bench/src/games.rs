@@ -47,8 +47,8 @@ pub async fn games(context: &Context) -> Result<Vec<Row>, BenchError> {
     for table in 0..BLACKJACK_TABLES {
         samples.extend(blackjack_hands(context.target.clone(), table).await?);
     }
-    let hands = Latencies::of(samples)
-        .ok_or_else(|| BenchError::Setup("no Blackjack hands".into()))?;
+    let hands =
+        Latencies::of(samples).ok_or_else(|| BenchError::Setup("no Blackjack hands".into()))?;
     println!(
         "  bet → dealt → stand → the hand's result in the player's sync: {}  (target p50 ≤ 10 ms)",
         hands.brief()

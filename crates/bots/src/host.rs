@@ -430,7 +430,10 @@ fn request_fetch<'js>(
                     ctx,
                     host,
                     BotErrorKind::BadArgument,
-                    format!("{call}: options must be an object, got {}", options.type_name()),
+                    format!(
+                        "{call}: options must be an object, got {}",
+                        options.type_name()
+                    ),
                 ));
             };
             for key in object.keys::<String>() {

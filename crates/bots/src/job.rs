@@ -470,8 +470,7 @@ mod tests {
     fn a_subverted_worker_cannot_end_a_run_with_what_ctx_end_would_refuse() {
         let limits = Limits::default();
         let reply = |end: serde_json::Value| {
-            let reply =
-                serde_json::json!({"ok": {"posts": [], "state": null, "end": end, "timers": [], "fetches": []}});
+            let reply = serde_json::json!({"ok": {"posts": [], "state": null, "end": end, "timers": [], "fetches": []}});
             decode_outcome(&serde_json::to_vec(&reply).expect("json"), &limits)
         };
         let at_cap = "r".repeat(MAX_END_REASON_BYTES);

@@ -483,6 +483,28 @@ mod tests {
                 set_by: Seq(7),
                 due: Timestamp(1_700_000_030_000),
             },
+            Notice::FetchAttested {
+                slot: slot("referee"),
+                tag: odd.into(),
+                requested_by: Seq(11),
+                attestation: Box::new(crate::attestation::Attestation {
+                    url: format!("https://example.com/{odd}"),
+                    fetched_at: Timestamp(1_700_000_040_000),
+                    address: None,
+                    tls: None,
+                    status: None,
+                    headers: Default::default(),
+                    body: None,
+                    error: Some(crate::attestation::FetchFailure {
+                        code: crate::attestation::FetchFailureCode::AddressRefused,
+                        message: "not a public address".into(),
+                    }),
+                }),
+                witness: WitnessSignature {
+                    key_id: "ed25519:0123456789abcdef".into(),
+                    signature: "c2ln".into(),
+                },
+            },
             Notice::BotSeedRevealed {
                 slot: slot("referee"),
                 seed: "ab".repeat(32),
@@ -536,6 +558,7 @@ mod tests {
                 "bot_seed_revealed",
                 "closed",
                 "created",
+                "fetch_attested",
                 "invite_reissued",
                 "joined",
                 "kicked",

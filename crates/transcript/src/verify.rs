@@ -851,7 +851,9 @@ where
             // asks for a fetch it does not make, as a failure of the event: so does the replay.
             let outcome = outcome
                 .and_then(|reaction| timers.check(&reaction.timers).map(|()| reaction))
-                .and_then(|reaction| bots::fetches_unsupported(&reaction.fetches).map(|()| reaction));
+                .and_then(|reaction| {
+                    bots::fetches_unsupported(&reaction.fetches).map(|()| reaction)
+                });
             if let Some((kind, disabled)) = recorded.failures.get(&seq) {
                 match &outcome {
                     Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}

@@ -302,7 +302,8 @@ impl<'a> PyHost<'a> {
                 ctx_rules::check_fetch_room(self.fetches.len())?;
                 let url = string_arg(args.first(), call, "url")?;
                 let tag = fetch_tag(args.get(1))?;
-                self.fetches.push(ctx_rules::fetch(FetchRequest { url, tag })?);
+                self.fetches
+                    .push(ctx_rules::fetch(FetchRequest { url, tag })?);
                 Ok(MontyObject::None)
             }
             // The driver says where it is, for error messages; a bot calling this itself only

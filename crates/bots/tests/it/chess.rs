@@ -601,7 +601,10 @@ fn draws_by_agreement_and_by_repetition() {
     assert_eq!(result["result"], "1/2-1/2");
     assert_eq!(result["reason"], "threefold");
     assert_eq!(result["detail"], "draw by threefold repetition");
-    assert_eq!((&result["winner"], &result["loser"]), (&json!(null), &json!(null)));
+    assert_eq!(
+        (&result["winner"], &result["loser"]),
+        (&json!(null), &json!(null))
+    );
 }
 
 #[test]
@@ -636,7 +639,10 @@ fn timeouts_forfeit_or_play_a_random_move() {
             .as_str()
             .is_some_and(|r| r.contains("ran out of time"))
     );
-    assert_eq!((&result["winner"], &result["loser"]), (&json!("alice"), &json!("bob")));
+    assert_eq!(
+        (&result["winner"], &result["loser"]),
+        (&json!("alice"), &json!("bob"))
+    );
     assert!(game.end.is_some());
     assert_eq!(game.timers, [TimerRequest::Cancel { tag: "turn".into() }]);
 

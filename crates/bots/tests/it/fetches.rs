@@ -94,22 +94,37 @@ fn bad_requests_fail_the_event_even_when_caught() {
     for case in js_cases {
         let bot = js(&format!("try {{ {case} }} catch (e) {{}}"));
         let error = assert_contained(init(&bot), BotErrorKind::BadArgument);
-        assert!(error.message.contains("ctx.request_fetch"), "{case}: {error:?}");
+        assert!(
+            error.message.contains("ctx.request_fetch"),
+            "{case}: {error:?}"
+        );
     }
     let py_cases = [
         r#"ctx.request_fetch("http://example.com/")"#.to_owned(),
         r#"ctx.request_fetch("https://example.com/", {"method": "POST"})"#.to_owned(),
         r#"ctx.request_fetch("https://example.com/", "tag")"#.to_owned(),
         r#"ctx.request_fetch(42)"#.to_owned(),
-        format!("for i in range({}):\n    ctx.request_fetch(\"https://e.com/\")", MAX_FETCH_CALLS + 1),
+        format!(
+            "for i in range({}):\n    ctx.request_fetch(\"https://e.com/\")",
+            MAX_FETCH_CALLS + 1
+        ),
     ];
     for case in py_cases {
-        let bot = py(&format!("try:\n{}\nexcept Exception:\n    pass", indent(&case)));
+        let bot = py(&format!(
+            "try:\n{}\nexcept Exception:\n    pass",
+            indent(&case)
+        ));
         let error = assert_contained(init(&bot), BotErrorKind::BadArgument);
-        assert!(error.message.contains("ctx.request_fetch"), "{case}: {error:?}");
+        assert!(
+            error.message.contains("ctx.request_fetch"),
+            "{case}: {error:?}"
+        );
     }
     let at_cap = js(&format!("ctx.request_fetch(\"{longest}\");"));
-    assert_eq!(init(&at_cap).expect("at the cap").fetches, [request(&longest, "fetch")]);
+    assert_eq!(
+        init(&at_cap).expect("at the cap").fetches,
+        [request(&longest, "fetch")]
+    );
 }
 
 fn indent(code: &str) -> String {
@@ -192,8 +207,13 @@ fn a_fetch_notice_is_the_event_of_the_bot_that_asked_only() {
 
     // The bot receives exactly that object.
     let bot = js("");
-    let reaction = run_event(&bot, &context(), &Event::Fetch(result.clone()), &relaxed_limits())
-        .expect("runs");
+    let reaction = run_event(
+        &bot,
+        &context(),
+        &Event::Fetch(result.clone()),
+        &relaxed_limits(),
+    )
+    .expect("runs");
     let got = reaction.posts[0].body.data.as_ref().expect("data")["got"].clone();
     assert_eq!(got, result);
 }
@@ -245,14 +265,22 @@ fn witness_bot_passes_requests_on_and_posts_what_the_server_saw() {
         &limits,
     )
     .expect("a request");
-    assert_eq!(asked.fetches, [request("https://example.com/page", "req-7")]);
+    assert_eq!(
+        asked.fetches,
+        [request("https://example.com/page", "req-7")]
+    );
     assert_eq!(data(&asked, 0)["type"], "requested");
     ctx.state = asked.state.clone();
 
     let by_data = run_event(
         &bot,
         &ctx,
-        &say("bob", 9, None, Some(json!({"fetch": "https://example.org/"}))),
+        &say(
+            "bob",
+            9,
+            None,
+            Some(json!({"fetch": "https://example.org/"})),
+        ),
         &limits,
     )
     .expect("a request in data");
@@ -269,8 +297,13 @@ fn witness_bot_passes_requests_on_and_posts_what_the_server_saw() {
         assert_eq!(refused.posts[0].to, Some(slot("alice")));
         assert_eq!(data(&refused, 0)["code"], "BAD_URL");
     }
-    let chat = run_event(&bot, &ctx, &say("alice", 11, Some("hello there"), None), &limits)
-        .expect("chat");
+    let chat = run_event(
+        &bot,
+        &ctx,
+        &say("alice", 11, Some("hello there"), None),
+        &limits,
+    )
+    .expect("chat");
     assert!(chat.posts.is_empty() && chat.fetches.is_empty());
 
     let Some(Event::Fetch(result)) =
@@ -319,13 +352,23 @@ fn witness_bot_says_busy_past_its_pending_cap() {
         .state;
     for seq in 0..bots::MAX_PENDING_FETCHES {
         let seq = i64::try_from(seq).expect("small") + 20;
-        let asked = run_event(&bot, &ctx, &say("alice", seq, Some("fetch https://e.com/"), None), &limits)
-            .expect("a request");
+        let asked = run_event(
+            &bot,
+            &ctx,
+            &say("alice", seq, Some("fetch https://e.com/"), None),
+            &limits,
+        )
+        .expect("a request");
         assert_eq!(asked.fetches.len(), 1);
         ctx.state = asked.state;
     }
-    let busy = run_event(&bot, &ctx, &say("alice", 99, Some("fetch https://e.com/"), None), &limits)
-        .expect("a violation");
+    let busy = run_event(
+        &bot,
+        &ctx,
+        &say("alice", 99, Some("fetch https://e.com/"), None),
+        &limits,
+    )
+    .expect("a violation");
     assert!(busy.fetches.is_empty());
     assert_eq!(data(&busy, 0)["code"], "BUSY");
 }

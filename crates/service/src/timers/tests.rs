@@ -261,12 +261,14 @@ async fn a_fetch_request_fails_its_event_on_the_server_and_in_replay() {
     let alice = person("alice");
     let id = channel_with_clock_bot(&service, &alice).await;
     say(&service, &id, "fetch").await;
-    let failure = history(&service, &id).await.iter().find_map(|message| {
-        match message.notice()?.ok()? {
-            Notice::BotError { kind, message, .. } => Some((kind, message)),
-            _ => None,
-        }
-    });
+    let failure =
+        history(&service, &id)
+            .await
+            .iter()
+            .find_map(|message| match message.notice()?.ok()? {
+                Notice::BotError { kind, message, .. } => Some((kind, message)),
+                _ => None,
+            });
     let (kind, message) = failure.expect("a bot_error notice");
     assert_eq!(kind, "bad_argument");
     assert!(message.contains("ctx.request_fetch"), "{message}");
@@ -277,7 +279,11 @@ async fn a_fetch_request_fails_its_event_on_the_server_and_in_replay() {
     let replays = crate::export::tests::verified(&service, &export)
         .await
         .expect("the transcript verifies");
-    assert_eq!(replays[0].end, transcript::ReplayEnd::Complete, "{replays:?}");
+    assert_eq!(
+        replays[0].end,
+        transcript::ReplayEnd::Complete,
+        "{replays:?}"
+    );
 }
 
 #[tokio::test]
