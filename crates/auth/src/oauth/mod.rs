@@ -14,7 +14,7 @@ mod error;
 pub mod metadata_document;
 pub mod redirect;
 mod signing;
-pub mod special_addresses;
+pub use outbound::addresses as special_addresses;
 mod throttle;
 mod token;
 
