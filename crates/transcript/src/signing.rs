@@ -33,6 +33,20 @@
 //! `signing_bytes_are_pinned` in this file's tests holds one example; a change of the format
 //! must change the prefix's `v1`.
 //!
+//! # The bytes of a fetch attestation
+//!
+//! The witness's record of a fetch (`domain::attestation`) is signed the same way, bound to
+//! where it belongs:
+//!
+//! ```text
+//! "mcp-multiplayer fetch attestation v1\n" || JCS({"attestation": record, "channel": channel,
+//!                                                  "requested_by": seq, "slot": slot, "tag": tag})
+//! ```
+//!
+//! where `record` is the notice's `attestation` object as it stands in the transcript, and the
+//! other members say which bot asked (its slot and tag, the seq of the event that asked) in
+//! which channel, so that a record cannot be moved to another channel or bot.
+//!
 //! # Keys
 //!
 //! One key is active and signs. Rotation retires it and makes a new one; the public halves of
@@ -44,7 +58,8 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{ChannelId, Seq, Timestamp};
+use domain::attestation::{Attestation, WitnessSignature};
+use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,6 +69,9 @@ pub const ALGORITHM: &str = "Ed25519";
 
 /// What every signed message starts with; see the module documentation.
 pub const SIGNED_HEAD_PREFIX: &str = "mcp-multiplayer signed head v1\n";
+
+/// What every signed fetch attestation starts with; see the module documentation.
+pub const ATTESTATION_PREFIX: &str = "mcp-multiplayer fetch attestation v1\n";
 
 /// Bytes in a secret (seed) or public Ed25519 key.
 pub const KEY_BYTES: usize = 32;
@@ -403,6 +421,62 @@ impl Keyring {
     pub fn verify(&self, signed: &SignedHead) -> Result<(), SignatureError> {
         verify(signed, &self.keys)
     }
+
+    /// Signs a fetch attestation with the active key.
+    pub fn sign_attestation(&self, statement: &AttestationStatement<'_>) -> WitnessSignature {
+        let signature = self.active.signing.sign(&statement.signing_bytes());
+        WitnessSignature {
+            key_id: self.active.id.to_string(),
+            signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
+    }
+}
+
+/// A fetch attestation and where it belongs: what the server signs for a `fetch_attested`
+/// notice.
+#[derive(Debug, Clone, Copy)]
+pub struct AttestationStatement<'a> {
+    pub channel: &'a ChannelId,
+    pub slot: &'a SlotLabel,
+    pub tag: &'a str,
+    pub requested_by: Seq,
+    pub attestation: &'a Attestation,
+}
+
+impl AttestationStatement<'_> {
+    /// The exact bytes signed; see the module documentation.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let fields = serde_json::json!({
+            "attestation": self.attestation,
+            "channel": self.channel.as_str(),
+            "requested_by": self.requested_by.0,
+            "slot": self.slot.as_str(),
+            "tag": self.tag,
+        });
+        let canonical = serde_json_canonicalizer::to_vec(&fields)
+            .expect("a record of strings, integers and booleans always has a canonical form");
+        let mut bytes = Vec::with_capacity(ATTESTATION_PREFIX.len() + canonical.len());
+        bytes.extend_from_slice(ATTESTATION_PREFIX.as_bytes());
+        bytes.extend_from_slice(&canonical);
+        bytes
+    }
+}
+
+/// Checks the server's signature over a fetch attestation, as [`verify`] does for a head.
+pub fn verify_attestation(
+    statement: &AttestationStatement<'_>,
+    witness: &WitnessSignature,
+    keys: &[PublicKeyInfo],
+) -> Result<(), SignatureError> {
+    let key_id = KeyId::parse(&witness.key_id).ok_or_else(|| {
+        SignatureError::Malformed(format!("{:?} is not a key id", witness.key_id))
+    })?;
+    verify_bytes(
+        &key_id,
+        &witness.signature,
+        &statement.signing_bytes(),
+        keys,
+    )
 }
 
 /// Shows the key ids, never a secret.
@@ -424,13 +498,28 @@ impl fmt::Debug for Keyring {
 /// Uses Ed25519's strict verification (RFC 8032 §5.1.7 with canonical `S` and no small-order
 /// keys), so no second encoding of a signature verifies.
 pub fn verify(signed: &SignedHead, keys: &[PublicKeyInfo]) -> Result<(), SignatureError> {
+    verify_bytes(
+        &signed.key_id,
+        &signed.signature,
+        &signed.statement().signing_bytes(),
+        keys,
+    )
+}
+
+/// Checks `signature` (base64url) by the key `key_id`, found among `keys`, over `message`.
+fn verify_bytes(
+    key_id: &KeyId,
+    signature: &str,
+    message: &[u8],
+    keys: &[PublicKeyInfo],
+) -> Result<(), SignatureError> {
     let key = keys
         .iter()
-        .find(|key| key.id == signed.key_id)
-        .ok_or_else(|| SignatureError::UnknownKey(signed.key_id.clone()))?;
+        .find(|key| &key.id == key_id)
+        .ok_or_else(|| SignatureError::UnknownKey(key_id.clone()))?;
     let verifying = key.verifying_key()?;
     let signature: [u8; 64] = URL_SAFE_NO_PAD
-        .decode(&signed.signature)
+        .decode(signature)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| {
@@ -439,10 +528,7 @@ pub fn verify(signed: &SignedHead, keys: &[PublicKeyInfo]) -> Result<(), Signatu
             )
         })?;
     verifying
-        .verify_strict(
-            &signed.statement().signing_bytes(),
-            &Signature::from_bytes(&signature),
-        )
+        .verify_strict(message, &Signature::from_bytes(&signature))
         .map_err(|_| SignatureError::BadSignature)
 }
 

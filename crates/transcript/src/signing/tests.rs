@@ -283,3 +283,84 @@ fn debug_output_shows_no_secret() {
     assert!(!shown.contains(&secret_hex), "{shown}");
     assert!(shown.contains(key.id().as_str()), "{shown}");
 }
+
+fn record() -> domain::attestation::Attestation {
+    domain::attestation::Attestation {
+        url: "https://example.com/".into(),
+        fetched_at: Timestamp(1_750_000_000_000),
+        address: Some("93.184.215.14:443".into()),
+        tls: None,
+        status: Some(200),
+        headers: Default::default(),
+        body: None,
+        error: None,
+    }
+}
+
+#[test]
+fn attestation_bytes_are_pinned_and_bind_the_record_to_its_place() {
+    let channel = ChannelId::parse("ch_0123456789abcdef01234567").expect("id");
+    let slot = domain::SlotLabel::parse("witness").expect("slot");
+    let record = record();
+    let statement = AttestationStatement {
+        channel: &channel,
+        slot: &slot,
+        tag: "req-7",
+        requested_by: Seq(7),
+        attestation: &record,
+    };
+    assert_eq!(
+        String::from_utf8(statement.signing_bytes()).expect("ASCII"),
+        concat!(
+            "mcp-multiplayer fetch attestation v1\n",
+            r#"{"attestation":{"address":"93.184.215.14:443","body":null,"error":null,"#,
+            r#""fetched_at":1750000000000,"headers":{},"status":200,"tls":null,"#,
+            r#""url":"https://example.com/"},"channel":"ch_0123456789abcdef01234567","#,
+            r#""requested_by":7,"slot":"witness","tag":"req-7"}"#,
+        )
+    );
+    let keys = keyring(7);
+    let witness = keys.sign_attestation(&statement);
+    assert_eq!(witness.key_id, "ed25519:fe812c12f3ab4ce6");
+    assert_eq!(
+        verify_attestation(&statement, &witness, keys.keys()),
+        Ok(())
+    );
+
+    let other_slot = domain::SlotLabel::parse("judge").expect("slot");
+    let mut changed = record.clone();
+    changed.status = Some(404);
+    let moved = [
+        AttestationStatement {
+            slot: &other_slot,
+            ..statement
+        },
+        AttestationStatement {
+            tag: "req-8",
+            ..statement
+        },
+        AttestationStatement {
+            requested_by: Seq(8),
+            ..statement
+        },
+        AttestationStatement {
+            attestation: &changed,
+            ..statement
+        },
+    ];
+    for statement in moved {
+        assert_eq!(
+            verify_attestation(&statement, &witness, keys.keys()),
+            Err(SignatureError::BadSignature),
+            "{statement:?}"
+        );
+    }
+    let unknown = domain::attestation::WitnessSignature {
+        key_id: "ed25519:0000000000000000".into(),
+        signature: witness.signature.clone(),
+    };
+    assert!(matches!(
+        verify_attestation(&statement, &unknown, keys.keys()),
+        Err(SignatureError::UnknownKey(_))
+    ));
+}
