@@ -137,6 +137,39 @@ def head_signing_bytes(head: dict[str, Any]) -> bytes:
     return HEAD_PREFIX + jcs(statement)
 
 
+ATTESTATION_PREFIX = b"mcp-multiplayer fetch attestation v1\n"
+
+
+def attestation_signing_bytes(channel_id: str, notice: dict[str, Any]) -> bytes:
+    """What the server signs for a `fetch_attested` notice (crates/transcript/src/signing.rs):
+    the prefix, then the JCS of the record bound to its channel, slot, tag and asking event."""
+    return ATTESTATION_PREFIX + jcs({
+        "attestation": notice["attestation"],
+        "channel": channel_id,
+        "requested_by": notice["requested_by"],
+        "slot": notice["slot"],
+        "tag": notice["tag"],
+    })
+
+
+def check_attestations(export: dict[str, Any], keys: dict[str, bytes]) -> None:
+    """Every readable `fetch_attested` notice is signed by a trusted key over its record."""
+    for message in export["messages"]:
+        data = message.get("data") or {}
+        if message.get("kind") != "system" or data.get("event") != "fetch_attested":
+            continue
+        witness = data.get("witness") or {}
+        public = keys.get(witness.get("key_id"))
+        if public is None:
+            raise Divergence(message["seq"], "fetch record key", f"a known key among {sorted(keys)}", witness.get("key_id"))
+        try:
+            signature = b64url_decode(witness.get("signature"))
+            Ed25519PublicKey.from_public_bytes(public).verify(
+                signature, attestation_signing_bytes(export["channel"]["id"], data))
+        except (ValueError, InvalidSignature):
+            raise Divergence(message["seq"], "fetch record signature", "a valid signature", witness.get("signature")) from None
+
+
 def b64url_decode(text: str) -> bytes:
     """Base64url without padding, strictly: the alphabet, no `=`, and the canonical encoding
     (unused trailing bits zero), so one value has one spelling."""
@@ -501,6 +534,7 @@ def verify(
     if head["channel"] != export["channel"]["id"]:
         raise Divergence(head["seq"], "head.channel", export["channel"]["id"], head["channel"])
     check_signature(head, keys, head["seq"])
+    check_attestations(export, keys)
     check_header(export)
     for bot in export["bots"]:
         check_bot(export, bot)

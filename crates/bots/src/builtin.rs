@@ -88,6 +88,18 @@ const BUILTINS: &[Builtin] = &[
                   (default) or \"random_move\".",
         source: include_str!("../builtin/rps.js"),
     },
+    Builtin {
+        name: "witness",
+        prototype_name: "WitnessBot",
+        summary: "WitnessBot: ask it to fetch an HTTPS URL (\"fetch https://example.com/page\" \
+                  or data {\"fetch\": url}) and the server fetches it outside the sandbox \
+                  (public addresses only, capped in size, time and rate), records what it saw \
+                  (the address, TLS version and cipher, the certificate chain, the status, the \
+                  body's SHA-256 and its first 8 KiB) as a notice signed with its key, and the \
+                  bot posts a summary everyone in the channel can cite. It proves what this \
+                  server saw, not a TLS notarization. No params.",
+        source: include_str!("../builtin/witness.js"),
+    },
 ];
 
 /// Every builtin bot, in catalog order. Hashed once, on first use.

@@ -346,17 +346,3 @@ pub(crate) fn fetch(request: FetchRequest) -> Result<FetchRequest, BotError> {
     }
     Ok(request)
 }
-
-/// Whether this server carries out the fetches a reaction asks for. Until the fetcher lands (the
-/// witness issue), it does not, and a reaction that asks for one fails as the event's failure,
-/// the same on the server and in a replay, rather than waiting for an `on_fetch` that never
-/// comes.
-pub fn fetches_unsupported(requests: &[FetchRequest]) -> Result<(), BotError> {
-    if requests.is_empty() {
-        return Ok(());
-    }
-    Err(bad_argument(
-        REQUEST_FETCH,
-        "this server does not fetch URLs yet; the witness is coming",
-    ))
-}

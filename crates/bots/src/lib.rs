@@ -47,7 +47,7 @@ pub use commitment::commitment;
 pub use ctx_rules::{
     DEFAULT_FETCH_TAG, MAX_END_REASON_BYTES, MAX_FETCH_CALLS, MAX_FETCH_URL_BYTES,
     MAX_PENDING_FETCHES, MAX_PENDING_TIMERS, MAX_TIMER_CALLS, MAX_TIMER_MS, MAX_TIMER_TAG_BYTES,
-    fetches_unsupported, pending_fetches_after, pending_timers_after,
+    pending_fetches_after, pending_timers_after,
 };
 pub use error::{BotError, BotErrorKind};
 pub use event::{

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: MCP endpoint at /mcp, REST API at /api, health at /healthz.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure a server's throughput, latency, fan-out and memory (starts one unless --url).
     Bench(bench::BenchArgs),
     /// Personal tokens for scripts and curl: create, list, revoke. Safe to run beside a
@@ -366,6 +366,45 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_BOT_OWNER_MESSAGES_PER_MINUTE", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub bot_owner_messages_per_minute: u64,
+
+    /// Hosts the witness may fetch from for bots (`ctx.request_fetch`), comma-separated:
+    /// `example.com` (that name) or `*.example.com` (names under it). Empty: any public host.
+    #[arg(long, env = "MCP_FETCH_ALLOW", value_delimiter = ',')]
+    pub fetch_allow: Vec<String>,
+
+    /// Hosts the witness never fetches from, in the same form; they win over --fetch-allow.
+    #[arg(long, env = "MCP_FETCH_DENY", value_delimiter = ',')]
+    pub fetch_deny: Vec<String>,
+
+    /// Most bytes of a response body the witness reads; a longer body is cut there.
+    #[arg(long, env = "MCP_FETCH_MAX_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
+    pub fetch_max_bytes: u64,
+
+    /// How long one witness fetch may take in all, in milliseconds.
+    #[arg(long, env = "MCP_FETCH_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub fetch_timeout_ms: u64,
+
+    /// Fetches all bots of one channel may have made per minute.
+    #[arg(long, env = "MCP_FETCH_CHANNEL_PER_MINUTE", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub fetch_channel_per_minute: u32,
+
+    /// Fetches all bots of one owner's channels may have made per minute.
+    #[arg(long, env = "MCP_FETCH_OWNER_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub fetch_owner_per_minute: u32,
+
+    /// Also trust the certificate authorities in this PEM file for witness fetches (an
+    /// internal CA, or a test CA).
+    #[arg(long, env = "MCP_FETCH_TRUST_CA")]
+    pub fetch_trust_ca: Option<PathBuf>,
+
+    /// Let the witness fetch from loopback addresses. For tests against a local server only:
+    /// off by default, never on a server that others use.
+    #[arg(long, env = "MCP_FETCH_ALLOW_LOOPBACK")]
+    pub fetch_allow_loopback: bool,
 }
 
 impl ServeArgs {
@@ -394,6 +433,9 @@ pub struct Settings {
     pub trusted_proxies: server::TrustedProxies,
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
+    /// How the witness fetches; its trusted roots are read when the server starts
+    /// ([`FetchPolicy::settings`]).
+    pub fetch: FetchPolicy,
     /// The bot worker processes.
     pub workers: workers::PoolConfig,
     pub shutdown_grace_secs: u64,
@@ -502,6 +544,7 @@ impl ServeArgs {
                 bot_output: self.bot_output(),
                 ..service::ServiceSettings::default()
             },
+            fetch: self.fetch_policy()?,
             workers: self.worker_pool(),
             shutdown_grace_secs: self.shutdown_grace_secs,
             request_read_timeout: std::time::Duration::from_secs(self.request_read_timeout_secs),
@@ -510,7 +553,62 @@ impl ServeArgs {
     }
 }
 
+/// The witness's settings from the flags, before its trusted-roots file is read.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub policy: outbound::WitnessPolicy,
+    pub trust_ca: Option<PathBuf>,
+    pub per_channel_per_minute: u32,
+    pub per_owner_per_minute: u32,
+}
+
+impl FetchPolicy {
+    /// The service's fetch settings, reading the `--fetch-trust-ca` file if there is one.
+    pub fn settings(&self) -> anyhow::Result<service::FetchSettings> {
+        let mut policy = self.policy.clone();
+        if let Some(path) = &self.trust_ca {
+            policy.extra_roots =
+                outbound::witness::read_pem_certificates(path).map_err(|problem| {
+                    anyhow::anyhow!("--fetch-trust-ca {}: {problem}", path.display())
+                })?;
+        }
+        let witness = outbound::Witness::new(policy, std::sync::Arc::new(outbound::SystemResolver))
+            .map_err(|problem| anyhow::anyhow!("the witness: {problem}"))?;
+        Ok(service::FetchSettings {
+            per_channel_per_minute: self.per_channel_per_minute,
+            per_owner_per_minute: self.per_owner_per_minute,
+            ..service::FetchSettings::with_witness(witness)
+        })
+    }
+}
+
 impl ServeArgs {
+    fn fetch_policy(&self) -> anyhow::Result<FetchPolicy> {
+        let hosts = |flag: &str, raw: &[String]| {
+            raw.iter()
+                .map(|host| host.trim())
+                .filter(|host| !host.is_empty())
+                .map(|host| {
+                    outbound::HostPattern::parse(host)
+                        .map_err(|problem| anyhow::anyhow!("{flag}: {problem}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Ok(FetchPolicy {
+            policy: outbound::WitnessPolicy {
+                max_body_bytes: self.fetch_max_bytes,
+                timeout: std::time::Duration::from_millis(self.fetch_timeout_ms),
+                allow: hosts("--fetch-allow", &self.fetch_allow)?,
+                deny: hosts("--fetch-deny", &self.fetch_deny)?,
+                extra_roots: Vec::new(),
+                allow_loopback: self.fetch_allow_loopback,
+            },
+            trust_ca: self.fetch_trust_ca.clone(),
+            per_channel_per_minute: self.fetch_channel_per_minute,
+            per_owner_per_minute: self.fetch_owner_per_minute,
+        })
+    }
+
     /// `--listen` as a literal socket address, when it is one (no name to resolve).
     pub fn listen_literal(&self) -> Option<SocketAddr> {
         self.listen.parse().ok()
@@ -612,7 +710,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["mcp-multiplayer", "serve"].iter().chain(args)).expect("parses");
         match cli.command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             _ => unreachable!("serve was given"),
         }
     }
@@ -638,6 +736,45 @@ mod tests {
             matches!(settings.auth, AuthSettings::OAuth(_)),
             "OAuth is the default"
         );
+    }
+
+    #[test]
+    fn the_witness_fetches_only_public_hosts_unless_told_otherwise() {
+        let fetch = parse(&[]).check().expect("valid").fetch;
+        assert!(
+            !fetch.policy.allow_loopback,
+            "loopback takes the operator's flag"
+        );
+        assert!(fetch.policy.allow.is_empty() && fetch.policy.deny.is_empty());
+        assert_eq!(fetch.trust_ca, None);
+        let fetch = parse(&[
+            "--fetch-allow",
+            "example.com, *.example.org",
+            "--fetch-deny",
+            "bad.example.org",
+            "--fetch-max-bytes",
+            "4096",
+        ])
+        .check()
+        .expect("valid")
+        .fetch;
+        assert_eq!(
+            fetch.policy.allow,
+            [
+                outbound::HostPattern::Exact("example.com".into()),
+                outbound::HostPattern::Subdomains("example.org".into())
+            ]
+        );
+        assert_eq!(fetch.policy.deny.len(), 1);
+        assert_eq!(fetch.policy.max_body_bytes, 4096);
+        let error = parse(&["--fetch-deny", "a b"]).check().unwrap_err();
+        assert!(error.to_string().contains("--fetch-deny"), "{error}");
+        let missing = FetchPolicy {
+            trust_ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..fetch
+        };
+        let error = missing.settings().unwrap_err();
+        assert!(error.to_string().contains("--fetch-trust-ca"), "{error}");
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Command::BotWorker(args) => {
             return ExitCode::from(workers::child::serve(&args.confinement()));
         }
-        Command::Serve(args) => with_runtime(serve(args)),
+        Command::Serve(args) => with_runtime(serve(*args)),
         Command::Bench(args) => {
             let workers = config::worker_pool(config::DEFAULT_WORKER_MEMORY_MIB, 0);
             with_runtime(async { bench::run(args, workers).await.map_err(anyhow::Error::from) })
@@ -145,9 +145,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the bot worker processes could not start")?;
     tracing::info!(workers = settings.workers.size, "bot workers started");
+    let fetch = settings.fetch.settings()?;
+    if settings.fetch.policy.allow_loopback {
+        tracing::warn!(
+            "--fetch-allow-loopback: bots may have this server fetch from loopback addresses; for tests only"
+        );
+    }
     let service = service::Service::new(
         store,
-        settings.service.clone(),
+        service::ServiceSettings {
+            fetch,
+            ..settings.service.clone()
+        },
         Arc::new(service::SystemClock),
         shutdown.clone(),
         workers,

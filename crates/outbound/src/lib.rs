@@ -11,6 +11,8 @@
 //! followed, no proxies, and caps on time and size.
 
 pub mod addresses;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod witness;
 
 pub use witness::{HostPattern, Resolve, SystemResolver, Witness, WitnessPolicy};

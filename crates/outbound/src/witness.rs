@@ -125,6 +125,21 @@ impl Resolve for SystemResolver {
     }
 }
 
+/// The certificates of a PEM file, for [`WitnessPolicy::extra_roots`].
+pub fn read_pem_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|error| error.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| error.to_string())?;
+    if certificates.is_empty() {
+        return Err("no certificate in the file".to_owned());
+    }
+    Ok(certificates)
+}
+
 /// Makes fetches under one policy.
 pub struct Witness {
     policy: WitnessPolicy,

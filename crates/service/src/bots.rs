@@ -559,6 +559,7 @@ impl Service {
                 disabled: false,
                 ended: false,
                 timers: Vec::new(),
+                fetches: Vec::new(),
             };
             self.store_bot_outcome(&channel.id, progress, |_| Ok(()))
                 .await?;
@@ -606,6 +607,7 @@ impl Service {
                         disabled: false,
                         ended: false,
                         timers: Vec::new(),
+                        fetches: Vec::new(),
                     };
                     let notice_at = self.inner.clock.now();
                     self.store_bot_outcome(&channel.id, progress, move |channel| {
@@ -614,11 +616,20 @@ impl Service {
                     .await?;
                     return Ok(());
                 }
-                if let Err(error) = bots::fetches_unsupported(&reaction.fetches) {
-                    return self
-                        .record_bot_failure(channel, &bot, bot.failures, seq, now, error)
-                        .await;
-                }
+                let fetches = if reaction.fetches.is_empty() {
+                    Vec::new()
+                } else {
+                    let pending = self.inner.store.fetches_of(&channel.id, &slot).await?;
+                    match crate::fetches::fetch_writes(pending.len(), &reaction.fetches, seq, now) {
+                        Ok(writes) => writes,
+                        Err(error) => {
+                            return self
+                                .record_bot_failure(channel, &bot, bot.failures, seq, now, error)
+                                .await;
+                        }
+                    }
+                };
+                let asks_fetches = !fetches.is_empty();
                 let timers = if reaction.timers.is_empty() {
                     Vec::new()
                 } else {
@@ -642,6 +653,7 @@ impl Service {
                     disabled: false,
                     ended: reaction.end.is_some(),
                     timers,
+                    fetches,
                 };
                 let failures = bot.failures;
                 let seed = bot.seed.clone();
@@ -652,6 +664,9 @@ impl Service {
                     .await?;
                 if stored && sets_timers {
                     self.inner.timers.timers_changed();
+                }
+                if stored && asks_fetches {
+                    self.inner.fetcher.requests_changed();
                 }
                 if !stored {
                     // The reaction could not be posted (e.g. to a slot that does not exist):
@@ -693,6 +708,7 @@ impl Service {
             disabled: disable,
             ended: false,
             timers: Vec::new(),
+            fetches: Vec::new(),
         };
         let slot = bot.slot.clone();
         let failure = BotFailure {

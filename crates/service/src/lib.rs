@@ -22,6 +22,7 @@ mod bots;
 mod caller;
 mod error;
 mod export;
+mod fetches;
 pub mod keys;
 #[cfg(test)]
 mod model;
@@ -37,6 +38,7 @@ pub use caller::{Access, Caller};
 pub use domain::Principal;
 pub use error::ServiceError;
 pub use export::export_everything;
+pub use fetches::FetchSettings;
 pub use keys::{KeysError, PublishedKeys};
 pub use service::{
     AdminRequest, Clock, CreateRequest, Created, Joined, PostRequest, Service, ServiceSettings,

@@ -72,6 +72,8 @@ pub struct ServiceSettings {
     /// How long the signing keys are used before the store is asked again whether another
     /// process rotated them.
     pub key_recheck: Duration,
+    /// How bots' fetches are made and capped (the witness).
+    pub fetch: crate::fetches::FetchSettings,
 }
 
 impl Default for ServiceSettings {
@@ -84,6 +86,7 @@ impl Default for ServiceSettings {
             max_bot_slots: DEFAULT_MAX_BOT_SLOTS,
             bot_output: BotOutputLimits::default(),
             key_recheck: crate::keys::KEY_RECHECK,
+            fetch: crate::fetches::FetchSettings::default(),
         }
     }
 }
@@ -98,7 +101,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) admission: Admission,
     pub(crate) clock: Arc<dyn Clock>,
-    settings: ServiceSettings,
+    pub(crate) settings: ServiceSettings,
     /// Cancelled at shutdown: waiting syncs answer at once with what they have.
     pub(crate) shutdown: CancellationToken,
     pub(crate) reads: ReadTracker,
@@ -109,6 +112,8 @@ pub(crate) struct Inner {
     pub(crate) heads: crate::export::SignedHeads,
     /// Wakes the task that fires bot timers.
     pub(crate) timers: crate::timers::TimerClock,
+    /// What the task that makes bots' fetches shares.
+    pub(crate) fetcher: crate::fetches::Fetcher,
 }
 
 /// What to create: `create_channel`'s arguments.
@@ -271,10 +276,12 @@ impl Service {
                 reads: ReadTracker::default(),
                 bots,
                 timers: crate::timers::TimerClock::default(),
+                fetcher: crate::fetches::Fetcher::default(),
             }),
         };
         service.spawn_housekeeping();
         service.spawn_timer_clock();
+        service.spawn_fetcher();
         service
     }
 

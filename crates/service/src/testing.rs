@@ -141,3 +141,19 @@ pub(crate) async fn parked(service: &Service, who: &Caller, count: usize) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// Every message of the channel, as the operator sees it.
+pub(crate) async fn history(service: &Service, id: &ChannelId) -> Vec<domain::Message> {
+    service
+        .inner
+        .store
+        .messages(
+            id,
+            store::Audience::Everything,
+            domain::Seq(0),
+            domain::Seq(i64::MAX),
+            1_000,
+        )
+        .await
+        .expect("history")
+}

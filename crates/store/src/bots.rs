@@ -70,10 +70,35 @@ pub enum TimerWrite {
     Cancel { tag: String },
 }
 
+/// A fetch a bot asked for that the server has not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFetch {
+    pub channel_id: ChannelId,
+    pub slot: SlotLabel,
+    /// The seq of the event whose reaction asked.
+    pub requested_by: Seq,
+    /// The call's place among that event's `ctx.request_fetch` calls.
+    pub position: u32,
+    pub tag: String,
+    pub url: String,
+    pub requested_at: Timestamp,
+}
+
+/// A fetch a reaction asks for, stored with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchWrite {
+    pub requested_by: Seq,
+    pub position: u32,
+    pub tag: String,
+    pub url: String,
+    pub requested_at: Timestamp,
+}
+
 /// A change to a bot's row, stored in the transaction of a channel change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BotWrite {
-    /// Attaches a bot, replacing whatever was in its slot (and dropping that bot's timers).
+    /// Attaches a bot, replacing whatever was in its slot (and dropping that bot's timers and
+    /// fetches).
     Attach(Box<BotRecord>),
     /// The bot got (or skipped) the messages up to `to`. Refused unless its row still says
     /// `from`, so no event is ever handled twice.
@@ -89,6 +114,8 @@ pub enum BotWrite {
         ended: bool,
         /// What the event did to the bot's timers. A bot that is disabled or ended keeps none.
         timers: Vec<TimerWrite>,
+        /// The fetches the event asked for. A bot that is disabled or ended keeps none.
+        fetches: Vec<FetchWrite>,
     },
     /// The timer fired: its row goes. Refused unless it is still pending as `set_by` set it,
     /// so a timer fires once even when two firings race.
@@ -96,6 +123,13 @@ pub enum BotWrite {
         slot: SlotLabel,
         tag: String,
         set_by: Seq,
+    },
+    /// The fetch was made and its record appended: its row goes. Refused unless it is still
+    /// pending, so a fetch is answered once even when two answers race.
+    AnswerFetch {
+        slot: SlotLabel,
+        requested_by: Seq,
+        position: u32,
     },
 }
 
@@ -129,6 +163,31 @@ impl Store {
     pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(store) => store.drop_timer(timer).await,
+        }
+    }
+
+    /// The fetches the bot in `slot` asked for that are not answered yet.
+    pub async fn fetches_of(
+        &self,
+        channel: &ChannelId,
+        slot: &SlotLabel,
+    ) -> Result<Vec<PendingFetch>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.fetches_of(channel, slot).await,
+        }
+    }
+
+    /// Up to `limit` pending fetches, oldest request first.
+    pub async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.next_fetches(limit).await,
+        }
+    }
+
+    /// Forgets a fetch that can no longer be answered (its channel closed, its bot stopped).
+    pub async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(store) => store.drop_fetch(fetch).await,
         }
     }
 

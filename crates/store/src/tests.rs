@@ -804,7 +804,7 @@ mod oauth {
 mod bots {
     use super::{new_channel, open, person};
     use crate::StoreError;
-    use crate::bots::{BotRecord, BotWrite, TimerWrite};
+    use crate::bots::{BotRecord, BotWrite, FetchWrite, TimerWrite};
     use domain::{Seq, SlotLabel, Timestamp};
 
     /// Attaches a bot row to the channel's "bob" slot (standing in for a bot slot: the rows are
@@ -858,6 +858,7 @@ mod bots {
                 disabled: false,
                 ended,
                 timers,
+                fetches: Vec::new(),
             };
         let write = |change: BotWrite| {
             let store = store.clone();
@@ -944,6 +945,88 @@ mod bots {
     }
 
     #[tokio::test]
+    async fn fetches_are_kept_with_their_reaction_answered_once_and_go_with_their_bot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir).await;
+        let (id, _) = new_channel(&store, 4).await;
+        let slot = attach(&store, &id).await;
+        let fetch = |requested_by: i64, position: u32| FetchWrite {
+            requested_by: Seq(requested_by),
+            position,
+            tag: format!("t{position}"),
+            url: "https://example.com/".into(),
+            requested_at: Timestamp(100 + requested_by),
+        };
+        let progress =
+            |from: i64, to: i64, ended: bool, fetches: Vec<FetchWrite>| BotWrite::Progress {
+                slot: slot.clone(),
+                from: Seq(from),
+                to: Seq(to),
+                state: None,
+                failures: 0,
+                disabled: false,
+                ended,
+                timers: Vec::new(),
+                fetches,
+            };
+        let write = |change: BotWrite| {
+            let store = store.clone();
+            let id = id.clone();
+            async move {
+                store
+                    .update_channel_and_bots(&id, move |_| Ok(((), vec![change])))
+                    .await
+                    .map(|_| ())
+            }
+        };
+        write(progress(1, 2, false, vec![fetch(2, 0), fetch(2, 1)]))
+            .await
+            .expect("asked");
+        // A progress that fails (the bot moved on meanwhile) stores no fetch.
+        assert!(
+            write(progress(1, 3, false, vec![fetch(3, 0)]))
+                .await
+                .is_err()
+        );
+        let pending = store.fetches_of(&id, &slot).await.expect("fetches");
+        assert_eq!(
+            pending
+                .iter()
+                .map(|f| (f.requested_by, f.position, f.tag.as_str()))
+                .collect::<Vec<_>>(),
+            [(Seq(2), 0, "t0"), (Seq(2), 1, "t1")]
+        );
+        assert_eq!(store.next_fetches(10).await.expect("next"), pending);
+        let answer = |position: u32| BotWrite::AnswerFetch {
+            slot: slot.clone(),
+            requested_by: Seq(2),
+            position,
+        };
+        write(answer(0)).await.expect("answered");
+        assert!(
+            matches!(write(answer(0)).await, Err(StoreError::Conflict(_))),
+            "answered once"
+        );
+        store.drop_fetch(&pending[1]).await.expect("dropped");
+        assert!(store.fetches_of(&id, &slot).await.expect("f").is_empty());
+
+        // A bot that ends its run keeps none; a replacement starts with none.
+        write(progress(2, 3, true, vec![fetch(3, 0)]))
+            .await
+            .expect("ended");
+        assert!(store.fetches_of(&id, &slot).await.expect("f").is_empty());
+        let slot = attach(&store, &id).await;
+        write(progress(1, 2, false, vec![fetch(2, 0)]))
+            .await
+            .expect("asked");
+        attach(&store, &id).await;
+        assert!(
+            store.fetches_of(&id, &slot).await.expect("f").is_empty(),
+            "attach clears"
+        );
+    }
+
+    #[tokio::test]
     async fn bot_progress_moves_once_and_with_its_channel_change() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(&dir).await;
@@ -959,6 +1042,7 @@ mod bots {
             disabled: false,
             ended: false,
             timers: Vec::new(),
+            fetches: Vec::new(),
         };
         let first = progress(1, 2);
         store

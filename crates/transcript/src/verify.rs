@@ -15,7 +15,7 @@ use domain::{
 };
 
 use crate::export::{ExportedBot, FORMAT, Transcript, VERSION};
-use crate::signing::{PublicKeyInfo, SignedHead, verify};
+use crate::signing::{AttestationStatement, PublicKeyInfo, SignedHead, verify, verify_attestation};
 
 /// The first thing that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +121,7 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
     }
     check_header(transcript, &messages)?;
     check_senders(transcript, &messages)?;
+    check_attestations(&channel, &messages, &keys)?;
     check_bot_list(transcript, &messages)?;
     let mut bots = Vec::new();
     for bot in &transcript.bots {
@@ -135,6 +136,43 @@ pub fn check(transcript: &Transcript, saved: &[SignedHead]) -> Result<Checked, D
         saved_heads: saved.len(),
         bots,
     })
+}
+
+/// Every readable `fetch_attested` notice carries the server's valid signature over its record,
+/// bound to this channel, its slot, tag and asking event.
+fn check_attestations(
+    channel: &ChannelId,
+    messages: &[Option<Message>],
+    keys: &[PublicKeyInfo],
+) -> Result<(), Divergence> {
+    for message in messages.iter().flatten() {
+        let Some(Ok(Notice::FetchAttested {
+            slot,
+            tag,
+            requested_by,
+            attestation,
+            witness,
+        })) = message.notice()
+        else {
+            continue;
+        };
+        let statement = AttestationStatement {
+            channel,
+            slot: &slot,
+            tag: &tag,
+            requested_by,
+            attestation: &attestation,
+        };
+        verify_attestation(&statement, &witness, keys).map_err(|error| {
+            Divergence::at(
+                message.seq.0,
+                "the server's signature over a fetch record",
+                "a valid signature by a published key",
+                error,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The header's channel id, which must be one of ours.
@@ -792,6 +830,7 @@ where
     let mut cursor = at;
     let mut state = None;
     let mut timers = PendingTimers::default();
+    let mut fetches = PendingFetches::default();
     let mut events = 0;
     let end = 'events: {
         for (index, message) in messages.iter().enumerate() {
@@ -814,8 +853,10 @@ where
             };
             // Every post of the bot before this event belongs to an earlier one.
             unmatched_post(messages, &slot, cursor, seq)?;
-            if let Event::Timer { .. } = event {
-                timers.fire(message)?;
+            match event {
+                Event::Timer { .. } => timers.fire(message)?,
+                Event::Fetch(_) => fetches.answer(message)?,
+                _ => {}
             }
             if let Some((notice, _)) = recorded.ended
                 && notice < seq
@@ -847,13 +888,11 @@ where
                     )
                 })?;
             let refused_at_close = recorded.closed_at.is_some_and(|closed| closed > seq);
-            // The server refuses a reaction that would leave too many timers pending, or that
-            // asks for a fetch it does not make, as a failure of the event: so does the replay.
+            // The server refuses a reaction that would leave too many timers or fetches pending,
+            // as a failure of the event: so does the replay.
             let outcome = outcome
                 .and_then(|reaction| timers.check(&reaction.timers).map(|()| reaction))
-                .and_then(|reaction| {
-                    bots::fetches_unsupported(&reaction.fetches).map(|()| reaction)
-                });
+                .and_then(|reaction| fetches.check(&reaction.fetches).map(|()| reaction));
             if let Some((kind, disabled)) = recorded.failures.get(&seq) {
                 match &outcome {
                     Err(error) if error.kind.as_str() == kind || depends_on_machine(kind) => {}
@@ -925,6 +964,7 @@ where
                 state = reaction.state;
             }
             timers.apply(&reaction.timers, seq, message.at);
+            fetches.apply(&reaction.fetches, seq);
             if let Some(end) = reaction.end {
                 match &recorded.ended {
                     Some((_, reason)) if *reason == end.reason => {
@@ -1020,6 +1060,54 @@ impl PendingTimers {
                 format!("the timer {tag:?}"),
                 "a timer the bot set and did not cancel",
                 "no such timer pending",
+            )),
+        }
+    }
+}
+
+/// The fetches a replayed bot asked for and the server has not answered: (asking seq, tag, url).
+#[derive(Default)]
+struct PendingFetches(Vec<(Seq, String, String)>);
+
+impl PendingFetches {
+    /// Refuses a reaction that would leave more fetches pending than the server allows.
+    fn check(&self, requests: &[bots::FetchRequest]) -> Result<(), bots::BotError> {
+        bots::pending_fetches_after(self.0.len(), requests)
+    }
+
+    /// The fetches a stored reaction to the event at `seq` asked for.
+    fn apply(&mut self, requests: &[bots::FetchRequest], seq: i64) {
+        self.0.extend(
+            requests
+                .iter()
+                .map(|request| (Seq(seq), request.tag.clone(), request.url.clone())),
+        );
+    }
+
+    /// A `fetch_attested` notice must answer a pending request, for the URL it asked.
+    fn answer(&mut self, message: &Message) -> Result<(), Divergence> {
+        let Some(Ok(Notice::FetchAttested {
+            tag,
+            requested_by,
+            attestation,
+            ..
+        })) = message.notice()
+        else {
+            return Ok(());
+        };
+        let asked = self.0.iter().position(|(seq, pending_tag, url)| {
+            *seq == requested_by && *pending_tag == tag && *url == attestation.url
+        });
+        match asked {
+            Some(index) => {
+                self.0.remove(index);
+                Ok(())
+            }
+            None => Err(Divergence::at(
+                message.seq.0,
+                format!("the fetch {tag:?} of {}", attestation.url),
+                "a fetch the bot asked for and that was not answered yet",
+                format!("no such request pending from seq {}", requested_by.0),
             )),
         }
     }

@@ -218,10 +218,8 @@ fn a_fetch_notice_is_the_event_of_the_bot_that_asked_only() {
     assert_eq!(got, result);
 }
 
-/// WitnessBot's source. It joins the builtin catalog with the server's fetcher; until then the
-/// server refuses fetch requests (`bots::fetches_unsupported`), and the bot is tested here alone.
 fn witness() -> BotSource {
-    BotSource::new("witness.js", include_str!("../../builtin/witness.js")).expect("small")
+    bots::builtin("WitnessBot").expect("a builtin")
 }
 
 fn say(sender: &str, seq: i64, text: Option<&str>, data: Option<Value>) -> Event {

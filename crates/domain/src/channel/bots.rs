@@ -5,6 +5,7 @@
 
 use super::{Channel, SlotKind};
 use crate::PrincipalId;
+use crate::attestation::{Attestation, WitnessSignature};
 use crate::bot_output::CapHit;
 use crate::chain::Nonce;
 use crate::error::DomainError;
@@ -226,6 +227,24 @@ impl Channel {
         Ok(())
     }
 
+    /// Whether the bot in `slot` still runs: the channel is open and the bot neither disabled
+    /// nor ended. Only a running bot's timers fire and its fetches are made.
+    pub fn bot_is_running(&self, slot: &SlotLabel) -> bool {
+        self.ensure_running_bot(slot).is_ok()
+    }
+
+    fn ensure_running_bot(&self, slot: &SlotLabel) -> Result<(), DomainError> {
+        self.ensure_open()?;
+        let index = self.slot_index(slot)?;
+        match &self.slots[index].bot {
+            Some(card) if !card.ended && !card.disabled => Ok(()),
+            _ => Err(DomainError::invalid(
+                "slot",
+                format!("no running bot in slot {slot}"),
+            )),
+        }
+    }
+
     /// Records that a timer of the bot in `slot` came due: the bot's `on_timer(tag)` event.
     /// Refused once the channel is closed or the bot no longer runs (disabled, run ended): a
     /// timer outlives neither.
@@ -237,17 +256,7 @@ impl Channel {
         due: Timestamp,
         now: Timestamp,
     ) -> Result<(), DomainError> {
-        self.ensure_open()?;
-        let index = self.slot_index(slot)?;
-        match &self.slots[index].bot {
-            Some(card) if !card.ended && !card.disabled => {}
-            _ => {
-                return Err(DomainError::invalid(
-                    "slot",
-                    format!("no running bot in slot {slot}"),
-                ));
-            }
-        }
+        self.ensure_running_bot(slot)?;
         self.record(
             now,
             Notice::TimerFired {
@@ -255,6 +264,32 @@ impl Channel {
                 tag,
                 set_by,
                 due,
+            },
+        );
+        Ok(())
+    }
+
+    /// Records what the server saw when it fetched a URL the bot in `slot` asked for, with the
+    /// server's signature: the bot's `on_fetch(result)` event. Refused, like a timer, once the
+    /// channel is closed or the bot no longer runs.
+    pub fn record_fetch(
+        &mut self,
+        slot: &SlotLabel,
+        tag: String,
+        requested_by: Seq,
+        attestation: Attestation,
+        witness: WitnessSignature,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.ensure_running_bot(slot)?;
+        self.record(
+            now,
+            Notice::FetchAttested {
+                slot: slot.clone(),
+                tag,
+                requested_by,
+                attestation: Box::new(attestation),
+                witness,
             },
         );
         Ok(())

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use domain::{ChannelId, Message, MessageKind, Notice, Seq};
+use domain::{ChannelId, MessageKind, Notice};
 
 use crate::bots::BotRequest;
 use crate::service::{CreateRequest, PostRequest, ServiceSettings};
-use crate::testing::{ManualClock, close, person, service_in, settled};
+use crate::testing::{ManualClock, close, history, person, service_in, settled};
 use crate::{Caller, Service};
 
 const START: i64 = 1_750_000_000_000;
@@ -25,7 +25,6 @@ class Bot {
     if (text === "reset") this.ctx.set_timer(1000, "turn");
     if (text === "cancel") this.ctx.cancel_timer("turn");
     if (text === "flood") for (let i = 0; i < 17; i++) this.ctx.set_timer(5000, "t" + i);
-    if (text === "fetch") this.ctx.request_fetch("https://example.com/");
   }
   on_timer(tag) { this.ctx.post("tick " + tag + " " + this.ctx.now()); }
 }
@@ -72,21 +71,6 @@ async fn say(service: &Service, id: &ChannelId, text: &str) {
         .await
         .expect("post");
     settled(service, id).await;
-}
-
-async fn history(service: &Service, id: &ChannelId) -> Vec<Message> {
-    service
-        .inner
-        .store
-        .messages(
-            id,
-            store::Audience::Everything,
-            Seq(0),
-            Seq(i64::MAX),
-            1_000,
-        )
-        .await
-        .expect("history")
 }
 
 /// The channel's `timer_fired` notices as (tag, set_by, due, fired at).
@@ -250,39 +234,6 @@ async fn an_event_that_would_leave_too_many_timers_fails_whole() {
         pending.len(),
         1,
         "only the init's timer: the failed event set none"
-    );
-}
-
-/// Until the server fetches, a fetch request fails its event (no timers, no posts kept), and the
-/// replay of the transcript fails it the same way.
-#[tokio::test]
-async fn a_fetch_request_fails_its_event_on_the_server_and_in_replay() {
-    let (service, _clock, _dir) = clocked().await;
-    let alice = person("alice");
-    let id = channel_with_clock_bot(&service, &alice).await;
-    say(&service, &id, "fetch").await;
-    let failure =
-        history(&service, &id)
-            .await
-            .iter()
-            .find_map(|message| match message.notice()?.ok()? {
-                Notice::BotError { kind, message, .. } => Some((kind, message)),
-                _ => None,
-            });
-    let (kind, message) = failure.expect("a bot_error notice");
-    assert_eq!(kind, "bad_argument");
-    assert!(message.contains("ctx.request_fetch"), "{message}");
-    close(&service, &alice, &id).await;
-    let export = crate::export_everything(service.store(), id.as_str(), service.now())
-        .await
-        .expect("export");
-    let replays = crate::export::tests::verified(&service, &export)
-        .await
-        .expect("the transcript verifies");
-    assert_eq!(
-        replays[0].end,
-        transcript::ReplayEnd::Complete,
-        "{replays:?}"
     );
 }
 

@@ -6,7 +6,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::bots::{BotRecord, BotWrite, Timer, TimerWrite};
+use crate::bots::{BotRecord, BotWrite, FetchWrite, PendingFetch, Timer, TimerWrite};
 
 impl SqliteStore {
     pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
@@ -46,6 +46,53 @@ impl SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         rows.iter().map(timer_from_row).collect()
+    }
+
+    pub async fn fetches_of(
+        &self,
+        channel: &ChannelId,
+        slot: &SlotLabel,
+    ) -> Result<Vec<PendingFetch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel_id, slot, requested_by, position, tag, url, requested_at FROM fetches \
+             WHERE channel_id = ?1 AND slot = ?2 ORDER BY requested_by, position",
+        )
+        .bind(channel.as_str())
+        .bind(slot.as_str())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(fetch_from_row).collect()
+    }
+
+    pub async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel_id, slot, requested_by, position, tag, url, requested_at FROM fetches \
+             ORDER BY requested_at, channel_id, slot, requested_by, position LIMIT ?1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(fetch_from_row).collect()
+    }
+
+    pub async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError> {
+        let fetch = fetch.clone();
+        self.submit_sql(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "DELETE FROM fetches WHERE channel_id = ?1 AND slot = ?2 \
+                     AND requested_by = ?3 AND position = ?4",
+                )
+                .bind(fetch.channel_id.as_str())
+                .bind(fetch.slot.as_str())
+                .bind(fetch.requested_by.0)
+                .bind(i64::from(fetch.position))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
@@ -133,8 +180,9 @@ pub(super) async fn write_bot(
 ) -> Result<(), StoreError> {
     match write {
         BotWrite::Attach(bot) => {
-            // The new bot starts with no timers: the old one's must not wake it.
-            clear_timers(conn, channel, &bot.slot).await?;
+            // The new bot starts with no timers or fetches: the old one's must not wake it.
+            clear_timers(&mut *conn, channel, &bot.slot).await?;
+            clear_fetches(&mut *conn, channel, &bot.slot).await?;
             insert_bot(conn, *bot).await
         }
         BotWrite::FireTimer { slot, tag, set_by } => {
@@ -157,6 +205,31 @@ pub(super) async fn write_bot(
                 )))
             }
         }
+        BotWrite::AnswerFetch {
+            slot,
+            requested_by,
+            position,
+        } => {
+            let answered = sqlx::query(
+                "DELETE FROM fetches WHERE channel_id = ?1 AND slot = ?2 AND requested_by = ?3 \
+                 AND position = ?4",
+            )
+            .bind(channel.as_str())
+            .bind(slot.as_str())
+            .bind(requested_by.0)
+            .bind(i64::from(position))
+            .execute(conn)
+            .await?
+            .rows_affected();
+            if answered == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "fetch {position} of {slot} asked at seq {} is no longer pending",
+                    requested_by.0
+                )))
+            }
+        }
         BotWrite::Progress {
             slot,
             from,
@@ -166,6 +239,7 @@ pub(super) async fn write_bot(
             disabled,
             ended,
             timers,
+            fetches,
         } => {
             let state = state
                 .as_ref()
@@ -195,10 +269,14 @@ pub(super) async fn write_bot(
                 )));
             }
             if disabled || ended {
-                return clear_timers(conn, channel, &slot).await;
+                clear_timers(&mut *conn, channel, &slot).await?;
+                return clear_fetches(conn, channel, &slot).await;
             }
             for timer in timers {
                 write_timer(&mut *conn, channel, &slot, timer).await?;
+            }
+            for fetch in fetches {
+                write_fetch(&mut *conn, channel, &slot, fetch).await?;
             }
             Ok(())
         }
@@ -237,6 +315,53 @@ async fn write_timer(
         }
     }
     Ok(())
+}
+
+async fn write_fetch(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    slot: &SlotLabel,
+    fetch: FetchWrite,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO fetches (channel_id, slot, requested_by, position, tag, url, requested_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(channel.as_str())
+    .bind(slot.as_str())
+    .bind(fetch.requested_by.0)
+    .bind(i64::from(fetch.position))
+    .bind(fetch.tag)
+    .bind(fetch.url)
+    .bind(fetch.requested_at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn clear_fetches(
+    conn: &mut SqliteConnection,
+    channel: &ChannelId,
+    slot: &SlotLabel,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM fetches WHERE channel_id = ?1 AND slot = ?2")
+        .bind(channel.as_str())
+        .bind(slot.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn fetch_from_row(row: &SqliteRow) -> Result<PendingFetch, StoreError> {
+    Ok(PendingFetch {
+        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
+        slot: SlotLabel::from_trusted(row.try_get("slot")?),
+        requested_by: Seq(row.try_get("requested_by")?),
+        position: u32::try_from(row.try_get::<i64, _>("position")?).unwrap_or(u32::MAX),
+        tag: row.try_get("tag")?,
+        url: row.try_get("url")?,
+        requested_at: Timestamp(row.try_get("requested_at")?),
+    })
 }
 
 async fn clear_timers(
