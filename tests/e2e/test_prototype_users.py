@@ -35,6 +35,9 @@ async def test_the_prototypes_preset_names_work(server, mode):
             ("blackjack", "blackjack"),
             ("TicTacToeBot", "tictactoe"),
             ("RockPaperScissorsBot", "rps"),
+            ("SealedExchangeBot", "sealed"),
+            ("ContractJudgeBot", "judge"),
+            ("WitnessBot", "witness"),
         ):
             created = await alice.call("create_channel", name=preset, slots=["invite:alice", "invite:bob"], bot_preset=preset)
             [bot_slot] = [slot for slot in created["channel"]["slots"] if slot["kind"] == "bot"]

@@ -58,5 +58,5 @@ test('the Inspector calls a tool as a model would', async () => {
   assert.equal(called.code, 0, called.stderr);
   const result = JSON.parse(called.stdout);
   assert.ok(!result.isError, called.stdout);
-  assert.deepEqual(result.structuredContent.bots.map((bot) => bot.name), ['guess', 'chess', 'echo', 'blackjack', 'tictactoe', 'rps']);
+  assert.deepEqual(result.structuredContent.bots.map((bot) => bot.name), ['guess', 'chess', 'echo', 'blackjack', 'tictactoe', 'rps', 'sealed', 'judge', 'witness']);
 });

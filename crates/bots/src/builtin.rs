@@ -89,6 +89,32 @@ const BUILTINS: &[Builtin] = &[
         source: include_str!("../builtin/rps.js"),
     },
     Builtin {
+        name: "sealed",
+        prototype_name: "SealedExchangeBot",
+        summary: "SealedExchangeBot: a question fixed at the start, answered PRIVATELY to the \
+                  bot by N participants; the bot posts a commitment to each answer as it \
+                  arrives and reveals all answers with their salts together, only once every \
+                  answer is in. Anyone may say \"withdraw\" before then and nothing is \
+                  revealed. Needs a channel created with reveal_private false. Params: question \
+                  (required), participants (2-10, default 2), mode \"exchange\" (free text, \
+                  default) or \"auction\" (sealed bids: min_bid, max_bid, price \"first\" or \
+                  \"second\"), answer_timeout_ms, allow_reveal_after_end.",
+        source: include_str!("../builtin/sealed.js"),
+    },
+    Builtin {
+        name: "judge",
+        prototype_name: "ContractJudgeBot",
+        summary: "ContractJudgeBot: 2-5 parties propose terms (text plus clauses: obligor, \
+                  beneficiary, deadline, fulfilled by the beneficiary's confirmation or by a \
+                  page the server fetches) and accept their exact hash; the judge then rules on \
+                  each clause mechanically, fulfilled (confirmed before the deadline, or the \
+                  witness page showed it) or breached (the deadline passed without that), and \
+                  records anything else as disputed. Every ruling cites its rule and the \
+                  messages it rests on; the full record ends the run. Params: parties \
+                  (default 2).",
+        source: include_str!("../builtin/judge.js"),
+    },
+    Builtin {
         name: "witness",
         prototype_name: "WitnessBot",
         summary: "WitnessBot: ask it to fetch an HTTPS URL (\"fetch https://example.com/page\" \

@@ -73,7 +73,8 @@ async fn random_game(service: &Service, preset: &str, rng: &mut StdRng) -> Chann
         .create_channel(
             &person("alice"),
             CreateRequest {
-                reveal_private: Some(rng.random_bool(0.5)),
+                // The sealed exchange refuses a channel that reveals private messages.
+                reveal_private: Some(preset != "sealed" && rng.random_bool(0.5)),
                 ..CreateRequest::new("random", &slots).with_bot(BotRequest {
                     preset: Some(preset.into()),
                     params: Some(random_params(preset, players, rng)),
@@ -144,6 +145,19 @@ fn random_params(preset: &str, players: usize, rng: &mut StdRng) -> serde_json::
         "blackjack" => {
             let hands = rng.random_range(1..4);
             json!({"hands": hands, "min_players": players, "decks": 1, "chips": 100})
+        }
+        "sealed" => {
+            if rng.random_bool(0.5) {
+                json!({"question": "yes or no?", "participants": players})
+            } else {
+                let price = if rng.random_bool(0.5) {
+                    "first"
+                } else {
+                    "second"
+                };
+                json!({"question": "your bid?", "participants": players, "mode": "auction",
+                       "min_bid": 1, "max_bid": 50, "price": price})
+            }
         }
         _ => json!({}),
     }
@@ -241,6 +255,31 @@ fn random_move(
                 private(rng, 0.1),
             ),
         },
+        "sealed" => {
+            let answer = if rng.random_bool(0.1) {
+                "withdraw".to_owned()
+            } else {
+                pick(rng, &["yes", "no", "bid 7", "12", "0", "bid 51"])
+            };
+            (answer, private(rng, 0.9))
+        }
+        // Addresses the witness refuses without going out: no test reaches the internet.
+        "witness" => (
+            pick(
+                rng,
+                &[
+                    "fetch https://10.0.0.1/",
+                    "fetch https://169.254.169.254/latest/meta-data/",
+                    "fetch http://example.com/",
+                    "fetch https://[::1]/",
+                ],
+            ),
+            private(rng, 0.2),
+        ),
+        "judge" => (
+            pick(rng, &["accept sha256:00", "confirm a", "hello", "dispute"]),
+            private(rng, 0.1),
+        ),
         _ => ("hello".into(), None),
     }
 }
