@@ -97,7 +97,7 @@ fn key(fetch: &PendingFetch) -> FetchKey {
 /// The fetcher's shared state: what is in flight, the per-minute counts, and its wake-up.
 #[derive(Default)]
 pub(crate) struct Fetcher {
-    changed: Notify,
+    changed: Arc<Notify>,
     in_flight: Mutex<HashSet<FetchKey>>,
     minutes: Mutex<Minutes>,
 }
@@ -172,25 +172,11 @@ pub(crate) fn fetch_writes(
 impl Service {
     /// Starts the fetcher; it stops with the service (or at shutdown).
     pub(crate) fn spawn_fetcher(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let shutdown = self.inner.shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let service = Service { inner };
-                    if let Err(error) = service.start_pending_fetches().await {
-                        tracing::warn!(%error, "bot fetches could not be started; trying again");
-                    }
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                let changed = async move { inner.fetcher.changed.notified().await };
-                tokio::select! {
-                    () = tokio::time::sleep(MAX_NAP) => {}
-                    () = changed => {}
-                    () = shutdown.cancelled() => return,
-                }
+        self.spawn_rounds(self.inner.fetcher.changed.clone(), |service| async move {
+            if let Err(error) = service.start_pending_fetches().await {
+                tracing::warn!(%error, "bot fetches could not be started; trying again");
             }
+            MAX_NAP
         });
     }
 

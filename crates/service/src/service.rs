@@ -1,5 +1,6 @@
 //! [`Service`]: one method per capability. Method names match the MCP tool names.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use domain::{
 use rand::RngCore;
 use serde_json::{Map, Value};
 use store::{ChannelListing, Store};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
@@ -283,6 +285,34 @@ impl Service {
         service.spawn_timer_clock();
         service.spawn_fetcher();
         service
+    }
+
+    /// Runs `round` again and again until the service is dropped or shut down. Between rounds
+    /// it naps for the duration the round returned, or until `wake` is notified.
+    ///
+    /// The loop holds the service only while a round runs, never while it naps: two loops that
+    /// each held it across their naps would keep a dropped service (and its store) alive
+    /// forever, one picking it up before the other let go.
+    pub(crate) fn spawn_rounds<Round, Done>(&self, wake: Arc<Notify>, round: Round)
+    where
+        Round: Fn(Service) -> Done + Send + 'static,
+        Done: Future<Output = Duration> + Send,
+    {
+        let weak = Arc::downgrade(&self.inner);
+        let shutdown = self.inner.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let nap = {
+                    let Some(inner) = weak.upgrade() else { return };
+                    round(Service { inner }).await
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(nap) => {}
+                    () = wake.notified() => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        });
     }
 
     /// Background upkeep: writes read progress every half second (and once more at shutdown,

@@ -31,7 +31,7 @@ const MAX_NAP: Duration = Duration::from_secs(1);
 /// Wakes the timer clock when a reaction sets a timer that may be due sooner.
 #[derive(Default)]
 pub(crate) struct TimerClock {
-    changed: Notify,
+    changed: Arc<Notify>,
 }
 
 impl TimerClock {
@@ -72,29 +72,11 @@ pub(crate) fn timer_writes(
 impl Service {
     /// Starts the timer clock; it stops with the service (or at shutdown).
     pub(crate) fn spawn_timer_clock(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let shutdown = self.inner.shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let nap = {
-                    let Some(inner) = weak.upgrade() else { return };
-                    let service = Service { inner };
-                    match service.fire_due_timers().await {
-                        Ok(nap) => nap,
-                        Err(error) => {
-                            tracing::warn!(%error, "bot timers could not be fired; trying again");
-                            MAX_NAP
-                        }
-                    }
-                };
-                let Some(inner) = weak.upgrade() else { return };
-                let changed = async move { inner.timers.changed.notified().await };
-                tokio::select! {
-                    () = tokio::time::sleep(nap) => {}
-                    () = changed => {}
-                    () = shutdown.cancelled() => return,
-                }
-            }
+        self.spawn_rounds(self.inner.timers.changed.clone(), |service| async move {
+            service.fire_due_timers().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "bot timers could not be fired; trying again");
+                MAX_NAP
+            })
         });
     }
 

@@ -163,8 +163,15 @@ async fn a_timer_due_while_the_server_was_down_fires_once_after_the_restart() {
     // Down: no clock round ran, and the service goes away without a shutdown.
     drop(service);
     clock.advance(60_000);
+    // The old store lets go of the file once its last handle is gone: at once, since no
+    // background task may keep a dropped service alive. The deadline turns a regression into
+    // a failure rather than a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let restarted = loop {
-        // The old store lets go of the file once its last handle is gone.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped service still holds its store"
+        );
         let store_url = format!("sqlite://{}", dir.path().join("service.db").display());
         match store::Store::open(&store_url, store::StoreSettings::default()).await {
             Ok(probe) => {
