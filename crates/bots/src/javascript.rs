@@ -1,5 +1,5 @@
 //! JavaScript bots: one event in a fresh QuickJS runtime. Set the caps, remove the ambient clock
-//! and randomness, load the bot's source, construct its `Bot` class, call the handler, run the
+//! and randomness, load the bot's source (compiled once per process, see [`compiled`]), construct its `Bot` class, call the handler, run the
 //! promise jobs it left, and turn whatever went wrong into a [`BotError`].
 //!
 //! Nothing survives an event but its [`Reaction`]: the runtime, the bot object and every value in
@@ -8,10 +8,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use rquickjs::context::{EvalOptions, intrinsic};
+use rquickjs::context::intrinsic;
 use rquickjs::function::This;
 use rquickjs::{Constructor, Context, Ctx, Function, Object, Persistent, Promise, Runtime, Value};
 
+use crate::compiled;
 use crate::error::{BotError, BotErrorKind};
 use crate::event::{Call, EventContext, Reaction, handler_name};
 use crate::host::{Host, HostState, make_ctx_object};
@@ -200,10 +201,7 @@ fn start<'js>(
     install_globals(ctx, host, context.now.0).map_err(at(Phase::Setup))?;
     let ctx_object = make_ctx_object(ctx, host).map_err(at(Phase::Setup))?;
 
-    let mut options = EvalOptions::default();
-    options.filename = Some(bot.name().to_owned());
-    ctx.eval_with_options::<(), _>(bot.source(), options)
-        .map_err(at(Phase::Load))?;
+    compiled::run_source(ctx, bot).map_err(at(Phase::Load))?;
     // A top-level `class Bot` is a lexical binding, not a property of `globalThis`, but a later
     // script in the same context sees it; `globalThis.Bot = …` works as well.
     let class: Value = ctx

@@ -4,12 +4,14 @@
 //! [`run_event`] takes the bot's source, what the bot may know of the channel
 //! ([`EventContext`]) and the [`Event`]; it gives back a [`Reaction`] (posts, new state, a
 //! [`RunEnd`] if the bot ended its run, and the [`TimerRequest`]s it made) to store in the same
-//! transaction, or a [`BotError`] and nothing else. The crate does no I/O, holds no global state
-//! and needs no async runtime; `docs/bot-api.md` is the guide for bot authors. Because a runtime cannot interrupt every native loop, the server never calls this
+//! transaction, or a [`BotError`] and nothing else. The crate does no I/O and needs no async runtime; its one
+//! global state is a cache of compiled JavaScript sources, which changes how long an event
+//! takes and nothing else; `docs/bot-api.md` is the guide for bot authors. Because a runtime cannot interrupt every native loop, the server never calls this
 //! crate on its own threads: it sends a [`Job`] to a worker process (the `workers` crate).
 //!
 //! - [`sandbox`]: one event in the bot's runtime, dispatched on its [`Language`].
 //! - `javascript` (private): QuickJS under the [`Limits`], and error classification.
+//! - `compiled` (private): the per-process cache of compiled JavaScript sources.
 //! - `python` (private): Monty under the [`Limits`], on a thread of its own; the `ctx` Python bots
 //!   receive (a small Python class appended to the source, whose calls the host answers in Rust),
 //!   and error classification.
@@ -30,6 +32,7 @@
 pub mod bench;
 pub mod builtin;
 pub mod commitment;
+mod compiled;
 mod ctx_rules;
 pub mod error;
 pub mod event;
