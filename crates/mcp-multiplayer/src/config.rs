@@ -286,6 +286,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
+    /// The bearer token /metrics answers to (Prometheus: `authorization: {credentials: …}`),
+    /// at least 16 characters. Without it /metrics is off.
+    #[arg(long, env = "MCP_METRICS_TOKEN")]
+    pub metrics_token: Option<Secret>,
+
     /// Client registrations (POST /register) one client address may make per hour.
     #[arg(long, env = "MCP_OAUTH_REGISTER_PER_HOUR", default_value = "20")]
     pub oauth_register_per_hour: NonZeroU32,
@@ -431,6 +436,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub host_policy: server::HostPolicy,
     pub trusted_proxies: server::TrustedProxies,
+    /// What `/metrics` answers to; `None`: off.
+    pub metrics_token: Option<Secret>,
     pub auth: AuthSettings,
     pub service: service::ServiceSettings,
     /// How the witness fetches; its trusted roots are read when the server starts
@@ -529,12 +536,21 @@ impl ServeArgs {
             .trusted_proxies
             .parse()
             .map_err(|problem| anyhow::anyhow!("--trusted-proxies: {problem}"))?;
+        if let Some(Secret(token)) = &self.metrics_token
+            && token.chars().count() < server::metrics::MIN_TOKEN_CHARS
+        {
+            anyhow::bail!(
+                "--metrics-token: at least {} characters, please (e.g. `openssl rand -hex 24`)",
+                server::metrics::MIN_TOKEN_CHARS
+            );
+        }
         Ok(Settings {
             listen,
             database: Database::new(&self.database),
             public_url,
             host_policy: server::HostPolicy { hosts, origins },
             trusted_proxies,
+            metrics_token: self.metrics_token.clone(),
             auth,
             service: service::ServiceSettings {
                 rate_limit_per_second: self.rate_limit,

@@ -180,6 +180,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_read_timeout: settings.request_read_timeout,
         transport_shutdown: transport_shutdown.clone(),
         public_url: public_url.clone(),
+        metrics_token: settings
+            .metrics_token
+            .as_ref()
+            .map(|config::Secret(token)| token.clone()),
     });
     let addresses: Vec<String> = listeners
         .iter()

@@ -7,6 +7,8 @@
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: framing and Host/Origin checks, the body cap, bearer authentication.
 //! - [`home`]: `/`, what this server is and how to connect.
+//! - [`metrics`]: `/metrics` (Prometheus), `/livez` and `/readyz`, and the call counts both
+//!   surfaces feed.
 //! - `/.well-known/mcp-multiplayer-keys` ([`KEYS_PATH`]): the public keys that verify signed
 //!   heads; its handler is here, beside `/healthz`.
 //! - [`listen`]: the accept loop and hyper's connection settings.
@@ -21,6 +23,7 @@ pub mod framing;
 pub mod home;
 pub mod listen;
 pub mod mcp;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod ops;
@@ -67,6 +70,8 @@ pub struct AppParts {
     pub transport_shutdown: CancellationToken,
     /// The URL clients use to reach this server, without a trailing slash (shown on `/`).
     pub public_url: String,
+    /// The bearer token `/metrics` answers to; without one, `/metrics` is off.
+    pub metrics_token: Option<String>,
 }
 
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
@@ -77,6 +82,8 @@ pub fn app(parts: AppParts) -> Router {
     ));
     let keys = get(published_keys).with_state(parts.service.clone());
     let health = get(healthz).with_state(parts.service.clone());
+    let metrics = metrics::Metrics::new(parts.service.clone(), parts.metrics_token);
+    let ready = get(metrics::ready).with_state(parts.service.clone());
     let authorization_server = match parts.authenticator.oauth() {
         Some(server) => oauth::router(server.clone(), parts.trusted_proxies),
         None => Router::new(),
@@ -84,17 +91,24 @@ pub fn app(parts: AppParts) -> Router {
     let authenticated = Router::new()
         .route_service(
             "/mcp",
-            mcp::service(parts.service.clone(), parts.transport_shutdown),
+            mcp::service(
+                parts.service.clone(),
+                Arc::clone(&metrics),
+                parts.transport_shutdown,
+            ),
         )
         // A route layer covers the routes added before it: `/mcp` only.
         .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs))
-        .nest(api::PREFIX, api::router(parts.service))
+        .nest(api::PREFIX, api::router(parts.service, &metrics))
         .layer(axum::middleware::from_fn_with_state(
             parts.authenticator,
             middleware::authenticate,
         ));
     Router::new()
         .route("/healthz", health)
+        .route("/livez", get(metrics::live))
+        .route("/readyz", ready)
+        .route("/metrics", get(metrics::serve).with_state(metrics))
         .route("/", get(home::page).with_state(home))
         .route("/api/openapi.json", api::openapi_route())
         .route(KEYS_PATH, keys)

@@ -32,6 +32,14 @@ enum SyncFrom {
 }
 
 impl Surface {
+    /// The label metrics count calls under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Mcp => "mcp",
+            Surface::Rest => "rest",
+        }
+    }
+
     /// "call join_channel with it" / "POST it to /api/join".
     fn join_with_code(self) -> &'static str {
         match self {

@@ -76,6 +76,23 @@ pub(crate) struct BotRunner {
     /// What bots wrote recently, per channel and per owner. In memory, for this process: see
     /// [`domain::bot_output`] for what a restart does to it.
     output: Mutex<BotOutputLedger>,
+    /// Events run by this process, and those that failed, by kind: for `/metrics`.
+    tally: Mutex<BotTally>,
+}
+
+/// Bot events run by this process since it started.
+#[derive(Debug, Clone, Default)]
+pub struct BotTally {
+    pub events: u64,
+    /// Failed events by [`bots::error::BotErrorKind::as_str`], in name order.
+    pub failures: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// The worker pool and the bot events, as `/metrics` shows them.
+#[derive(Debug, Clone)]
+pub struct BotActivity {
+    pub tally: BotTally,
+    pub workers: workers::PoolStats,
 }
 
 impl BotRunner {
@@ -86,6 +103,18 @@ impl BotRunner {
             limits,
             output_limits,
             output: Mutex::new(BotOutputLedger::default()),
+            tally: Mutex::new(BotTally::default()),
+        }
+    }
+
+    pub(crate) fn activity(&self) -> BotActivity {
+        BotActivity {
+            tally: self
+                .tally
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .clone(),
+            workers: self.pool.stats(),
         }
     }
 
@@ -130,10 +159,20 @@ impl BotRunner {
             principal: payer.as_str().to_owned(),
             channel: channel.to_owned(),
         };
-        self.pool
+        let outcome = self
+            .pool
             .run(account, job)
             .await
-            .map_err(|PoolError::Closed| ServiceError::internal("the bot workers are shut down"))
+            .map_err(|PoolError::Closed| ServiceError::internal("the bot workers are shut down"))?;
+        let mut tally = self
+            .tally
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        tally.events += 1;
+        if let Err(error) = &outcome {
+            *tally.failures.entry(error.kind.as_str()).or_default() += 1;
+        }
+        Ok(outcome)
     }
 
     /// Stops every worker; bot events in progress end without an outcome.

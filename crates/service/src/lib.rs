@@ -33,7 +33,7 @@ mod sync;
 mod testing;
 mod timers;
 
-pub use bots::{BotCode, BotRequest, CodeOf, MAX_BOT_FAILURES};
+pub use bots::{BotActivity, BotCode, BotRequest, BotTally, CodeOf, MAX_BOT_FAILURES};
 pub use caller::{Access, Caller};
 pub use domain::Principal;
 pub use error::ServiceError;

@@ -372,6 +372,21 @@ impl Service {
         self.inner.admission.waiting_syncs()
     }
 
+    /// The bot events this process ran and its worker pool, for `/metrics`.
+    pub fn bot_activity(&self) -> crate::BotActivity {
+        self.inner.bots.activity()
+    }
+
+    /// Whether this instance should be sent requests: not shutting down, and its database
+    /// answers a query. For a load balancer's readiness probe.
+    pub async fn check_ready(&self) -> Result<(), ServiceError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(ServiceError::internal("the server is shutting down"));
+        }
+        self.inner.store.durability().await?;
+        Ok(())
+    }
+
     /// The one place where access is decided: every method calls this first, naming what it
     /// needs, and gets the principal to act for. It also counts the call against the caller's
     /// rate limit.

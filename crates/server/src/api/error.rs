@@ -100,7 +100,11 @@ impl From<QueryRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let scope_refused = self.body.code == ErrorCode::InsufficientScope.as_str();
+        let code = self.body.code;
         let mut response = (self.status, Json(ErrorResponse { error: self.body })).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::metrics::RefusedWith(code));
         if scope_refused {
             // The authentication middleware answers with the OAuth scope challenge instead.
             response

@@ -5,6 +5,8 @@
 mod error;
 mod openapi;
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::MethodRouter;
@@ -19,6 +21,7 @@ pub use error::{ApiError, method_not_allowed, not_found, status_of};
 use error::{method_not_allowed_at, not_found_at};
 use openapi::{Operation, Required};
 
+use crate::metrics::Metrics;
 use crate::ops::{self, Surface};
 use crate::wire::*;
 
@@ -137,9 +140,9 @@ fn operations() -> Vec<Operation> {
 
 /// The REST routes, nested under [`PREFIX`] by the caller. Unknown paths and methods under it
 /// answer in the same JSON error format as every refusal.
-pub fn router(service: Service) -> Router {
+pub fn router(service: Service, metrics: &Arc<Metrics>) -> Router {
     // Nested, these handlers see the path without the prefix, which the client did send.
-    openapi::router(operations(), service)
+    openapi::router(operations(), service, metrics)
         .fallback(|uri: Uri| async move { not_found_at(&format!("{PREFIX}{}", uri.path())) })
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             method_not_allowed_at(&method, &format!("{PREFIX}{}", uri.path()))

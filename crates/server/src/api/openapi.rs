@@ -12,6 +12,9 @@ use schemars::generate::{Contract, SchemaSettings};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use service::Service;
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 
 use crate::wire::ErrorResponse;
 
@@ -85,9 +88,15 @@ impl Operation {
 }
 
 /// The router serving `operations`, with `state`.
-pub(super) fn router(operations: Vec<Operation>, state: Service) -> Router {
+pub(super) fn router(operations: Vec<Operation>, state: Service, metrics: &Arc<Metrics>) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<Service>)> = Vec::new();
-    for operation in operations {
+    for mut operation in operations {
+        operation.handler = operation
+            .handler
+            .route_layer(axum::middleware::from_fn_with_state(
+                (Arc::clone(metrics), operation.id),
+                crate::metrics::measure_rest,
+            ));
         match by_path.iter_mut().find(|(path, _)| *path == operation.path) {
             Some((_, methods)) => {
                 *methods = std::mem::take(methods).merge(operation.handler);

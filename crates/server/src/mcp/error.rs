@@ -1,6 +1,8 @@
 //! How a refusal reaches an assistant: a tool result with `isError`, never a protocol error,
 //! so the model reads the code and the hint and can recover.
 
+use std::cell::Cell;
+
 use rmcp::ErrorData;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
@@ -21,6 +23,22 @@ impl From<ServiceError> for ToolError {
     }
 }
 
+tokio::task_local! {
+    /// The code of the refusal a tool call returned, if it returned one.
+    static REFUSED_WITH: Cell<Option<&'static str>>;
+}
+
+/// Runs a tool call and tells which code it was refused with, if any: the one place that
+/// knows the code is where a [`ToolError`] becomes the call's result.
+pub(super) async fn refused_with<T>(call: impl Future<Output = T>) -> (T, Option<&'static str>) {
+    REFUSED_WITH
+        .scope(Cell::new(None), async move {
+            let outcome = call.await;
+            (outcome, REFUSED_WITH.with(Cell::get))
+        })
+        .await
+}
+
 impl IntoCallToolResult for ToolError {
     fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
         let ErrorBody {
@@ -28,6 +46,8 @@ impl IntoCallToolResult for ToolError {
             message,
             hint,
         } = &self.0;
+        // Outside a counted call (a parked sync answered later) there is nothing to tell.
+        let _ = REFUSED_WITH.try_with(|refused| refused.set(Some(code)));
         let json = serde_json::json!({ "error": &self.0 }).to_string();
         Ok(CallToolResult::error(vec![
             ContentBlock::text(format!("{code}: {message}\nHint: {hint}")),

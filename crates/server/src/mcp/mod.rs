@@ -21,9 +21,10 @@ pub use parking::park_waiting_syncs;
 use std::sync::{Arc, LazyLock};
 
 use error::ToolError;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CacheScope, Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
     ResourceContents, ServerCapabilities, ServerConfig,
 };
@@ -32,7 +33,15 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use service::Service;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::ops::Surface;
+
+/// The code a tool call that failed as a protocol error (unknown tool, unreadable arguments)
+/// is counted under.
+const PROTOCOL_ERROR: &str = "PROTOCOL_ERROR";
 
 /// Built once: rebuilding the router, schemas included, on every request costs throughput.
 static TOOLS: LazyLock<ToolRouter<McpServer>> =
@@ -74,6 +83,7 @@ const DOCS: [Doc; 2] = [
 #[derive(Clone)]
 pub struct McpServer {
     service: Service,
+    metrics: Arc<Metrics>,
 }
 
 #[tool_handler(router = TOOLS)]
@@ -90,6 +100,33 @@ impl ServerHandler for McpServer {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Every tool call, timed and counted under its tool's name and its outcome's code
+    /// ([`error::refused_with`] carries the code out of the tool).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        // Only our tools' names become labels: a client's made-up name must not grow the
+        // metrics without bound.
+        let operation = if TOOLS.has_route(&request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
+        };
+        let call = TOOLS.call(ToolCallContext::new(self, request, context));
+        let (outcome, refused) = error::refused_with(call).await;
+        let code = match (&outcome, refused) {
+            (Err(_), _) => PROTOCOL_ERROR,
+            (Ok(_), Some(code)) => code,
+            (Ok(_), None) => crate::metrics::OK,
+        };
+        self.metrics
+            .record(Surface::Mcp, &operation, code, started.elapsed());
+        outcome
     }
 
     async fn list_tools(
@@ -161,6 +198,7 @@ impl McpServer {
 /// rmcp's copy of those checks is turned off here.
 pub fn service(
     service: Service,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<McpServer, NeverSessionManager> {
     let config = StreamableHttpServerConfig::default()
@@ -174,6 +212,7 @@ pub fn service(
         move || {
             Ok(McpServer {
                 service: service.clone(),
+                metrics: Arc::clone(&metrics),
             })
         },
         Arc::new(NeverSessionManager::default()),

@@ -86,6 +86,7 @@ impl Harness {
                 request_read_timeout: Duration::from_secs(5),
                 transport_shutdown: CancellationToken::new(),
                 public_url: "http://localhost:8100".into(),
+                metrics_token: None,
             })
         });
         let mut harness = Harness {
