@@ -237,6 +237,69 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
     }
 }
 
+/// Syncs take turns for their first pass through rmcp, so a burst does not hold a session each
+/// at once. Turns must not become a way to stall everyone: a sync that hid its progress token
+/// (and so waits inside its session, holding its turn) keeps a turn for its whole wait, yet
+/// other syncs still get through after a short wait for a turn.
+#[test]
+fn syncs_beyond_the_first_pass_turns_park_even_while_every_turn_is_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-waiting-syncs", "0"]);
+    let (channel, head) = channel_with_bob(&server);
+    let turns = server::mcp::SYNC_FIRST_PASSES;
+
+    // A progress token spelled with a JSON escape: rmcp reads it, the turn-taker does not.
+    let mut hostage = sync_call_waiting(&channel, head, 40_000);
+    hostage["params"]["_meta"] = json!({"progressToken": "held"});
+    let request = String::from_utf8(mcp_post(&server, "bob", &hostage)).expect("utf-8");
+    let (head_lines, body) = request.split_once("\r\n\r\n").expect("a head and a body");
+    let body = body.replace("\"progressToken\"", "\"progress\\u0054oken\"");
+    let head_lines = head_lines.replace(
+        &format!("Content-Length: {}", request.len() - head_lines.len() - 4),
+        &format!("Content-Length: {}", body.len()),
+    );
+    let disguised = format!("{head_lines}\r\n\r\n{body}");
+    let hostages: Vec<Exchange> = (0..turns)
+        .map(|_| Exchange::send(&server, disguised.as_bytes()))
+        .collect();
+    server.wait_for_waiting_syncs(u64::try_from(turns).expect("small"));
+
+    // Every turn is held for 40 s; a burst of three times as many syncs parks long before.
+    let burst = 3 * turns;
+    let started = std::time::Instant::now();
+    let waiting: Vec<Exchange> = (0..burst)
+        .map(|_| {
+            Exchange::send(
+                &server,
+                &mcp_post(&server, "bob", &sync_call(&channel, head)),
+            )
+        })
+        .collect();
+    server.wait_for_waiting_syncs(u64::try_from(turns + burst).expect("small"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "parked only after {:?}, the hostages' wait",
+        started.elapsed()
+    );
+
+    call(
+        &agent(),
+        "POST",
+        &format!("{}/api/channels/{channel}/messages", server.base),
+        "alice",
+        Some(json!({"text": "released"})),
+    )
+    .expect("post");
+    for mut exchange in waiting.into_iter().chain(hostages) {
+        let (status, body) = exchange
+            .answer(Duration::from_secs(20))
+            .expect("every sync answers after the post");
+        assert_eq!(status, 200);
+        let page = tool_text(&body);
+        assert_eq!(page["messages"][0]["text"], "released", "{page}");
+    }
+}
+
 #[test]
 fn a_request_head_over_8_kib_is_refused_with_431() {
     let dir = tempfile::tempdir().expect("tempdir");

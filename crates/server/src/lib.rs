@@ -98,7 +98,10 @@ pub fn app(parts: AppParts) -> Router {
             ),
         )
         // A route layer covers the routes added before it: `/mcp` only.
-        .route_layer(axum::middleware::from_fn(mcp::park_waiting_syncs))
+        .route_layer(axum::middleware::from_fn_with_state(
+            mcp::FirstPasses::default(),
+            mcp::park_waiting_syncs,
+        ))
         .nest(api::PREFIX, api::router(parts.service, &metrics))
         .layer(axum::middleware::from_fn_with_state(
             parts.authenticator,

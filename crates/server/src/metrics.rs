@@ -221,7 +221,9 @@ pub async fn ready(State(service): State<Service>) -> Response {
             tracing::warn!(%error, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({ "status": "not_ready", "reason": error.to_string() })),
+                axum::Json(
+                    serde_json::json!({ "status": "not_ready", "reason": error.to_string() }),
+                ),
             )
                 .into_response()
         }

@@ -14,10 +14,14 @@
 //!    that the first pass negotiated.
 //!
 //! A sync whose client asked for progress notifications does not park: they need the session.
+//!
+//! First passes take turns ([`SYNC_FIRST_PASSES`] at once), so a burst of syncs does not hold a
+//! session each at the same time.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +33,7 @@ use rmcp::model::{ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult
 use rmcp::service::RequestContext;
 use service::Caller;
 use service::{PendingSync, Service, SyncStep};
+use tokio::sync::Semaphore;
 
 use super::args::Args;
 use super::error::ToolError;
@@ -163,20 +168,58 @@ fn tool_response(
     }
 }
 
-/// Runs `/mcp` POSTs that name `sync_messages` with a [`Parking`], and answers the syncs that
-/// park there.
-pub async fn park_waiting_syncs(mut request: Request, next: Next) -> Response {
-    let may_sync = request.method() == Method::POST
-        && request
-            .extensions()
-            .get::<BufferedBody>()
-            .is_some_and(|BufferedBody(body)| names_sync(body));
+/// How many syncs may be in their first pass through rmcp at once.
+///
+/// Each pass holds a per-request rmcp session (about 45 KB) until the sync parks. Ten thousand
+/// syncs arriving in the same instant used to hold ten thousand sessions, a peak of about
+/// 700 MB; the others now wait their turn holding only their buffered request. A first pass
+/// takes well under a millisecond, so the queue drains fast.
+pub const SYNC_FIRST_PASSES: usize = 128;
+
+/// The longest a sync waits for its turn before it goes through anyway: a pass that cannot
+/// park (one a client disguised from [`names_progress`]) holds its turn for its whole wait,
+/// and enough of them must not stall everyone else's syncs.
+const TURN_WAIT: Duration = Duration::from_secs(1);
+
+/// The turns for first passes, shared by every `/mcp` request of one application.
+#[derive(Clone)]
+pub struct FirstPasses(Arc<Semaphore>);
+
+impl Default for FirstPasses {
+    fn default() -> Self {
+        FirstPasses(Arc::new(Semaphore::new(SYNC_FIRST_PASSES)))
+    }
+}
+
+/// Runs `/mcp` POSTs that name `sync_messages` with a [`Parking`], a few at a time
+/// ([`SYNC_FIRST_PASSES`]), and answers the syncs that park there.
+pub async fn park_waiting_syncs(
+    State(passes): State<FirstPasses>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let body = request
+        .extensions()
+        .get::<BufferedBody>()
+        .map(|BufferedBody(body)| body.clone());
+    let may_sync = request.method() == Method::POST && body.as_deref().is_some_and(names_sync);
     if !may_sync {
         return next.run(request).await;
     }
+    // A sync that asked for progress notifications waits inside its session, so it never
+    // takes a turn: it would hold it for the whole wait.
+    let turn = if body.as_deref().is_some_and(names_progress) {
+        None
+    } else {
+        tokio::time::timeout(TURN_WAIT, Arc::clone(&passes.0).acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    };
     let parking = Parking::default();
     request.extensions_mut().insert(parking.clone());
     let response = next.run(request).await;
+    drop(turn);
     match parking.take() {
         Some(parked) => {
             drop(response);
@@ -189,6 +232,14 @@ pub async fn park_waiting_syncs(mut request: Request, next: Next) -> Response {
 /// Whether the body may be a `sync_messages` call. Only a shortcut: a body that names the tool
 /// with JSON escapes is served unparked, which is correct, just heavier.
 fn names_sync(body: &[u8]) -> bool {
-    const NAME: &[u8] = b"\"sync_messages\"";
-    body.windows(NAME.len()).any(|window| window == NAME)
+    contains(body, b"\"sync_messages\"")
+}
+
+/// Whether the body may ask for progress notifications (`_meta.progressToken`).
+fn names_progress(body: &[u8]) -> bool {
+    contains(body, b"\"progressToken\"")
+}
+
+fn contains(body: &[u8], needle: &[u8]) -> bool {
+    body.windows(needle.len()).any(|window| window == needle)
 }
