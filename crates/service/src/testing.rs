@@ -1,6 +1,6 @@
 //! What the service's tests share: a fixed clock, callers named after people, bot workers
 //! (this test binary, re-run as one), a service over a real SQLite file, waiting for a
-//! channel's bots to settle, and closing a channel.
+//! channel's bots to settle, a channel with a bot, a post, and closing a channel.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +111,45 @@ pub(crate) async fn settled(service: &Service, id: &ChannelId) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     panic!("the bots of {id} did not settle");
+}
+
+/// `owner` creates a channel named `name` with one invite seat (alice's) and a bot running
+/// `code` in its referee slot, and waits for the bot's init.
+pub(crate) async fn channel_with_bot(
+    service: &Service,
+    owner: &Caller,
+    name: &str,
+    code: &str,
+) -> ChannelId {
+    let bot = crate::bots::BotRequest {
+        code: Some(code.into()),
+        ..crate::bots::BotRequest::default()
+    };
+    let created = service
+        .create_channel(
+            owner,
+            crate::service::CreateRequest::new(name, &["invite:alice".into()]).with_bot(bot),
+        )
+        .await
+        .expect("create");
+    settled(service, &created.channel.id).await;
+    created.channel.id
+}
+
+/// Alice posts `text` and the channel's bots settle.
+pub(crate) async fn alice_says(service: &Service, id: &ChannelId, text: &str) {
+    service
+        .post_message(
+            &person("alice"),
+            crate::service::PostRequest {
+                channel_id: id.to_string(),
+                text: Some(text.into()),
+                ..crate::service::PostRequest::default()
+            },
+        )
+        .await
+        .expect("post");
+    settled(service, id).await;
 }
 
 /// `who` closes the channel.

@@ -12,10 +12,9 @@ use domain::{ChannelId, MessageKind, Notice};
 use outbound::testing::{Answer, PAGE, Server, TestPki, pki, serve};
 
 use super::FetchSettings;
-use crate::bots::BotRequest;
-use crate::service::{CreateRequest, PostRequest, ServiceSettings};
-use crate::testing::{close, history, person, service_in, settled};
-use crate::{Caller, Service};
+use crate::Service;
+use crate::service::ServiceSettings;
+use crate::testing::{alice_says, channel_with_bot, close, history, person, service_in, settled};
 
 /// Posting "get <url>" asks for a fetch of `url`; "get4 <url>" asks four times. Each answer
 /// is posted back: "got <tag> <status or error code> <body text>".
@@ -55,37 +54,6 @@ async fn service_with(
     };
     let service = service_in(dir.path(), settings, Arc::new(crate::service::SystemClock)).await;
     (service, dir)
-}
-
-async fn channel_with_fetch_bot(service: &Service, owner: &Caller) -> ChannelId {
-    let bot = BotRequest {
-        code: Some(FETCH_BOT.into()),
-        ..BotRequest::default()
-    };
-    let created = service
-        .create_channel(
-            owner,
-            CreateRequest::new("fetches", &["invite:alice".into()]).with_bot(bot),
-        )
-        .await
-        .expect("create");
-    settled(service, &created.channel.id).await;
-    created.channel.id
-}
-
-async fn say(service: &Service, id: &ChannelId, text: &str) {
-    service
-        .post_message(
-            &person("alice"),
-            PostRequest {
-                channel_id: id.to_string(),
-                text: Some(text.into()),
-                ..PostRequest::default()
-            },
-        )
-        .await
-        .expect("post");
-    settled(service, id).await;
 }
 
 /// Waits until the bot's fetches are answered (or dropped) and the bot has read the answers.
@@ -147,8 +115,8 @@ async fn a_fetch_is_answered_once_with_a_signed_record_the_bot_reads_and_replay_
     let server = serve(&pki, Answer::Page).await;
     let (service, _dir) = service_with(&pki, |_, _| {}).await;
     let alice = person("alice");
-    let id = channel_with_fetch_bot(&service, &alice).await;
-    say(&service, &id, &format!("get {}", url(&server))).await;
+    let id = channel_with_bot(&service, &alice, "fetches", FETCH_BOT).await;
+    alice_says(&service, &id, &format!("get {}", url(&server))).await;
     answered(&service, &id).await;
 
     let records = records(&service, &id).await;
@@ -194,9 +162,9 @@ async fn refusals_are_records_too_and_nothing_connects() {
         fetch.per_channel_per_minute = 2;
     })
     .await;
-    let id = channel_with_fetch_bot(&service, &person("alice")).await;
+    let id = channel_with_bot(&service, &person("alice"), "fetches", FETCH_BOT).await;
     for _ in 0..3 {
-        say(&service, &id, &format!("get {}", url(&server))).await;
+        alice_says(&service, &id, &format!("get {}", url(&server))).await;
         answered(&service, &id).await;
     }
     let codes: Vec<_> = records(&service, &id)
@@ -225,10 +193,10 @@ async fn past_eight_pending_fetches_the_event_fails_whole() {
         policy.timeout = Duration::from_secs(30);
     })
     .await;
-    let id = channel_with_fetch_bot(&service, &person("alice")).await;
-    say(&service, &id, &format!("get4 {}", url(&server))).await;
-    say(&service, &id, &format!("get4 {}", url(&server))).await;
-    say(&service, &id, &format!("get {}", url(&server))).await;
+    let id = channel_with_bot(&service, &person("alice"), "fetches", FETCH_BOT).await;
+    alice_says(&service, &id, &format!("get4 {}", url(&server))).await;
+    alice_says(&service, &id, &format!("get4 {}", url(&server))).await;
+    alice_says(&service, &id, &format!("get {}", url(&server))).await;
     let failure =
         history(&service, &id)
             .await
@@ -257,8 +225,8 @@ async fn a_channel_that_closes_drops_its_fetches_unanswered() {
     })
     .await;
     let alice = person("alice");
-    let id = channel_with_fetch_bot(&service, &alice).await;
-    say(&service, &id, &format!("get {}", url(&server))).await;
+    let id = channel_with_bot(&service, &alice, "fetches", FETCH_BOT).await;
+    alice_says(&service, &id, &format!("get {}", url(&server))).await;
     close(&service, &alice, &id).await;
     none_pending(&service, &id).await;
     assert!(
@@ -275,8 +243,8 @@ async fn a_record_the_server_fakes_is_caught() {
     let server = serve(&pki, Answer::Page).await;
     let (service, _dir) = service_with(&pki, |_, _| {}).await;
     let alice = person("alice");
-    let id = channel_with_fetch_bot(&service, &alice).await;
-    say(&service, &id, &format!("get {}", url(&server))).await;
+    let id = channel_with_bot(&service, &alice, "fetches", FETCH_BOT).await;
+    alice_says(&service, &id, &format!("get {}", url(&server))).await;
     answered(&service, &id).await;
     close(&service, &alice, &id).await;
     let honest = crate::export_everything(service.store(), id.as_str(), service.now())

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use domain::{ChannelId, MessageKind, Notice};
 
-use crate::bots::BotRequest;
-use crate::service::{CreateRequest, PostRequest, ServiceSettings};
-use crate::testing::{ManualClock, close, history, person, service_in, settled};
-use crate::{Caller, Service};
+use crate::Service;
+use crate::service::ServiceSettings;
+use crate::testing::{
+    ManualClock, alice_says, channel_with_bot, close, history, person, service_in, settled,
+};
 
 const START: i64 = 1_750_000_000_000;
 
@@ -40,37 +41,6 @@ async fn clocked() -> (Service, ManualClock, tempfile::TempDir) {
     )
     .await;
     (service, clock, dir)
-}
-
-async fn channel_with_clock_bot(service: &Service, owner: &Caller) -> ChannelId {
-    let bot = BotRequest {
-        code: Some(CLOCK_BOT.into()),
-        ..BotRequest::default()
-    };
-    let created = service
-        .create_channel(
-            owner,
-            CreateRequest::new("clock", &["invite:alice".into()]).with_bot(bot),
-        )
-        .await
-        .expect("create");
-    settled(service, &created.channel.id).await;
-    created.channel.id
-}
-
-async fn say(service: &Service, id: &ChannelId, text: &str) {
-    service
-        .post_message(
-            &person("alice"),
-            PostRequest {
-                channel_id: id.to_string(),
-                text: Some(text.into()),
-                ..PostRequest::default()
-            },
-        )
-        .await
-        .expect("post");
-    settled(service, id).await;
 }
 
 /// The channel's `timer_fired` notices as (tag, set_by, due, fired at).
@@ -106,7 +76,7 @@ async fn tick(service: &Service, id: &ChannelId) {
 #[tokio::test]
 async fn a_timer_fires_when_due_once_and_wakes_its_bot() {
     let (service, clock, _dir) = clocked().await;
-    let id = channel_with_clock_bot(&service, &person("alice")).await;
+    let id = channel_with_bot(&service, &person("alice"), "clock", CLOCK_BOT).await;
     clock.advance(999);
     tick(&service, &id).await;
     assert!(
@@ -133,9 +103,9 @@ async fn a_timer_fires_when_due_once_and_wakes_its_bot() {
 #[tokio::test]
 async fn setting_a_tag_again_replaces_the_timer_and_a_cancel_removes_it() {
     let (service, clock, _dir) = clocked().await;
-    let id = channel_with_clock_bot(&service, &person("alice")).await;
+    let id = channel_with_bot(&service, &person("alice"), "clock", CLOCK_BOT).await;
     clock.advance(600);
-    say(&service, &id, "reset").await;
+    alice_says(&service, &id, "reset").await;
     clock.advance(600);
     tick(&service, &id).await;
     assert!(
@@ -145,8 +115,8 @@ async fn setting_a_tag_again_replaces_the_timer_and_a_cancel_removes_it() {
     clock.advance(400);
     tick(&service, &id).await;
     assert_eq!(fired(&service, &id).await.len(), 1);
-    say(&service, &id, "reset").await;
-    say(&service, &id, "cancel").await;
+    alice_says(&service, &id, "reset").await;
+    alice_says(&service, &id, "cancel").await;
     clock.advance(5_000);
     tick(&service, &id).await;
     assert_eq!(
@@ -159,7 +129,7 @@ async fn setting_a_tag_again_replaces_the_timer_and_a_cancel_removes_it() {
 #[tokio::test]
 async fn a_timer_due_while_the_server_was_down_fires_once_after_the_restart() {
     let (service, clock, dir) = clocked().await;
-    let id = channel_with_clock_bot(&service, &person("alice")).await;
+    let id = channel_with_bot(&service, &person("alice"), "clock", CLOCK_BOT).await;
     // Down: no clock round ran, and the service goes away without a shutdown.
     drop(service);
     clock.advance(60_000);
@@ -198,7 +168,7 @@ async fn a_timer_due_while_the_server_was_down_fires_once_after_the_restart() {
 async fn a_timer_dies_with_its_channel() {
     let (service, clock, _dir) = clocked().await;
     let alice = person("alice");
-    let id = channel_with_clock_bot(&service, &alice).await;
+    let id = channel_with_bot(&service, &alice, "clock", CLOCK_BOT).await;
     close(&service, &alice, &id).await;
     clock.advance(5_000);
     // A closed channel's bots take no events, so there is nothing to settle.
@@ -219,8 +189,8 @@ async fn a_timer_dies_with_its_channel() {
 #[tokio::test]
 async fn an_event_that_would_leave_too_many_timers_fails_whole() {
     let (service, _clock, _dir) = clocked().await;
-    let id = channel_with_clock_bot(&service, &person("alice")).await;
-    say(&service, &id, "flood").await;
+    let id = channel_with_bot(&service, &person("alice"), "clock", CLOCK_BOT).await;
+    alice_says(&service, &id, "flood").await;
     let failure =
         history(&service, &id)
             .await
@@ -248,10 +218,10 @@ async fn an_event_that_would_leave_too_many_timers_fails_whole() {
 async fn a_channel_with_timers_exports_a_transcript_that_verifies() {
     let (service, clock, _dir) = clocked().await;
     let alice = person("alice");
-    let id = channel_with_clock_bot(&service, &alice).await;
+    let id = channel_with_bot(&service, &alice, "clock", CLOCK_BOT).await;
     clock.advance(1_500);
     tick(&service, &id).await;
-    say(&service, &id, "reset").await;
+    alice_says(&service, &id, "reset").await;
     clock.advance(2_000);
     tick(&service, &id).await;
     close(&service, &alice, &id).await;
@@ -281,7 +251,7 @@ async fn a_channel_with_timers_exports_a_transcript_that_verifies() {
 async fn a_timer_the_server_fakes_is_caught_by_the_replay() {
     let (service, clock, _dir) = clocked().await;
     let alice = person("alice");
-    let id = channel_with_clock_bot(&service, &alice).await;
+    let id = channel_with_bot(&service, &alice, "clock", CLOCK_BOT).await;
     clock.advance(1_500);
     tick(&service, &id).await;
     close(&service, &alice, &id).await;
