@@ -218,6 +218,19 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
         .collect();
 
     // One post answers every parked sync with it.
+    for page in release(&server, &channel, waiting, Duration::from_secs(10)) {
+        assert_eq!(page["next_cursor"], head + 1);
+    }
+}
+
+/// Alice posts "released"; every sync in `waiting` must answer with it within `patience`.
+/// Returns their pages.
+fn release(
+    server: &Server,
+    channel: &str,
+    waiting: impl IntoIterator<Item = Exchange>,
+    patience: Duration,
+) -> Vec<Value> {
     call(
         &agent(),
         "POST",
@@ -226,15 +239,18 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
         Some(json!({"text": "released"})),
     )
     .expect("post");
-    for mut exchange in waiting {
-        let (status, body) = exchange
-            .answer(Duration::from_secs(10))
-            .expect("the parked sync answers after the post");
-        assert_eq!(status, 200);
-        let page = tool_text(&body);
-        assert_eq!(page["messages"][0]["text"], "released", "{page}");
-        assert_eq!(page["next_cursor"], head + 1);
-    }
+    waiting
+        .into_iter()
+        .map(|mut exchange| {
+            let (status, body) = exchange
+                .answer(patience)
+                .expect("every waiting sync answers after the post");
+            assert_eq!(status, 200);
+            let page = tool_text(&body);
+            assert_eq!(page["messages"][0]["text"], "released", "{page}");
+            page
+        })
+        .collect()
 }
 
 /// Syncs take turns for their first pass through rmcp, so a burst does not hold a session each
@@ -282,22 +298,13 @@ fn syncs_beyond_the_first_pass_turns_park_even_while_every_turn_is_held() {
         started.elapsed()
     );
 
-    call(
-        &agent(),
-        "POST",
-        &format!("{}/api/channels/{channel}/messages", server.base),
-        "alice",
-        Some(json!({"text": "released"})),
-    )
-    .expect("post");
-    for mut exchange in waiting.into_iter().chain(hostages) {
-        let (status, body) = exchange
-            .answer(Duration::from_secs(20))
-            .expect("every sync answers after the post");
-        assert_eq!(status, 200);
-        let page = tool_text(&body);
-        assert_eq!(page["messages"][0]["text"], "released", "{page}");
-    }
+    let answered = release(
+        &server,
+        &channel,
+        waiting.into_iter().chain(hostages),
+        Duration::from_secs(20),
+    );
+    assert_eq!(answered.len(), turns + burst);
 }
 
 #[test]

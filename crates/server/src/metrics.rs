@@ -217,16 +217,11 @@ pub async fn live() -> axum::Json<serde_json::Value> {
 pub async fn ready(State(service): State<Service>) -> Response {
     match service.check_ready().await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(
-                    serde_json::json!({ "status": "not_ready", "reason": error.to_string() }),
-                ),
-            )
-                .into_response()
-        }
+        Err(not_ready) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "not_ready", "reason": not_ready.as_str() })),
+        )
+            .into_response(),
     }
 }
 

@@ -41,8 +41,8 @@ pub use export::export_everything;
 pub use fetches::FetchSettings;
 pub use keys::{KeysError, PublishedKeys};
 pub use service::{
-    AdminRequest, Clock, CreateRequest, Created, Joined, PostRequest, Service, ServiceSettings,
-    SystemClock,
+    AdminRequest, Clock, CreateRequest, Created, Joined, NotReady, PostRequest, Service,
+    ServiceSettings, SystemClock,
 };
 pub use store::ChannelListing;
 pub use sync::{PendingSync, SyncPage, SyncRequest, SyncStep, WokenSync};

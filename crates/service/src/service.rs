@@ -252,6 +252,23 @@ pub(crate) fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainE
     raw.map(SlotLabel::parse).transpose()
 }
 
+/// Why an instance should not be sent requests now. Its name is all a probe sees: the
+/// database's own error goes to the log, not to an unauthenticated endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    ShuttingDown,
+    DatabaseUnavailable,
+}
+
+impl NotReady {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReady::ShuttingDown => "shutting_down",
+            NotReady::DatabaseUnavailable => "database_unavailable",
+        }
+    }
+}
+
 impl Service {
     /// A service over `store`, running bot code on `workers`. Cancelling `shutdown` answers
     /// waiting syncs and stops the workers.
@@ -379,11 +396,14 @@ impl Service {
 
     /// Whether this instance should be sent requests: not shutting down, and its database
     /// answers a query. For a load balancer's readiness probe.
-    pub async fn check_ready(&self) -> Result<(), ServiceError> {
+    pub async fn check_ready(&self) -> Result<(), NotReady> {
         if self.inner.shutdown.is_cancelled() {
-            return Err(ServiceError::internal("the server is shutting down"));
+            return Err(NotReady::ShuttingDown);
         }
-        self.inner.store.durability().await?;
+        if let Err(error) = self.inner.store.durability().await {
+            tracing::warn!(%error, "not ready: the database did not answer");
+            return Err(NotReady::DatabaseUnavailable);
+        }
         Ok(())
     }
 

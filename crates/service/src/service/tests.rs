@@ -1021,3 +1021,15 @@ async fn a_pending_sync_answers_empty_at_its_deadline_or_at_shutdown() {
     );
     assert!(page.messages.is_empty());
 }
+
+#[tokio::test]
+async fn an_instance_is_ready_until_it_shuts_down() {
+    let Fixture {
+        service,
+        shutdown,
+        _dir,
+    } = fixture(unlimited()).await;
+    assert_eq!(service.check_ready().await, Ok(()));
+    shutdown.cancel();
+    assert_eq!(service.check_ready().await, Err(NotReady::ShuttingDown));
+}
