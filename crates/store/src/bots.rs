@@ -1,10 +1,10 @@
 //! What is stored of a bot beside its public card: its source, secret seed, parameters, state
 //! and how far through the channel it has been given events. Written only together with the
-//! channel change it belongs to ([`Store::update_channel_and_bots`], [`Store::insert_channel`]).
+//! channel change it belongs to ([`crate::Store::update_channel_and_bots`], [`crate::ChannelBackend::insert_channel`]).
 
 use domain::{ChannelId, Seq, SlotLabel, Timestamp};
 
-use crate::{Store, StoreError};
+use crate::StoreError;
 
 /// A bot attached to a channel slot, secrets included. Never shown as a whole.
 #[derive(Clone, PartialEq)]
@@ -133,69 +133,39 @@ pub enum BotWrite {
     },
 }
 
-impl Store {
+/// Bots' rows, timers and fetches, as every backend stores them (see [`crate::Backend`]).
+#[async_trait::async_trait]
+pub trait BotBackend: Send + Sync {
     /// The bots of a channel, secrets included.
-    pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.bots_of(channel).await,
-        }
-    }
+    async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError>;
 
     /// The pending timers of the bot in `slot`.
-    pub async fn timers_of(
+    async fn timers_of(
         &self,
         channel: &ChannelId,
         slot: &SlotLabel,
-    ) -> Result<Vec<Timer>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.timers_of(channel, slot).await,
-        }
-    }
+    ) -> Result<Vec<Timer>, StoreError>;
 
     /// Up to `limit` pending timers, earliest due first.
-    pub async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.next_timers(limit).await,
-        }
-    }
+    async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError>;
 
     /// Forgets a timer that can no longer fire (its channel closed, its bot stopped).
-    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.drop_timer(timer).await,
-        }
-    }
+    async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError>;
 
     /// The fetches the bot in `slot` asked for that are not answered yet.
-    pub async fn fetches_of(
+    async fn fetches_of(
         &self,
         channel: &ChannelId,
         slot: &SlotLabel,
-    ) -> Result<Vec<PendingFetch>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.fetches_of(channel, slot).await,
-        }
-    }
+    ) -> Result<Vec<PendingFetch>, StoreError>;
 
     /// Up to `limit` pending fetches, oldest request first.
-    pub async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.next_fetches(limit).await,
-        }
-    }
+    async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError>;
 
     /// Forgets a fetch that can no longer be answered (its channel closed, its bot stopped).
-    pub async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.drop_fetch(fetch).await,
-        }
-    }
+    async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError>;
 
     /// Channels with an enabled bot that has not been given every message yet: work left over
     /// from before a restart.
-    pub async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.channels_with_bots_behind().await,
-        }
-    }
+    async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError>;
 }

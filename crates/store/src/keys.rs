@@ -4,7 +4,7 @@
 
 use domain::Timestamp;
 
-use crate::{Store, StoreError};
+use crate::StoreError;
 
 /// One signing key as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -33,33 +33,23 @@ impl std::fmt::Debug for ServerKeyRecord {
     }
 }
 
-impl Store {
+/// The server's signing keys, as every backend stores them (see [`crate::Backend`]).
+#[async_trait::async_trait]
+pub trait KeyBackend: Send + Sync {
     /// Every signing key, active and retired, in the order they were stored (the active key
     /// last).
-    pub async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.server_keys().await,
-        }
-    }
+    async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError>;
 
     /// Stores `key` unless that would make two active keys (or reuse an id); answers whether
     /// it was stored. Two processes creating the first key at once both call this and then
     /// re-read: one key wins, and both sign with it.
-    pub async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.insert_server_key(key).await,
-        }
-    }
+    async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError>;
 
     /// Retires the active key at `now` (erasing its secret) and stores `next` as the active
     /// key, in one transaction. Answers the id of the key retired, `None` if none was active.
-    pub async fn rotate_server_key(
+    async fn rotate_server_key(
         &self,
         next: ServerKeyRecord,
         now: Timestamp,
-    ) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.rotate_server_key(next, now).await,
-        }
-    }
+    ) -> Result<Option<String>, StoreError>;
 }

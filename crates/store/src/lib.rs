@@ -127,11 +127,118 @@ impl Default for StoreSettings {
     }
 }
 
-/// The storage of one deployment. A closed enum rather than a trait object: the backends are
-/// known, and generic closures ([`Store::update_channel`]) cannot cross a `dyn` boundary.
+/// A change to one channel, as a backend runs it: a pure domain rule that may also ask for
+/// bot rows to be written in the same transaction. Boxed so that backends can sit behind a
+/// trait object; [`Store::update_channel_and_bots`] carries the rule's own outcome around it.
+pub type ChannelChange =
+    Box<dyn FnOnce(&mut Channel) -> Result<Vec<bots::BotWrite>, DomainError> + Send>;
+
+/// Channels and their messages, as every backend stores them.
+///
+/// Each backend implements this and the three other parts of [`Backend`]; the contract of each
+/// method is written here once, and a test suite (`tests.rs`) holds every backend to it.
+#[async_trait::async_trait]
+pub trait ChannelBackend: Send + Sync {
+    /// How this store makes a commit durable: what the database itself reports, so a test and
+    /// the startup log show the setting in force rather than the one intended.
+    async fn durability(&self) -> Result<Durability, StoreError>;
+
+    /// The wake-up signals fed by commits: this instance's, and (on a shared database) every
+    /// other instance's.
+    fn signals(&self) -> &Signals;
+
+    /// Stores a new channel and the messages its creation produced, unless `owner` already has
+    /// `max_open_owned` open channels.
+    async fn insert_channel(
+        &self,
+        channel: Channel,
+        max_open_owned: usize,
+        bots: Vec<bots::BotRecord>,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Loads a channel, lets `change` decide, and stores the changed channel, its new messages
+    /// and the bot rows `change` asked for, all in one transaction or not at all. A change to
+    /// a channel that was closed before it may not add messages. Readers are woken once the
+    /// change is durable. Use [`Store::update_channel`], which carries the rule's outcome.
+    async fn apply_change(
+        &self,
+        id: &ChannelId,
+        change: ChannelChange,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError>;
+
+    /// The channel holding an open invite or a seat with this secret hash, if any.
+    async fn find_channel_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ChannelId>, StoreError>;
+
+    /// Messages with `after < seq <= upto` that `audience` may see, oldest first, at most `limit`.
+    async fn messages(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The notices (`system` messages) with `after < seq <= upto`, oldest first: what a roster
+    /// is folded from.
+    async fn notices(
+        &self,
+        id: &ChannelId,
+        after: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// The messages with `after < seq <= upto` that `audience` may see, oldest first, as many
+    /// as `budget` lets one page hold, and whether more follow. Rows are read one at a time and
+    /// the read stops at the first message the page refuses, so a page of large messages never
+    /// loads more than it returns.
+    async fn message_page(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        budget: PageBudget,
+    ) -> Result<MessagePage, StoreError>;
+
+    /// The channels where `who` holds a seat or is the owner, most recently active first.
+    async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError>;
+
+    /// Records how far seat holders have read (never moves backwards), in one transaction.
+    async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError>;
+}
+
+/// Everything a backend stores. Implemented for every type that implements the four parts.
+pub trait Backend:
+    ChannelBackend + bots::BotBackend + oauth::AuthBackend + keys::KeyBackend
+{
+}
+
+impl<T> Backend for T where
+    T: ChannelBackend + bots::BotBackend + oauth::AuthBackend + keys::KeyBackend
+{
+}
+
+/// The storage of one deployment: a backend behind a trait object. Cheap to clone.
+///
+/// A trait object rather than an enum of backends: each backend implements the [`Backend`]
+/// traits once, in its own module, and nothing dispatches by hand. The one generic operation,
+/// [`Store::update_channel`], boxes its rule ([`ChannelChange`]); that costs one allocation
+/// per write, next to a database round trip.
 #[derive(Clone)]
-pub enum Store {
-    Sqlite(sqlite::SqliteStore),
+pub struct Store(std::sync::Arc<dyn Backend>);
+
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
 }
 
 impl Store {
@@ -158,42 +265,13 @@ impl Store {
         access: Access,
     ) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(
-                sqlite::SqliteStore::open(url, settings, access).await?,
-            ))
+            let store = sqlite::SqliteStore::open(url, settings, access).await?;
+            Ok(Store(std::sync::Arc::new(store)))
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in {:?}; use sqlite://path/to/file.db",
                 url.split(':').next().unwrap_or_default()
             )))
-        }
-    }
-
-    /// How this store makes a commit durable: what the writer's connection reports, so a
-    /// test and the startup log show the setting in force rather than the one intended.
-    pub async fn durability(&self) -> Result<Durability, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.durability().await,
-        }
-    }
-
-    /// The wake-up signals fed by this store's commits.
-    pub fn signals(&self) -> &Signals {
-        match self {
-            Store::Sqlite(store) => store.signals(),
-        }
-    }
-
-    /// Stores a new channel and the messages its creation produced, unless `owner` already has
-    /// `max_open_owned` open channels.
-    pub async fn insert_channel(
-        &self,
-        channel: Channel,
-        max_open_owned: usize,
-        bots: Vec<bots::BotRecord>,
-    ) -> Result<Vec<Message>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.insert_channel(channel, max_open_owned, bots).await,
         }
     }
 
@@ -225,83 +303,21 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Channel) -> Result<(T, Vec<bots::BotWrite>), DomainError> + Send + 'static,
     {
-        match self {
-            Store::Sqlite(store) => store.update_channel(id, change).await,
-        }
-    }
-
-    pub async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.load_channel(id).await,
-        }
-    }
-
-    /// The channel holding an open invite or a seat with this secret hash, if any.
-    pub async fn find_channel_by_secret(
-        &self,
-        hash: &SecretHash,
-    ) -> Result<Option<ChannelId>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.find_channel_by_secret(hash).await,
-        }
-    }
-
-    /// Messages with `after < seq <= upto` that `audience` may see, oldest first, at most `limit`.
-    pub async fn messages(
-        &self,
-        id: &ChannelId,
-        audience: Audience<'_>,
-        after: Seq,
-        upto: Seq,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.messages(id, audience, after, upto, limit).await,
-        }
-    }
-
-    /// The notices (`system` messages) with `after < seq <= upto`, oldest first: what a roster
-    /// is folded from.
-    pub async fn notices(
-        &self,
-        id: &ChannelId,
-        after: Seq,
-        upto: Seq,
-    ) -> Result<Vec<Message>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.notices(id, after, upto).await,
-        }
-    }
-
-    /// The messages with `after < seq <= upto` that `audience` may see, oldest first, as many
-    /// as `budget` lets one page hold, and whether more follow. Rows are read one at a time and
-    /// the read stops at the first message the page refuses, so a page of large messages never
-    /// loads more than it returns.
-    pub async fn message_page(
-        &self,
-        id: &ChannelId,
-        audience: Audience<'_>,
-        after: Seq,
-        upto: Seq,
-        budget: PageBudget,
-    ) -> Result<MessagePage, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.message_page(id, audience, after, upto, budget).await,
-        }
-    }
-
-    /// The channels where `who` holds a seat or is the owner, most recently active first.
-    pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.channels_of(who).await,
-        }
-    }
-
-    /// Records how far seat holders have read (never moves backwards), in one transaction.
-    pub async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.mark_read(marks).await,
-        }
+        // The backend runs the rule on its own task; the rule leaves its outcome here.
+        let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = outcome.clone();
+        let change: ChannelChange = Box::new(move |channel| {
+            let (decided, writes) = change(channel)?;
+            *slot.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(decided);
+            Ok(writes)
+        });
+        let messages = self.0.apply_change(id, change).await?;
+        let decided = outcome
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+            .ok_or_else(|| StoreError::Backend("a committed change left no outcome".into()))?;
+        Ok((decided, messages))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use domain::{PrincipalId, SecretHash, Timestamp};
 
-use crate::{Store, StoreError};
+use crate::StoreError;
 
 /// A principal created by the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,135 +119,80 @@ pub enum Rotation {
     Unknown,
 }
 
-impl Store {
-    pub async fn create_person(&self, person: Person) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.create_person(person).await,
-        }
-    }
+/// The authorization server's people, clients, codes and tokens, as every backend stores them
+/// (see [`crate::Backend`]).
+#[async_trait::async_trait]
+pub trait AuthBackend: Send + Sync {
+    async fn create_person(&self, person: Person) -> Result<(), StoreError>;
 
-    pub async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.person(id).await,
-        }
-    }
+    async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError>;
 
-    pub async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.register_client(client).await,
-        }
-    }
+    async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError>;
 
-    pub async fn registered_client(
+    async fn registered_client(
         &self,
         client_id: &str,
-    ) -> Result<Option<RegisteredClient>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.registered_client(client_id).await,
-        }
-    }
+    ) -> Result<Option<RegisteredClient>, StoreError>;
 
     /// Stores a code a person just granted, and remembers that its client was approved.
-    pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.insert_code(code).await,
-        }
-    }
+    async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError>;
 
-    /// Whether a person ever approved `client_id` (see [`Store::insert_code`]).
-    pub async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.client_approved(client_id).await,
-        }
-    }
+    /// Whether a person ever approved `client_id` (see [`AuthBackend::insert_code`]).
+    async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError>;
 
     /// Marks a consent form token as submitted, until `expires_at`. Answers whether this was
     /// its first submission.
-    pub async fn spend_form(
+    async fn spend_form(
         &self,
         hash: &SecretHash,
         expires_at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.spend_form(hash, expires_at).await,
-        }
-    }
+    ) -> Result<bool, StoreError>;
 
     /// The code stored under `hash`, spent or not, with whether it is spent.
-    pub async fn code(
+    async fn code(
         &self,
         hash: &SecretHash,
-    ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.code(hash).await,
-        }
-    }
+    ) -> Result<Option<(AuthorizationCode, bool)>, StoreError>;
 
     /// Spends the code and stores `tokens` in one transaction (noting that their client has
     /// now obtained tokens); a code spent before revokes the tokens it was exchanged for instead.
-    pub async fn exchange_code(
+    async fn exchange_code(
         &self,
         hash: &SecretHash,
         now: Timestamp,
         tokens: Vec<TokenRecord>,
-    ) -> Result<CodeExchange, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.exchange_code(hash, now, tokens).await,
-        }
-    }
+    ) -> Result<CodeExchange, StoreError>;
 
     /// Spends the refresh token and stores `tokens` in one transaction; a refresh token used
     /// before revokes its whole family instead.
-    pub async fn rotate_refresh(
+    async fn rotate_refresh(
         &self,
         old: &SecretHash,
         now: Timestamp,
         tokens: Vec<TokenRecord>,
-    ) -> Result<Rotation, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.rotate_refresh(old, now, tokens).await,
-        }
-    }
+    ) -> Result<Rotation, StoreError>;
 
-    pub async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(store) => store.insert_token(token).await,
-        }
-    }
+    async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError>;
 
-    pub async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.token(hash).await,
-        }
-    }
+    async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError>;
 
     /// Revokes every token of `family`; returns how many were still live.
-    pub async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.revoke_family(family, now).await,
-        }
-    }
+    async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Personal tokens, live ones first.
-    pub async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.personal_tokens().await,
-        }
-    }
+    async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
 
     /// The value stored under `key`, or `value` stored now if there was none.
-    pub async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.setting_or_insert(key, value).await,
-        }
-    }
+    async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError>;
 
     /// Deletes codes and tokens that expired before `before`.
-    pub async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.purge_expired(before).await,
-        }
-    }
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deletes what strangers left behind: clients registered before `before` that never
+    /// obtained a token (with their codes and their approval), people created before `before` that hold nothing
+    /// (no token of any kind, no code, no seat, no channel they own), and spent consent form
+    /// tokens that expired before `now`.
+    async fn sweep_unused(&self, before: Timestamp, now: Timestamp) -> Result<Swept, StoreError>;
 }
 
 /// What one sweep of unused registrations deleted.
@@ -259,22 +204,6 @@ pub struct Swept {
     pub people: u64,
     /// Spent consent form tokens past their expiry.
     pub forms: u64,
-}
-
-impl Store {
-    /// Deletes what strangers left behind: clients registered before `before` that never
-    /// obtained a token (with their codes and their approval), people created before `before` that hold nothing
-    /// (no token of any kind, no code, no seat, no channel they own), and spent consent form
-    /// tokens that expired before `now`.
-    pub async fn sweep_unused(
-        &self,
-        before: Timestamp,
-        now: Timestamp,
-    ) -> Result<Swept, StoreError> {
-        match self {
-            Store::Sqlite(store) => store.sweep_unused(before, now).await,
-        }
-    }
 }
 
 pub(crate) fn token_kind(raw: &str) -> Result<TokenKind, StoreError> {

@@ -8,8 +8,9 @@ use super::SqliteStore;
 use crate::StoreError;
 use crate::bots::{BotRecord, BotWrite, FetchWrite, PendingFetch, Timer, TimerWrite};
 
-impl SqliteStore {
-    pub async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
+#[async_trait::async_trait]
+impl crate::bots::BotBackend for SqliteStore {
+    async fn bots_of(&self, channel: &ChannelId) -> Result<Vec<BotRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, name, source, language, code_hash, params, params_hash, seed, \
              seed_commitment, state, processed_seq, failures, disabled, ended \
@@ -21,7 +22,7 @@ impl SqliteStore {
         rows.iter().map(bot_from_row).collect()
     }
 
-    pub async fn timers_of(
+    async fn timers_of(
         &self,
         channel: &ChannelId,
         slot: &SlotLabel,
@@ -37,7 +38,7 @@ impl SqliteStore {
         rows.iter().map(timer_from_row).collect()
     }
 
-    pub async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
+    async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, tag, due_at, set_by FROM timers \
              ORDER BY due_at, channel_id, slot, tag LIMIT ?1",
@@ -48,7 +49,7 @@ impl SqliteStore {
         rows.iter().map(timer_from_row).collect()
     }
 
-    pub async fn fetches_of(
+    async fn fetches_of(
         &self,
         channel: &ChannelId,
         slot: &SlotLabel,
@@ -64,7 +65,7 @@ impl SqliteStore {
         rows.iter().map(fetch_from_row).collect()
     }
 
-    pub async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
+    async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, requested_by, position, tag, url, requested_at FROM fetches \
              ORDER BY requested_at, channel_id, slot, requested_by, position LIMIT ?1",
@@ -75,7 +76,7 @@ impl SqliteStore {
         rows.iter().map(fetch_from_row).collect()
     }
 
-    pub async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError> {
+    async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError> {
         let fetch = fetch.clone();
         self.submit_sql(move |conn| {
             Box::pin(async move {
@@ -95,7 +96,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+    async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
         let timer = timer.clone();
         self.submit_sql(move |conn| {
             Box::pin(async move {
@@ -115,7 +116,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
+    async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT b.channel_id FROM bots b \
              WHERE b.disabled = 0 AND b.ended = 0 AND b.processed_seq < \

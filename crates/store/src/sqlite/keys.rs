@@ -9,8 +9,9 @@ use super::SqliteStore;
 use crate::StoreError;
 use crate::keys::ServerKeyRecord;
 
-impl SqliteStore {
-    pub async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
+#[async_trait::async_trait]
+impl crate::keys::KeyBackend for SqliteStore {
+    async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
         // In the order they were stored (rows are never deleted, so rowids only grow), not by
         // `created_at`: a key rotated in by `keys rotate` carries that process's clock.
         let rows = sqlx::query(
@@ -31,7 +32,7 @@ impl SqliteStore {
             .collect())
     }
 
-    pub async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError> {
+    async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError> {
         self.submit_sql(move |conn| {
             Box::pin(async move {
                 // No conflict target: the one-active index and the primary key both count.
@@ -42,7 +43,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn rotate_server_key(
+    async fn rotate_server_key(
         &self,
         next: ServerKeyRecord,
         now: Timestamp,

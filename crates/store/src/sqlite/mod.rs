@@ -198,36 +198,6 @@ impl SqliteStore {
         })
     }
 
-    pub fn signals(&self) -> &Signals {
-        &self.signals
-    }
-
-    /// How commits reach the disk, as the writer's own connection reports it.
-    pub async fn durability(&self) -> Result<Durability, StoreError> {
-        self.submit_sql(|conn| {
-            Box::pin(async move {
-                let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let synchronous = match level {
-                    0 => "off",
-                    1 => "normal",
-                    2 => "full",
-                    3 => "extra",
-                    _ => "unknown",
-                };
-                Ok(Durability {
-                    journal: journal.to_lowercase(),
-                    synchronous: synchronous.to_owned(),
-                })
-            })
-        })
-        .await
-    }
-
     /// Runs `work` as one job of the writer's next group, inside its own savepoint.
     async fn submit_sql<T, W>(&self, work: W) -> Result<T, StoreError>
     where
@@ -284,8 +254,41 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Backend("the database writer dropped a change".into()))?
     }
+}
 
-    pub async fn insert_channel(
+#[async_trait::async_trait]
+impl crate::ChannelBackend for SqliteStore {
+    fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// How commits reach the disk, as the writer's own connection reports it.
+    async fn durability(&self) -> Result<Durability, StoreError> {
+        self.submit_sql(|conn| {
+            Box::pin(async move {
+                let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let synchronous = match level {
+                    0 => "off",
+                    1 => "normal",
+                    2 => "full",
+                    3 => "extra",
+                    _ => "unknown",
+                };
+                Ok(Durability {
+                    journal: journal.to_lowercase(),
+                    synchronous: synchronous.to_owned(),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn insert_channel(
         &self,
         mut channel: Channel,
         max_open_owned: usize,
@@ -339,17 +342,11 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn update_channel<T, F>(
+    async fn apply_change(
         &self,
         id: &ChannelId,
-        change: F,
-    ) -> Result<(T, Vec<Message>), StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Channel) -> Result<(T, Vec<crate::bots::BotWrite>), DomainError>
-            + Send
-            + 'static,
-    {
+        change: crate::ChannelChange,
+    ) -> Result<Vec<Message>, StoreError> {
         let id = id.clone();
         self.submit(move |writer, reply| {
             Box::pin(async move {
@@ -361,7 +358,7 @@ impl SqliteStore {
                 // A panicking rule must not take the writer, and every later write, down with it.
                 let decided =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after)));
-                let outcome = match decided {
+                let bot_writes = match decided {
                     Err(_) => {
                         tracing::error!(channel = %id, "a channel rule panicked");
                         return JobDone::failed(
@@ -382,7 +379,6 @@ impl SqliteStore {
                         };
                     }
                 };
-                let (outcome, bot_writes) = outcome;
                 let messages = after.take_new_messages();
                 // The rules refuse closed channels one by one; this is the backstop where the
                 // write happens: a channel closed before this change takes no new line.
@@ -411,7 +407,7 @@ impl SqliteStore {
                     breaks_group: false,
                     committed,
                     finish: Box::new(move |commit| {
-                        let _ = reply.send(commit.map(|()| (outcome, messages)));
+                        let _ = reply.send(commit.map(|()| messages));
                     }),
                     advanced,
                 }
@@ -420,7 +416,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
+    async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
         self.submit(move |writer, reply| {
             Box::pin(async move {
                 if let Err(error) = savepoint(&mut writer.conn).await {
@@ -458,7 +454,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
+    async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
         let cached = self
             .committed
             .read()
@@ -475,7 +471,7 @@ impl SqliteStore {
         channel
     }
 
-    pub async fn find_channel_by_secret(
+    async fn find_channel_by_secret(
         &self,
         hash: &SecretHash,
     ) -> Result<Option<ChannelId>, StoreError> {
@@ -488,7 +484,7 @@ impl SqliteStore {
         Ok(row.map(|(id,)| ChannelId::from_trusted(id)))
     }
 
-    pub async fn messages(
+    async fn messages(
         &self,
         id: &ChannelId,
         audience: Audience<'_>,
@@ -512,7 +508,7 @@ impl SqliteStore {
         rows.iter().map(message_from_row).collect()
     }
 
-    pub async fn notices(
+    async fn notices(
         &self,
         id: &ChannelId,
         after: Seq,
@@ -531,7 +527,7 @@ impl SqliteStore {
         rows.iter().map(message_from_row).collect()
     }
 
-    pub async fn message_page(
+    async fn message_page(
         &self,
         id: &ChannelId,
         audience: Audience<'_>,
@@ -566,7 +562,7 @@ impl SqliteStore {
         Ok(page)
     }
 
-    pub async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
+    async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
         // One read transaction: every channel and count comes from the same commit.
         let mut conn = self.readers.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(

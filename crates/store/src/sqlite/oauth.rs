@@ -16,13 +16,14 @@ const TOKEN_COLUMNS: &str = "t.token_hash, t.kind, t.family, t.person_id, t.clie
     t.resource, t.scope, t.name, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, \
     p.display_name";
 
-impl SqliteStore {
-    pub async fn create_person(&self, person: Person) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl crate::oauth::AuthBackend for SqliteStore {
+    async fn create_person(&self, person: Person) -> Result<(), StoreError> {
         self.submit_sql(move |conn| Box::pin(insert_person(conn, person)))
             .await
     }
 
-    pub async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError> {
+    async fn person(&self, id: &PrincipalId) -> Result<Option<Person>, StoreError> {
         let row = sqlx::query("SELECT id, display_name, created_at FROM people WHERE id = ?1")
             .bind(id.as_str())
             .fetch_optional(&self.readers)
@@ -34,12 +35,12 @@ impl SqliteStore {
         }))
     }
 
-    pub async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
+    async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
         self.submit_sql(move |conn| Box::pin(insert_client(conn, client)))
             .await
     }
 
-    pub async fn registered_client(
+    async fn registered_client(
         &self,
         client_id: &str,
     ) -> Result<Option<RegisteredClient>, StoreError> {
@@ -67,12 +68,12 @@ impl SqliteStore {
         .transpose()
     }
 
-    pub async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
+    async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
         self.submit_sql(move |conn| Box::pin(insert_code(conn, code)))
             .await
     }
 
-    pub async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn client_approved(&self, client_id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM oauth_approved_clients WHERE client_id = ?1")
             .bind(client_id)
             .fetch_optional(&self.readers)
@@ -80,7 +81,7 @@ impl SqliteStore {
         Ok(row.is_some())
     }
 
-    pub async fn spend_form(
+    async fn spend_form(
         &self,
         hash: &SecretHash,
         expires_at: Timestamp,
@@ -103,16 +104,12 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn sweep_unused(
-        &self,
-        before: Timestamp,
-        now: Timestamp,
-    ) -> Result<Swept, StoreError> {
+    async fn sweep_unused(&self, before: Timestamp, now: Timestamp) -> Result<Swept, StoreError> {
         self.submit_sql(move |conn| Box::pin(sweep_unused(conn, before, now)))
             .await
     }
 
-    pub async fn code(
+    async fn code(
         &self,
         hash: &SecretHash,
     ) -> Result<Option<(AuthorizationCode, bool)>, StoreError> {
@@ -138,7 +135,7 @@ impl SqliteStore {
         }))
     }
 
-    pub async fn exchange_code(
+    async fn exchange_code(
         &self,
         hash: &SecretHash,
         now: Timestamp,
@@ -149,7 +146,7 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn rotate_refresh(
+    async fn rotate_refresh(
         &self,
         old: &SecretHash,
         now: Timestamp,
@@ -160,12 +157,12 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+    async fn insert_token(&self, token: TokenRecord) -> Result<(), StoreError> {
         self.submit_sql(move |conn| Box::pin(insert_token(conn, token)))
             .await
     }
 
-    pub async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
+    async fn token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
              WHERE t.token_hash = ?1"
@@ -176,13 +173,13 @@ impl SqliteStore {
         row.as_ref().map(stored_token).transpose()
     }
 
-    pub async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
+    async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
         let family = family.to_owned();
         self.submit_sql(move |conn| Box::pin(revoke_family(conn, family, now)))
             .await
     }
 
-    pub async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+    async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
              WHERE t.kind = 'personal' ORDER BY t.revoked_at IS NOT NULL, t.created_at"
@@ -192,13 +189,13 @@ impl SqliteStore {
         rows.iter().map(stored_token).collect()
     }
 
-    pub async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
+    async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
         let key = key.to_owned();
         self.submit_sql(move |conn| Box::pin(setting_or_insert(conn, key, value)))
             .await
     }
 
-    pub async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.submit_sql(move |conn| Box::pin(purge_expired(conn, before)))
             .await
     }
