@@ -8,6 +8,11 @@ Python MCP SDK and by plain HTTP.
 - `Player.call` returns a tool's structured content; `Player.error` expects a refusal and
   returns its parsed code, message and hint, after checking the error format.
 - `rest(server, token)`: a small REST client returning (status, json, headers).
+
+With `MCP_E2E_BACKEND=postgres` every server gets a fresh schema of the PostgreSQL database
+that `MCP_TEST_POSTGRES_URL` names (through `psql`) instead of a SQLite file: CI runs the suite
+once per backend. `server.database_args` are the flags that name the database to other
+commands (`token`, `keys`, `export`), and `server.query(sql)` reads it directly.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import queue
 import re
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -45,6 +51,9 @@ MODES = ["legacy", "2026-07-28"]
 # here only, by `ServerProcess.start`.
 LISTENING = re.compile(r"mcp-multiplayer listening on (http://127\.0\.0\.1:(\d+)) \(MCP endpoint (\S+)\)")
 START_TIMEOUT_S = 20.0
+BACKEND = os.environ.get("MCP_E2E_BACKEND", "sqlite")
+assert BACKEND in ("sqlite", "postgres"), f"MCP_E2E_BACKEND={BACKEND!r}: use sqlite or postgres"
+POSTGRES = BACKEND == "postgres"
 STOP_TIMEOUT_S = 8.0
 
 
@@ -56,9 +65,13 @@ STOP_TIMEOUT_S = 8.0
 class ServerProcess:
     """One `mcp-multiplayer serve` process; `restart()` starts a new one on the same data dir."""
 
-    def __init__(self, data_dir: Path, extra_args: list[str]):
+    def __init__(self, data_dir: Path, extra_args: list[str], database_url: str | None = None):
         self.data_dir = data_dir
         self.extra_args = extra_args
+        if database_url is None and POSTGRES:
+            database_url = postgres_schema()
+        self.database_url = database_url
+        self.database_args = ["--database-url", database_url] if database_url else ["--data-dir", str(data_dir)]
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.mcp_url = ""
@@ -84,8 +97,7 @@ class ServerProcess:
                 "serve",
                 "--listen",
                 f"127.0.0.1:{port}",
-                "--data-dir",
-                str(self.data_dir),
+                *self.database_args,
                 # Most suites test channels, not sign-in: the dev authenticator unless told.
                 *([] if "--auth" in self.extra_args else ["--auth", "dev"]),
                 *self.extra_args,
@@ -198,12 +210,54 @@ class ServerProcess:
             self.process.wait()
             self.process = None
 
+    def query(self, sql: str) -> list[tuple[str | None, ...]]:
+        """Rows of `sql` read from the server's database, beside the server, as text."""
+        if self.database_url is None:
+            database = self.data_dir / "mcp-multiplayer.db"
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+                return [tuple(None if value is None else str(value) for value in row) for row in db.execute(sql)]
+        return psql(self.database_url, sql)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return "(no server log)"
         return "--- server log (tail) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def postgres_schema() -> str:
+    """A fresh schema on the PostgreSQL server of `MCP_TEST_POSTGRES_URL`, as a database URL."""
+    server = os.environ.get("MCP_TEST_POSTGRES_URL")
+    assert server, "MCP_E2E_BACKEND=postgres needs MCP_TEST_POSTGRES_URL"
+    schema = f"e2e_{int(time.time())}_{os.urandom(6).hex()}"
+    psql(server, f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    return f"{server}{separator}options[search_path]={schema}"
+
+
+def psql(url: str, sql: str) -> list[tuple[str | None, ...]]:
+    """Runs `sql` with `psql` (libpq does not take sqlx's `options[...]` URL parameter, so the
+    search path moves into PGOPTIONS), returning rows of text; NULL reads as None."""
+    base, _, query = url.partition("?")
+    env = dict(os.environ)
+    for part in filter(None, query.split("&")):
+        key, _, value = part.partition("=")
+        if key.startswith("options[") and key.endswith("]"):
+            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c {key[8:-1]}={value}".strip()
+    result = subprocess.run(
+        ["psql", base, "-X", "-q", "-A", "-t", "-F", "\t", "-P", "null=\\N", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 0, f"psql failed: {result.stderr}"
+    return [
+        tuple(None if value == "\\N" else value for value in line.split("\t"))
+        for line in result.stdout.splitlines()
+        if line
+    ]
 
 
 @pytest.fixture
@@ -218,10 +272,11 @@ def server_factory():
     started: list[ServerProcess] = []
     roots: list[tempfile.TemporaryDirectory[str]] = []
 
-    def start(*extra_args: str) -> ServerProcess:
+    def start(*extra_args: str, database_url: str | None = None) -> ServerProcess:
+        """`database_url` shares another server's database (PostgreSQL: several instances)."""
         root = tempfile.TemporaryDirectory(prefix="mcp-e2e-")
         roots.append(root)
-        server = ServerProcess(Path(root.name) / "data", list(extra_args))
+        server = ServerProcess(Path(root.name) / "data", list(extra_args), database_url)
         server.start()
         started.append(server)
         return server
@@ -472,7 +527,7 @@ async def create_with(owner: Player, slots: list[str], *players: tuple[str, Play
 def create_personal_token(server, name: str, *extra: str) -> str:
     """`mcp-multiplayer token create` against `server`'s database, beside it running."""
     result = subprocess.run(
-        [str(BINARY), "token", "create", "--name", name, "--data-dir", str(server.data_dir), *extra],
+        [str(BINARY), "token", "create", "--name", name, *server.database_args, *extra],
         capture_output=True,
         text=True,
         timeout=30,

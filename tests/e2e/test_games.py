@@ -187,7 +187,7 @@ def replay_line(table: Table, done: Any) -> str:
 def operator_export(server: ServerProcess, channel_id: str) -> dict[str, Any]:
     """`mcp-multiplayer export` beside the running server: the whole channel, nothing withheld."""
     done = subprocess.run(
-        [str(BINARY), "export", channel_id, "--data-dir", str(server.data_dir)],
+        [str(BINARY), "export", channel_id, *server.database_args],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr

@@ -9,14 +9,12 @@ no response carries a principal id, another's token or a stored hash."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import html
 import http.server
 import json
 import re
 import secrets
-import sqlite3
 import subprocess
 import threading
 import time
@@ -312,9 +310,9 @@ def test_personal_tokens_are_listed_and_revoked_beside_a_running_server(oauth, f
     token = create_personal_token(oauth, "ci-bot", "--display-name", "CI bot")
     created = flow.api(token, method="POST", json={"name": "From CI", "slots": ["invite:ci"]})
     assert created.status_code in (200, 201), created.text
-    listed = subprocess.run([str(BINARY), "token", "list", "--data-dir", str(oauth.data_dir)], capture_output=True, text=True, check=True)
+    listed = subprocess.run([str(BINARY), "token", "list", *oauth.database_args], capture_output=True, text=True, check=True)
     assert "ci-bot" in listed.stdout and "CI bot" in listed.stdout and token not in listed.stdout
-    subprocess.run([str(BINARY), "token", "revoke", "ci-bot", "--data-dir", str(oauth.data_dir)], capture_output=True, check=True)
+    subprocess.run([str(BINARY), "token", "revoke", "ci-bot", *oauth.database_args], capture_output=True, check=True)
     # Another process revoked it: the README promises a running server refuses it within 5 s
     # (a check is remembered at most 5 s, and the last one was made before the revocation).
     deadline = time.monotonic() + 5
@@ -761,11 +759,8 @@ def test_clients_that_never_obtained_a_token_and_people_who_hold_nothing_expire(
     owner_token = tokens["access_token"]
     channel = flow.api(owner_token, method="POST", json={"name": "Kept", "slots": ["invite:a"]})
     assert channel.status_code in (200, 201), channel.text
-    database = next(server.data_dir.glob("*.db"))
-
     def people() -> int:
-        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-            return db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+        return int(server.query("SELECT COUNT(*) FROM people")[0][0])
 
     deadline = time.monotonic() + 10
     while flow.authorize(unused, challenge).status_code != 400:
@@ -809,7 +804,7 @@ def test_a_consent_form_is_answered_once(server_factory):
 # ---------------------------------------------------------------------------------------------
 
 
-def stored_secrets(database) -> tuple[dict[str, str], set[str]]:
+def stored_secrets(server) -> tuple[dict[str, str], set[str]]:
     """What the database holds that no response may show: each person's id by display name,
     and every stored hash."""
     hashes = [
@@ -820,9 +815,8 @@ def stored_secrets(database) -> tuple[dict[str, str], set[str]]:
         "SELECT invite_hash FROM slots",
         "SELECT rejoin_hash FROM slots",
     ]
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        people = dict(db.execute("SELECT display_name, id FROM people"))
-        stored = {row[0] for query in hashes for row in db.execute(query) if row[0]}
+    people = dict(server.query("SELECT display_name, id FROM people"))
+    stored = {row[0] for query in hashes for row in server.query(query) if row[0]}
     return people, stored
 
 
@@ -893,7 +887,7 @@ def test_no_response_carries_a_principal_id_a_token_or_a_stored_hash(server_fact
     assert flow.revoke(bob_client["client_id"], bob["refresh_token"], client_secret=bob_client["client_secret"]).status_code == 200
     assert flow.api(bob["access_token"]).status_code == 401
 
-    people, hashes = stored_secrets(next(server.data_dir.glob("*.db")))
+    people, hashes = stored_secrets(server)
     assert set(people) == {"Ada", "Bob"} and len(hashes) >= 8, (people, hashes)
     remembered = 0
     for response in responses:

@@ -951,7 +951,7 @@ def test_the_operator_export_holds_everything_and_agrees_with_the_players(games,
     recomputed, and each player's export (withheld hashes included) is the same chain."""
     game = games[reveal]
     done = subprocess.run(
-        [str(BINARY), "export", game.channel_id, "--data-dir", str(transcript_server.data_dir)],
+        [str(BINARY), "export", game.channel_id, *transcript_server.database_args],
         capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr

@@ -179,10 +179,17 @@ pub struct DatabaseArgs {
     #[arg(long, env = "MCP_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Database URL, e.g. sqlite://path/to/file.db (its folder is created if missing).
+    /// Database URL: sqlite://path/to/file.db (its folder is created if missing), or
+    /// postgres://user:password@host/database for several instances on one database.
     /// Default: a SQLite file in --data-dir.
     #[arg(long, env = "MCP_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// Database connections this process keeps: SQLite's readers (its one writer comes on
+    /// top), or PostgreSQL's pool (plus one connection that listens for other instances).
+    #[arg(long, env = "MCP_DATABASE_CONNECTIONS", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,8 @@ pub struct Database {
     file: Option<PathBuf>,
     /// Which flag chose it, to say so in errors.
     chosen_by: &'static str,
+    /// `--database-connections`.
+    connections: u32,
 }
 
 impl Database {
@@ -26,6 +28,7 @@ impl Database {
                 file: sqlite_file(url),
                 url: url.clone(),
                 chosen_by: "--database-url (MCP_DATABASE_URL)",
+                connections: args.database_connections,
             },
             None => {
                 let file = args.data_dir.join("mcp-multiplayer.db");
@@ -33,6 +36,7 @@ impl Database {
                     url: format!("sqlite://{}", file.display()),
                     file: Some(file),
                     chosen_by: "--data-dir (MCP_DATA_DIR, default ./data)",
+                    connections: args.database_connections,
                 }
             }
         }
@@ -85,8 +89,12 @@ impl Database {
         )
     }
 
-    pub async fn open(&self, settings: store::StoreSettings) -> anyhow::Result<store::Store> {
+    pub async fn open(&self) -> anyhow::Result<store::Store> {
         self.create_folder()?;
+        let settings = store::StoreSettings {
+            connections: self.connections,
+            ..store::StoreSettings::default()
+        };
         let store = store::Store::open(&self.url, settings)
             .await
             .with_context(|| format!("could not open the database {}", self.describe()))?;

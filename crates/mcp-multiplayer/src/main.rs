@@ -112,10 +112,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
-    let store = settings
-        .database
-        .open(store::StoreSettings::default())
-        .await?;
+    let store = settings.database.open().await?;
     let listeners = listen_all(&settings.listen)?;
     let local = listeners[0].local_addr()?;
     let public_url = settings.public_url.clone().unwrap_or_else(|| {

@@ -285,6 +285,38 @@ impl Collector for ServiceGauges {
             "bot_jobs_waiting",
             "Bot events queued for a worker",
             count(activity.workers.waiting),
+        )?;
+        let database = service.database_stats();
+        gauge(
+            &mut encoder,
+            "db_connections",
+            "Open database connections (SQLite: the read pool and the writer)",
+            i64::from(database.connections),
+        )?;
+        gauge(
+            &mut encoder,
+            "db_connections_idle",
+            "Open database connections not in use",
+            i64::from(database.idle_connections),
+        )?;
+        counter(
+            &mut encoder,
+            "db_notices",
+            "PostgreSQL: notices of commits received (this instance's and other instances')",
+            database.notices,
+        )?;
+        let delay = ConstCounter::new(database.notice_delay.as_secs_f64());
+        delay.encode(encoder.encode_descriptor(
+            "db_notice_delay_seconds",
+            "PostgreSQL: the sum of the delays from a commit to the arrival of its notice here; divided by db_notices_total, the mean notification lag",
+            None,
+            delay.metric_type(),
+        )?)?;
+        counter(
+            &mut encoder,
+            "db_notice_reconnections",
+            "PostgreSQL: times the connection receiving notices was lost and made again (every waiting sync then reads again)",
+            database.notice_reconnections,
         )
     }
 }

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bots::{BotSeed, BotSource, Event, EventContext, Job, Limits, Reaction};
 use domain::bot_output::{BotOutputLedger, BotOutputLimits, CapHit, Output};
@@ -19,7 +20,7 @@ use domain::{Body, BotCard, BotFailure, Channel, ChannelId, DomainError, Roster,
 use rand::RngCore;
 use serde_json::{Value, json};
 use store::Audience;
-use store::bots::{BotRecord, BotWrite};
+use store::bots::{BotRecord, BotWrite, lease};
 use workers::{Account, Pool, PoolError};
 
 use crate::caller::{Access, Caller};
@@ -28,6 +29,11 @@ use crate::service::Service;
 
 /// Consecutive failed events after which a bot is disabled.
 pub const MAX_BOT_FAILURES: u32 = 3;
+/// How long an instance's lease on a channel's bot events lasts without renewal: how long
+/// the events of a channel wait when the instance running them dies. Renewed before each
+/// event, so it must exceed the longest event (a CPU budget of seconds, plus the wait for a
+/// worker).
+pub const BOT_LEASE_TERM: Duration = Duration::from_secs(15);
 /// Largest `bot_params`, in bytes of JSON.
 pub const MAX_BOT_PARAMS_BYTES: usize = 16 * 1024;
 
@@ -515,10 +521,23 @@ impl Service {
         Ok(behind.len())
     }
 
+    /// On a database shared with other instances, looks for channels whose bots are behind
+    /// every third of a lease term: work an instance left when it died resumes here once its
+    /// lease has run out.
+    pub(crate) fn spawn_bot_sweeper(&self) {
+        let never = std::sync::Arc::new(tokio::sync::Notify::new());
+        self.spawn_rounds(never, |service| async move {
+            if let Err(error) = service.resume_bots().await {
+                tracing::warn!(%error, "could not look for bot events left behind; trying again");
+            }
+            BOT_LEASE_TERM / 3
+        });
+    }
+
     async fn run_bots(self, id: ChannelId) {
         let mut roster = None;
         loop {
-            if let Err(error) = self.drain_bots(&id, &mut roster).await {
+            if let Err(error) = self.drain_bots_under_lease(&id, &mut roster).await {
                 tracing::warn!(channel = %id, %error, "bot events stopped; they resume with the next message");
             }
             let mut busy = self.inner.bots.busy();
@@ -530,6 +549,52 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// [`Service::drain_bots`], while this instance holds the channel's lease: on a database
+    /// that several instances share, one of them at a time runs a channel's bot events.
+    ///
+    /// An instance refused the lease leaves the work to the holder, which, after giving the
+    /// lease back, looks once more for events: a message committed while it held the lease
+    /// was committed before the refusal, so before that look, and is never stranded.
+    async fn drain_bots_under_lease(
+        &self,
+        id: &ChannelId,
+        roster: &mut Option<RosterAt>,
+    ) -> Result<(), ServiceError> {
+        let store = &self.inner.store;
+        if !store.is_shared() {
+            return self.drain_bots(id, roster).await;
+        }
+        let lease = lease::bot_events(id);
+        let holder = self.inner.instance.as_str();
+        loop {
+            if !store.take_lease(&lease, holder, BOT_LEASE_TERM).await? {
+                tracing::debug!(channel = %id, "another instance runs this channel's bots");
+                return Ok(());
+            }
+            // Another instance may have run events since this one last did.
+            *roster = None;
+            let drained = self.drain_bots(id, roster).await;
+            store.release_lease(&lease, holder).await?;
+            drained?;
+            if !self.bots_are_behind(id).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether an enabled bot of the open channel has events left.
+    async fn bots_are_behind(&self, id: &ChannelId) -> Result<bool, ServiceError> {
+        let channel = self.inner.store.load_channel(id).await?;
+        Ok(!channel.closed
+            && self
+                .inner
+                .store
+                .bots_of(id)
+                .await?
+                .iter()
+                .any(|bot| !bot.disabled && !bot.ended && bot.processed_seq < channel.last_seq))
     }
 
     /// Gives every enabled bot of the channel its pending events, one at a time, in order.
@@ -558,9 +623,26 @@ impl Service {
                 return Ok(());
             }
             for bot in pending {
+                self.renew_bot_lease(id).await?;
                 self.next_bot_event(&channel, bot, roster).await?;
             }
         }
+    }
+
+    /// Renews this instance's lease on the channel's bot events before the next one, or stops
+    /// if it was lost (the instance stalled past the lease's term and another took over).
+    async fn renew_bot_lease(&self, id: &ChannelId) -> Result<(), ServiceError> {
+        let store = &self.inner.store;
+        if store.is_shared()
+            && !store
+                .take_lease(&lease::bot_events(id), &self.inner.instance, BOT_LEASE_TERM)
+                .await?
+        {
+            return Err(ServiceError::internal(
+                "this instance lost the lease on the channel's bots to another",
+            ));
+        }
+        Ok(())
     }
 
     /// Handles the bot's next event, or skips the messages that are no event for it.

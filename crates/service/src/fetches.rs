@@ -22,7 +22,7 @@ use std::time::Duration;
 use bots::FetchRequest;
 use domain::attestation::{Attestation, FetchFailure, FetchFailureCode};
 use domain::{ChannelId, PrincipalId, Seq, Timestamp};
-use store::bots::{BotWrite, FetchWrite, PendingFetch};
+use store::bots::{BotWrite, FetchWrite, PendingFetch, lease};
 use tokio::sync::Notify;
 use transcript::signing::AttestationStatement;
 
@@ -31,6 +31,10 @@ use crate::error::ServiceError;
 
 /// Pending fetches read per round.
 const FETCH_BATCH: usize = 64;
+/// How long an instance's lease on one fetch lasts: longer than the witness's timeout, so
+/// that a slow fetch is not made twice; how long a fetch waits when the instance making it
+/// dies.
+const FETCH_LEASE_TERM: Duration = Duration::from_secs(60);
 
 /// The longest the fetcher waits without looking, so that a request written by another path
 /// (or before a restart) is noticed within this.
@@ -202,7 +206,7 @@ impl Service {
             let service = self.clone();
             tokio::spawn(async move {
                 let done = key(&fetch);
-                if let Err(error) = service.answer_fetch(fetch).await {
+                if let Err(error) = service.answer_fetch_under_lease(fetch).await {
                     tracing::warn!(%error, "a bot fetch could not be answered; trying again");
                 }
                 service
@@ -216,6 +220,19 @@ impl Service {
             });
         }
         Ok(())
+    }
+
+    /// [`Service::answer_fetch`], unless another instance sharing the database is making
+    /// the same fetch: the one that holds its lease makes it, so a URL is fetched once.
+    async fn answer_fetch_under_lease(&self, fetch: PendingFetch) -> Result<(), ServiceError> {
+        let store = &self.inner.store;
+        let (lease, holder) = (lease::fetch(&fetch), self.inner.instance.as_str());
+        if !store.take_lease(&lease, holder, FETCH_LEASE_TERM).await? {
+            return Ok(());
+        }
+        let answered = self.answer_fetch(fetch).await;
+        store.release_lease(&lease, holder).await?;
+        answered
     }
 
     /// Makes one fetch (unless a cap refuses it), signs the record and stores it with the

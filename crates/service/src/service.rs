@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     pub(crate) timers: crate::timers::TimerClock,
     /// What the task that makes bots' fetches shares.
     pub(crate) fetcher: crate::fetches::Fetcher,
+    /// This instance's name among those sharing the database: the holder of its leases.
+    pub(crate) instance: String,
 }
 
 /// What to create: `create_channel`'s arguments.
@@ -252,6 +254,13 @@ pub(crate) fn parse_slot(raw: Option<&str>) -> Result<Option<SlotLabel>, DomainE
     raw.map(SlotLabel::parse).transpose()
 }
 
+/// A name for this instance that no other instance sharing the database has: the process id,
+/// for people reading the `leases` table, and random bytes, for uniqueness across machines.
+fn instance_name() -> String {
+    use rand::RngCore;
+    format!("{}-{:016x}", std::process::id(), rand::rng().next_u64())
+}
+
 /// Why an instance should not be sent requests now. Its name is all a probe sees: the
 /// database's own error goes to the log, not to an unauthenticated endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,11 +305,15 @@ impl Service {
                 bots,
                 timers: crate::timers::TimerClock::default(),
                 fetcher: crate::fetches::Fetcher::default(),
+                instance: instance_name(),
             }),
         };
         service.spawn_housekeeping();
         service.spawn_timer_clock();
         service.spawn_fetcher();
+        if service.inner.store.is_shared() {
+            service.spawn_bot_sweeper();
+        }
         service
     }
 
@@ -392,6 +405,11 @@ impl Service {
     /// The bot events this process ran and its worker pool, for `/metrics`.
     pub fn bot_activity(&self) -> crate::BotActivity {
         self.inner.bots.activity()
+    }
+
+    /// The database's connections and notices, for `/metrics`.
+    pub fn database_stats(&self) -> store::BackendStats {
+        self.inner.store.stats()
     }
 
     /// Whether this instance should be sent requests: not shutting down, and its database

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{ChannelId, Principal, PrincipalId, Timestamp};
-use store::{Store, StoreSettings};
+use store::testing::TestDatabase;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::{AdminRequest, ServiceSettings};
@@ -45,25 +45,22 @@ pub(crate) async fn workers() -> workers::Pool {
     .expect("bot workers start")
 }
 
-/// A service over a fresh SQLite file (kept as long as the directory), with `settings` but no
-/// rate limit, and a small worker pool.
-pub(crate) async fn service_with(settings: ServiceSettings) -> (Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let service = service_in(dir.path(), settings, Arc::new(FixedClock)).await;
-    (service, dir)
+/// A service over a fresh database (SQLite, or PostgreSQL when the suite runs there: see
+/// [`TestDatabase::for_suite`]), with `settings` but no rate limit, and a small worker pool.
+pub(crate) async fn service_with(settings: ServiceSettings) -> (Service, TestDatabase) {
+    let database = TestDatabase::for_suite().await;
+    let service = service_in(&database, settings, Arc::new(FixedClock)).await;
+    (service, database)
 }
 
-/// A service over the SQLite file in `dir` (made if missing), reading time from `clock`, with
-/// `settings` but no rate limit. A second one over the same directory is a restart.
+/// A service over `database`, reading time from `clock`, with `settings` but no rate limit. A
+/// second one over the same database is a restart.
 pub(crate) async fn service_in(
-    dir: &std::path::Path,
+    database: &TestDatabase,
     settings: ServiceSettings,
     clock: Arc<dyn Clock>,
 ) -> Service {
-    let url = format!("sqlite://{}", dir.join("service.db").display());
-    let store = Store::open(&url, StoreSettings::default())
-        .await
-        .expect("store");
+    let store = database.open().await;
     let settings = ServiceSettings {
         rate_limit_per_second: 0,
         ..settings

@@ -168,4 +168,39 @@ pub trait BotBackend: Send + Sync {
     /// Channels with an enabled bot that has not been given every message yet: work left over
     /// from before a restart.
     async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError>;
+
+    /// Takes (or renews) the lease `name` for `holder`, for `term` by the database's clock,
+    /// unless another holder's lease on it is still live. Answers whether `holder` holds it
+    /// now. Instances sharing a database take turns at a piece of work this way (see
+    /// [`lease`] for the names), and the work of one that died resumes elsewhere once its
+    /// lease runs out. A backend that only one process can serve grants every lease.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        term: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease `name` back, if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// The names of leases ([`BotBackend::take_lease`]).
+pub mod lease {
+    use domain::ChannelId;
+
+    use super::PendingFetch;
+
+    /// Running the bot events of `channel`.
+    pub fn bot_events(channel: &ChannelId) -> String {
+        format!("bots:{channel}")
+    }
+
+    /// Making one pending fetch.
+    pub fn fetch(fetch: &PendingFetch) -> String {
+        format!(
+            "fetch:{}/{}/{}/{}",
+            fetch.channel_id, fetch.slot, fetch.requested_by.0, fetch.position
+        )
+    }
 }

@@ -5,6 +5,7 @@
 use domain::Timestamp;
 
 use crate::StoreError;
+use crate::rows::Columns;
 
 /// One signing key as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,4 +53,18 @@ pub trait KeyBackend: Send + Sync {
         next: ServerKeyRecord,
         now: Timestamp,
     ) -> Result<Option<String>, StoreError>;
+}
+
+/// The columns [`key_from_row`] reads from `server_keys`, in either dialect.
+pub(crate) const KEY_COLUMNS: &str = "id, secret_key, public_key, created_at, retired_at";
+
+/// A row of [`KEY_COLUMNS`].
+pub(crate) fn key_from_row(row: &impl Columns) -> Result<ServerKeyRecord, StoreError> {
+    Ok(ServerKeyRecord {
+        id: row.text("id")?,
+        secret_hex: row.maybe_text("secret_key")?,
+        public_hex: row.text("public_key")?,
+        created_at: Timestamp(row.int("created_at")?),
+        retired_at: row.maybe_int("retired_at")?.map(Timestamp),
+    })
 }

@@ -1,7 +1,11 @@
 //! Durable storage for channels and their messages, behind one [`Store`] type.
 //!
 //! - [`sqlite`]: the embedded backend: one writer task that commits in groups, and a pool of
-//!   readers.
+//!   readers. One process per database.
+//! - [`postgres`]: the shared backend: row locks per channel, `NOTIFY` to wake the syncs of
+//!   every instance, leases so that instances take turns at bot work.
+//! - [`rows`]: reading rows back into domain types, once for both backends.
+//! - [`testing`]: a test database on either backend, for the workspace's suites.
 //! - [`bots`]: what is stored of attached bots beside their public card.
 //! - [`oauth`]: people, OAuth clients, codes and tokens for the authorization server.
 //! - [`keys`]: the server's signing keys, as bytes: the active one, the retired ones, rotation.
@@ -15,8 +19,11 @@
 pub mod bots;
 pub mod keys;
 pub mod oauth;
+pub mod postgres;
+mod rows;
 pub mod signals;
 pub mod sqlite;
+pub mod testing;
 
 use domain::{
     Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, SlotLabel,
@@ -88,6 +95,20 @@ pub struct Durability {
     pub synchronous: String,
 }
 
+/// A backend's connections and notices, as `/metrics` shows them.
+#[derive(Debug, Clone, Default)]
+pub struct BackendStats {
+    /// Open connections, and how many of them are idle.
+    pub connections: u32,
+    pub idle_connections: u32,
+    /// Notices of commits by other instances received (PostgreSQL), and the sum of their delays
+    /// from the commit to their arrival here.
+    pub notices: u64,
+    pub notice_delay: std::time::Duration,
+    /// Times the connection that receives notices was lost and made again.
+    pub notice_reconnections: u64,
+}
+
 /// One page of a channel's messages.
 #[derive(Debug, Default)]
 pub struct MessagePage {
@@ -112,16 +133,17 @@ pub enum Access {
 /// Tuning that the binary sets from its configuration.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// Connections in the read pool.
-    pub readers: u32,
-    /// Most changes committed together in one transaction.
+    /// Connections to the database: SQLite's read pool (its one writer comes on top), or
+    /// PostgreSQL's pool for reads and writes.
+    pub connections: u32,
+    /// Most changes SQLite commits together in one transaction.
     pub max_group_commit: usize,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            readers: 4,
+            connections: 8,
             max_group_commit: 256,
         }
     }
@@ -146,6 +168,13 @@ pub trait ChannelBackend: Send + Sync {
     /// The wake-up signals fed by commits: this instance's, and (on a shared database) every
     /// other instance's.
     fn signals(&self) -> &Signals;
+
+    /// Whether other instances may be serving the same database, so that work must be shared
+    /// through leases ([`bots::BotBackend::take_lease`]) rather than in memory.
+    fn is_shared(&self) -> bool;
+
+    /// How the connections and the wake-ups from other instances are doing, for `/metrics`.
+    fn stats(&self) -> BackendStats;
 
     /// Stores a new channel and the messages its creation produced, unless `owner` already has
     /// `max_open_owned` open channels.
@@ -264,15 +293,22 @@ impl Store {
         settings: StoreSettings,
         access: Access,
     ) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite:") {
-            let store = sqlite::SqliteStore::open(url, settings, access).await?;
-            Ok(Store(std::sync::Arc::new(store)))
-        } else {
-            Err(StoreError::Backend(format!(
-                "unsupported database URL scheme in {:?}; use sqlite://path/to/file.db",
-                url.split(':').next().unwrap_or_default()
-            )))
-        }
+        let backend: std::sync::Arc<dyn Backend> = match url.split(':').next() {
+            Some("sqlite") => {
+                std::sync::Arc::new(sqlite::SqliteStore::open(url, settings, access).await?)
+            }
+            Some("postgres" | "postgresql") => {
+                std::sync::Arc::new(postgres::PgStore::open(url, settings, access).await?)
+            }
+            scheme => {
+                return Err(StoreError::Backend(format!(
+                    "unsupported database URL scheme {:?}; use sqlite://path/to/file.db or \
+                     postgres://user@host/database",
+                    scheme.unwrap_or_default()
+                )));
+            }
+        };
+        Ok(Store(backend))
     }
 
     /// Loads a channel, lets `change` decide, and stores the result atomically. Readers are

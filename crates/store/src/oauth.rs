@@ -6,6 +6,7 @@
 use domain::{PrincipalId, SecretHash, Timestamp};
 
 use crate::StoreError;
+use crate::rows::Columns;
 
 /// A principal created by the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +207,74 @@ pub struct Swept {
     pub forms: u64,
 }
 
-pub(crate) fn token_kind(raw: &str) -> Result<TokenKind, StoreError> {
-    TokenKind::from_stored(raw)
+/// The columns [`stored_token_from_row`] reads, from `tokens t JOIN people p`, in either dialect.
+pub(crate) const TOKEN_COLUMNS: &str = "t.token_hash, t.kind, t.family, t.person_id, t.client_id, \
+    t.resource, t.scope, t.name, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, \
+    p.display_name";
+
+/// A `people` row: `id, display_name, created_at`.
+pub(crate) fn person_from_row(row: &impl Columns) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: PrincipalId::new(row.text("id")?),
+        display_name: row.text("display_name")?,
+        created_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// The JSON text a client's redirect URIs are stored as.
+pub(crate) fn stored_redirect_uris(client: &RegisteredClient) -> Result<String, StoreError> {
+    serde_json::to_string(&client.redirect_uris)
+        .map_err(|error| StoreError::Backend(format!("redirect_uris: {error}")))
+}
+
+/// An `oauth_clients` row: `client_id, secret_hash, name, redirect_uris, auth_method,
+/// created_at`.
+pub(crate) fn client_from_row(row: &impl Columns) -> Result<RegisteredClient, StoreError> {
+    let uris = row.text("redirect_uris")?;
+    Ok(RegisteredClient {
+        client_id: row.text("client_id")?,
+        secret_hash: row.maybe_text("secret_hash")?.map(SecretHash::from_trusted),
+        name: row.text("name")?,
+        redirect_uris: serde_json::from_str(&uris)
+            .map_err(|error| StoreError::Corrupt(format!("redirect_uris: {error}")))?,
+        auth_method: row.text("auth_method")?,
+        created_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// An `oauth_codes` row (`code_hash, client_id, person_id, redirect_uri, code_challenge,
+/// resource, scope, expires_at, used_at`) and whether the code is spent.
+pub(crate) fn code_from_row(row: &impl Columns) -> Result<(AuthorizationCode, bool), StoreError> {
+    let code = AuthorizationCode {
+        code_hash: SecretHash::from_trusted(row.text("code_hash")?),
+        client_id: row.text("client_id")?,
+        person: PrincipalId::new(row.text("person_id")?),
+        redirect_uri: row.text("redirect_uri")?,
+        code_challenge: row.text("code_challenge")?,
+        resource: row.text("resource")?,
+        scope: row.text("scope")?,
+        expires_at: Timestamp(row.int("expires_at")?),
+    };
+    Ok((code, row.maybe_int("used_at")?.is_some()))
+}
+
+/// A row of [`TOKEN_COLUMNS`].
+pub(crate) fn stored_token_from_row(row: &impl Columns) -> Result<StoredToken, StoreError> {
+    Ok(StoredToken {
+        record: TokenRecord {
+            token_hash: SecretHash::from_trusted(row.text("token_hash")?),
+            kind: TokenKind::from_stored(&row.text("kind")?)?,
+            family: row.text("family")?,
+            person: PrincipalId::new(row.text("person_id")?),
+            client_id: row.maybe_text("client_id")?,
+            resource: row.text("resource")?,
+            scope: row.text("scope")?,
+            name: row.maybe_text("name")?,
+            created_at: Timestamp(row.int("created_at")?),
+            expires_at: row.maybe_int("expires_at")?.map(Timestamp),
+        },
+        display_name: row.text("display_name")?,
+        rotated: row.maybe_int("rotated_at")?.is_some(),
+        revoked: row.maybe_int("revoked_at")?.is_some(),
+    })
 }

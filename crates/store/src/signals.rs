@@ -82,7 +82,27 @@ impl Signals {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if let Some(sender) = channels.get(channel) {
-            sender.send_replace(advance);
+            // Advances may arrive twice and out of order (this instance's own commit, then the
+            // database's notice of it): a waiter is woken by news only.
+            sender.send_if_modified(|newest| {
+                let news = advance.seq > newest.seq;
+                if news {
+                    *newest = advance;
+                }
+                news
+            });
+        }
+    }
+
+    /// Wakes every waiter without news, so that each reads the database for itself: for when
+    /// advances may have been missed.
+    pub fn wake_all(&self) {
+        let channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for sender in channels.values() {
+            sender.send_modify(|newest| newest.snapshot = None);
         }
     }
 

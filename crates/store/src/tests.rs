@@ -1,4 +1,5 @@
-//! The storage contract, checked against a real SQLite file.
+//! The storage contract, checked against a real SQLite file and, where one is configured
+//! (see [`crate::testing`]), a real PostgreSQL database.
 
 use domain::{
     Body, Channel, ChannelId, ChannelSpec, Draft, PageBudget, Principal, PrincipalId, SecretSource,
@@ -6,6 +7,7 @@ use domain::{
 };
 
 use super::*;
+use crate::testing::TestDatabase;
 
 /// Deterministic, never-repeating bytes: a counter run through a multiplicative hash, seeded
 /// per channel so that different channels get different secrets.
@@ -68,10 +70,8 @@ async fn new_channel(store: &Store, seed: u8) -> (ChannelId, Vec<(SlotLabel, Str
     (id, created.invites)
 }
 
-#[tokio::test]
-async fn changes_survive_reopening() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn changes_survive_reopening(db: TestDatabase) {
+    let store = db.open().await;
     let (id, invites) = new_channel(&store, 1).await;
     let code = invites[0].1.clone();
     let (joined, _) = store
@@ -95,7 +95,7 @@ async fn changes_survive_reopening() {
     assert_eq!(stored, vec![message.clone()]);
     drop(store);
 
-    let store = open(&dir).await;
+    let store = db.open().await;
     let channel = store.load_channel(&id).await.expect("load");
     assert_eq!(channel.last_seq, message.seq);
     assert!(
@@ -186,10 +186,8 @@ async fn a_database_failure_rolls_back_its_group_and_the_writer_carries_on() {
         .expect("the writer carries on");
 }
 
-#[tokio::test]
-async fn refused_changes_write_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn refused_changes_write_nothing(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 2).await;
     let before = store.load_channel(&id).await.expect("load");
     let refused = store
@@ -213,10 +211,8 @@ async fn refused_changes_write_nothing() {
 
 /// The backstop where the write happens: whatever a rule does in memory, a channel that was
 /// closed before the change takes no new message.
-#[tokio::test]
-async fn a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 3).await;
     store
         .update_channel(&id, |channel| {
@@ -238,10 +234,8 @@ async fn a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it(
     assert_eq!(store.load_channel(&id).await.expect("load"), closed);
 }
 
-#[tokio::test]
-async fn a_panicking_rule_does_not_stop_the_writer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn a_panicking_rule_does_not_stop_the_writer(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 3).await;
     let panicked = store
         .update_channel(&id, |_| -> Result<(), _> { panic!("rule bug") })
@@ -260,10 +254,8 @@ async fn a_panicking_rule_does_not_stop_the_writer() {
         .expect("the writer carries on");
 }
 
-#[tokio::test]
-async fn concurrent_posts_get_consecutive_seqs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn concurrent_posts_get_consecutive_seqs(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 4).await;
     let start = store.load_channel(&id).await.expect("load").last_seq;
     let posts = (0..200).map(|i| {
@@ -293,10 +285,8 @@ async fn concurrent_posts_get_consecutive_seqs() {
     assert_eq!(seqs, ((start.0 + 1)..=(start.0 + 200)).collect::<Vec<_>>());
 }
 
-#[tokio::test]
-async fn private_messages_reach_sender_and_recipient_only() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn private_messages_reach_sender_and_recipient_only(db: TestDatabase) {
+    let store = db.open().await;
     let spec = ChannelSpec::new(
         "Three",
         &["invite:a".into(), "invite:b".into(), "invite:c".into()],
@@ -363,10 +353,8 @@ async fn private_messages_reach_sender_and_recipient_only() {
     assert!(!seen_by("c").await);
 }
 
-#[tokio::test]
-async fn open_channels_per_owner_are_capped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn open_channels_per_owner_are_capped(db: TestDatabase) {
+    let store = db.open().await;
     for seed in 0..2u8 {
         let spec = ChannelSpec::new("c", &["invite:a".into()]).expect("spec");
         let created = Channel::create(
@@ -400,10 +388,8 @@ async fn open_channels_per_owner_are_capped() {
     ));
 }
 
-#[tokio::test]
-async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn commits_wake_subscribers_and_unread_counts_follow_reads(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 6).await;
     let mut subscription = store.signals().subscribe(&id);
     let (message, _) = store
@@ -465,9 +451,9 @@ async fn commits_wake_subscribers_and_unread_counts_follow_reads() {
 }
 
 mod oauth {
-    use super::open;
     use crate::Store;
     use crate::oauth::*;
+    use crate::testing::TestDatabase;
     use domain::{PrincipalId, SecretHash, Timestamp};
 
     async fn with_person(store: &Store) -> PrincipalId {
@@ -511,10 +497,8 @@ mod oauth {
         }
     }
 
-    #[tokio::test]
-    async fn a_code_is_exchanged_once_and_a_replay_revokes_what_it_gave() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn a_code_is_exchanged_once_and_a_replay_revokes_what_it_gave(db: TestDatabase) {
+        let store = db.open().await;
         let person = with_person(&store).await;
         store
             .insert_code(code("c1", &person))
@@ -571,10 +555,8 @@ mod oauth {
         assert_eq!(unknown, CodeExchange::Unknown);
     }
 
-    #[tokio::test]
-    async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn a_refresh_token_rotates_once_and_reuse_revokes_the_family(db: TestDatabase) {
+        let store = db.open().await;
         let person = with_person(&store).await;
         for secret in ["a1", "r1"] {
             let kind = if secret == "a1" {
@@ -659,10 +641,8 @@ mod oauth {
             .expect("client stored");
     }
 
-    #[tokio::test]
-    async fn the_sweep_forgets_unused_clients_and_people_who_hold_nothing() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn the_sweep_forgets_unused_clients_and_people_who_hold_nothing(db: TestDatabase) {
+        let store = db.open().await;
         // People named like `super::person` so that channels and seats refer to them.
         let owner = person_named(&store, "id-alice", 1).await;
         let seated = person_named(&store, "id-bob", 1).await;
@@ -736,10 +716,8 @@ mod oauth {
         }
     }
 
-    #[tokio::test]
-    async fn approvals_are_remembered_and_form_tokens_spend_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn approvals_are_remembered_and_form_tokens_spend_once(db: TestDatabase) {
+        let store = db.open().await;
         let person = with_person(&store).await;
         assert!(!store.client_approved("client").await.expect("read"));
         store
@@ -763,10 +741,8 @@ mod oauth {
         assert_eq!(swept.forms, 1);
     }
 
-    #[tokio::test]
-    async fn a_setting_is_generated_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn a_setting_is_generated_once(db: TestDatabase) {
+        let store = db.open().await;
         let first = store
             .setting_or_insert("cookie_key", "one".into())
             .await
@@ -778,12 +754,10 @@ mod oauth {
         assert_eq!((first.as_str(), second.as_str()), ("one", "one"));
     }
 
-    #[tokio::test]
-    async fn token_admin_opens_beside_a_running_server() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = open(&dir).await;
+    async fn token_admin_opens_beside_a_running_server(db: TestDatabase) {
+        let server = db.open().await;
         let person = with_person(&server).await;
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = db.url();
         let admin = Store::open_for_token_admin(&url)
             .await
             .expect("admin opens");
@@ -799,12 +773,22 @@ mod oauth {
         assert_eq!(seen.record.name.as_deref(), Some("ci"));
         assert_eq!(admin.personal_tokens().await.expect("listed").len(), 1);
     }
+
+    crate::on_both_backends!(
+        a_code_is_exchanged_once_and_a_replay_revokes_what_it_gave,
+        a_refresh_token_rotates_once_and_reuse_revokes_the_family,
+        the_sweep_forgets_unused_clients_and_people_who_hold_nothing,
+        approvals_are_remembered_and_form_tokens_spend_once,
+        a_setting_is_generated_once,
+        token_admin_opens_beside_a_running_server,
+    );
 }
 
 mod bots {
-    use super::{new_channel, open, person};
+    use super::{new_channel, person};
     use crate::StoreError;
     use crate::bots::{BotRecord, BotWrite, FetchWrite, TimerWrite};
+    use crate::testing::TestDatabase;
     use domain::{Seq, SlotLabel, Timestamp};
 
     /// Attaches a bot row to the channel's "bob" slot (standing in for a bot slot: the rows are
@@ -837,10 +821,8 @@ mod bots {
         slot
     }
 
-    #[tokio::test]
-    async fn timers_are_set_replaced_cancelled_fired_once_and_go_with_their_bot() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir).await;
+    async fn timers_are_set_replaced_cancelled_fired_once_and_go_with_their_bot(db: TestDatabase) {
+        let store = db.open().await;
         let (id, _) = new_channel(&store, 4).await;
         let slot = attach(&store, &id).await;
         let set = |tag: &str, due: i64, set_by: i64| TimerWrite::Set {
@@ -944,10 +926,10 @@ mod bots {
         );
     }
 
-    #[tokio::test]
-    async fn fetches_are_kept_with_their_reaction_answered_once_and_go_with_their_bot() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir).await;
+    async fn fetches_are_kept_with_their_reaction_answered_once_and_go_with_their_bot(
+        db: TestDatabase,
+    ) {
+        let store = db.open().await;
         let (id, _) = new_channel(&store, 4).await;
         let slot = attach(&store, &id).await;
         let fetch = |requested_by: i64, position: u32| FetchWrite {
@@ -1026,10 +1008,8 @@ mod bots {
         );
     }
 
-    #[tokio::test]
-    async fn bot_progress_moves_once_and_with_its_channel_change() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(&dir).await;
+    async fn bot_progress_moves_once_and_with_its_channel_change(db: TestDatabase) {
+        let store = db.open().await;
         // A channel whose "bob" slot stands in for a bot slot: the row is what matters here.
         let (id, _) = new_channel(&store, 3).await;
         let slot = attach(&store, &id).await;
@@ -1102,12 +1082,16 @@ mod bots {
             "the bot has not seen the last post yet"
         );
     }
+
+    crate::on_both_backends!(
+        timers_are_set_replaced_cancelled_fired_once_and_go_with_their_bot,
+        fetches_are_kept_with_their_reaction_answered_once_and_go_with_their_bot,
+        bot_progress_moves_once_and_with_its_channel_change,
+    );
 }
 
-#[tokio::test]
-async fn a_message_page_stops_at_its_byte_budget_and_says_more_follow() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+async fn a_message_page_stops_at_its_byte_budget_and_says_more_follow(db: TestDatabase) {
+    let store = db.open().await;
     let (id, _) = new_channel(&store, 21).await;
     let big = "x".repeat(10_000);
     for _ in 0..5 {
@@ -1152,8 +1136,8 @@ async fn a_message_page_stops_at_its_byte_budget_and_says_more_follow() {
 }
 
 mod keys {
-    use super::open;
     use crate::keys::ServerKeyRecord;
+    use crate::testing::TestDatabase;
     use crate::{Store, StoreError};
     use domain::Timestamp;
 
@@ -1168,10 +1152,8 @@ mod keys {
         }
     }
 
-    #[tokio::test]
-    async fn only_one_first_key_is_stored() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn only_one_first_key_is_stored(db: TestDatabase) {
+        let store = db.open().await;
         assert!(store.server_keys().await.expect("listed").is_empty());
         // Two starts racing: both try, one wins, both re-read the winner.
         let (first, second) = tokio::join!(
@@ -1185,10 +1167,10 @@ mod keys {
         assert_eq!(keys[0], if stored[0] { key(1, 10) } else { key(2, 10) });
     }
 
-    #[tokio::test]
-    async fn rotation_retires_the_active_key_erases_its_secret_and_keeps_its_public_half() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn rotation_retires_the_active_key_erases_its_secret_and_keeps_its_public_half(
+        db: TestDatabase,
+    ) {
+        let store = db.open().await;
         assert!(store.insert_server_key(key(1, 10)).await.expect("stored"));
         let retired = store
             .rotate_server_key(key(2, 20), Timestamp(20))
@@ -1217,10 +1199,8 @@ mod keys {
         assert!(!store.insert_server_key(key(4, 40)).await.expect("answered"));
     }
 
-    #[tokio::test]
-    async fn a_failed_rotation_retires_nothing() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(&dir).await;
+    async fn a_failed_rotation_retires_nothing(db: TestDatabase) {
+        let store = db.open().await;
         assert!(store.insert_server_key(key(1, 10)).await.expect("stored"));
         // The same public key again breaks the insert after the retirement ran: both undone.
         let clash = ServerKeyRecord {
@@ -1234,12 +1214,10 @@ mod keys {
         assert_eq!(store.server_keys().await.expect("listed"), vec![key(1, 10)]);
     }
 
-    #[tokio::test]
-    async fn key_admin_rotates_beside_a_running_server() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = open(&dir).await;
+    async fn key_admin_rotates_beside_a_running_server(db: TestDatabase) {
+        let server = db.open().await;
         assert!(server.insert_server_key(key(1, 10)).await.expect("stored"));
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = db.url();
         let admin = Store::open_for_key_admin(&url).await.expect("admin opens");
         admin
             .rotate_server_key(key(2, 20), Timestamp(20))
@@ -1249,6 +1227,13 @@ mod keys {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1], key(2, 20));
     }
+
+    crate::on_both_backends!(
+        only_one_first_key_is_stored,
+        rotation_retires_the_active_key_erases_its_secret_and_keeps_its_public_half,
+        a_failed_rotation_retires_nothing,
+        key_admin_rotates_beside_a_running_server,
+    );
 }
 
 /// A database written before the transcript existed: on open it is migrated, every message
@@ -1353,3 +1338,15 @@ async fn a_database_from_before_the_transcript_is_linked_on_open() {
     assert_eq!(again[..4], messages[..]);
     assert_eq!(again[4].hash, posted.0.hash);
 }
+
+crate::on_both_backends!(
+    changes_survive_reopening,
+    refused_changes_write_nothing,
+    a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it,
+    a_panicking_rule_does_not_stop_the_writer,
+    concurrent_posts_get_consecutive_seqs,
+    private_messages_reach_sender_and_recipient_only,
+    open_channels_per_owner_are_capped,
+    commits_wake_subscribers_and_unread_counts_follow_reads,
+    a_message_page_stops_at_its_byte_budget_and_says_more_follow,
+);

@@ -16,7 +16,7 @@ use crate::service::{CreateRequest, ServiceSettings};
 use crate::testing::{close, person, service_with, settled};
 use crate::{BotRequest, PostRequest};
 
-async fn service() -> (Service, tempfile::TempDir) {
+async fn service() -> (Service, store::testing::TestDatabase) {
     service_with(ServiceSettings::default()).await
 }
 

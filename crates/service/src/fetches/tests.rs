@@ -36,7 +36,7 @@ class Bot {
 async fn service_with(
     pki: &TestPki,
     change: impl FnOnce(&mut outbound::WitnessPolicy, &mut FetchSettings),
-) -> (Service, tempfile::TempDir) {
+) -> (Service, store::testing::TestDatabase) {
     let mut policy = outbound::WitnessPolicy {
         extra_roots: vec![pki.ca.clone()],
         allow_loopback: true,
@@ -47,13 +47,13 @@ async fn service_with(
     fetch.witness = Arc::new(
         outbound::Witness::new(policy, Arc::new(outbound::SystemResolver)).expect("witness"),
     );
-    let dir = tempfile::tempdir().expect("tempdir");
+    let database = store::testing::TestDatabase::for_suite().await;
     let settings = ServiceSettings {
         fetch,
         ..ServiceSettings::default()
     };
-    let service = service_in(dir.path(), settings, Arc::new(crate::service::SystemClock)).await;
-    (service, dir)
+    let service = service_in(&database, settings, Arc::new(crate::service::SystemClock)).await;
+    (service, database)
 }
 
 /// Waits until the bot's fetches are answered (or dropped) and the bot has read the answers.

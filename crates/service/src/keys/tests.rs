@@ -1,7 +1,7 @@
-//! Loading, making and rotating the signing keys over a real SQLite file.
+//! Loading, making and rotating the signing keys over a real database.
 
 use domain::{ChannelId, Seq};
-use store::StoreSettings;
+use store::testing::TestDatabase;
 use tokio_util::sync::CancellationToken;
 use transcript::HeadStatement;
 
@@ -9,11 +9,8 @@ use super::*;
 use crate::testing::FixedClock;
 use crate::{Clock, ServiceSettings};
 
-async fn open(dir: &tempfile::TempDir) -> Store {
-    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
-    Store::open(&url, StoreSettings::default())
-        .await
-        .expect("store")
+async fn open(database: &TestDatabase) -> Store {
+    database.open().await
 }
 
 fn statement() -> HeadStatement {
@@ -27,8 +24,8 @@ fn statement() -> HeadStatement {
 
 #[tokio::test]
 async fn the_first_key_is_made_once_and_read_back_after() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let first = load_keyring(&store, Timestamp(1)).await.expect("made");
     let again = load_keyring(&store, Timestamp(2)).await.expect("read");
     assert_eq!(first.active_id(), again.active_id());
@@ -40,8 +37,8 @@ async fn the_first_key_is_made_once_and_read_back_after() {
 
 #[tokio::test]
 async fn two_starts_at_once_sign_with_one_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let (one, two) = tokio::join!(
         load_keyring(&store, Timestamp(1)),
         load_keyring(&store, Timestamp(1))
@@ -53,8 +50,8 @@ async fn two_starts_at_once_sign_with_one_key() {
 
 #[tokio::test]
 async fn rotation_keeps_old_public_keys_and_old_heads_verify() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let before = load_keyring(&store, Timestamp(1)).await.expect("made");
     let signed = before.sign(statement());
     let rotated = rotate(&store, Timestamp(2)).await.expect("rotated");
@@ -71,8 +68,8 @@ async fn rotation_keeps_old_public_keys_and_old_heads_verify() {
 
 #[tokio::test]
 async fn a_running_service_notices_a_rotation_only_after_its_recheck() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let patient = ServerKeys::new(Duration::from_secs(3600));
     let eager = ServerKeys::new(Duration::ZERO);
     let loaded = patient.load(&store, Timestamp(1)).await.expect("made");
@@ -90,8 +87,8 @@ async fn a_running_service_notices_a_rotation_only_after_its_recheck() {
 
 #[tokio::test]
 async fn a_key_whose_parts_do_not_belong_together_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let key = ServerKey::from_secret([1; KEY_BYTES], Timestamp(1));
     let other = ServerKey::from_secret([2; KEY_BYTES], Timestamp(1));
     let mismatched = ServerKeyRecord {
@@ -108,8 +105,8 @@ async fn a_key_whose_parts_do_not_belong_together_is_refused() {
 
 #[tokio::test]
 async fn the_service_publishes_every_key_and_the_active_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir).await;
+    let database = TestDatabase::for_suite().await;
+    let store = open(&database).await;
     let service = Service::new(
         store.clone(),
         ServiceSettings {

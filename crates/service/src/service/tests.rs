@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use domain::ErrorCode;
-use store::StoreSettings;
+use store::testing::TestDatabase;
 
 use super::*;
 use crate::testing::{FixedClock, parked, person};
@@ -20,15 +20,12 @@ fn reader(name: &str) -> Caller {
 struct Fixture {
     service: Service,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _database: TestDatabase,
 }
 
 async fn fixture(settings: ServiceSettings) -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("service.db").display());
-    let store = Store::open(&url, StoreSettings::default())
-        .await
-        .expect("store");
+    let database = TestDatabase::for_suite().await;
+    let store = database.open().await;
     let shutdown = CancellationToken::new();
     Fixture {
         service: Service::new(
@@ -39,7 +36,7 @@ async fn fixture(settings: ServiceSettings) -> Fixture {
             crate::testing::workers().await,
         ),
         shutdown,
-        _dir: dir,
+        _database: database,
     }
 }
 
@@ -127,7 +124,9 @@ fn sync(channel_id: &str, cursor: i64, wait_ms: u64) -> SyncRequest {
 
 #[tokio::test]
 async fn a_waiting_sync_is_woken_by_a_post() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let first = service
         .sync_messages(&person("bob"), sync(&channel, 0, 0))
@@ -166,7 +165,9 @@ async fn a_waiting_sync_is_woken_by_a_post() {
 
 #[tokio::test]
 async fn an_idle_sync_times_out_with_an_empty_page() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     let page = service
@@ -183,7 +184,7 @@ async fn shutdown_releases_waiting_syncs() {
     let Fixture {
         service,
         shutdown,
-        _dir,
+        _database,
     } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
@@ -207,7 +208,9 @@ async fn shutdown_releases_waiting_syncs() {
 
 #[tokio::test]
 async fn pages_are_bounded_and_resume_from_the_cursor() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     for i in 0..7 {
         service
@@ -241,7 +244,9 @@ async fn pages_are_bounded_and_resume_from_the_cursor() {
 
 #[tokio::test]
 async fn a_page_holds_at_most_200_messages_and_a_wait_above_45_s_is_cut_down() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     for i in 0..domain::limits::MAX_SYNC_PAGE + 20 {
         service
@@ -286,7 +291,9 @@ async fn a_page_holds_at_most_200_messages_and_a_wait_above_45_s_is_cut_down() {
 
 #[tokio::test]
 async fn closed_channels_do_not_count_toward_the_open_channel_cap() {
-    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+    let Fixture {
+        service, _database, ..
+    } = fixture(ServiceSettings {
         max_open_channels: 2,
         ..unlimited()
     })
@@ -316,7 +323,9 @@ async fn closed_channels_do_not_count_toward_the_open_channel_cap() {
 
 #[tokio::test]
 async fn pages_are_bounded_by_bytes_and_skip_nothing() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     let big = "x".repeat(domain::limits::MAX_TEXT_BYTES);
@@ -373,7 +382,9 @@ fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> ErrorCode {
 
 #[tokio::test]
 async fn strangers_are_refused_everywhere() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let mallory = person("mallory");
     assert_eq!(
@@ -421,7 +432,9 @@ async fn strangers_are_refused_everywhere() {
 
 #[tokio::test]
 async fn arguments_are_validated_before_anything_is_written() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let alice = person("alice");
     let before = service
@@ -511,7 +524,9 @@ async fn arguments_are_validated_before_anything_is_written() {
 
 #[tokio::test]
 async fn a_read_only_caller_reads_but_never_writes() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let id = two_players(&service).await;
     let refused = |result: Result<_, ServiceError>| {
         matches!(result, Err(ServiceError::InsufficientScope)).then_some(())
@@ -577,7 +592,9 @@ async fn a_read_only_caller_reads_but_never_writes() {
 
 #[tokio::test]
 async fn rate_limits_apply_per_principal() {
-    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+    let Fixture {
+        service, _database, ..
+    } = fixture(ServiceSettings {
         rate_limit_per_second: 1,
         ..ServiceSettings::default()
     })
@@ -596,7 +613,9 @@ async fn rate_limits_apply_per_principal() {
 
 #[tokio::test]
 async fn waiting_syncs_per_principal_are_capped() {
-    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+    let Fixture {
+        service, _database, ..
+    } = fixture(ServiceSettings {
         max_waiting_syncs: 2,
         ..unlimited()
     })
@@ -629,7 +648,9 @@ async fn waiting_syncs_per_principal_are_capped() {
 
 #[tokio::test]
 async fn admin_operations_reissue_and_revoke_invites() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let alice = person("alice");
     let request = |op: &str, slot: Option<&str>| AdminRequest {
@@ -677,7 +698,9 @@ async fn admin_operations_reissue_and_revoke_invites() {
 
 #[tokio::test]
 async fn woken_waiters_never_see_private_messages_of_other_seats() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     // Parked for certain: the sync found nothing and holds its subscription.
@@ -782,7 +805,9 @@ async fn a_new_holder_of_a_slot_does_not_inherit_its_private_messages() {
         Vacate::KickThenReissue,
         Vacate::LeaveThenReissue,
     ] {
-        let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+        let Fixture {
+            service, _database, ..
+        } = fixture(unlimited()).await;
         let channel = two_players(&service).await;
         // Both sides of the seat's private history: received, and sent by its holder.
         service
@@ -897,7 +922,9 @@ async fn bob_waits(
 
 #[tokio::test]
 async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     let parked = bob_waits(&service, &channel, head, 30_000).await;
@@ -924,7 +951,9 @@ async fn a_sync_run_in_steps_parks_and_resumes_with_the_post() {
 
 #[tokio::test]
 async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = three_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     // The subscription is taken when the sync parks: a post before `wait()` still wakes it.
@@ -947,7 +976,9 @@ async fn a_resumed_sync_that_still_sees_nothing_stays_pending() {
 
 #[tokio::test]
 async fn a_resumed_sync_checks_the_seat_again() {
-    let Fixture { service, _dir, .. } = fixture(unlimited()).await;
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
     // The subscription is taken when the sync parks: a post before `wait()` still wakes it.
@@ -969,7 +1000,9 @@ async fn a_resumed_sync_checks_the_seat_again() {
 
 #[tokio::test]
 async fn a_pending_sync_holds_its_waiting_slot_until_dropped() {
-    let Fixture { service, _dir, .. } = fixture(ServiceSettings {
+    let Fixture {
+        service, _database, ..
+    } = fixture(ServiceSettings {
         max_waiting_syncs: 1,
         ..unlimited()
     })
@@ -997,7 +1030,7 @@ async fn a_pending_sync_answers_empty_at_its_deadline_or_at_shutdown() {
     let Fixture {
         service,
         shutdown,
-        _dir,
+        _database,
     } = fixture(unlimited()).await;
     let channel = two_players(&service).await;
     let head = head_of(&service, "bob", &channel).await;
@@ -1027,7 +1060,7 @@ async fn an_instance_is_ready_until_it_shuts_down() {
     let Fixture {
         service,
         shutdown,
-        _dir,
+        _database,
     } = fixture(unlimited()).await;
     assert_eq!(service.check_ready().await, Ok(()));
     shutdown.cancel();

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use domain::{ChannelId, MessageKind, Notice};
 
+use store::testing::TestDatabase;
+
 use crate::Service;
 use crate::service::ServiceSettings;
 use crate::testing::{
@@ -31,16 +33,16 @@ class Bot {
 }
 "#;
 
-async fn clocked() -> (Service, ManualClock, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn clocked() -> (Service, ManualClock, TestDatabase) {
+    let database = TestDatabase::for_suite().await;
     let clock = ManualClock::at(START);
     let service = service_in(
-        dir.path(),
+        &database,
         ServiceSettings::default(),
         Arc::new(clock.clone()),
     )
     .await;
-    (service, clock, dir)
+    (service, clock, database)
 }
 
 /// The channel's `timer_fired` notices as (tag, set_by, due, fired at).
@@ -128,7 +130,7 @@ async fn setting_a_tag_again_replaces_the_timer_and_a_cancel_removes_it() {
 
 #[tokio::test]
 async fn a_timer_due_while_the_server_was_down_fires_once_after_the_restart() {
-    let (service, clock, dir) = clocked().await;
+    let (service, clock, database) = clocked().await;
     let id = channel_with_bot(&service, &person("alice"), "clock", CLOCK_BOT).await;
     // Down: no clock round ran, and the service goes away without a shutdown.
     drop(service);
@@ -142,12 +144,11 @@ async fn a_timer_due_while_the_server_was_down_fires_once_after_the_restart() {
             std::time::Instant::now() < deadline,
             "the dropped service still holds its store"
         );
-        let store_url = format!("sqlite://{}", dir.path().join("service.db").display());
-        match store::Store::open(&store_url, store::StoreSettings::default()).await {
+        match store::Store::open(&database.url(), store::StoreSettings::default()).await {
             Ok(probe) => {
                 drop(probe);
                 break service_in(
-                    dir.path(),
+                    &database,
                     ServiceSettings::default(),
                     Arc::new(clock.clone()),
                 )

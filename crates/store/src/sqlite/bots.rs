@@ -1,12 +1,12 @@
 //! The `bots` table in SQLite.
 
-use domain::{ChannelId, Seq, SlotLabel, Timestamp};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use domain::{ChannelId, SlotLabel};
+use sqlx::sqlite::SqliteConnection;
 
 use super::SqliteStore;
 use crate::StoreError;
 use crate::bots::{BotRecord, BotWrite, FetchWrite, PendingFetch, Timer, TimerWrite};
+use crate::rows::{bot_from_row, fetch_from_row, timer_from_row};
 
 #[async_trait::async_trait]
 impl crate::bots::BotBackend for SqliteStore {
@@ -128,6 +128,21 @@ impl crate::bots::BotBackend for SqliteStore {
             .into_iter()
             .map(|(id,)| ChannelId::from_trusted(id))
             .collect())
+    }
+
+    // One process serves a SQLite file (the server locks it): there is nobody to share the
+    // work with.
+    async fn take_lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _term: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn release_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -353,18 +368,6 @@ async fn clear_fetches(
     Ok(())
 }
 
-fn fetch_from_row(row: &SqliteRow) -> Result<PendingFetch, StoreError> {
-    Ok(PendingFetch {
-        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
-        slot: SlotLabel::from_trusted(row.try_get("slot")?),
-        requested_by: Seq(row.try_get("requested_by")?),
-        position: u32::try_from(row.try_get::<i64, _>("position")?).unwrap_or(u32::MAX),
-        tag: row.try_get("tag")?,
-        url: row.try_get("url")?,
-        requested_at: Timestamp(row.try_get("requested_at")?),
-    })
-}
-
 async fn clear_timers(
     conn: &mut SqliteConnection,
     channel: &ChannelId,
@@ -376,41 +379,4 @@ async fn clear_timers(
         .execute(conn)
         .await?;
     Ok(())
-}
-
-fn timer_from_row(row: &SqliteRow) -> Result<Timer, StoreError> {
-    Ok(Timer {
-        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
-        slot: SlotLabel::from_trusted(row.try_get("slot")?),
-        tag: row.try_get("tag")?,
-        due: Timestamp(row.try_get("due_at")?),
-        set_by: Seq(row.try_get("set_by")?),
-    })
-}
-
-fn bot_from_row(row: &SqliteRow) -> Result<BotRecord, StoreError> {
-    let params: String = row.try_get("params")?;
-    let state: Option<String> = row.try_get("state")?;
-    let corrupt =
-        |what: &str, error: serde_json::Error| StoreError::Corrupt(format!("{what}: {error}"));
-    Ok(BotRecord {
-        channel_id: ChannelId::from_trusted(row.try_get("channel_id")?),
-        slot: SlotLabel::from_trusted(row.try_get("slot")?),
-        name: row.try_get("name")?,
-        source: row.try_get("source")?,
-        language: row.try_get("language")?,
-        code_hash: row.try_get("code_hash")?,
-        params: serde_json::from_str(&params).map_err(|error| corrupt("bot params", error))?,
-        params_hash: row.try_get("params_hash")?,
-        seed: row.try_get("seed")?,
-        seed_commitment: row.try_get("seed_commitment")?,
-        state: state
-            .map(|state| serde_json::from_str(&state))
-            .transpose()
-            .map_err(|error| corrupt("bot state", error))?,
-        processed_seq: Seq(row.try_get("processed_seq")?),
-        failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        ended: row.try_get::<i64, _>("ended")? != 0,
-    })
 }

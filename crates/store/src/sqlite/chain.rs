@@ -9,8 +9,8 @@ use domain::{ChainHash, ChannelId};
 use rand::RngCore;
 use sqlx::{Connection, SqliteConnection};
 
-use super::message_from_unhashed_row;
 use crate::StoreError;
+use crate::rows::message_from_unhashed_row;
 
 /// Gives every message without a hash its link. Returns how many it linked.
 pub(super) async fn link_unhashed(conn: &mut SqliteConnection) -> Result<u64, StoreError> {

@@ -2,34 +2,23 @@
 //! jobs, in the group commit like every other change; the list is read from the read pool.
 
 use domain::Timestamp;
-use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::keys::ServerKeyRecord;
+use crate::keys::{KEY_COLUMNS, ServerKeyRecord, key_from_row};
 
 #[async_trait::async_trait]
 impl crate::keys::KeyBackend for SqliteStore {
     async fn server_keys(&self) -> Result<Vec<ServerKeyRecord>, StoreError> {
         // In the order they were stored (rows are never deleted, so rowids only grow), not by
         // `created_at`: a key rotated in by `keys rotate` carries that process's clock.
-        let rows = sqlx::query(
-            "SELECT id, secret_key, public_key, created_at, retired_at FROM server_keys \
-             ORDER BY rowid",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM server_keys ORDER BY rowid"
+        ))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ServerKeyRecord {
-                id: row.get(0),
-                secret_hex: row.get(1),
-                public_hex: row.get(2),
-                created_at: Timestamp(row.get(3)),
-                retired_at: row.get::<Option<i64>, _>(4).map(Timestamp),
-            })
-            .collect())
+        rows.iter().map(key_from_row).collect()
     }
 
     async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError> {

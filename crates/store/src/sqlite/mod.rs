@@ -14,16 +14,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
-    Body, BotCard, ChainHash, Channel, ChannelId, DomainError, Message, MessageKind, PageBudget,
-    PrincipalId, Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
+    SlotLabel,
 };
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
+use sqlx::Connection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
-use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 mod bots;
@@ -31,6 +31,7 @@ mod chain;
 mod keys;
 mod oauth;
 
+use crate::rows::{ChangedRows, channel_from_rows, message_from_row, stored_data};
 use crate::signals::{Advance, Snapshot};
 use crate::{
     Access, Audience, ChannelListing, Durability, MessagePage, ReadMark, SeatSummary, Signals,
@@ -153,7 +154,7 @@ impl SqliteStore {
             chain::link_unhashed(&mut conn).await?;
         }
         let readers = SqlitePoolOptions::new()
-            .max_connections(settings.readers.max(1))
+            .max_connections(settings.connections.max(1))
             .min_connections(1)
             .connect_with(options)
             .await?;
@@ -260,6 +261,18 @@ impl SqliteStore {
 impl crate::ChannelBackend for SqliteStore {
     fn signals(&self) -> &Signals {
         &self.signals
+    }
+
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    fn stats(&self) -> crate::BackendStats {
+        crate::BackendStats {
+            connections: self.readers.size() + 1,
+            idle_connections: u32::try_from(self.readers.num_idle()).unwrap_or(u32::MAX),
+            ..crate::BackendStats::default()
+        }
     }
 
     /// How commits reach the disk, as the writer's own connection reports it.
@@ -804,117 +817,7 @@ async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Cha
     .bind(id.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    let slots = slot_rows
-        .iter()
-        .map(slot_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Channel::from_stored(
-        id.clone(),
-        header.try_get("name")?,
-        PrincipalId::new(header.try_get::<String, _>("owner")?),
-        Timestamp(header.try_get("created_at")?),
-        header.try_get::<i64, _>("closed")? != 0,
-        Seq(header.try_get("last_seq")?),
-        slots,
-    )
-    .with_transcript(
-        header
-            .try_get::<Option<String>, _>("head")?
-            .map_or_else(ChainHash::genesis, ChainHash::from_trusted),
-        Seq(header.try_get("faithful_from")?),
-        header.try_get::<i64, _>("reveal_private")? != 0,
-    ))
-}
-
-fn slot_from_row(row: &SqliteRow) -> Result<Slot, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let holder: Option<String> = row.try_get("holder")?;
-    let seat = match holder {
-        Some(holder) => Some(Seat {
-            holder: PrincipalId::new(holder),
-            holder_name: row
-                .try_get::<Option<String>, _>("holder_name")?
-                .unwrap_or_default(),
-            rejoin_hash: SecretHash::from_trusted(
-                row.try_get::<Option<String>, _>("rejoin_hash")?
-                    .ok_or_else(|| StoreError::Corrupt("held seat without rejoin hash".into()))?,
-            ),
-            joined_at: Timestamp(
-                row.try_get::<Option<i64>, _>("joined_at")?
-                    .unwrap_or_default(),
-            ),
-            since: Seq(row.try_get("since_seq")?),
-        }),
-        None => None,
-    };
-    Ok(Slot {
-        label: SlotLabel::from_trusted(row.try_get("label")?),
-        kind: SlotKind::from_stored(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown slot kind {kind:?}")))?,
-        admin: row.try_get::<i64, _>("admin")? != 0,
-        seat,
-        invite_hash: row
-            .try_get::<Option<String>, _>("invite_hash")?
-            .map(SecretHash::from_trusted),
-        bot: match row.try_get::<Option<String>, _>("bot_name")? {
-            Some(name) => Some(BotCard {
-                name,
-                language: row.try_get("language")?,
-                code_hash: row.try_get("code_hash")?,
-                params_hash: row.try_get("params_hash")?,
-                seed_commitment: row.try_get("seed_commitment")?,
-                disabled: row.try_get::<i64, _>("disabled")? != 0,
-                ended: row.try_get::<i64, _>("ended")? != 0,
-            }),
-            None => None,
-        },
-    })
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
-    let (mut message, hash) = message_from_unhashed_row(row)?;
-    message.hash =
-        hash.ok_or_else(|| StoreError::Corrupt("a message without its chain hash".into()))?;
-    Ok(message)
-}
-
-/// A message row and its stored hash, which only rows from before the chain lack.
-fn message_from_unhashed_row(row: &SqliteRow) -> Result<(Message, Option<ChainHash>), StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let data = match row.try_get::<Option<String>, _>("body_data")? {
-        Some(raw) => match serde_json::from_str(&raw) {
-            Ok(serde_json::Value::Object(map)) => Some(map),
-            _ => {
-                return Err(StoreError::Corrupt(
-                    "message data is not a JSON object".into(),
-                ));
-            }
-        },
-        None => None,
-    };
-    let message = Message {
-        seq: Seq(row.try_get("seq")?),
-        kind: MessageKind::from_stored(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown message kind {kind:?}")))?,
-        sender: row
-            .try_get::<Option<String>, _>("sender")?
-            .map(SlotLabel::from_trusted),
-        sender_name: row.try_get("sender_name")?,
-        body: Body {
-            text: row.try_get("body_text")?,
-            data,
-        },
-        to: row
-            .try_get::<Option<String>, _>("recipient")?
-            .map(SlotLabel::from_trusted),
-        nonce: row.try_get("nonce")?,
-        at: Timestamp(row.try_get("at")?),
-        hash: ChainHash::genesis(),
-    };
-    let hash = row
-        .try_get::<Option<String>, _>("hash")?
-        .map(ChainHash::from_trusted);
-    Ok((message, hash))
+    channel_from_rows(id, &header, &slot_rows)
 }
 
 async fn insert_channel_rows(
@@ -985,19 +888,10 @@ async fn persist_changes(
     after: &Channel,
     messages: &[Message],
 ) -> Result<(), StoreError> {
-    let header_changed = before.name != after.name || before.closed != after.closed;
-    let changed_slots: Vec<(usize, &Slot, bool)> = before
-        .slots
-        .iter()
-        .zip(&after.slots)
-        .enumerate()
-        .filter(|(_, (old, new))| old != new)
-        .map(|(position, (old, new))| {
-            let holder_changed =
-                old.seat.as_ref().map(|s| &s.holder) != new.seat.as_ref().map(|s| &s.holder);
-            (position, new, holder_changed)
-        })
-        .collect();
+    let ChangedRows {
+        header_changed,
+        slots: changed_slots,
+    } = ChangedRows::between(before, after);
     let statements = usize::from(header_changed) + changed_slots.len() + messages.len();
     if statements > 1 {
         savepoint(conn).await?;
@@ -1064,11 +958,7 @@ async fn insert_messages(
     messages: &[Message],
 ) -> Result<(), StoreError> {
     for message in messages {
-        let data = message
-            .body
-            .data
-            .as_ref()
-            .map(|map| serde_json::Value::Object(map.clone()).to_string());
+        let data = stored_data(message);
         sqlx::query(
             "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",

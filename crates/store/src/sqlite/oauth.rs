@@ -2,19 +2,15 @@
 //! group commit like every other change; reads use the read pool.
 
 use domain::{PrincipalId, SecretHash, Timestamp};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 
 use super::SqliteStore;
 use crate::StoreError;
 use crate::oauth::{
     AuthorizationCode, CodeExchange, Person, RegisteredClient, Rotation, StoredToken, Swept,
-    TokenRecord, token_kind,
+    TOKEN_COLUMNS, TokenRecord, client_from_row, code_from_row, person_from_row,
+    stored_redirect_uris, stored_token_from_row,
 };
-
-const TOKEN_COLUMNS: &str = "t.token_hash, t.kind, t.family, t.person_id, t.client_id, \
-    t.resource, t.scope, t.name, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, \
-    p.display_name";
 
 #[async_trait::async_trait]
 impl crate::oauth::AuthBackend for SqliteStore {
@@ -28,11 +24,7 @@ impl crate::oauth::AuthBackend for SqliteStore {
             .bind(id.as_str())
             .fetch_optional(&self.readers)
             .await?;
-        Ok(row.map(|row| Person {
-            id: PrincipalId::new(row.get::<String, _>(0)),
-            display_name: row.get(1),
-            created_at: Timestamp(row.get(2)),
-        }))
+        row.as_ref().map(person_from_row).transpose()
     }
 
     async fn register_client(&self, client: RegisteredClient) -> Result<(), StoreError> {
@@ -51,21 +43,7 @@ impl crate::oauth::AuthBackend for SqliteStore {
         .bind(client_id)
         .fetch_optional(&self.readers)
         .await?;
-        row.map(|row| {
-            let uris: String = row.get(3);
-            Ok(RegisteredClient {
-                client_id: row.get(0),
-                secret_hash: row
-                    .get::<Option<String>, _>(1)
-                    .map(SecretHash::from_trusted),
-                name: row.get(2),
-                redirect_uris: serde_json::from_str(&uris)
-                    .map_err(|error| StoreError::Corrupt(format!("redirect_uris: {error}")))?,
-                auth_method: row.get(4),
-                created_at: Timestamp(row.get(5)),
-            })
-        })
-        .transpose()
+        row.as_ref().map(client_from_row).transpose()
     }
 
     async fn insert_code(&self, code: AuthorizationCode) -> Result<(), StoreError> {
@@ -120,19 +98,7 @@ impl crate::oauth::AuthBackend for SqliteStore {
         .bind(hash.as_str())
         .fetch_optional(&self.readers)
         .await?;
-        Ok(row.map(|row| {
-            let code = AuthorizationCode {
-                code_hash: SecretHash::from_trusted(row.get(0)),
-                client_id: row.get(1),
-                person: PrincipalId::new(row.get::<String, _>(2)),
-                redirect_uri: row.get(3),
-                code_challenge: row.get(4),
-                resource: row.get(5),
-                scope: row.get(6),
-                expires_at: Timestamp(row.get(7)),
-            };
-            (code, row.get::<Option<i64>, _>(8).is_some())
-        }))
+        row.as_ref().map(code_from_row).transpose()
     }
 
     async fn exchange_code(
@@ -170,7 +136,7 @@ impl crate::oauth::AuthBackend for SqliteStore {
         .bind(hash.as_str())
         .fetch_optional(&self.readers)
         .await?;
-        row.as_ref().map(stored_token).transpose()
+        row.as_ref().map(stored_token_from_row).transpose()
     }
 
     async fn revoke_family(&self, family: &str, now: Timestamp) -> Result<u64, StoreError> {
@@ -186,7 +152,7 @@ impl crate::oauth::AuthBackend for SqliteStore {
         ))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(stored_token).collect()
+        rows.iter().map(stored_token_from_row).collect()
     }
 
     async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
@@ -215,8 +181,7 @@ async fn insert_client(
     conn: &mut SqliteConnection,
     client: RegisteredClient,
 ) -> Result<(), StoreError> {
-    let uris = serde_json::to_string(&client.redirect_uris)
-        .map_err(|error| StoreError::Backend(error.to_string()))?;
+    let uris = stored_redirect_uris(&client)?;
     sqlx::query(
         "INSERT INTO oauth_clients \
          (client_id, secret_hash, name, redirect_uris, auth_method, created_at) \
@@ -460,25 +425,5 @@ async fn sweep_unused(
         clients,
         people,
         forms,
-    })
-}
-
-fn stored_token(row: &SqliteRow) -> Result<StoredToken, StoreError> {
-    Ok(StoredToken {
-        record: TokenRecord {
-            token_hash: SecretHash::from_trusted(row.get(0)),
-            kind: token_kind(row.get::<&str, _>(1))?,
-            family: row.get(2),
-            person: PrincipalId::new(row.get::<String, _>(3)),
-            client_id: row.get(4),
-            resource: row.get(5),
-            scope: row.get(6),
-            name: row.get(7),
-            created_at: Timestamp(row.get(8)),
-            expires_at: row.get::<Option<i64>, _>(9).map(Timestamp),
-        },
-        rotated: row.get::<Option<i64>, _>(10).is_some(),
-        revoked: row.get::<Option<i64>, _>(11).is_some(),
-        display_name: row.get(12),
     })
 }

@@ -1,0 +1,127 @@
+//! Wake-ups from other instances: a connection that `LISTEN`s for the notices every commit
+//! that advances a channel sends, and publishes them to this instance's [`Signals`].
+//!
+//! PostgreSQL delivers a notice when the transaction that sent it commits, never before, so a
+//! woken reader always finds the rows. A notice carries no messages; readers fetch them.
+//! While the connection is down notices are lost, so after every reconnection every waiter is
+//! woken to look for itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use domain::{ChannelId, Seq, Timestamp};
+use sqlx::postgres::{PgListener, PgPool};
+use tokio::task::JoinHandle;
+
+use crate::signals::Advance;
+use crate::{Signals, StoreError};
+
+/// The channel of `NOTIFY`. Its payload is `<channel id> <seq> <commit time in ms>`.
+pub(super) const ADVANCED: &str = "mcp_channel_advanced";
+
+/// The running listener; stops when dropped.
+pub(super) struct Listening {
+    task: JoinHandle<()>,
+    pub(super) stats: Arc<NoticeStats>,
+}
+
+/// What the listener has seen, for `/metrics`.
+#[derive(Debug, Default)]
+pub(super) struct NoticeStats {
+    pub(super) received: AtomicU64,
+    /// Sum over the notices of the time from the sending transaction's commit to their arrival
+    /// here, in microseconds (by the database's clock and ours, which agree on one machine and
+    /// roughly elsewhere).
+    pub(super) lag_micros: AtomicU64,
+    pub(super) reconnections: AtomicU64,
+}
+
+impl Listening {
+    pub(super) async fn start(pool: &PgPool, signals: Signals) -> Result<Self, StoreError> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(ADVANCED).await?;
+        let stats = Arc::new(NoticeStats::default());
+        let task = tokio::spawn(listen(listener, signals, stats.clone()));
+        Ok(Listening { task, stats })
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn listen(mut listener: PgListener, signals: Signals, stats: Arc<NoticeStats>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notice)) => {
+                let Some((channel, seq, sent_at)) = parse(notice.payload()) else {
+                    tracing::warn!(payload = notice.payload(), "an unreadable channel notice");
+                    continue;
+                };
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let lag_ms = now_ms().saturating_sub(sent_at.0).max(0);
+                stats.lag_micros.fetch_add(
+                    u64::try_from(lag_ms).unwrap_or_default() * 1000,
+                    Ordering::Relaxed,
+                );
+                signals.publish(
+                    &channel,
+                    Advance {
+                        seq,
+                        snapshot: None,
+                    },
+                );
+            }
+            // The connection dropped; the next call reconnects and listens again. Whatever was
+            // sent meanwhile is lost, so every waiter looks for itself.
+            Ok(None) => {
+                stats.reconnections.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("lost the database notice connection; reconnecting");
+                signals.wake_all();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the database notice connection failed; retrying");
+                signals.wake_all();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Reads `<channel id> <seq> <ms>`.
+fn parse(payload: &str) -> Option<(ChannelId, Seq, Timestamp)> {
+    let mut parts = payload.split(' ');
+    let channel = ChannelId::parse(parts.next()?).ok()?;
+    let seq = Seq(parts.next()?.parse().ok()?);
+    let at = Timestamp(parts.next()?.parse().ok()?);
+    parts.next().is_none().then_some((channel, seq, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_names_a_channel_a_seq_and_a_time() {
+        let id = ChannelId::from_random([7; 12]);
+        let (channel, seq, at) = parse(&format!("{id} 42 1700000000000")).unwrap();
+        assert_eq!(
+            (channel, seq, at),
+            (id.clone(), Seq(42), Timestamp(1_700_000_000_000))
+        );
+        assert!(parse(&format!("{id} 42")).is_none());
+        assert!(parse(&format!("{id} 42 1 extra")).is_none());
+        assert!(parse("not-a-channel 1 1").is_none());
+    }
+}

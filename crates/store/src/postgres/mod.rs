@@ -1,0 +1,523 @@
+//! The PostgreSQL backend: for several instances of the server on one database.
+//!
+//! Nothing is kept in memory between requests: every instance may have written since. A
+//! change to a channel locks its row (`SELECT … FOR UPDATE`) for the length of one
+//! transaction, so changes to one channel queue up in the database while different channels
+//! commit in parallel. The transaction also sends a `NOTIFY` naming the channel and its new
+//! seq; PostgreSQL delivers it to every instance's listener at commit, which wakes the syncs
+//! waiting there ([`listener`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use domain::{
+    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
+    SlotLabel,
+};
+use futures::TryStreamExt;
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+use crate::bots::BotRecord;
+use crate::rows::{ChangedRows, channel_from_rows, message_from_row, stored_data};
+use crate::signals::{Advance, Snapshot};
+use crate::{
+    Access, Audience, BackendStats, ChannelBackend, ChannelChange, ChannelListing, Durability,
+    MessagePage, ReadMark, SeatSummary, Signals, StoreError, StoreSettings,
+};
+
+/// A handle to the PostgreSQL database. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    signals: Signals,
+    /// Receives other instances' notices; stops when the last handle goes.
+    listener: Option<Arc<listener::Listening>>,
+}
+
+mod bots;
+mod keys;
+mod listener;
+mod oauth;
+
+impl PgStore {
+    pub async fn open(
+        url: &str,
+        settings: StoreSettings,
+        access: Access,
+    ) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.connections.max(2))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        // sqlx holds an advisory lock while it migrates, so instances starting together
+        // migrate once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|error| StoreError::Backend(format!("migration failed: {error}")))?;
+        let signals = Signals::default();
+        let listener = match access {
+            Access::Everything => Some(Arc::new(
+                listener::Listening::start(&pool, signals.clone()).await?,
+            )),
+            Access::PeopleAndTokens | Access::ServerKeys => None,
+        };
+        Ok(PgStore {
+            pool,
+            signals,
+            listener,
+        })
+    }
+}
+
+/// The header of channel $1, with its last seq and chain head (see `rows::channel_from_rows`).
+const CHANNEL_HEADER: &str = "SELECT name, owner, created_at, closed, faithful_from, reveal_private, \
+     COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = $1), 0) AS last_seq, \
+     (SELECT hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) AS head \
+     FROM channels WHERE id = $1";
+
+/// The slots of channel $1 in order, each with its bot's public card.
+const CHANNEL_SLOTS: &str = "SELECT s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, \
+     s.joined_at, s.since_seq, s.invite_hash, b.name AS bot_name, b.language, b.code_hash, \
+     b.params_hash, b.seed_commitment, b.disabled, b.ended \
+     FROM slots s LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
+     WHERE s.channel_id = $1 ORDER BY s.position";
+
+/// The messages of channel $1 with $2 < seq <= $3 that seat $4 (held since $6) may see, or all
+/// of them when $4 is NULL, oldest first, at most $5. Mirrors `Message::visible_to`.
+const VISIBLE_MESSAGES: &str = "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, nonce, at, hash \
+     FROM messages \
+     WHERE channel_id = $1 AND seq > $2 AND seq <= $3 \
+       AND ($4::TEXT IS NULL OR recipient IS NULL OR ((recipient = $4 OR sender = $4) AND seq > $6)) \
+     ORDER BY seq LIMIT $5";
+
+#[async_trait::async_trait]
+impl ChannelBackend for PgStore {
+    async fn durability(&self) -> Result<Durability, StoreError> {
+        // PostgreSQL always writes ahead; whether a commit waits for the disk is
+        // `synchronous_commit` (and `fsync`, which only an operator turns off).
+        let (fsync, synchronous): (String, String) = sqlx::query_as(
+            "SELECT current_setting('fsync'), current_setting('synchronous_commit')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Durability {
+            journal: if fsync == "on" {
+                "wal"
+            } else {
+                "wal without fsync"
+            }
+            .to_owned(),
+            synchronous,
+        })
+    }
+
+    fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn stats(&self) -> BackendStats {
+        let mut stats = BackendStats {
+            connections: self.pool.size(),
+            idle_connections: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            ..BackendStats::default()
+        };
+        if let Some(listening) = &self.listener {
+            let notices = &listening.stats;
+            stats.notices = notices.received.load(Ordering::Relaxed);
+            stats.notice_delay = Duration::from_micros(notices.lag_micros.load(Ordering::Relaxed));
+            stats.notice_reconnections = notices.reconnections.load(Ordering::Relaxed);
+        }
+        stats
+    }
+
+    async fn insert_channel(
+        &self,
+        mut channel: Channel,
+        max_open_owned: usize,
+        bots: Vec<BotRecord>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let messages = channel.take_new_messages();
+        let mut tx = self.pool.begin().await?;
+        // Two instances creating channels for one owner at once must not both pass the count:
+        // the owner's channels are counted under a lock on the owner's name.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(channel.owner.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let (open_owned,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM channels WHERE owner = $1 AND NOT closed")
+                .bind(channel.owner.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if usize::try_from(open_owned).unwrap_or(usize::MAX) >= max_open_owned {
+            return Err(StoreError::Domain(DomainError::LimitExceeded {
+                what: "open channels you own",
+                limit: max_open_owned,
+            }));
+        }
+        sqlx::query(
+            "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, reveal_private) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(channel.id.as_str())
+        .bind(&channel.name)
+        .bind(channel.owner.as_str())
+        .bind(channel.created_at.0)
+        .bind(channel.closed)
+        .bind(channel.faithful_from.0)
+        .bind(channel.reveal_private)
+        .execute(&mut *tx)
+        .await?;
+        for (position, slot) in channel.slots.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO slots (channel_id, position, label, kind) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(channel.id.as_str())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(slot.label.as_str())
+            .bind(slot.kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+            write_slot(&mut tx, &channel.id, position, slot, false).await?;
+        }
+        insert_messages(&mut tx, &channel.id, &messages).await?;
+        for bot in bots {
+            bots::insert_bot(&mut tx, bot).await?;
+        }
+        announce(&mut tx, &channel).await?;
+        tx.commit().await?;
+        self.publish(channel, &messages);
+        Ok(messages)
+    }
+
+    async fn apply_change(
+        &self,
+        id: &ChannelId,
+        change: ChannelChange,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock queues every other change to this channel, on any instance, until this
+        // transaction ends: the rule decides on the state it will replace.
+        let before = load_channel(&mut tx, id, " FOR UPDATE").await?;
+        let mut after = before.clone();
+        // A panicking rule must not take the connection's task down with it.
+        let bot_writes =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after))) {
+                Err(_) => {
+                    tracing::error!(channel = %id, "a channel rule panicked");
+                    return Err(StoreError::Backend("a channel rule panicked".into()));
+                }
+                Ok(decided) => decided?,
+            };
+        let messages = after.take_new_messages();
+        // The rules refuse closed channels one by one; this is the backstop where the write
+        // happens: a channel closed before this change takes no new line.
+        if before.closed && !messages.is_empty() {
+            tracing::error!(channel = %id, "a rule tried to write to a closed channel");
+            return Err(StoreError::Domain(DomainError::ChannelClosed));
+        }
+        let ChangedRows {
+            header_changed,
+            slots,
+        } = ChangedRows::between(&before, &after);
+        if header_changed {
+            sqlx::query("UPDATE channels SET name = $2, closed = $3 WHERE id = $1")
+                .bind(after.id.as_str())
+                .bind(&after.name)
+                .bind(after.closed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (position, slot, holder_changed) in slots {
+            write_slot(&mut tx, &after.id, position, slot, holder_changed).await?;
+        }
+        insert_messages(&mut tx, &after.id, &messages).await?;
+        for write in bot_writes {
+            bots::write_bot(&mut tx, &after.id, write).await?;
+        }
+        if !messages.is_empty() {
+            announce(&mut tx, &after).await?;
+        }
+        tx.commit().await?;
+        if !messages.is_empty() {
+            self.publish(after, &messages);
+        }
+        Ok(messages)
+    }
+
+    async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
+        // One transaction, so the header and the slots come from the same commit.
+        let mut tx = self.pool.begin().await?;
+        let channel = load_channel(&mut tx, id, "").await?;
+        tx.commit().await?;
+        Ok(channel)
+    }
+
+    async fn find_channel_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<ChannelId>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT channel_id FROM slots WHERE invite_hash = $1 OR rejoin_hash = $1 LIMIT 1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id,)| ChannelId::from_trusted(id)))
+    }
+
+    async fn messages(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = visible_messages(id, audience, after, upto, limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn notices(
+        &self,
+        id: &ChannelId,
+        after: Seq,
+        upto: Seq,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, sender, sender_name, body_text, body_data, recipient, nonce, at, hash \
+             FROM messages WHERE channel_id = $1 AND seq > $2 AND seq <= $3 AND kind = 'system' \
+             ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .bind(after.0)
+        .bind(upto.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn message_page(
+        &self,
+        id: &ChannelId,
+        audience: Audience<'_>,
+        after: Seq,
+        upto: Seq,
+        budget: PageBudget,
+    ) -> Result<MessagePage, StoreError> {
+        // One row past the count, so that a page full by count still learns whether more follow.
+        let bound = budget.max_messages.saturating_add(1);
+        let mut rows = visible_messages(id, audience, after, upto, bound).fetch(&self.pool);
+        let mut page = MessagePage::default();
+        let mut fill = budget.fill();
+        while let Some(row) = rows.try_next().await? {
+            let message = message_from_row(&row)?;
+            if !fill.admit(&message) {
+                page.has_more = true;
+                break;
+            }
+            page.messages.push(message);
+        }
+        Ok(page)
+    }
+
+    async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
+        // One repeatable-read transaction: every channel and count comes from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM channels WHERE owner = $1 \
+             UNION SELECT channel_id FROM slots WHERE holder = $1",
+        )
+        .bind(who.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut listings = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let channel = load_channel(&mut tx, &ChannelId::from_trusted(id), "").await?;
+            let mut seats = Vec::new();
+            for slot in channel.seats_of(who) {
+                let (unread,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM messages m JOIN slots s \
+                       ON s.channel_id = m.channel_id AND s.label = $2 \
+                     WHERE m.channel_id = $1 AND m.seq > s.read_seq \
+                       AND m.sender IS DISTINCT FROM $2 \
+                       AND (m.recipient IS NULL OR (m.recipient = $2 AND m.seq > s.since_seq))",
+                )
+                .bind(channel.id.as_str())
+                .bind(slot.label.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                seats.push(SeatSummary {
+                    slot: slot.label.clone(),
+                    unread: u64::try_from(unread).unwrap_or_default(),
+                });
+            }
+            listings.push(ChannelListing { channel, seats });
+        }
+        tx.commit().await?;
+        listings.sort_by_key(|listing| std::cmp::Reverse(listing.channel.created_at));
+        Ok(listings)
+    }
+
+    async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for mark in &marks {
+            sqlx::query(
+                "UPDATE slots SET read_seq = GREATEST(read_seq, $4) \
+                 WHERE channel_id = $1 AND label = $2 AND holder = $3",
+            )
+            .bind(mark.channel.as_str())
+            .bind(mark.slot.as_str())
+            .bind(mark.holder.as_str())
+            .bind(mark.seq.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Wakes this instance's waiters on `channel` with the committed state itself; the other
+    /// instances learn of the commit from its notice.
+    fn publish(&self, channel: Channel, messages: &[Message]) {
+        let snapshot = self.signals.is_watched(&channel.id).then(|| {
+            Arc::new(Snapshot {
+                channel: channel.clone(),
+                messages: messages.to_vec(),
+            })
+        });
+        self.signals.publish(
+            &channel.id,
+            Advance {
+                seq: channel.last_seq,
+                snapshot,
+            },
+        );
+    }
+}
+
+/// Tells every instance, at commit, that `channel` advanced to its last seq.
+async fn announce(tx: &mut PgConnection, channel: &Channel) -> Result<(), StoreError> {
+    let payload = format!(
+        "{} {} {}",
+        channel.id,
+        channel.last_seq.0,
+        listener::now_ms()
+    );
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(listener::ADVANCED)
+        .bind(payload)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+fn visible_messages<'q>(
+    id: &'q ChannelId,
+    audience: Audience<'q>,
+    after: Seq,
+    upto: Seq,
+    limit: usize,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    let (viewer, since) = match audience {
+        Audience::Seat { slot, since } => (Some(slot.as_str()), since.0),
+        Audience::Everything => (None, 0),
+    };
+    sqlx::query(VISIBLE_MESSAGES)
+        .bind(id.as_str())
+        .bind(after.0)
+        .bind(upto.0)
+        .bind(viewer)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(since)
+}
+
+/// Loads a channel; `lock` is `""` or `" FOR UPDATE"`.
+async fn load_channel(
+    conn: &mut PgConnection,
+    id: &ChannelId,
+    lock: &'static str,
+) -> Result<Channel, StoreError> {
+    let header = sqlx::query(&format!("{CHANNEL_HEADER}{lock}"))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+    let slots = sqlx::query(CHANNEL_SLOTS)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    channel_from_rows(id, &header, &slots)
+}
+
+async fn write_slot(
+    conn: &mut PgConnection,
+    channel: &ChannelId,
+    position: usize,
+    slot: &Slot,
+    reset_read: bool,
+) -> Result<(), StoreError> {
+    let seat = slot.seat.as_ref();
+    sqlx::query(
+        "UPDATE slots SET admin = $3, holder = $4, holder_name = $5, rejoin_hash = $6, joined_at = $7, \
+         invite_hash = $8, read_seq = CASE WHEN $9 THEN 0 ELSE read_seq END, since_seq = $10 \
+         WHERE channel_id = $1 AND position = $2",
+    )
+    .bind(channel.as_str())
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(slot.admin)
+    .bind(seat.map(|s| s.holder.as_str()))
+    .bind(seat.map(|s| s.holder_name.as_str()))
+    .bind(seat.map(|s| s.rejoin_hash.as_str()))
+    .bind(seat.map(|s| s.joined_at.0))
+    .bind(slot.invite_hash.as_ref().map(SecretHash::as_str))
+    .bind(reset_read)
+    .bind(seat.map_or(0, |s| s.since.0))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_messages(
+    conn: &mut PgConnection,
+    channel: &ChannelId,
+    messages: &[Message],
+) -> Result<(), StoreError> {
+    for message in messages {
+        sqlx::query(
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(channel.as_str())
+        .bind(message.seq.0)
+        .bind(message.kind.as_str())
+        .bind(message.sender.as_ref().map(SlotLabel::as_str))
+        .bind(&message.sender_name)
+        .bind(message.body.text.as_deref())
+        .bind(stored_data(message))
+        .bind(message.to.as_ref().map(SlotLabel::as_str))
+        .bind(message.at.0)
+        .bind(message.hash.as_str())
+        .bind(message.nonce.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
