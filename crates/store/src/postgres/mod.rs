@@ -207,8 +207,15 @@ impl ChannelBackend for PgStore {
     ) -> Result<Vec<Message>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The row lock queues every other change to this channel, on any instance, until this
-        // transaction ends: the rule decides on the state it will replace.
-        let before = load_channel(&mut tx, id, " FOR UPDATE").await?;
+        // transaction ends: the rule decides on the state it will replace. It is taken by a
+        // statement of its own: a statement that waited for the lock still reads through the
+        // snapshot it started with, which lacks the messages the previous holder committed.
+        sqlx::query("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+        let before = load_channel(&mut tx, id).await?;
         let mut after = before.clone();
         // A panicking rule must not take the connection's task down with it.
         let bot_writes =
@@ -258,7 +265,7 @@ impl ChannelBackend for PgStore {
     async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
         // One transaction, so the header and the slots come from the same commit.
         let mut tx = self.pool.begin().await?;
-        let channel = load_channel(&mut tx, id, "").await?;
+        let channel = load_channel(&mut tx, id).await?;
         tx.commit().await?;
         Ok(channel)
     }
@@ -348,7 +355,7 @@ impl ChannelBackend for PgStore {
         .await?;
         let mut listings = Vec::with_capacity(ids.len());
         for (id,) in ids {
-            let channel = load_channel(&mut tx, &ChannelId::from_trusted(id), "").await?;
+            let channel = load_channel(&mut tx, &ChannelId::from_trusted(id)).await?;
             let mut seats = Vec::new();
             for slot in channel.seats_of(who) {
                 let (unread,): (i64,) = sqlx::query_as(
@@ -449,13 +456,8 @@ fn visible_messages<'q>(
         .bind(since)
 }
 
-/// Loads a channel; `lock` is `""` or `" FOR UPDATE"`.
-async fn load_channel(
-    conn: &mut PgConnection,
-    id: &ChannelId,
-    lock: &'static str,
-) -> Result<Channel, StoreError> {
-    let header = sqlx::query(&format!("{CHANNEL_HEADER}{lock}"))
+async fn load_channel(conn: &mut PgConnection, id: &ChannelId) -> Result<Channel, StoreError> {
+    let header = sqlx::query(CHANNEL_HEADER)
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?
