@@ -101,6 +101,6 @@ async def test_a_game_goes_on_across_instances_when_one_is_killed(instances):
         assert messages[message["seq"]].get("text") == message.get("text"), message
     # Exactly one reaction of the bot to each move, however many instances saw it.
     moves = [m["data"]["cell"] for m in messages.values()
-             if m.get("from_slot") == BOT and (m.get("data") or {}).get("type") == "move"]
+             if m.get("sender") == BOT and (m.get("data") or {}).get("type") == "move"]
     assert moves == [5, 1, 9, 2, 3, 7, 6], moves
     check_exports(c, table, exports, result["seq"])
