@@ -21,6 +21,7 @@ mod channels;
 mod client;
 mod fanout;
 mod games;
+mod instances;
 mod memory;
 mod procfs;
 mod report;
@@ -64,6 +65,9 @@ pub enum Scenario {
     /// The games: a chess move checked in a worker, a Blackjack hand end to end, and how late
     /// bot timers fire while posts load the server.
     Games,
+    /// Three servers on one PostgreSQL database (`--postgres-url`): syncs woken across
+    /// instances, and posts on three instances next to one.
+    Instances,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -108,6 +112,16 @@ pub struct BenchArgs {
     /// Least time, in ms, between arming the memory waiters and reading the server's memory.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub memory_settle_ms: u64,
+
+    /// A PostgreSQL server for the instances scenario, e.g.
+    /// postgres://postgres@127.0.0.1:5432/test (it works in a fresh schema of it).
+    #[arg(
+        long,
+        env = "MCP_BENCH_POSTGRES_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub postgres_url: Option<String>,
 
     /// Connections being opened at once (each counts until its first answer). Keep it below
     /// the server's listen backlog (128 for `mcp-multiplayer serve`), or the kernel drops SYNs
@@ -449,6 +463,18 @@ async fn scenarios(args: &BenchArgs, context: &Context) -> (Vec<Row>, Vec<String
         match games::games(context).await {
             Ok(game_rows) => rows.extend(game_rows),
             Err(error) => fail("games", error),
+        }
+    }
+    if args.runs(Scenario::Instances) {
+        match &args.postgres_url {
+            Some(postgres) => match instances::instances(context, postgres).await {
+                Ok(instance_rows) => rows.extend(instance_rows),
+                Err(error) => fail("instances", error),
+            },
+            None => {
+                println!();
+                println!("instances: skipped; give --postgres-url (or MCP_BENCH_POSTGRES_URL)");
+            }
         }
     }
     if args.runs(Scenario::Auth) {

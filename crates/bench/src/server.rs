@@ -32,6 +32,14 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
+/// The flags naming a server's database: its own SQLite file in `data`, or `database_url`.
+fn database_args(data: &std::path::Path, database_url: Option<&str>) -> Vec<std::ffi::OsString> {
+    match database_url {
+        Some(url) => vec!["--database-url".into(), url.into()],
+        None => vec!["--data-dir".into(), data.as_os_str().to_owned()],
+    }
+}
+
 /// A running child server. Field order matters: the child is killed before its data is removed.
 pub struct ServerProcess {
     child: Child,
@@ -40,12 +48,23 @@ pub struct ServerProcess {
     pub exe: PathBuf,
     log_lines: Arc<AtomicUsize>,
     data: TempDir,
+    /// `--database-url`, when not a SQLite file in `data`.
+    database_url: Option<String>,
 }
 
 impl ServerProcess {
     /// Starts `<this executable> serve` on 127.0.0.1:0 with the rate limit and the waiting-sync
     /// cap off, and waits for its listening line.
     pub async fn start(auth: ServerAuth) -> Result<Self, BenchError> {
+        Self::start_on(auth, None).await
+    }
+
+    /// As [`ServerProcess::start`], on the database `database_url` (PostgreSQL: several
+    /// instances on one database) instead of a SQLite file of its own.
+    pub async fn start_on(
+        auth: ServerAuth,
+        database_url: Option<&str>,
+    ) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|error| BenchError::Server(format!("cannot find this executable: {error}")))?;
         let data = tempfile::Builder::new()
@@ -57,14 +76,8 @@ impl ServerProcess {
         let mut command = Command::new(&exe);
         command
             .arg("serve")
-            .args([
-                "--auth",
-                auth.flag(),
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data.path())
+            .args(["--auth", auth.flag(), "--listen", "127.0.0.1:0"])
+            .args(database_args(data.path(), database_url))
             .args(["--rate-limit", "0", "--max-waiting-syncs", "0"])
             .args(["--log-format", "text"])
             .env("RUST_LOG", "warn")
@@ -130,6 +143,7 @@ impl ServerProcess {
             exe,
             log_lines,
             data,
+            database_url: database_url.map(str::to_owned),
         })
     }
 
@@ -139,14 +153,11 @@ impl ServerProcess {
         let mut tokens = Vec::with_capacity(count);
         for i in 0..count {
             let output = Command::new(&self.exe)
-                .args([
-                    "token",
-                    "create",
-                    "--name",
-                    &format!("bench-{i}"),
-                    "--data-dir",
-                ])
-                .arg(self.data.path())
+                .args(["token", "create", "--name", &format!("bench-{i}")])
+                .args(database_args(
+                    self.data.path(),
+                    self.database_url.as_deref(),
+                ))
                 .stdin(Stdio::null())
                 .output()
                 .await

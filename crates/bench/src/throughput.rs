@@ -69,7 +69,7 @@ impl LoadResult {
     }
 
     /// Prints the phase's line (and its first error, if any).
-    fn print(&self, label: &str, clients: usize) {
+    pub(crate) fn print(&self, label: &str, clients: usize) {
         let latencies = self
             .latencies
             .map_or_else(|| "no successful requests".to_owned(), |l| l.brief());
@@ -141,7 +141,7 @@ pub async fn closed_loop(
 }
 
 /// Opens one connection per worker, token `token(i)`, each with its op.
-async fn workers(
+pub(crate) async fn workers(
     context: &Context,
     tokens: &[String],
     op: impl Fn(usize) -> Op,
@@ -169,7 +169,7 @@ async fn workers(
         .collect())
 }
 
-fn row(scenario: String, result: &LoadResult, note: String) -> Row {
+pub(crate) fn row(scenario: String, result: &LoadResult, note: String) -> Row {
     Row {
         scenario,
         rate: Some(result.rate()),

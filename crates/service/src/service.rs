@@ -361,8 +361,12 @@ impl Service {
                 };
                 let Some(inner) = weak.upgrade() else { return };
                 if stopping {
-                    // Bot code stops with the server, whatever it is doing.
+                    // Bot code stops with the server, whatever it is doing, and another
+                    // instance on the same database may take its channels over at once.
                     inner.bots.shutdown();
+                    if let Err(error) = inner.store.release_leases_of(&inner.instance).await {
+                        tracing::warn!(%error, "could not hand this instance's leases over");
+                    }
                 }
                 let marks = inner.reads.take();
                 if !marks.is_empty()

@@ -183,6 +183,10 @@ pub trait BotBackend: Send + Sync {
 
     /// Gives the lease `name` back, if `holder` holds it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Gives back every lease `holder` holds: an instance shutting down hands its work over at
+    /// once rather than when its leases run out.
+    async fn release_leases_of(&self, holder: &str) -> Result<(), StoreError>;
 }
 
 /// The names of leases ([`BotBackend::take_lease`]).

@@ -33,22 +33,10 @@ impl TestDatabase {
     /// (after saying so on stderr) when it names none.
     pub async fn postgres(test: &str) -> Option<Self> {
         let server = postgres_server(test)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        let schema = format!("test_{now}_{}", hex_suffix());
-        let mut conn = PgConnection::connect(&server)
+        let url = fresh_schema(&server)
             .await
-            .unwrap_or_else(|error| panic!("cannot reach {POSTGRES_URL_VARIABLE}: {error}"));
-        drop_old_schemas(&mut conn, now).await;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .expect("a test schema");
-        let separator = if server.contains('?') { '&' } else { '?' };
-        Some(TestDatabase::Postgres {
-            url: format!("{server}{separator}options[search_path]={schema}"),
-        })
+            .unwrap_or_else(|error| panic!("a test schema on {POSTGRES_URL_VARIABLE}: {error}"));
+        Some(TestDatabase::Postgres { url })
     }
 
     /// The database of a suite that runs whole on either backend: PostgreSQL when
@@ -106,6 +94,23 @@ pub fn postgres_server(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Makes a fresh schema on the PostgreSQL server at `server` (a URL) and answers the URL that
+/// puts it first on the search path, so that a store opened there migrates into it. Test
+/// schemas made more than an hour before are dropped on the way.
+pub async fn fresh_schema(server: &str) -> Result<String, sqlx::Error> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let schema = format!("test_{now}_{}", hex_suffix());
+    let mut conn = PgConnection::connect(server).await?;
+    drop_old_schemas(&mut conn, now).await;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await?;
+    let separator = if server.contains('?') { '&' } else { '?' };
+    Ok(format!("{server}{separator}options[search_path]={schema}"))
 }
 
 /// Drops the test schemas made more than an hour ago, by earlier runs.

@@ -1350,3 +1350,61 @@ crate::on_both_backends!(
     commits_wake_subscribers_and_unread_counts_follow_reads,
     a_message_page_stops_at_its_byte_budget_and_says_more_follow,
 );
+
+/// Leases on PostgreSQL: one holder at a time, renewable by its holder, free for another once
+/// expired or given back. (SQLite has one process and grants every lease.)
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_given_back() {
+    let Some(db) = crate::testing::TestDatabase::postgres("leases").await else {
+        return;
+    };
+    let store = db.open().await;
+    let long = std::time::Duration::from_secs(60);
+    let short = std::time::Duration::from_millis(200);
+    assert!(store.take_lease("bots:a", "one", long).await.expect("take"));
+    assert!(
+        !store
+            .take_lease("bots:a", "two", long)
+            .await
+            .expect("refused")
+    );
+    assert!(
+        store
+            .take_lease("bots:a", "one", short)
+            .await
+            .expect("renewed")
+    );
+    // Other leases are separate.
+    assert!(
+        store
+            .take_lease("bots:b", "two", long)
+            .await
+            .expect("another")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        store
+            .take_lease("bots:a", "two", long)
+            .await
+            .expect("expired, taken")
+    );
+    assert!(
+        !store
+            .take_lease("bots:a", "one", long)
+            .await
+            .expect("now two's")
+    );
+    store
+        .release_lease("bots:a", "one")
+        .await
+        .expect("not one's: no-op");
+    assert!(
+        !store
+            .take_lease("bots:a", "one", long)
+            .await
+            .expect("still two's")
+    );
+    store.release_leases_of("two").await.expect("given back");
+    assert!(store.take_lease("bots:a", "one", long).await.expect("free"));
+    assert!(store.take_lease("bots:b", "one", long).await.expect("free"));
+}

@@ -156,6 +156,14 @@ impl crate::bots::BotBackend for PgStore {
             .await?;
         Ok(())
     }
+
+    async fn release_leases_of(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 pub(super) async fn insert_bot(conn: &mut PgConnection, bot: BotRecord) -> Result<(), StoreError> {

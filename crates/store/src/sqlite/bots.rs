@@ -144,6 +144,10 @@ impl crate::bots::BotBackend for SqliteStore {
     async fn release_lease(&self, _name: &str, _holder: &str) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn release_leases_of(&self, _holder: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 pub(super) async fn insert_bot(
