@@ -1,10 +1,15 @@
-//! Wake-ups from other instances: a connection that `LISTEN`s for the notices every commit
-//! that advances a channel sends, and publishes them to this instance's [`Signals`].
+//! Wake-ups across instances: the [`Notifier`] tells every instance of this one's commits, and
+//! a connection that `LISTEN`s publishes what other instances (and this one) told to this
+//! instance's [`Signals`].
 //!
-//! PostgreSQL delivers a notice when the transaction that sent it commits, never before, so a
-//! woken reader always finds the rows. A notice carries no messages; readers fetch them.
-//! While the connection is down notices are lost, so after every reconnection every waiter is
-//! woken to look for itself.
+//! A notice is sent after its commit, so a woken reader always finds the rows; it carries no
+//! messages, and readers fetch them. It is sent by a statement of its own rather than inside
+//! the writing transaction: PostgreSQL holds a global lock from a notifying transaction's
+//! pre-commit until its commit record is on disk, which would make every post wait for the
+//! fsync of the one before it instead of sharing one. The price: a commit whose instance dies
+//! before the notice goes out wakes the other instances' waiters only when their wait ends.
+//! While the listening connection is down notices are lost, so after every reconnection every
+//! waiter is woken to look for itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +17,7 @@ use std::time::Duration;
 
 use domain::{ChannelId, Seq, Timestamp};
 use sqlx::postgres::{PgListener, PgPool};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::signals::Advance;
@@ -19,6 +25,46 @@ use crate::{Signals, StoreError};
 
 /// The channel of `NOTIFY`. Its payload is `<channel id> <seq> <commit time in ms>`.
 pub(super) const ADVANCED: &str = "mcp_channel_advanced";
+
+/// Most notices sent in one statement.
+const NOTICE_BATCH: usize = 256;
+
+/// Sends the notices of this instance's commits, in batches, from a task of its own: a post
+/// does not wait for its notice. Cheap to clone.
+#[derive(Clone)]
+pub(super) struct Notifier(mpsc::UnboundedSender<String>);
+
+impl Notifier {
+    pub(super) fn start(pool: PgPool) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(notify(pool, receiver));
+        Notifier(sender)
+    }
+
+    /// Tells every instance that `channel` advanced to its last seq. Call after the commit.
+    pub(super) fn announce(&self, channel: &domain::Channel) {
+        let payload = format!("{} {} {}", channel.id, channel.last_seq.0, now_ms());
+        // The task ends only when every sender is gone.
+        let _ = self.0.send(payload);
+    }
+}
+
+/// Sends what `announce` queued, as many at once as are waiting. Ends with the last handle.
+async fn notify(pool: PgPool, mut queue: mpsc::UnboundedReceiver<String>) {
+    let mut batch = Vec::with_capacity(NOTICE_BATCH);
+    while queue.recv_many(&mut batch, NOTICE_BATCH).await > 0 {
+        let sent = sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) AS payload")
+            .bind(ADVANCED)
+            .bind(&batch)
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            // The commits stand; waiters elsewhere see them when their wait ends.
+            tracing::warn!(%error, notices = batch.len(), "could not send channel notices");
+        }
+        batch.clear();
+    }
+}
 
 /// The running listener; stops when dropped.
 pub(super) struct Listening {

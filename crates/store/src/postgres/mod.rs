@@ -3,9 +3,9 @@
 //! Nothing is kept in memory between requests: every instance may have written since. A
 //! change to a channel locks its row (`SELECT … FOR UPDATE`) for the length of one
 //! transaction, so changes to one channel queue up in the database while different channels
-//! commit in parallel. The transaction also sends a `NOTIFY` naming the channel and its new
-//! seq; PostgreSQL delivers it to every instance's listener at commit, which wakes the syncs
-//! waiting there ([`listener`]).
+//! commit in parallel. After the commit a `NOTIFY` names the channel and its new seq, and
+//! PostgreSQL delivers it to every instance's listener, which wakes the syncs waiting there
+//! ([`listener`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +20,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::bots::BotRecord;
-use crate::rows::{ChangedRows, channel_from_rows, message_from_row, stored_data};
+use crate::rows::{ChangedRows, Columns, channel_from_rows, message_from_row, stored_data};
 use crate::signals::{Advance, Snapshot};
 use crate::{
     Access, Audience, BackendStats, ChannelBackend, ChannelChange, ChannelListing, Durability,
@@ -32,6 +32,8 @@ use crate::{
 pub struct PgStore {
     pool: PgPool,
     signals: Signals,
+    /// Tells the other instances of this one's commits.
+    notifier: listener::Notifier,
     /// Receives other instances' notices; stops when the last handle goes.
     listener: Option<Arc<listener::Listening>>,
 }
@@ -68,6 +70,7 @@ impl PgStore {
             Access::PeopleAndTokens | Access::ServerKeys => None,
         };
         Ok(PgStore {
+            notifier: listener::Notifier::start(pool.clone()),
             pool,
             signals,
             listener,
@@ -75,18 +78,19 @@ impl PgStore {
     }
 }
 
-/// The header of channel $1, with its last seq and chain head (see `rows::channel_from_rows`).
-const CHANNEL_HEADER: &str = "SELECT name, owner, created_at, closed, faithful_from, reveal_private, \
+/// Channel $1 in one query: one row per slot (in order, each with its bot's public card), each
+/// carrying the channel's header with its last seq and chain head (see
+/// `rows::channel_from_rows`); a single row with NULL slot columns for a channel without slots.
+const CHANNEL: &str = "SELECT c.name, c.owner, c.created_at, c.closed, c.faithful_from, c.reveal_private, \
      COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = $1), 0) AS last_seq, \
-     (SELECT hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) AS head \
-     FROM channels WHERE id = $1";
-
-/// The slots of channel $1 in order, each with its bot's public card.
-const CHANNEL_SLOTS: &str = "SELECT s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, \
-     s.joined_at, s.since_seq, s.invite_hash, b.name AS bot_name, b.language, b.code_hash, \
-     b.params_hash, b.seed_commitment, b.disabled, b.ended \
-     FROM slots s LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
-     WHERE s.channel_id = $1 ORDER BY s.position";
+     (SELECT hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) AS head, \
+     s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, s.since_seq, \
+     s.invite_hash, b.name AS bot_name, b.language, b.code_hash, b.params_hash, \
+     b.seed_commitment, b.disabled, b.ended \
+     FROM channels c \
+     LEFT JOIN slots s ON s.channel_id = c.id \
+     LEFT JOIN bots b ON b.channel_id = s.channel_id AND b.slot = s.label \
+     WHERE c.id = $1 ORDER BY s.position";
 
 /// The messages of channel $1 with $2 < seq <= $3 that seat $4 (held since $6) may see, or all
 /// of them when $4 is NULL, oldest first, at most $5. Mirrors `Message::visible_to`.
@@ -194,7 +198,6 @@ impl ChannelBackend for PgStore {
         for bot in bots {
             bots::insert_bot(&mut tx, bot).await?;
         }
-        announce(&mut tx, &channel).await?;
         tx.commit().await?;
         self.publish(channel, &messages);
         Ok(messages)
@@ -251,9 +254,6 @@ impl ChannelBackend for PgStore {
         insert_messages(&mut tx, &after.id, &messages).await?;
         for write in bot_writes {
             bots::write_bot(&mut tx, &after.id, write).await?;
-        }
-        if !messages.is_empty() {
-            announce(&mut tx, &after).await?;
         }
         tx.commit().await?;
         if !messages.is_empty() {
@@ -401,9 +401,10 @@ impl ChannelBackend for PgStore {
 }
 
 impl PgStore {
-    /// Wakes this instance's waiters on `channel` with the committed state itself; the other
-    /// instances learn of the commit from its notice.
+    /// Wakes this instance's waiters on `channel` with the committed state itself, and has the
+    /// other instances told.
     fn publish(&self, channel: Channel, messages: &[Message]) {
+        self.notifier.announce(&channel);
         let snapshot = self.signals.is_watched(&channel.id).then(|| {
             Arc::new(Snapshot {
                 channel: channel.clone(),
@@ -418,22 +419,6 @@ impl PgStore {
             },
         );
     }
-}
-
-/// Tells every instance, at commit, that `channel` advanced to its last seq.
-async fn announce(tx: &mut PgConnection, channel: &Channel) -> Result<(), StoreError> {
-    let payload = format!(
-        "{} {} {}",
-        channel.id,
-        channel.last_seq.0,
-        listener::now_ms()
-    );
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(listener::ADVANCED)
-        .bind(payload)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 fn visible_messages<'q>(
@@ -457,16 +442,18 @@ fn visible_messages<'q>(
 }
 
 async fn load_channel(conn: &mut PgConnection, id: &ChannelId) -> Result<Channel, StoreError> {
-    let header = sqlx::query(CHANNEL_HEADER)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
-    let slots = sqlx::query(CHANNEL_SLOTS)
+    let rows = sqlx::query(CHANNEL)
         .bind(id.as_str())
         .fetch_all(&mut *conn)
         .await?;
-    channel_from_rows(id, &header, &slots)
+    let header = rows
+        .first()
+        .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+    let slots = match header.maybe_text("label")? {
+        Some(_) => rows.as_slice(),
+        None => &[],
+    };
+    channel_from_rows(id, header, slots)
 }
 
 async fn write_slot(
