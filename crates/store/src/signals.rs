@@ -154,3 +154,69 @@ impl Drop for Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> ChannelId {
+        ChannelId::from_random([5; 12])
+    }
+
+    #[tokio::test]
+    async fn an_advance_that_is_not_news_wakes_nobody() {
+        let signals = Signals::default();
+        let mut waiting = signals.subscribe(&channel());
+        signals.publish(
+            &channel(),
+            Advance {
+                seq: Seq(3),
+                snapshot: None,
+            },
+        );
+        assert_eq!(waiting.advanced().await.seq, Seq(3));
+        // The database's notice of the same commit, then an older one arriving late.
+        signals.publish(
+            &channel(),
+            Advance {
+                seq: Seq(3),
+                snapshot: None,
+            },
+        );
+        signals.publish(
+            &channel(),
+            Advance {
+                seq: Seq(2),
+                snapshot: None,
+            },
+        );
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(50), waiting.advanced());
+        assert!(woken.await.is_err(), "woken without news");
+        signals.publish(
+            &channel(),
+            Advance {
+                seq: Seq(4),
+                snapshot: None,
+            },
+        );
+        assert_eq!(waiting.advanced().await.seq, Seq(4));
+    }
+
+    #[tokio::test]
+    async fn wake_all_wakes_every_waiter_to_read_for_itself() {
+        let signals = Signals::default();
+        let mut waiting = signals.subscribe(&channel());
+        signals.publish(
+            &channel(),
+            Advance {
+                seq: Seq(7),
+                snapshot: None,
+            },
+        );
+        waiting.advanced().await;
+        signals.wake_all();
+        let woken = waiting.advanced().await;
+        assert_eq!(woken.seq, Seq(7));
+        assert!(woken.snapshot.is_none());
+    }
+}
