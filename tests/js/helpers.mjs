@@ -348,15 +348,27 @@ export async function startBrowser({ attempts = 3, timeoutMs = 15_000 } = {}) {
         '--remote-debugging-port=0',
         'about:blank',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // Its own process group, so that killing the group takes Chromium's helper processes
+      // (renderers, the crash handler) too: left running, they keep writing to the profile
+      // and hold the stderr pipe, which keeps this test file from ending.
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
     progress(started, `attempt ${attempt} of ${attempts}: started ${executable} as pid ${child.pid}`);
     let stderr = '';
     const exited = new Promise((done) => child.once('exit', (code, signal) => done(code ?? signal)));
     const kill = async () => {
-      child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
       await Promise.race([exited, sleep(5_000)]);
-      rmSync(profile, { recursive: true, force: true });
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      } catch (error) {
+        // A temporary profile left behind is no test failure.
+        progress(started, `could not remove ${profile}: ${error.message}`);
+      }
     };
     let browser;
     try {
