@@ -230,7 +230,8 @@ def postgres_schema() -> str:
     """A fresh schema on the PostgreSQL server of `MCP_TEST_POSTGRES_URL`, as a database URL."""
     server = os.environ.get("MCP_TEST_POSTGRES_URL")
     assert server, "MCP_E2E_BACKEND=postgres needs MCP_TEST_POSTGRES_URL"
-    schema = f"e2e_{int(time.time())}_{os.urandom(6).hex()}"
+    # Named as the cargo tests name theirs, so that their sweep drops it an hour later.
+    schema = f"test_{int(time.time())}_{os.urandom(6).hex()}"
     psql(server, f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in server else "?"
     return f"{server}{separator}options[search_path]={schema}"

@@ -34,6 +34,9 @@ pub const MAX_BOT_FAILURES: u32 = 3;
 /// event, so it must exceed the longest event (a CPU budget of seconds, plus the wait for a
 /// worker).
 pub const BOT_LEASE_TERM: Duration = Duration::from_secs(15);
+/// Failed drains in a row after which a channel's bot task gives up until the next message
+/// (or, on a shared database, the sweeper's next look).
+const MAX_DRAIN_RETRIES: u32 = 3;
 /// Largest `bot_params`, in bytes of JSON.
 pub const MAX_BOT_PARAMS_BYTES: usize = 16 * 1024;
 
@@ -568,7 +571,12 @@ impl Service {
         }
         let lease = lease::bot_events(id);
         let holder = self.inner.instance.as_str();
+        let mut failures = 0;
         loop {
+            // A stopping instance takes no more work; its leases are handed over at shutdown.
+            if self.inner.shutdown.is_cancelled() {
+                return Ok(());
+            }
             if !store.take_lease(&lease, holder, BOT_LEASE_TERM).await? {
                 tracing::debug!(channel = %id, "another instance runs this channel's bots");
                 return Ok(());
@@ -577,8 +585,16 @@ impl Service {
             *roster = None;
             let drained = self.drain_bots(id, roster).await;
             store.release_lease(&lease, holder).await?;
-            drained?;
-            if !self.bots_are_behind(id).await? {
+            // A failed drain (a lost lease, a conflict with another instance's commit) still
+            // looks again, a few times: messages refused the lease meanwhile wait on this look.
+            if let Err(error) = drained {
+                failures += 1;
+                if failures >= MAX_DRAIN_RETRIES {
+                    return Err(error);
+                }
+                tracing::debug!(channel = %id, %error, "bot events stopped; looking again");
+            }
+            if self.inner.shutdown.is_cancelled() || !self.bots_are_behind(id).await? {
                 return Ok(());
             }
         }

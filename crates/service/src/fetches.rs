@@ -222,12 +222,20 @@ impl Service {
         Ok(())
     }
 
-    /// [`Service::answer_fetch`], unless another instance sharing the database is making
-    /// the same fetch: the one that holds its lease makes it, so a URL is fetched once.
+    /// [`Service::answer_fetch`], unless another instance sharing the database is making or
+    /// has made the same fetch: the one that holds its lease makes it, once. (A fetch in
+    /// flight when its instance stops is made again elsewhere, as after a restart.)
     async fn answer_fetch_under_lease(&self, fetch: PendingFetch) -> Result<(), ServiceError> {
         let store = &self.inner.store;
         let (lease, holder) = (lease::fetch(&fetch), self.inner.instance.as_str());
         if !store.take_lease(&lease, holder, FETCH_LEASE_TERM).await? {
+            return Ok(());
+        }
+        // Another instance may have answered it (and let its lease go) since this one listed
+        // it: the row is gone then.
+        let pending = store.fetches_of(&fetch.channel_id, &fetch.slot).await?;
+        if !pending.contains(&fetch) {
+            store.release_lease(&lease, holder).await?;
             return Ok(());
         }
         let answered = self.answer_fetch(fetch).await;

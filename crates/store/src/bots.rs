@@ -165,8 +165,8 @@ pub trait BotBackend: Send + Sync {
     /// Forgets a fetch that can no longer be answered (its channel closed, its bot stopped).
     async fn drop_fetch(&self, fetch: &PendingFetch) -> Result<(), StoreError>;
 
-    /// Channels with an enabled bot that has not been given every message yet: work left over
-    /// from before a restart.
+    /// Open channels with an enabled bot that has not been given every message yet: work left
+    /// over from before a restart, or from an instance that died.
     async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError>;
 
     /// Takes (or renews) the lease `name` for `holder`, for `term` by the database's clock,

@@ -120,7 +120,8 @@ pub struct MessagePage {
 /// What a process opening the database means to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Serve: the only process on this database, which may keep channels in memory.
+    /// Serve: on SQLite the only process on the file, which keeps channels in memory; on
+    /// PostgreSQL one of any number of instances.
     Everything,
     /// Administer people and tokens only. No server keeps those in memory beyond a few
     /// seconds, so this may run beside one.
@@ -238,7 +239,8 @@ pub trait ChannelBackend: Send + Sync {
     /// The channels where `who` holds a seat or is the owner, most recently active first.
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError>;
 
-    /// Records how far seat holders have read (never moves backwards), in one transaction.
+    /// Records how far seat holders have read. A mark never moves backwards; each mark stands
+    /// on its own (a failure may leave the ones before it recorded).
     async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError>;
 }
 

@@ -1,5 +1,8 @@
 //! The `bots`, `timers`, `fetches` and `leases` tables in PostgreSQL.
 //!
+//! Text sorts by bytes (`COLLATE "C"`), as in SQLite, whatever the database's collation: the
+//! order of a channel's bots decides the order of their posts.
+//!
 //! Every guarded write (a bot's progress, a timer firing, a fetch answered) is one statement
 //! whose `WHERE` names the state it expects, inside the channel's locked transaction: of two
 //! instances racing, one changes a row and the other finds nothing and is refused.
@@ -24,7 +27,7 @@ impl crate::bots::BotBackend for PgStore {
         let rows = sqlx::query(
             "SELECT channel_id, slot, name, source, language, code_hash, params, params_hash, seed, \
              seed_commitment, state, processed_seq, failures, disabled, ended \
-             FROM bots WHERE channel_id = $1 ORDER BY slot",
+             FROM bots WHERE channel_id = $1 ORDER BY slot COLLATE \"C\"",
         )
         .bind(channel.as_str())
         .fetch_all(&self.pool)
@@ -39,7 +42,7 @@ impl crate::bots::BotBackend for PgStore {
     ) -> Result<Vec<Timer>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, tag, due_at, set_by FROM timers \
-             WHERE channel_id = $1 AND slot = $2 ORDER BY due_at, tag",
+             WHERE channel_id = $1 AND slot = $2 ORDER BY due_at, tag COLLATE \"C\"",
         )
         .bind(channel.as_str())
         .bind(slot.as_str())
@@ -51,7 +54,8 @@ impl crate::bots::BotBackend for PgStore {
     async fn next_timers(&self, limit: usize) -> Result<Vec<Timer>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, tag, due_at, set_by FROM timers \
-             ORDER BY due_at, channel_id, slot, tag LIMIT $1",
+             ORDER BY due_at, channel_id COLLATE \"C\", slot COLLATE \"C\", tag COLLATE \"C\" \
+             LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -91,7 +95,8 @@ impl crate::bots::BotBackend for PgStore {
     async fn next_fetches(&self, limit: usize) -> Result<Vec<PendingFetch>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel_id, slot, requested_by, position, tag, url, requested_at FROM fetches \
-             ORDER BY requested_at, channel_id, slot, requested_by, position LIMIT $1",
+             ORDER BY requested_at, channel_id COLLATE \"C\", slot COLLATE \"C\", requested_by, \
+             position LIMIT $1",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
@@ -115,8 +120,8 @@ impl crate::bots::BotBackend for PgStore {
 
     async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT b.channel_id FROM bots b \
-             WHERE NOT b.disabled AND NOT b.ended AND b.processed_seq < \
+            "SELECT DISTINCT b.channel_id FROM bots b JOIN channels c ON c.id = b.channel_id \
+             WHERE NOT c.closed AND NOT b.disabled AND NOT b.ended AND b.processed_seq < \
                (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.channel_id = b.channel_id)",
         )
         .fetch_all(&self.pool)

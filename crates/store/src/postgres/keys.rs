@@ -1,4 +1,11 @@
 //! The `server_keys` table in PostgreSQL.
+//!
+//! Every write first takes a lock on the table that only writers of keys contend for
+//! (`SHARE ROW EXCLUSIVE`: readers go on), so writes to keys run one at a time, as SQLite's one
+//! writer runs them. Without it, a rotation that raced another rotation (or the first key)
+//! would not see the key committed meanwhile, retire nothing, and fail on the one-active
+//! index instead of retiring it. Keys are written at start and by `keys rotate`, so the
+//! queue is never long.
 
 use domain::Timestamp;
 use sqlx::postgres::PgConnection;
@@ -19,10 +26,12 @@ impl crate::keys::KeyBackend for PgStore {
     }
 
     async fn insert_server_key(&self, key: ServerKeyRecord) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        // No conflict target: the one-active index and the primary key both count, so of two
-        // instances making the first key at once, one stores it.
-        let inserted = insert_key(&mut conn, &key, " ON CONFLICT DO NOTHING").await?;
+        let mut tx = self.pool.begin().await?;
+        lock_keys(&mut tx).await?;
+        // No conflict target: the one-active index, the primary key and the unique public key
+        // all count, so of two instances making the first key at once, one stores it.
+        let inserted = insert_key(&mut tx, &key, " ON CONFLICT DO NOTHING").await?;
+        tx.commit().await?;
         Ok(inserted == 1)
     }
 
@@ -32,6 +41,8 @@ impl crate::keys::KeyBackend for PgStore {
         now: Timestamp,
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Before the update, so that its snapshot holds every key committed before ours.
+        lock_keys(&mut tx).await?;
         let retired: Option<(String,)> = sqlx::query_as(
             "UPDATE server_keys SET retired_at = $1, secret_key = NULL \
              WHERE retired_at IS NULL RETURNING id",
@@ -43,6 +54,14 @@ impl crate::keys::KeyBackend for PgStore {
         tx.commit().await?;
         Ok(retired.map(|(id,)| id))
     }
+}
+
+/// Queues this transaction behind every other writer of keys until it ends.
+async fn lock_keys(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("LOCK TABLE server_keys IN SHARE ROW EXCLUSIVE MODE")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn insert_key(

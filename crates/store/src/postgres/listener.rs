@@ -28,6 +28,8 @@ pub(super) const ADVANCED: &str = "mcp_channel_advanced";
 
 /// Most notices sent in one statement.
 const NOTICE_BATCH: usize = 256;
+/// Tries at sending a batch of notices before it is given up.
+const NOTICE_TRIES: u32 = 3;
 
 /// Sends the notices of this instance's commits, in batches, from a task of its own: a post
 /// does not wait for its notice. Cheap to clone.
@@ -53,14 +55,22 @@ impl Notifier {
 async fn notify(pool: PgPool, mut queue: mpsc::UnboundedReceiver<String>) {
     let mut batch = Vec::with_capacity(NOTICE_BATCH);
     while queue.recv_many(&mut batch, NOTICE_BATCH).await > 0 {
-        let sent = sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) AS payload")
-            .bind(ADVANCED)
-            .bind(&batch)
-            .execute(&pool)
-            .await;
-        if let Err(error) = sent {
-            // The commits stand; waiters elsewhere see them when their wait ends.
-            tracing::warn!(%error, notices = batch.len(), "could not send channel notices");
+        // A few tries: a notice sent twice wakes nobody twice (see `Signals::publish`).
+        for attempt in 1..=NOTICE_TRIES {
+            let sent =
+                sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) AS payload")
+                    .bind(ADVANCED)
+                    .bind(&batch)
+                    .execute(&pool)
+                    .await;
+            match sent {
+                Ok(_) => break,
+                // The commits stand; waiters elsewhere see them when their wait ends.
+                Err(error) if attempt == NOTICE_TRIES => {
+                    tracing::warn!(%error, notices = batch.len(), "could not send channel notices");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await,
+            }
         }
         batch.clear();
     }
@@ -76,9 +86,9 @@ pub(super) struct Listening {
 #[derive(Debug, Default)]
 pub(super) struct NoticeStats {
     pub(super) received: AtomicU64,
-    /// Sum over the notices of the time from the sending transaction's commit to their arrival
-    /// here, in microseconds (by the database's clock and ours, which agree on one machine and
-    /// roughly elsewhere).
+    /// Sum over the notices of the time from just before they were sent (right after their
+    /// commit) to their arrival here, in microseconds, by the sending instance's clock and
+    /// this one's (the same clock on one machine, roughly the same elsewhere).
     pub(super) lag_micros: AtomicU64,
     pub(super) reconnections: AtomicU64,
 }
@@ -121,17 +131,17 @@ async fn listen(mut listener: PgListener, signals: Signals, stats: Arc<NoticeSta
                     },
                 );
             }
-            // The connection dropped; the next call reconnects and listens again. Whatever was
-            // sent meanwhile is lost, so every waiter looks for itself.
-            Ok(None) => {
+            // The connection dropped, or failed: listen again, and once listening, wake every
+            // waiter to look for itself, since whatever was sent meanwhile is lost. (Waking
+            // before listening again would miss what is sent in between.)
+            Ok(None) | Err(_) => {
                 stats.reconnections.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("lost the database notice connection; reconnecting");
+                while let Err(error) = listener.listen(ADVANCED).await {
+                    tracing::warn!(%error, "could not listen for channel notices; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 signals.wake_all();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the database notice connection failed; retrying");
-                signals.wake_all();
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }

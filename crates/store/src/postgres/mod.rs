@@ -51,7 +51,8 @@ impl PgStore {
     ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
-            .max_connections(settings.connections.max(2))
+            // The listener holds one connection for good; the others serve requests.
+            .max_connections(settings.connections.max(1) + 1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -382,7 +383,10 @@ impl ChannelBackend for PgStore {
     }
 
     async fn mark_read(&self, marks: Vec<ReadMark>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // One statement per mark rather than one transaction: the marks come in no order, and
+        // a transaction locking several slot rows in no order could deadlock with a channel
+        // change (which locks them in position order), and PostgreSQL would abort one of them.
+        let mut conn = self.pool.acquire().await?;
         for mark in &marks {
             sqlx::query(
                 "UPDATE slots SET read_seq = GREATEST(read_seq, $4) \
@@ -392,10 +396,9 @@ impl ChannelBackend for PgStore {
             .bind(mark.slot.as_str())
             .bind(mark.holder.as_str())
             .bind(mark.seq.0)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -1,8 +1,13 @@
 //! The authorization server's tables in PostgreSQL.
 //!
 //! Every check-then-write is one guarded statement (`UPDATE … WHERE used_at IS NULL`,
-//! `INSERT … ON CONFLICT DO NOTHING`) inside one transaction, so two instances racing to spend
-//! the same code, rotate the same refresh token or submit the same form get one winner.
+//! `INSERT … ON CONFLICT`) inside one transaction, so two instances racing to spend the same
+//! code, rotate the same refresh token, submit the same form or generate the same setting get
+//! one winner: the second waits on the first's row lock and then finds the row changed.
+//!
+//! The sweep and a code exchange both touch a client that never obtained a token and its
+//! codes; both lock the client row first, so they queue on it instead of deadlocking, and the
+//! sweep never deletes a client (or its codes) that obtained tokens while it ran.
 
 use domain::{PrincipalId, SecretHash, Timestamp};
 use sqlx::postgres::PgConnection;
@@ -149,6 +154,16 @@ impl crate::oauth::AuthBackend for PgStore {
         let mut tx = self.pool.begin().await?;
         let family = tokens.first().map(|token| token.family.clone());
         let client_id = tokens.first().and_then(|token| token.client_id.clone());
+        // A client that has not obtained a token yet is one the sweep may delete: lock it
+        // before the code, in the sweep's order (see `sweep_unused`). Once it has tokens, the
+        // sweep leaves it alone and no lock is needed.
+        sqlx::query(
+            "SELECT 1 FROM oauth_clients WHERE client_id = $1 AND token_issued_at IS NULL \
+             FOR NO KEY UPDATE",
+        )
+        .bind(&client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         // Of two instances spending one code, the second waits on the row lock and then finds
         // it spent.
         let spent = sqlx::query(
@@ -266,13 +281,14 @@ impl crate::oauth::AuthBackend for PgStore {
     }
 
     async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
-        // One statement: the row this inserted, or (on a conflict, which returns nothing) the
-        // one another instance inserted first.
+        // `DO UPDATE` (to the value already there) rather than `DO NOTHING` plus a read: a
+        // read in the same statement uses the statement's snapshot, which misses a row that
+        // another instance committed while this insert waited for it, and answers nothing.
+        // `DO UPDATE` returns that row whatever the snapshot. Settings are generated at start,
+        // so the rewrite it costs is rare.
         let (stored,): (String,) = sqlx::query_as(
-            "WITH inserted AS (INSERT INTO server_settings (key, value) VALUES ($1, $2) \
-               ON CONFLICT DO NOTHING RETURNING value) \
-             SELECT value FROM inserted UNION ALL \
-             SELECT value FROM server_settings WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)",
+            "INSERT INTO server_settings AS s (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = s.value RETURNING value",
         )
         .bind(key)
         .bind(&value)
@@ -343,24 +359,28 @@ async fn sweep_unused(
     before: Timestamp,
     now: Timestamp,
 ) -> Result<Swept, StoreError> {
-    let unused_clients = "SELECT client_id FROM oauth_clients \
-        WHERE token_issued_at IS NULL AND created_at < $1";
+    // The clients first, then what they leave behind. Deleting the codes first (by a
+    // subquery on the clients, as SQLite does) would trust the subquery's snapshot: a code an
+    // exchange spent meanwhile would go while its client, now holding tokens, stays, and a
+    // replay of that code would no longer be recognised. Deleting the client waits for such an
+    // exchange (which locks the client first) and then re-checks `token_issued_at`.
+    let clients: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM oauth_clients WHERE token_issued_at IS NULL AND created_at < $1 \
+         RETURNING client_id",
+    )
+    .bind(before.0)
+    .fetch_all(&mut *conn)
+    .await?;
     for table in ["oauth_codes", "oauth_approved_clients"] {
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE client_id IN ({unused_clients})"
-        ))
-        .bind(before.0)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let clients =
-        sqlx::query("DELETE FROM oauth_clients WHERE token_issued_at IS NULL AND created_at < $1")
-            .bind(before.0)
+        sqlx::query(&format!("DELETE FROM {table} WHERE client_id = ANY($1)"))
+            .bind(&clients)
             .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            .await?;
+    }
     // Seats and channels name people without a foreign key, so they are checked here: a person
-    // who holds a seat or owns a channel is never deleted.
+    // who holds a seat or owns a channel is never deleted. Tokens and codes have one: should
+    // an instance give this person a token or a code while the sweep runs, one of the two
+    // fails on the key rather than leaving a token without its person.
     let people = sqlx::query(
         "DELETE FROM people WHERE created_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM tokens WHERE tokens.person_id = people.id) \
@@ -378,7 +398,7 @@ async fn sweep_unused(
         .await?
         .rows_affected();
     Ok(Swept {
-        clients,
+        clients: u64::try_from(clients.len()).unwrap_or(u64::MAX),
         people,
         forms,
     })

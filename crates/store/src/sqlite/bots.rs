@@ -118,8 +118,8 @@ impl crate::bots::BotBackend for SqliteStore {
 
     async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT b.channel_id FROM bots b \
-             WHERE b.disabled = 0 AND b.ended = 0 AND b.processed_seq < \
+            "SELECT DISTINCT b.channel_id FROM bots b JOIN channels c ON c.id = b.channel_id \
+             WHERE c.closed = 0 AND b.disabled = 0 AND b.ended = 0 AND b.processed_seq < \
                (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.channel_id = b.channel_id)",
         )
         .fetch_all(&self.readers)
