@@ -1408,3 +1408,40 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_given_back() {
     assert!(store.take_lease("bots:a", "one", long).await.expect("free"));
     assert!(store.take_lease("bots:b", "one", long).await.expect("free"));
 }
+
+/// Changes that queue on a channel's row lock each see what the one before committed: posts
+/// from many threads at once on PostgreSQL get consecutive seqs. (A load in the same
+/// statement as the lock would read the snapshot from before the wait, and repeat a seq.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_queued_on_the_row_lock_see_the_commit_before_them() {
+    let Some(db) = crate::testing::TestDatabase::postgres("row lock").await else {
+        return;
+    };
+    let store = db.open().await;
+    let (id, _) = new_channel(&store, 6).await;
+    let start = store.load_channel(&id).await.expect("load").last_seq;
+    let posts: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                let posted = store
+                    .update_channel(&id, move |channel| {
+                        channel.post(
+                            &person("alice").id,
+                            None,
+                            draft(&format!("m{i}"), None),
+                            Timestamp(10),
+                        )
+                    })
+                    .await;
+                posted.map(|(message, _)| message.seq)
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for post in posts {
+        seqs.push(post.await.expect("task").expect("post").0);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, ((start.0 + 1)..=(start.0 + 100)).collect::<Vec<_>>());
+}
