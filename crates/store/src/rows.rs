@@ -5,15 +5,17 @@
 //! here is written once and a row from either database goes through it.
 
 use domain::{
-    Body, BotCard, ChainHash, Channel, ChannelId, Message, MessageKind, PrincipalId, Seat,
-    SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Body, BotCard, ChainHash, Channel, ChannelId, Message, MessageKind, PageBudget, PrincipalId,
+    Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Type};
 
-use crate::StoreError;
+use futures::TryStreamExt;
+
 use crate::bots::{BotRecord, PendingFetch, Timer};
+use crate::{MessagePage, StoreError};
 
 /// A row whose columns are read by name.
 pub(crate) trait Columns {
@@ -208,6 +210,26 @@ pub(crate) fn message_from_unhashed_row(
         message,
         row.maybe_text("hash")?.map(ChainHash::from_trusted),
     ))
+}
+
+/// A page of messages from `rows`, oldest first, read one row at a time and stopped at the
+/// first message `budget` refuses, so that a page of large messages never loads more than it
+/// returns. `has_more` says a refused (or further) message exists.
+pub(crate) async fn fill_page<R: Columns>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    budget: PageBudget,
+) -> Result<MessagePage, StoreError> {
+    let mut page = MessagePage::default();
+    let mut fill = budget.fill();
+    while let Some(row) = rows.try_next().await? {
+        let message = message_from_row(&row)?;
+        if !fill.admit(&message) {
+            page.has_more = true;
+            break;
+        }
+        page.messages.push(message);
+    }
+    Ok(page)
 }
 
 /// The JSON text a message's data is stored as.

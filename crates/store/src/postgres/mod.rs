@@ -15,12 +15,13 @@ use domain::{
     Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
     SlotLabel,
 };
-use futures::TryStreamExt;
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::bots::BotRecord;
-use crate::rows::{ChangedRows, Columns, channel_from_rows, message_from_row, stored_data};
+use crate::rows::{
+    ChangedRows, Columns, channel_from_rows, fill_page, message_from_row, stored_data,
+};
 use crate::signals::{Advance, Snapshot};
 use crate::{
     Access, Audience, BackendStats, ChannelBackend, ChannelChange, ChannelListing, Durability,
@@ -264,11 +265,9 @@ impl ChannelBackend for PgStore {
     }
 
     async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
-        // One transaction, so the header and the slots come from the same commit.
-        let mut tx = self.pool.begin().await?;
-        let channel = load_channel(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(channel)
+        // One statement, so the header and the slots come from the same commit.
+        let mut conn = self.pool.acquire().await?;
+        load_channel(&mut conn, id).await
     }
 
     async fn find_channel_by_secret(
@@ -327,18 +326,11 @@ impl ChannelBackend for PgStore {
     ) -> Result<MessagePage, StoreError> {
         // One row past the count, so that a page full by count still learns whether more follow.
         let bound = budget.max_messages.saturating_add(1);
-        let mut rows = visible_messages(id, audience, after, upto, bound).fetch(&self.pool);
-        let mut page = MessagePage::default();
-        let mut fill = budget.fill();
-        while let Some(row) = rows.try_next().await? {
-            let message = message_from_row(&row)?;
-            if !fill.admit(&message) {
-                page.has_more = true;
-                break;
-            }
-            page.messages.push(message);
-        }
-        Ok(page)
+        fill_page(
+            visible_messages(id, audience, after, upto, bound).fetch(&self.pool),
+            budget,
+        )
+        .await
     }
 
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {

@@ -17,7 +17,6 @@ use domain::{
     Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
     SlotLabel,
 };
-use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use sqlx::Connection;
 use sqlx::sqlite::{
@@ -31,7 +30,7 @@ mod chain;
 mod keys;
 mod oauth;
 
-use crate::rows::{ChangedRows, channel_from_rows, message_from_row, stored_data};
+use crate::rows::{ChangedRows, channel_from_rows, fill_page, message_from_row, stored_data};
 use crate::signals::{Advance, Snapshot};
 use crate::{
     Access, Audience, ChannelListing, Durability, MessagePage, ReadMark, SeatSummary, Signals,
@@ -554,7 +553,7 @@ impl crate::ChannelBackend for SqliteStore {
         };
         // One row past the count, so that a page full by count still learns whether more follow.
         let bound = budget.max_messages.saturating_add(1);
-        let mut rows = sqlx::query(VISIBLE_MESSAGES)
+        let rows = sqlx::query(VISIBLE_MESSAGES)
             .bind(id.as_str())
             .bind(after.0)
             .bind(upto.0)
@@ -562,17 +561,7 @@ impl crate::ChannelBackend for SqliteStore {
             .bind(i64::try_from(bound).unwrap_or(i64::MAX))
             .bind(since)
             .fetch(&self.readers);
-        let mut page = MessagePage::default();
-        let mut fill = budget.fill();
-        while let Some(row) = rows.try_next().await? {
-            let message = message_from_row(&row)?;
-            if !fill.admit(&message) {
-                page.has_more = true;
-                break;
-            }
-            page.messages.push(message);
-        }
-        Ok(page)
+        fill_page(rows, budget).await
     }
 
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
