@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use domain::Principal;
 
-pub use oauth::{ApprovalMode, OAuthConfig, OAuthServer};
+pub use oauth::{ApprovalMode, Connection, Holder, OAuthConfig, OAuthServer};
 pub use scope::{Scope, Scopes};
 
 /// Longest bearer token accepted, in bytes.

@@ -183,6 +183,10 @@ pub trait AuthBackend: Send + Sync {
     /// Personal tokens, live ones first.
     async fn personal_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
 
+    /// The tokens of `person` that were not revoked (expired ones included), oldest first:
+    /// what the connections page groups into grants.
+    async fn tokens_of(&self, person: &PrincipalId) -> Result<Vec<StoredToken>, StoreError>;
+
     /// The value stored under `key`, or `value` stored now if there was none.
     async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError>;
 

@@ -774,7 +774,45 @@ mod oauth {
         assert_eq!(admin.personal_tokens().await.expect("listed").len(), 1);
     }
 
+    async fn a_persons_tokens_are_theirs_and_live(db: TestDatabase) {
+        let store = db.open().await;
+        let person = with_person(&store).await;
+        let other = PrincipalId::new("usr_other");
+        store
+            .create_person(Person {
+                id: other.clone(),
+                display_name: "Bo".into(),
+                created_at: Timestamp(1),
+            })
+            .await
+            .expect("person stored");
+        for (secret, family, owner) in [
+            ("a1", "fam_a", &person),
+            ("r1", "fam_a", &person),
+            ("b1", "fam_b", &person),
+            ("o1", "fam_o", &other),
+        ] {
+            store
+                .insert_token(token(secret, TokenKind::Access, family, owner))
+                .await
+                .expect("stored");
+        }
+        store
+            .revoke_family("fam_b", Timestamp(5))
+            .await
+            .expect("revoked");
+        let families: Vec<String> = store
+            .tokens_of(&person)
+            .await
+            .expect("listed")
+            .into_iter()
+            .map(|token| token.record.family)
+            .collect();
+        assert_eq!(families, ["fam_a", "fam_a"]);
+    }
+
     crate::on_both_backends!(
+        a_persons_tokens_are_theirs_and_live,
         a_code_is_exchanged_once_and_a_replay_revokes_what_it_gave,
         a_refresh_token_rotates_once_and_reuse_revokes_the_family,
         the_sweep_forgets_unused_clients_and_people_who_hold_nothing,

@@ -10,6 +10,7 @@
 
 mod authorize;
 mod clients;
+mod connections;
 mod error;
 pub mod metadata_document;
 pub mod redirect;
@@ -30,6 +31,7 @@ use store::oauth::{Person, Swept, TokenKind};
 
 pub use authorize::{AuthorizeError, AuthorizeParams, AuthorizeRequest, Consent, PassphraseCheck};
 pub use clients::{Client, MAX_REGISTRATION_BYTES, RegistrationRequest};
+pub use connections::{Connection, Holder};
 pub use error::OAuthError;
 pub use metadata_document::MetadataDocuments;
 pub use throttle::{Endpoint, EndpointLimits, PASSPHRASE_ATTEMPTS};

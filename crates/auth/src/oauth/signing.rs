@@ -1,5 +1,6 @@
-//! Values the server signs and later trusts again: the cookie that remembers a person, and the
-//! token that binds a consent form to the request it was rendered for. HMAC-SHA-256 under a key
+//! Values the server signs and later trusts again: the cookie that remembers a person, the
+//! token that binds a consent form to the request it was rendered for, and the token a signed-in
+//! person's page forms carry against cross-site requests. HMAC-SHA-256 under a key
 //! generated once and kept in the store, so every instance and every restart agrees.
 
 use domain::{PrincipalId, Timestamp};
@@ -12,6 +13,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const PERSON_COOKIE_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
 /// How long a rendered consent form stays valid.
 pub const FORM_TTL_MS: i64 = 30 * 60 * 1000;
+/// How long a signed-in page's forms stay valid: a tab left open over a working day.
+pub const PAGE_FORM_TTL_MS: i64 = 12 * 3600 * 1000;
 
 pub(crate) struct Signer {
     key: Vec<u8>,
@@ -64,18 +67,49 @@ impl Signer {
 
     /// `<expiry>.<mac>` over the fields of a consent form.
     pub(crate) fn sign_form(&self, fields: &[&str], now: Timestamp) -> String {
-        let expiry = (now.0 + FORM_TTL_MS).to_string();
-        let mut parts = vec![expiry.as_str()];
-        parts.extend_from_slice(fields);
-        format!(
-            "{expiry}.{}",
-            hex::encode(self.mac("form", &parts).finalize().into_bytes())
-        )
+        self.sign_expiring("form", FORM_TTL_MS, fields, now)
     }
 
     /// The form token's expiry, if it is ours, for these fields, and still live.
     pub(crate) fn verify_form(
         &self,
+        fields: &[&str],
+        token: &str,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        self.verify_expiring("form", fields, token, now)
+    }
+
+    /// The token a signed-in person's page forms carry (their CSRF token): `<expiry>.<mac>`
+    /// over the person, under its own purpose so it can never pass for a consent form's.
+    pub(crate) fn sign_page_form(&self, person: &PrincipalId, now: Timestamp) -> String {
+        self.sign_expiring("page", PAGE_FORM_TTL_MS, &[person.as_str()], now)
+    }
+
+    /// Whether `token` is a live page-form token of `person`.
+    pub(crate) fn verify_page_form(
+        &self,
+        person: &PrincipalId,
+        token: &str,
+        now: Timestamp,
+    ) -> bool {
+        self.verify_expiring("page", &[person.as_str()], token, now)
+            .is_some()
+    }
+
+    fn sign_expiring(&self, purpose: &str, ttl_ms: i64, fields: &[&str], now: Timestamp) -> String {
+        let expiry = (now.0 + ttl_ms).to_string();
+        let mut parts = vec![expiry.as_str()];
+        parts.extend_from_slice(fields);
+        format!(
+            "{expiry}.{}",
+            hex::encode(self.mac(purpose, &parts).finalize().into_bytes())
+        )
+    }
+
+    fn verify_expiring(
+        &self,
+        purpose: &str,
         fields: &[&str],
         token: &str,
         now: Timestamp,
@@ -87,7 +121,7 @@ impl Signer {
             .filter(|expiry| *expiry > now.0)?;
         let mut parts = vec![expiry];
         parts.extend_from_slice(fields);
-        self.verify("form", &parts, signature)
+        self.verify(purpose, &parts, signature)
             .then_some(Timestamp(expires_at))
     }
 
@@ -153,6 +187,22 @@ mod tests {
                 )
                 .is_none()
         );
+    }
+
+    #[test]
+    fn page_form_tokens_are_the_persons_and_never_pass_as_consent_forms() {
+        let signer = Signer::new("key");
+        let ada = PrincipalId::new("usr_ada");
+        let token = signer.sign_page_form(&ada, Timestamp(0));
+        assert!(signer.verify_page_form(&ada, &token, Timestamp(1)));
+        assert!(!signer.verify_page_form(&PrincipalId::new("usr_bo"), &token, Timestamp(1)));
+        assert!(!signer.verify_page_form(&ada, &token, Timestamp(PAGE_FORM_TTL_MS + 1)));
+        assert!(
+            signer
+                .verify_form(&["usr_ada"], &token, Timestamp(1))
+                .is_none()
+        );
+        assert!(!signer.verify_page_form(&ada, "", Timestamp(1)));
     }
 
     #[test]

@@ -280,6 +280,17 @@ impl crate::oauth::AuthBackend for PgStore {
         rows.iter().map(stored_token_from_row).collect()
     }
 
+    async fn tokens_of(&self, person: &PrincipalId) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
+             WHERE t.person_id = $1 AND t.revoked_at IS NULL ORDER BY t.created_at, t.token_hash"
+        ))
+        .bind(person.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_token_from_row).collect()
+    }
+
     async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
         // `DO UPDATE` (to the value already there) rather than `DO NOTHING` plus a read: a
         // read in the same statement uses the statement's snapshot, which misses a row that

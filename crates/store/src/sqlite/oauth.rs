@@ -155,6 +155,17 @@ impl crate::oauth::AuthBackend for SqliteStore {
         rows.iter().map(stored_token_from_row).collect()
     }
 
+    async fn tokens_of(&self, person: &PrincipalId) -> Result<Vec<StoredToken>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN people p ON p.id = t.person_id \
+             WHERE t.person_id = ?1 AND t.revoked_at IS NULL ORDER BY t.created_at, t.token_hash"
+        ))
+        .bind(person.as_str())
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(stored_token_from_row).collect()
+    }
+
     async fn setting_or_insert(&self, key: &str, value: String) -> Result<String, StoreError> {
         let key = key.to_owned();
         self.submit_sql(move |conn| Box::pin(setting_or_insert(conn, key, value)))
