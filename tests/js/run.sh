@@ -2,6 +2,8 @@
 # Runs the JavaScript suite in tests/js against the mcp-multiplayer binary:
 #   oauth-sdk.test.mjs    the official TypeScript MCP SDK's OAuth flow, two principals playing
 #   consent.test.mjs      the consent page in headless Chromium (playwright-core)
+#   pages.test.mjs        the pages for people in headless Chromium: live channel, admin actions,
+#                         replay, verify, bots, connections; screenshots in target/page-screenshots
 #   conformance.test.mjs  the MCP conformance suite's authorization-server scenarios (Node 22)
 #   inspector.test.mjs    the MCP Inspector CLI: the tool list and its --strict schema check (Node 22)
 #

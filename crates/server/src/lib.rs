@@ -6,7 +6,8 @@
 //! - [`wire`]: the JSON shapes clients see.
 //! - [`oauth`]: the authorization server's endpoints and consent page (OAuth mode only).
 //! - [`middleware`]: framing and Host/Origin checks, the body cap, bearer authentication.
-//! - [`home`]: `/`, what this server is and how to connect.
+//! - [`web`]: pages for people: home (`/`), sign-in, a channel's live view and admin actions,
+//!   replay, verify, the bot catalog and connections; [`cookies`] names what they set.
 //! - [`metrics`]: `/metrics` (Prometheus), `/livez` and `/readyz`, and the call counts both
 //!   surfaces feed.
 //! - `/.well-known/mcp-multiplayer-keys` ([`KEYS_PATH`]): the public keys that verify signed
@@ -19,14 +20,15 @@
 
 pub mod api;
 pub mod client_address;
+pub mod cookies;
 pub mod framing;
-pub mod home;
 pub mod listen;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod ops;
+pub mod web;
 pub mod wire;
 
 use std::sync::Arc;
@@ -76,10 +78,17 @@ pub struct AppParts {
 
 /// Builds the whole application. Separate from `main` so tests can drive it directly.
 pub fn app(parts: AppParts) -> Router {
-    let home = Arc::new(home::Home::new(
-        &parts.public_url,
-        matches!(parts.authenticator, Authenticator::Dev),
-    ));
+    let pages = web::router(
+        web::WebState {
+            service: parts.service.clone(),
+            oauth: parts.authenticator.oauth().cloned(),
+            home: web::home::Home::new(
+                &parts.public_url,
+                matches!(parts.authenticator, Authenticator::Dev),
+            ),
+        },
+        parts.trusted_proxies.clone(),
+    );
     let keys = get(published_keys).with_state(parts.service.clone());
     let health = get(healthz).with_state(parts.service.clone());
     let metrics = metrics::Metrics::new(parts.service.clone(), parts.metrics_token);
@@ -112,10 +121,10 @@ pub fn app(parts: AppParts) -> Router {
         .route("/livez", get(metrics::live))
         .route("/readyz", ready)
         .route("/metrics", get(metrics::serve).with_state(metrics))
-        .route("/", get(home::page).with_state(home))
         .route("/api/openapi.json", api::openapi_route())
         .route(KEYS_PATH, keys)
         .merge(authorization_server)
+        .merge(pages)
         .merge(authenticated)
         // Unknown paths and methods answer JSON, like every refusal (axum's own are empty).
         .fallback(api::not_found)

@@ -449,8 +449,12 @@ pub async fn get_bot_code(
             .into());
         }
     };
-    let code = service.get_bot_code(who, of).await?;
-    Ok(BotCodeOut {
+    Ok(bot_code(service.get_bot_code(who, of).await?))
+}
+
+/// A bot's code in wire form.
+pub fn bot_code(code: service::BotCode) -> BotCodeOut {
+    BotCodeOut {
         name: code.name,
         language: code.language.as_str().to_owned(),
         code_hash: code.code_hash,
@@ -458,5 +462,5 @@ pub async fn get_bot_code(
         // Always an object: `attach_bot` refuses anything else.
         params: code.params.and_then(|params| params.as_object().cloned()),
         params_hash: code.params_hash,
-    })
+    }
 }

@@ -606,6 +606,20 @@ pub enum AdminOpName {
 }
 
 impl AdminOpName {
+    pub const ALL: [AdminOpName; 6] = [
+        AdminOpName::Rename,
+        AdminOpName::SetAdmin,
+        AdminOpName::YieldSlot,
+        AdminOpName::Kick,
+        AdminOpName::ReissueInvite,
+        AdminOpName::Close,
+    ];
+
+    /// The operation `name` names, as `as_str` writes it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AdminOpName::Rename => "rename",

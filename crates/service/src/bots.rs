@@ -405,26 +405,35 @@ impl Service {
     /// The builtin bots: name, summary, code hash.
     pub fn list_bots(&self, caller: &Caller) -> Result<&'static [bots::BuiltinInfo], ServiceError> {
         self.authorize(caller, Access::Read)?;
-        Ok(bots::catalog())
+        Ok(Self::catalog())
+    }
+
+    /// The builtin bots for anyone, signed in or not: they are compiled into the binary and
+    /// published so that anyone can check a referee before meeting it.
+    pub fn catalog() -> &'static [bots::BuiltinInfo] {
+        bots::catalog()
+    }
+
+    /// The exact source of the builtin bot `name`, for anyone (see [`Self::catalog`]).
+    pub fn builtin_code(name: &str) -> Result<BotCode, ServiceError> {
+        let source = bots::builtin(name).ok_or_else(|| {
+            DomainError::invalid("preset", format!("unknown bot {name:?}; see list_bots"))
+        })?;
+        Ok(BotCode {
+            name: source.name().to_owned(),
+            language: source.language(),
+            code_hash: source.code_hash().as_str().to_owned(),
+            source: source.source().to_owned(),
+            params: None,
+            params_hash: None,
+        })
     }
 
     /// The exact source of a builtin bot, or of a bot attached to a channel the caller is in.
     pub async fn get_bot_code(&self, caller: &Caller, of: CodeOf) -> Result<BotCode, ServiceError> {
         let who = self.authorize(caller, Access::Read)?;
         match of {
-            CodeOf::Preset(name) => {
-                let source = bots::builtin(&name).ok_or_else(|| {
-                    DomainError::invalid("preset", format!("unknown bot {name:?}; see list_bots"))
-                })?;
-                Ok(BotCode {
-                    name: source.name().to_owned(),
-                    language: source.language(),
-                    code_hash: source.code_hash().as_str().to_owned(),
-                    source: source.source().to_owned(),
-                    params: None,
-                    params_hash: None,
-                })
-            }
+            CodeOf::Preset(name) => Self::builtin_code(&name),
             CodeOf::Attached { channel_id, slot } => {
                 let id = ChannelId::parse(&channel_id)?;
                 let channel = self.inner.store.load_channel(&id).await?;

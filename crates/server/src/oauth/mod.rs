@@ -34,10 +34,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::client_address::{self, ClientAddress, TrustedProxies};
+use crate::cookies;
 use consent::{ConsentView, Page};
-
-/// The cookie that remembers who approved in this browser.
-const PERSON_COOKIE: &str = "mcpmp_person";
 
 type Shared = State<Arc<OAuthServer>>;
 
@@ -375,7 +373,7 @@ async fn answer_consent(
     {
         Ok(url) => {
             let mut response = redirect(&url, &Method::POST);
-            let cookie = person_cookie(server, &person.id);
+            let cookie = cookies::person(server, &person.id);
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
@@ -408,28 +406,8 @@ async fn remembered_person(
     server: &OAuthServer,
     headers: &HeaderMap,
 ) -> Option<store::oauth::Person> {
-    let value = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == PERSON_COOKIE)
-        .map(|(_, value)| value)?;
-    let id = server.person_from_cookie(value)?;
+    let id = server.person_from_cookie(cookies::read(headers, cookies::PERSON_COOKIE)?)?;
     server.person(&id).await.ok().flatten()
-}
-
-fn person_cookie(server: &OAuthServer, person: &domain::PrincipalId) -> String {
-    let secure = if server.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{PERSON_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
-        server.person_cookie(person)
-    )
 }
 
 /// Sends the browser on: 302 after a GET, 303 after a POST so the next request is a GET.
