@@ -93,6 +93,34 @@ pub struct ChannelSpec {
     /// default: a referee's channel exists to be checked, and a finished game can then be
     /// audited in full by anyone, not only by the player who sent each move.
     pub reveal_private: bool,
+    /// Whether the channel is in the public lobby, where anyone may take an open seat.
+    pub listing: Option<Listing>,
+}
+
+/// How a channel is in the public lobby: its open invite seats are anyone's to take, without an
+/// invite code, until the channel fills or closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Its creator listed it.
+    Listed,
+    /// A quick-match table: made for whoever asks to play its bot next.
+    QuickMatch,
+}
+
+impl Listing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listing::Listed => "listed",
+            Listing::QuickMatch => "quick_match",
+        }
+    }
+
+    /// The listing `as_str` wrote.
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Listing::Listed, Listing::QuickMatch]
+            .into_iter()
+            .find(|listing| listing.as_str() == stored)
+    }
 }
 
 impl ChannelSpec {
@@ -143,6 +171,7 @@ impl ChannelSpec {
             name,
             slots,
             reveal_private: true,
+            listing: None,
         })
     }
 
@@ -214,6 +243,8 @@ pub struct Channel {
     pub faithful_from: Seq,
     /// Whether private messages to a bot become readable by all once the bot's run ends.
     pub reveal_private: bool,
+    /// Whether (and how) the channel is in the public lobby.
+    pub listing: Option<Listing>,
     pub slots: Vec<Slot>,
     /// Messages produced by operations since load, not yet stored.
     new_messages: Vec<Message>,
@@ -284,6 +315,7 @@ impl Channel {
             head: ChainHash::genesis(),
             faithful_from: Seq::ZERO,
             reveal_private: spec.reveal_private,
+            listing: spec.listing,
             slots: spec
                 .slots
                 .into_iter()
@@ -365,6 +397,7 @@ impl Channel {
             slots,
             faithful_from: Seq::ZERO,
             reveal_private: false,
+            listing: None,
             new_messages: Vec::new(),
         }
     }
@@ -381,6 +414,76 @@ impl Channel {
         self.faithful_from = faithful_from;
         self.reveal_private = reveal_private;
         self
+    }
+
+    /// Sets how storage keeps the channel listed in the lobby.
+    pub fn with_listing(mut self, listing: Option<Listing>) -> Self {
+        self.listing = listing;
+        self
+    }
+
+    /// Whether the lobby shows this channel: listed, open, with a free invite seat.
+    pub fn in_lobby(&self) -> bool {
+        self.listing.is_some() && !self.closed && self.open_invite_seats().next().is_some()
+    }
+
+    /// The invite seats nobody holds.
+    pub fn open_invite_seats(&self) -> impl Iterator<Item = &Slot> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.kind == SlotKind::Invite && slot.seat.is_none())
+    }
+
+    /// Takes an open invite seat of a listed channel without a code: `requested`, or the first
+    /// open one. Someone who already holds a seat here takes no second one from the lobby.
+    pub fn take_open_seat(
+        &mut self,
+        who: &Principal,
+        requested: Option<&SlotLabel>,
+        now: Timestamp,
+        secrets: &mut impl SecretSource,
+    ) -> Result<Joined, DomainError> {
+        if self.listing.is_none() {
+            return Err(DomainError::invalid(
+                "channel_id",
+                "this channel is not in the lobby; join it with an invite code",
+            ));
+        }
+        self.ensure_open()?;
+        if self.seats_of(&who.id).next().is_some() {
+            return Err(DomainError::invalid(
+                "channel_id",
+                "you already hold a seat here; sync from it",
+            ));
+        }
+        let index = match requested {
+            Some(label) => {
+                let index = self.slot_index(label)?;
+                let slot = &self.slots[index];
+                if slot.kind != SlotKind::Invite || slot.seat.is_some() {
+                    return Err(DomainError::invalid(
+                        "slot",
+                        format!("{label} is not an open player seat; leave slot out to take any"),
+                    ));
+                }
+                index
+            }
+            None => self
+                .slots
+                .iter()
+                .position(|slot| slot.kind == SlotKind::Invite && slot.seat.is_none())
+                .ok_or_else(|| {
+                    DomainError::invalid(
+                        "channel_id",
+                        "every seat here is taken; pick another game",
+                    )
+                })?,
+        };
+        let token = self.seat(index, who, now, secrets);
+        Ok(Joined {
+            slot: self.slots[index].label.clone(),
+            rejoin_token: token,
+        })
     }
 
     /// Hands the messages produced since load over to storage.

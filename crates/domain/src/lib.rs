@@ -33,8 +33,8 @@ pub mod secret;
 
 pub use chain::ChainHash;
 pub use channel::{
-    AdminOp, BOT_ALIAS, BotCard, BotFailure, Channel, ChannelSpec, Created, Joined, Seat, Slot,
-    SlotKind, SlotSpec,
+    AdminOp, BOT_ALIAS, BotCard, BotFailure, Channel, ChannelSpec, Created, Joined, Listing, Seat,
+    Slot, SlotKind, SlotSpec,
 };
 pub use error::{DomainError, ErrorCode};
 pub use ids::{ChannelId, PrincipalId, Seq, SlotLabel, Timestamp};

@@ -26,7 +26,8 @@ pub mod sqlite;
 pub mod testing;
 
 use domain::{
-    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, SlotLabel,
+    Channel, ChannelId, DomainError, Listing, Message, PageBudget, PrincipalId, SecretHash, Seq,
+    SlotLabel,
 };
 
 pub use signals::{Advance, Signals, Snapshot, Subscription};
@@ -238,6 +239,16 @@ pub trait ChannelBackend: Send + Sync {
 
     /// The channels where `who` holds a seat or is the owner, most recently active first.
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError>;
+
+    /// The channels in the public lobby (listed, open, with a player seat nobody holds),
+    /// oldest first, at most `limit`: only those listed as `listing`, and only those whose bot
+    /// named `bot` is still running, when given.
+    async fn lobby(
+        &self,
+        listing: Option<Listing>,
+        bot: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChannelId>, StoreError>;
 
     /// Records how far seat holders have read. A mark never moves backwards; each mark stands
     /// on its own (a failure may leave the ones before it recorded).

@@ -5,8 +5,8 @@
 //! here is written once and a row from either database goes through it.
 
 use domain::{
-    Body, BotCard, ChainHash, Channel, ChannelId, Message, MessageKind, PageBudget, PrincipalId,
-    Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
+    Body, BotCard, ChainHash, Channel, ChannelId, Listing, Message, MessageKind, PageBudget,
+    PrincipalId, Seat, SecretHash, Seq, Slot, SlotKind, SlotLabel, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -97,6 +97,15 @@ pub(crate) fn channel_from_rows(
             .map_or_else(ChainHash::genesis, ChainHash::from_trusted),
         Seq(header.int("faithful_from")?),
         header.flag("reveal_private")?,
+    )
+    .with_listing(
+        header
+            .maybe_text("listing")?
+            .map(|stored| {
+                Listing::parse(&stored)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown listing {stored:?}")))
+            })
+            .transpose()?,
     ))
 }
 

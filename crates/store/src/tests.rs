@@ -2,8 +2,8 @@
 //! (see [`crate::testing`]), a real PostgreSQL database.
 
 use domain::{
-    Body, Channel, ChannelId, ChannelSpec, Draft, PageBudget, Principal, PrincipalId, SecretSource,
-    Seq, SlotLabel, Timestamp,
+    Body, Channel, ChannelId, ChannelSpec, Draft, Listing, PageBudget, Principal, PrincipalId,
+    SecretSource, Seq, SlotLabel, Timestamp,
 };
 
 use super::*;
@@ -1377,7 +1377,97 @@ async fn a_database_from_before_the_transcript_is_linked_on_open() {
     assert_eq!(again[4].hash, posted.0.hash);
 }
 
+/// A listed channel is in the lobby while it has a free player seat and is open, survives a
+/// reopening of the store, and filters by listing.
+async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
+    let store = db.open().await;
+    let listed = |seed: u8, listing: Listing| {
+        let spec =
+            ChannelSpec::new("Lobby", &["invite:p1".into(), "invite:p2".into()]).expect("spec");
+        let created = Channel::create(
+            ChannelId::from_random([seed; 12]),
+            ChannelSpec {
+                listing: Some(listing),
+                ..spec
+            },
+            &person("alice"),
+            true,
+            Timestamp(i64::from(seed)),
+            &mut OsLikeSource::seeded(seed),
+        );
+        created.channel
+    };
+    let (first, second) = (listed(31, Listing::Listed), listed(32, Listing::QuickMatch));
+    let (first_id, second_id) = (first.id.clone(), second.id.clone());
+    for channel in [first, second] {
+        store
+            .insert_channel(channel, 100, Vec::new())
+            .await
+            .expect("insert");
+    }
+    let (unlisted, _) = new_channel(&store, 33).await;
+    let all = store.lobby(None, None, 10).await.expect("lobby");
+    assert_eq!(
+        all,
+        [first_id.clone(), second_id.clone()],
+        "oldest first, unlisted {unlisted} out"
+    );
+    let quick = store
+        .lobby(Some(Listing::QuickMatch), None, 10)
+        .await
+        .expect("lobby");
+    assert_eq!(quick, [second_id.clone()]);
+    assert!(
+        store
+            .lobby(None, Some("chess"), 10)
+            .await
+            .expect("lobby")
+            .is_empty(),
+        "no bot here"
+    );
+    assert_eq!(store.lobby(None, None, 1).await.expect("lobby").len(), 1);
+    store
+        .update_channel(&first_id, |channel| {
+            channel.take_open_seat(
+                &person("bob"),
+                None,
+                Timestamp(40),
+                &mut OsLikeSource::seeded(4),
+            )
+        })
+        .await
+        .expect("seated");
+    assert_eq!(
+        store.lobby(None, None, 10).await.expect("lobby"),
+        [second_id.clone()],
+        "a full channel leaves"
+    );
+    drop(store);
+    let reopened = db.open().await;
+    let loaded = reopened.load_channel(&second_id).await.expect("loaded");
+    assert_eq!(
+        loaded.listing,
+        Some(Listing::QuickMatch),
+        "the listing is stored"
+    );
+    reopened
+        .update_channel(&second_id, |channel| {
+            channel.close(&person("alice"), &[], Timestamp(50))
+        })
+        .await
+        .expect("closed");
+    assert!(
+        reopened
+            .lobby(None, None, 10)
+            .await
+            .expect("lobby")
+            .is_empty(),
+        "a closed channel leaves"
+    );
+}
+
 crate::on_both_backends!(
+    the_lobby_lists_open_seats_of_listed_channels,
     changes_survive_reopening,
     refused_changes_write_nothing,
     a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it,

@@ -888,3 +888,76 @@ fn private_messages_to_a_bot_are_revealed_only_after_its_seed_and_only_if_the_ch
         "the channel keeps them private"
     );
 }
+
+#[test]
+fn an_open_seat_of_a_listed_channel_is_taken_without_a_code_once() {
+    let mut g = game();
+    let bob = person("bob");
+    let refused = g
+        .channel
+        .take_open_seat(&bob, None, NOW, &mut g.secrets)
+        .expect_err("an unlisted channel gives no seat without a code");
+    assert_eq!(refused.code(), ErrorCode::InvalidArgument);
+    g.channel.listing = Some(Listing::Listed);
+    assert!(g.channel.in_lobby());
+    let spectator_seat = g
+        .channel
+        .take_open_seat(&bob, Some(&label("audience")), NOW, &mut g.secrets)
+        .expect_err("the lobby gives player seats only");
+    assert_eq!(spectator_seat.code(), ErrorCode::InvalidArgument);
+    let joined = g
+        .channel
+        .take_open_seat(&bob, None, NOW, &mut g.secrets)
+        .expect("the open seat is Bob's");
+    assert_eq!(joined.slot, label("bob"));
+    assert!(
+        g.channel
+            .slot(&label("bob"))
+            .expect("slot")
+            .held_by(&bob.id)
+    );
+    let notices = g.channel.take_new_messages();
+    assert!(
+        notices
+            .iter()
+            .any(|message| message.body.text.as_deref() == Some("\"bob\" joined as bob.")),
+        "a lobby seat is announced like any join: {notices:?}"
+    );
+    assert!(!g.channel.in_lobby(), "a full channel leaves the lobby");
+    let again = g
+        .channel
+        .take_open_seat(&person("carol"), None, NOW, &mut g.secrets)
+        .expect_err("no seat is left");
+    assert_eq!(again.code(), ErrorCode::InvalidArgument);
+    // Bob's old invite code no longer seats anyone.
+    let bob_code = &g
+        .invites
+        .iter()
+        .find(|(slot, _)| slot == &label("bob"))
+        .expect("invite")
+        .1;
+    let stale = g
+        .channel
+        .redeem(bob_code, &person("mallory"), NOW, &mut g.secrets)
+        .expect_err("the invite of a seat taken from the lobby is spent");
+    assert_eq!(stale.code(), ErrorCode::InviteInvalid);
+}
+
+#[test]
+fn nobody_takes_two_lobby_seats_or_one_in_a_closed_channel() {
+    let mut g = game();
+    g.channel.listing = Some(Listing::QuickMatch);
+    let alice = person("alice");
+    let twice = g
+        .channel
+        .take_open_seat(&alice, None, NOW, &mut g.secrets)
+        .expect_err("Alice holds a seat already");
+    assert_eq!(twice.code(), ErrorCode::InvalidArgument);
+    g.channel.closed = true;
+    let closed = g
+        .channel
+        .take_open_seat(&person("bob"), None, NOW, &mut g.secrets)
+        .expect_err("a closed channel seats nobody");
+    assert_eq!(closed.code(), ErrorCode::ChannelClosed);
+    assert!(!g.channel.in_lobby());
+}

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use domain::{
-    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
-    SlotLabel,
+    Channel, ChannelId, DomainError, Listing, Message, PageBudget, PrincipalId, SecretHash, Seq,
+    Slot, SlotLabel,
 };
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -83,7 +83,7 @@ impl PgStore {
 /// Channel $1 in one query: one row per slot (in order, each with its bot's public card), each
 /// carrying the channel's header with its last seq and chain head (see
 /// `rows::channel_from_rows`); a single row with NULL slot columns for a channel without slots.
-const CHANNEL: &str = "SELECT c.name, c.owner, c.created_at, c.closed, c.faithful_from, c.reveal_private, \
+const CHANNEL: &str = "SELECT c.name, c.owner, c.created_at, c.closed, c.faithful_from, c.reveal_private, c.listing, \
      COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = $1), 0) AS last_seq, \
      (SELECT hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) AS head, \
      s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, s.since_seq, \
@@ -172,8 +172,8 @@ impl ChannelBackend for PgStore {
             }));
         }
         sqlx::query(
-            "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, reveal_private) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, \
+             reveal_private, listing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(channel.id.as_str())
         .bind(&channel.name)
@@ -182,6 +182,7 @@ impl ChannelBackend for PgStore {
         .bind(channel.closed)
         .bind(channel.faithful_from.0)
         .bind(channel.reveal_private)
+        .bind(channel.listing.map(Listing::as_str))
         .execute(&mut *tx)
         .await?;
         for (position, slot) in channel.slots.iter().enumerate() {
@@ -331,6 +332,33 @@ impl ChannelBackend for PgStore {
             budget,
         )
         .await
+    }
+
+    async fn lobby(
+        &self,
+        listing: Option<Listing>,
+        bot: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChannelId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM channels c \
+             WHERE c.listing IS NOT NULL AND NOT c.closed \
+             AND ($1 IS NULL OR c.listing = $1) \
+             AND EXISTS (SELECT 1 FROM slots s WHERE s.channel_id = c.id \
+                         AND s.kind = 'invite' AND s.holder IS NULL) \
+             AND ($2 IS NULL OR EXISTS (SELECT 1 FROM bots b WHERE b.channel_id = c.id \
+                         AND b.name = $2 AND NOT b.ended AND NOT b.disabled)) \
+             ORDER BY c.created_at, c.id LIMIT $3",
+        )
+        .bind(listing.map(Listing::as_str))
+        .bind(bot)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| ChannelId::from_trusted(id))
+            .collect())
     }
 
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use domain::{
-    Channel, ChannelId, DomainError, Message, PageBudget, PrincipalId, SecretHash, Seq, Slot,
-    SlotLabel,
+    Channel, ChannelId, DomainError, Listing, Message, PageBudget, PrincipalId, SecretHash, Seq,
+    Slot, SlotLabel,
 };
 use futures::future::BoxFuture;
 use sqlx::Connection;
@@ -564,6 +564,33 @@ impl crate::ChannelBackend for SqliteStore {
         fill_page(rows, budget).await
     }
 
+    async fn lobby(
+        &self,
+        listing: Option<Listing>,
+        bot: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChannelId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM channels c \
+             WHERE c.listing IS NOT NULL AND c.closed = 0 \
+             AND (?1 IS NULL OR c.listing = ?1) \
+             AND EXISTS (SELECT 1 FROM slots s WHERE s.channel_id = c.id \
+                         AND s.kind = 'invite' AND s.holder IS NULL) \
+             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM bots b WHERE b.channel_id = c.id \
+                         AND b.name = ?2 AND b.ended = 0 AND b.disabled = 0)) \
+             ORDER BY c.created_at, c.id LIMIT ?3",
+        )
+        .bind(listing.map(Listing::as_str))
+        .bind(bot)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| ChannelId::from_trusted(id))
+            .collect())
+    }
+
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError> {
         // One read transaction: every channel and count comes from the same commit.
         let mut conn = self.readers.begin().await?;
@@ -787,7 +814,7 @@ async fn release(conn: &mut SqliteConnection, keep: bool) -> Result<(), StoreErr
 
 async fn load_channel(conn: &mut SqliteConnection, id: &ChannelId) -> Result<Channel, StoreError> {
     let header = sqlx::query(
-        "SELECT name, owner, created_at, closed, faithful_from, reveal_private, \
+        "SELECT name, owner, created_at, closed, faithful_from, reveal_private, listing, \
          COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = ?1), 0) AS last_seq, \
          (SELECT hash FROM messages WHERE channel_id = ?1 ORDER BY seq DESC LIMIT 1) AS head \
          FROM channels WHERE id = ?1",
@@ -815,8 +842,8 @@ async fn insert_channel_rows(
     messages: &[Message],
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, reveal_private) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO channels (id, name, owner, created_at, closed, faithful_from, reveal_private, \
+         listing) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .bind(channel.id.as_str())
     .bind(&channel.name)
@@ -825,6 +852,7 @@ async fn insert_channel_rows(
     .bind(i64::from(channel.closed))
     .bind(channel.faithful_from.0)
     .bind(i64::from(channel.reveal_private))
+    .bind(channel.listing.map(Listing::as_str))
     .execute(&mut *conn)
     .await?;
     for (position, slot) in channel.slots.iter().enumerate() {
