@@ -132,6 +132,10 @@ pub async fn create_channel(
                 join: args.join.unwrap_or(true),
                 bot,
                 reveal_private: args.reveal_private,
+                listing: args
+                    .listed
+                    .unwrap_or(false)
+                    .then_some(domain::Listing::Listed),
             },
         )
         .await?;

@@ -324,6 +324,10 @@ pub struct CreateChannelArgs {
     /// once the bot's run ends, so a finished game can be audited in full (default true).
     #[serde(default)]
     pub reveal_private: Option<bool>,
+    /// List the channel in the public lobby (default false): anyone may then take an open
+    /// player seat with take_seat, without an invite code, until the seats are full.
+    #[serde(default)]
+    pub listed: Option<bool>,
     /// A builtin referee bot to attach (see list_bots), e.g. "guess". A `bot:referee` slot is
     /// added when `slots` has no bot slot.
     #[serde(default)]

@@ -24,6 +24,7 @@ mod error;
 mod export;
 mod fetches;
 pub mod keys;
+mod lobby;
 #[cfg(test)]
 mod model;
 mod reads;
@@ -40,6 +41,7 @@ pub use error::ServiceError;
 pub use export::export_everything;
 pub use fetches::FetchSettings;
 pub use keys::{KeysError, PublishedKeys};
+pub use lobby::{LOBBY_LIMIT, QUICK_MATCH_GAMES, QuickMatch, QuickMatchRequest};
 pub use service::{
     AdminRequest, Clock, CreateRequest, Created, Joined, NotReady, PostRequest, Service,
     ServiceSettings, SystemClock,

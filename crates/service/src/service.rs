@@ -118,6 +118,9 @@ pub(crate) struct Inner {
     pub(crate) fetcher: crate::fetches::Fetcher,
     /// This instance's name among those sharing the database: the holder of its leases.
     pub(crate) instance: String,
+    /// Held while a quick match finds or opens a table, so that two callers on this instance
+    /// never open two tables for one game.
+    pub(crate) quick_match: tokio::sync::Mutex<()>,
 }
 
 /// What to create: `create_channel`'s arguments.
@@ -132,6 +135,8 @@ pub struct CreateRequest {
     /// Whether private messages to a bot become readable by all once its run ends; `None`
     /// takes the default ([`domain::ChannelSpec::reveal_private`]).
     pub reveal_private: Option<bool>,
+    /// Whether the channel is in the public lobby, where anyone may take an open player seat.
+    pub listing: Option<domain::Listing>,
 }
 
 impl CreateRequest {
@@ -143,6 +148,7 @@ impl CreateRequest {
             join: true,
             bot: None,
             reveal_private: None,
+            listing: None,
         }
     }
 
@@ -243,7 +249,7 @@ impl AdminRequest {
 }
 
 /// Whether the channel has a bot that still takes events.
-fn has_live_bots(channel: &Channel) -> bool {
+pub(crate) fn has_live_bots(channel: &Channel) -> bool {
     channel
         .slots
         .iter()
@@ -306,6 +312,7 @@ impl Service {
                 timers: crate::timers::TimerClock::default(),
                 fetcher: crate::fetches::Fetcher::default(),
                 instance: instance_name(),
+                quick_match: tokio::sync::Mutex::new(()),
             }),
         };
         service.spawn_housekeeping();
@@ -458,6 +465,7 @@ impl Service {
             join,
             bot,
             reveal_private,
+            listing,
         } = request;
         // A bot needs a bot slot; name one for the caller who did not.
         if bot.is_some() && !slots.iter().any(|slot| slot.starts_with("bot:")) {
@@ -467,6 +475,7 @@ impl Service {
         if let Some(reveal_private) = reveal_private {
             spec.reveal_private = reveal_private;
         }
+        spec.listing = listing;
         spec.check_bot_slots(self.inner.settings.max_bot_slots)?;
         let mut id_bytes = [0u8; 12];
         OsSecrets.fill(&mut id_bytes);
