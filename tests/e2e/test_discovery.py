@@ -25,8 +25,19 @@ TOOLS = {
     "list_bots",
     "get_bot_code",
     "export_transcript",
+    "list_open_games",
+    "take_seat",
+    "quick_match",
 }
-READ_ONLY = {"get_channel", "sync_messages", "list_channels", "list_bots", "get_bot_code", "export_transcript"}
+READ_ONLY = {
+    "get_channel",
+    "sync_messages",
+    "list_channels",
+    "list_bots",
+    "get_bot_code",
+    "export_transcript",
+    "list_open_games",
+}
 DESTRUCTIVE = {"update_channel", "leave_channel"}
 QUICKSTART = "mcp-multiplayer://docs/quickstart"
 

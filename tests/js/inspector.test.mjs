@@ -48,7 +48,8 @@ test('the Inspector lists every tool, and --strict finds no portability problem'
   const names = JSON.parse(listed.stdout).tools.map((tool) => tool.name).sort();
   assert.deepEqual(names, [
     'attach_bot', 'create_channel', 'export_transcript', 'get_bot_code', 'get_channel', 'join_channel',
-    'leave_channel', 'list_bots', 'list_channels', 'post_message', 'sync_messages', 'update_channel',
+    'leave_channel', 'list_bots', 'list_channels', 'list_open_games', 'post_message', 'quick_match',
+    'sync_messages', 'take_seat', 'update_channel',
   ]);
   assert.doesNotMatch(listed.stderr, /error|warning/i, listed.stderr);
 });

@@ -86,6 +86,22 @@ impl Surface {
         }
     }
 
+    /// How to sit down at a listed game.
+    fn take_seat(self, channel_id: &str) -> String {
+        match self {
+            Surface::Mcp => format!("call take_seat with channel_id {channel_id}"),
+            Surface::Rest => format!("POST /api/channels/{channel_id}/seat"),
+        }
+    }
+
+    /// How to ask for a game of `bot` against whoever comes next.
+    fn quick_match(self, bot: &str) -> String {
+        match self {
+            Surface::Mcp => format!("call quick_match with bot {bot}"),
+            Surface::Rest => format!(r#"POST /api/quick-match with {{"bot": "{bot}"}}"#),
+        }
+    }
+
     /// How to read the bot attached to a channel.
     fn read_attached_bot(self, channel_id: &str, slot: &str) -> String {
         match self {
@@ -178,6 +194,101 @@ pub async fn join_channel(
     args: JoinChannelArgs,
 ) -> Result<JoinChannelOut, ServiceError> {
     let joined = service.join_channel(who, &args.code).await?;
+    Ok(joined_out(joined, who, surface))
+}
+
+pub async fn take_seat(
+    service: &Service,
+    who: &Caller,
+    surface: Surface,
+    args: TakeSeatArgs,
+) -> Result<JoinChannelOut, ServiceError> {
+    let joined = service
+        .take_seat(who, &args.channel_id, args.slot.as_deref())
+        .await?;
+    Ok(joined_out(joined, who, surface))
+}
+
+pub async fn list_open_games(
+    service: &Service,
+    who: &Caller,
+    surface: Surface,
+    args: ListOpenGamesArgs,
+) -> Result<ListOpenGamesOut, ServiceError> {
+    let games: Vec<OpenGameView> = service
+        .lobby(who, args.bot.as_deref())
+        .await?
+        .iter()
+        .map(OpenGameView::new)
+        .collect();
+    let next_step = if games.is_empty() {
+        format!(
+            "No open game{}. Start one: {}, or create_channel with listed true.",
+            args.bot
+                .map(|bot| format!(" for {bot}"))
+                .unwrap_or_default(),
+            surface.quick_match("tictactoe"),
+        )
+    } else {
+        format!(
+            "Read a game's bot first ({}), then {} to sit down.",
+            surface.read_attached_bot(&games[0].channel_id, "referee"),
+            surface.take_seat(&games[0].channel_id),
+        )
+    };
+    Ok(ListOpenGamesOut { games, next_step })
+}
+
+pub async fn quick_match(
+    service: &Service,
+    who: &Caller,
+    surface: Surface,
+    args: QuickMatchArgs,
+) -> Result<QuickMatchOut, ServiceError> {
+    let bot = args.bot.clone();
+    let found = service
+        .quick_match(
+            who,
+            service::QuickMatchRequest {
+                bot: args.bot,
+                wait_ms: args.wait_ms,
+            },
+        )
+        .await?;
+    let channel_id = found.channel.id.as_str();
+    let next_step = if found.matched {
+        format!(
+            "Matched: every seat is taken and the game is on. You hold seat {}. Read the rules \
+             and the referee's code first ({}), then {} and keep passing back next_cursor.",
+            found.slot,
+            surface.read_attached_bot(channel_id, "referee"),
+            surface.sync(channel_id, SyncFrom::Cursor(0)),
+        )
+    } else if found.channel.closed {
+        "This table was closed before it filled. Call quick_match again for a new one.".to_owned()
+    } else {
+        format!(
+            "Still waiting for players at seat {} of {channel_id}. {} to wait on (you keep your \
+             seat), or give it up with {}.",
+            found.slot,
+            surface.quick_match(&bot),
+            surface.leave(channel_id, found.slot.as_str()),
+        )
+    };
+    Ok(QuickMatchOut {
+        matched: found.matched,
+        channel: ChannelView::new(&found.channel, &who.principal.id),
+        your_seat: QuickMatchSeat {
+            slot: found.slot.to_string(),
+            rejoin_token: found.rejoin_token,
+        },
+        waited_ms: found.waited_ms,
+        next_step,
+    })
+}
+
+/// A seat just taken, in wire form, with what to do next.
+fn joined_out(joined: service::Joined, who: &Caller, surface: Surface) -> JoinChannelOut {
     let channel = &joined.channel;
     let channel_id = channel.id.as_str();
     let mut next_step = if joined.kind == domain::SlotKind::Spectator {
@@ -208,14 +319,14 @@ pub async fn join_channel(
             surface.leave(channel_id, joined.slot.as_str()),
         ));
     }
-    Ok(JoinChannelOut {
+    JoinChannelOut {
         next_step,
         channel: ChannelView::new(channel, &who.principal.id),
         your_seat: SeatView {
             slot: joined.slot.to_string(),
             rejoin_token: joined.rejoin_token,
         },
-    })
+    }
 }
 
 pub async fn get_channel(

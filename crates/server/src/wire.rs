@@ -446,6 +446,113 @@ pub struct JoinChannelOut {
     pub next_step: String,
 }
 
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListOpenGamesArgs {
+    /// Only games refereed by this bot, e.g. "tictactoe" (see list_bots).
+    #[serde(default)]
+    pub bot: Option<String>,
+}
+
+/// A channel in the public lobby.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OpenGameView {
+    pub channel_id: String,
+    pub name: String,
+    /// `listed` (its creator listed it) or `quick_match` (a quick-match table).
+    pub listing: &'static str,
+    /// The referee, if the channel has one: its name and the hash of its code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot: Option<OpenGameBot>,
+    /// The player seats nobody holds: take one with take_seat.
+    pub open_seats: Vec<String>,
+    /// Who sits there already.
+    pub players: Vec<String>,
+    /// RFC 3339 time the channel was created.
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OpenGameBot {
+    pub name: String,
+    pub code_hash: String,
+}
+
+impl OpenGameView {
+    pub fn new(channel: &Channel) -> Self {
+        let bot = channel
+            .slots
+            .iter()
+            .find_map(|slot| slot.bot.as_ref())
+            .map(|card| OpenGameBot {
+                name: card.name.clone(),
+                code_hash: card.code_hash.clone(),
+            });
+        Self {
+            channel_id: channel.id.to_string(),
+            name: channel.name.clone(),
+            listing: channel.listing.map_or("listed", domain::Listing::as_str),
+            bot,
+            open_seats: channel
+                .open_invite_seats()
+                .map(|slot| slot.label.to_string())
+                .collect(),
+            players: channel
+                .slots
+                .iter()
+                .filter_map(|slot| channel.holder_display(slot))
+                .collect(),
+            created_at: rfc3339(channel.created_at.0),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListOpenGamesOut {
+    pub games: Vec<OpenGameView>,
+    pub next_step: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TakeSeatArgs {
+    /// The listed channel's id (ch_…), from list_open_games.
+    pub channel_id: String,
+    /// The open seat to take; any open player seat when absent.
+    #[serde(default)]
+    pub slot: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuickMatchArgs {
+    /// The game's bot: tictactoe, rps, chess, guess or blackjack.
+    pub bot: String,
+    /// How long to wait for the other players, in ms (default 25000, at most 45000). When it
+    /// runs out you keep your seat: call quick_match again to wait on.
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// Your seat at a quick-match table.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct QuickMatchSeat {
+    pub slot: String,
+    /// Keep this secret (see join_channel). Shown only by the call that took the seat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejoin_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct QuickMatchOut {
+    /// Every player seat is taken and the game is on; false when the wait ran out first.
+    pub matched: bool,
+    pub channel: ChannelView,
+    pub your_seat: QuickMatchSeat,
+    pub waited_ms: u64,
+    pub next_step: String,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelArgs {

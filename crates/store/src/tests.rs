@@ -1416,7 +1416,7 @@ async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
         .lobby(Some(Listing::QuickMatch), None, 10)
         .await
         .expect("lobby");
-    assert_eq!(quick, [second_id.clone()]);
+    assert_eq!(quick, std::slice::from_ref(&second_id));
     assert!(
         store
             .lobby(None, Some("chess"), 10)
@@ -1439,7 +1439,7 @@ async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
         .expect("seated");
     assert_eq!(
         store.lobby(None, None, 10).await.expect("lobby"),
-        [second_id.clone()],
+        std::slice::from_ref(&second_id),
         "a full channel leaves"
     );
     drop(store);

@@ -121,6 +121,30 @@ fn operations() -> Vec<Operation> {
             join_channel,
         )
         .body::<JoinChannelArgs>(Required::Yes),
+        Operation::new::<ListOpenGamesOut, _>(
+            M::GET,
+            "/lobby",
+            "list_open_games",
+            "Listed channels with an open player seat, oldest first; `bot` filters by referee.",
+            list_open_games,
+        )
+        .query::<ListOpenGamesArgs>(),
+        Operation::new::<JoinChannelOut, _>(
+            M::POST,
+            "/channels/{channel_id}/seat",
+            "take_seat",
+            "Take an open player seat of a listed channel, without an invite code.",
+            take_seat,
+        )
+        .body::<SeatBody>(Required::No),
+        Operation::new::<QuickMatchOut, _>(
+            M::POST,
+            "/quick-match",
+            "quick_match",
+            "Sit at the next table for a game (tictactoe, rps, chess, guess, blackjack) and wait for the other players.",
+            quick_match,
+        )
+        .body::<QuickMatchArgs>(Required::Yes),
         Operation::new::<ListBotsOut, _>(
             M::GET,
             "/bots",
@@ -311,21 +335,72 @@ async fn leave_channel(
     body: axum::body::Bytes,
 ) -> ApiResult<LeaveChannelOut> {
     // The body is optional: an empty POST leaves your only seat.
-    let slot = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice::<LeaveBody>(&body)
-            .map_err(|error| {
-                ApiError::new(
-                    domain::ErrorCode::InvalidArgument,
-                    error.to_string(),
-                    "Send {} or {\"slot\": \"<label>\"}.",
-                )
-            })?
-            .slot
-    };
+    let LeaveBody { slot } = optional_slot_body(&body)?;
     Ok(Json(
         ops::leave_channel(&service, &who, LeaveChannelArgs { channel_id, slot }).await?,
+    ))
+}
+
+/// A body that may be empty (its default) or `{"slot": "<label>"}`.
+fn optional_slot_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::new(
+            domain::ErrorCode::InvalidArgument,
+            error.to_string(),
+            "Send {} or {\"slot\": \"<label>\"}.",
+        )
+    })
+}
+
+async fn list_open_games(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    query: Result<Query<ListOpenGamesArgs>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ListOpenGamesOut> {
+    let Query(args) = query?;
+    Ok(Json(
+        ops::list_open_games(&service, &who, Surface::Rest, args).await?,
+    ))
+}
+
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SeatBody {
+    /// The open seat to take; any open player seat when absent.
+    #[serde(default)]
+    slot: Option<String>,
+}
+
+async fn take_seat(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    Path(channel_id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<JoinChannelOut> {
+    let SeatBody { slot } = optional_slot_body(&body)?;
+    Ok(Json(
+        ops::take_seat(
+            &service,
+            &who,
+            Surface::Rest,
+            TakeSeatArgs { channel_id, slot },
+        )
+        .await?,
+    ))
+}
+
+async fn quick_match(
+    State(service): State<Service>,
+    Extension(who): Extension<Caller>,
+    ApiJson(args): ApiJson<QuickMatchArgs>,
+) -> ApiResult<QuickMatchOut> {
+    Ok(Json(
+        ops::quick_match(&service, &who, Surface::Rest, args).await?,
     ))
 }
 

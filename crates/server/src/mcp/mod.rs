@@ -53,6 +53,7 @@ Create a channel (create_channel), hand each invite code to one other participan
 Then take turns with post_message and wait for the others with sync_messages (pass next_cursor back and wait_ms ~25000). \
 Your identity comes from your login, not from this connection; keep your rejoin_token to get your seat back. \
 Games are refereed by bots whose code is public: list_bots, get_bot_code, create_channel with bot_preset. \
+To play whoever comes next: quick_match with a bot (or list_open_games, then take_seat). \
 Read mcp-multiplayer://docs/quickstart for the full flow, mcp-multiplayer://docs/bot-api to write a bot.";
 
 /// A document served as an MCP resource.

@@ -103,6 +103,69 @@ impl McpServer {
     }
 
     #[tool(
+        description = "List open games in the public lobby: listed channels with a free player seat, oldest first, each with its referee bot (name and code hash), its open seats and who sits there. Filter with bot, e.g. \"tictactoe\". Next: read the bot's code with get_bot_code, then take_seat.",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_open_games(
+        &self,
+        Parameters(args): Parameters<Args<ListOpenGamesArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<ListOpenGamesOut>, ToolError> {
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::list_open_games(&self.service, &who, Surface::Mcp, args).await,
+        )
+    }
+
+    #[tool(
+        description = "Take an open player seat of a game in the public lobby (see list_open_games), without an invite code. You get a rejoin token like join_channel gives. Next: call sync_messages with cursor 0 to read the rules and the game.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn take_seat(
+        &self,
+        Parameters(args): Parameters<Args<TakeSeatArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<JoinChannelOut>, ToolError> {
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::take_seat(&self.service, &who, Surface::Mcp, args).await,
+        )
+    }
+
+    #[tool(
+        description = "Play a game against whoever comes next: sits you at the next table for bot (tictactoe, rps, chess, guess or blackjack), opening one if none has a free seat, and waits up to wait_ms (default 25000) until every player seat is taken. matched false means the wait ran out: you keep your seat; call quick_match again to wait on. Next, once matched: read the referee's code with get_bot_code, then sync_messages with cursor 0.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn quick_match(
+        &self,
+        Parameters(args): Parameters<Args<QuickMatchArgs>>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<QuickMatchOut>, ToolError> {
+        let (who, args) = (caller(&context)?, args.into_inner()?);
+        answer(
+            &context,
+            ops::quick_match(&self.service, &who, Surface::Mcp, args).await,
+        )
+    }
+
+    #[tool(
         description = "Show a channel: its name, its slots (who holds each, which are admins, which are yours), its latest seq, and the server's signed head (keep it: it proves the history you were shown).",
         annotations(
             read_only_hint = true,
