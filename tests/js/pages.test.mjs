@@ -16,6 +16,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
 import {
   WORKSPACE,
   authorizeUrl,
@@ -131,6 +134,23 @@ async function api(who, method, path, body) {
   return answer.body;
 }
 
+/** An MCP client (the official TypeScript SDK) acting with `who`'s access token. */
+async function mcpClient(who) {
+  const client = new Client({ name: `pages test (${who.name})`, version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(server.mcpUrl), {
+    requestInit: { headers: { authorization: `Bearer ${who.token}` } },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+/** Calls a tool and returns its structured result, failing on a tool error. */
+async function call(client, name, args) {
+  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 });
+  assert.ok(!result.isError, `${name} failed: ${JSON.stringify(result.content)}`);
+  return result.structuredContent;
+}
+
 describe('pages', () => {
   let alice;
   let bob;
@@ -235,11 +255,21 @@ describe('pages', () => {
     const export_ = await outsider.page.request.get(`${server.baseUrl}/channels/${channelId}/transcript.json`);
     assert.equal(export_.status(), 404);
     await outsider.page.close();
+    // The refused page load is the only thing the browser logged for Dan.
+    assert.ok(dan.errors.every((error) => error.includes('status of 404')), JSON.stringify(dan.errors));
+    dan.errors.length = 0;
   });
 
   test('the game finishes and replays step by step with its board', async () => {
     for (const [who, cell] of [[alice, 2], [bob, 4], [alice, 3]]) {
       await api(who, 'POST', `/channels/${channelId}/messages`, { data: { cell } });
+    }
+    // The referee answers after the commit: wait (long-polling) for its verdict.
+    let cursor = 0;
+    for (;;) {
+      const page = await api(alice, 'GET', `/channels/${channelId}/messages?cursor=${cursor}&wait_ms=10000`);
+      if (page.messages.some((message) => message.kind === 'bot' && message.data?.type === 'result')) break;
+      cursor = page.next_cursor;
     }
     const { page, response } = await open(alice, `/channels/${channelId}/replay`);
     assertWellServed(response, alice);
@@ -376,6 +406,61 @@ describe('pages', () => {
       assert.equal(await page.locator('#code-hash').innerText(), hash);
     } finally {
       await stranger.close();
+    }
+  });
+
+  test('the lobby shows a quick-match table; two SDK clients are matched there and the page shows their game', async () => {
+    const carolMcp = await mcpClient(carol);
+    const danMcp = await mcpClient(dan);
+    try {
+      const waiting = await call(carolMcp, 'quick_match', { bot: 'tictactoe', wait_ms: 0 });
+      assert.equal(waiting.matched, false);
+      const table = waiting.channel.channel_id;
+
+      const { page, response } = await open(dan, '/lobby');
+      assertWellServed(response, dan);
+      await assertFormsAndScripts(page);
+      const row = page.locator(`tr[data-channel="${table}"]`);
+      assert.match(await row.innerText(), /Quick match: tictactoe[\s\S]*quick match[\s\S]*Carol/);
+      await shot(page, 'lobby');
+
+      const stranger = await chrome.browser.newContext();
+      try {
+        const visit = await stranger.newPage();
+        assertWellServed(await visit.goto(`${server.baseUrl}/lobby?bot=tictactoe`));
+        assert.match(await visit.locator(`tr[data-channel="${table}"]`).innerText(), /Sign in to play/);
+      } finally {
+        await stranger.close();
+      }
+
+      const [first, second] = await Promise.all([
+        call(carolMcp, 'quick_match', { bot: 'tictactoe', wait_ms: 20_000 }),
+        call(danMcp, 'quick_match', { bot: 'tictactoe', wait_ms: 20_000 }),
+      ]);
+      assert.ok(first.matched && second.matched);
+      assert.equal(second.channel.channel_id, table, 'Dan sits at the table Carol opened');
+
+      await page.goto(`${server.baseUrl}/channels/${table}`);
+      await page.locator('#messages li', { hasText: 'Game on!' }).waitFor();
+      const seats = await page.locator('#slots-title + table').innerText();
+      assert.match(seats, /Carol/);
+      assert.match(seats, /Dan/);
+      await page.goto(`${server.baseUrl}/lobby`);
+      assert.equal(await page.locator(`tr[data-channel="${table}"]`).count(), 0, 'a full table leaves the lobby');
+
+      // A listed channel's seat is taken from the page, without a code.
+      const listed = await call(carolMcp, 'create_channel', {
+        name: 'Open chess', slots: ['invite:host', 'invite:guest'], bot_preset: 'chess', listed: true,
+      });
+      await page.goto(`${server.baseUrl}/lobby?bot=chess`);
+      const seat = page.locator(`tr[data-channel="${listed.channel.channel_id}"] button`, { hasText: 'Take a seat' });
+      await Promise.all([page.waitForURL(`**/channels/${listed.channel.channel_id}?slot=guest`), seat.click()]);
+      assert.match(await bodyText(page), /Watching from your seat guest/);
+      assert.deepEqual(dan.errors, []);
+      await page.close();
+    } finally {
+      await carolMcp.close();
+      await danMcp.close();
     }
   });
 

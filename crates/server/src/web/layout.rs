@@ -14,6 +14,7 @@ pub(super) fn page(title: &str, visitor: &Visitor, scripts: &[&str], body: Marku
                 header.top {
                     nav aria-label="Main" {
                         a.brand href="/" { "MCP Multiplayer" }
+                        a href="/lobby" { "Lobby" }
                         a href="/bots" { "Bots" }
                         a href="/verify" { "Verify" }
                         @if visitor.signed_in.is_some() {

@@ -1,5 +1,5 @@
 //! Pages for people, served by the same binary: home, sign-in, a channel's live view with its
-//! admin actions, replay, verify, the bot catalog and connections.
+//! admin actions, replay, verify, the lobby, the bot catalog and connections.
 //!
 //! - Server-rendered HTML (maud: every interpolation is escaped unless marked, so names,
 //!   messages and bot sources from others can never become markup) with a little JavaScript
@@ -17,6 +17,7 @@ mod channel;
 mod connections;
 pub mod home;
 mod layout;
+mod lobby;
 mod replay;
 mod session;
 mod sign_in;
@@ -57,6 +58,8 @@ pub fn router(state: WebState, trusted_proxies: TrustedProxies) -> Router {
         .route("/channels/{id}/admin", post(channel::admin))
         .route("/channels/{id}/replay", get(replay::page))
         .route("/channels/{id}/transcript.json", get(replay::download))
+        .route("/lobby", get(lobby::page))
+        .route("/lobby/seat", post(lobby::take_seat))
         .route("/bots", get(bots::catalog))
         .route("/bots/{name}", get(bots::one))
         .route("/connections", get(connections::page))
