@@ -329,6 +329,9 @@ def test_openapi_document_lists_every_route(server):
         ("POST", "/api/join"),
         ("GET", "/api/bots"),
         ("GET", "/api/bots/{name}"),
+        ("GET", "/api/lobby"),
+        ("POST", "/api/channels/{channel_id}/seat"),
+        ("POST", "/api/quick-match"),
     }
 
 
@@ -338,7 +341,8 @@ def test_the_running_server_conforms_to_its_openapi_document(server, rest, tmp_p
     5xx, invalid input refused, unsupported methods answered 405 with Allow. Two checks do not
     apply: `ignored_auth` (the dev authenticator accepts any token by design) and
     `positive_data_acceptance` (rules the schema cannot state, like a non-empty name, refuse some
-    schema-valid requests with 400)."""
+    schema-valid requests with 400). `quick_match` is left out: a valid call waits, by design, up
+    to 45 s for players nobody sends; `test_lobby.py` covers its answers and refusals."""
     alice = rest(server, "alice")
     status, created, _ = alice.post(
         "/channels", json={"name": "fuzzed", "slots": ["invite:alice", "invite:bob", "bot:ref"], "bot_preset": "echo"}
@@ -355,6 +359,7 @@ def test_the_running_server_conforms_to_its_openapi_document(server, rest, tmp_p
             "--header", "Authorization: Bearer alice",
             "--checks", "all",
             "--exclude-checks", "ignored_auth,positive_data_acceptance",
+            "--exclude-operation-id", "quick_match",
             "--max-examples", "25",
             "--workers", "2",
             "--seed", "1",
@@ -363,7 +368,7 @@ def test_the_running_server_conforms_to_its_openapi_document(server, rest, tmp_p
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "Tested: 13" in result.stdout, result.stdout[-3000:]
+    assert "Tested: 15" in result.stdout, result.stdout[-3000:]
 
 
 def test_sync_pages_are_bounded_by_bytes_over_rest_and_mcp(server, rest):
