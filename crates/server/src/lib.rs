@@ -86,6 +86,7 @@ pub fn app(parts: AppParts) -> Router {
                 &parts.public_url,
                 matches!(parts.authenticator, Authenticator::Dev),
             ),
+            lobby: web::lobby::LobbyCache::default(),
         },
         parts.trusted_proxies.clone(),
     );

@@ -3,7 +3,9 @@
 //! Quick match is an MCP tool: the page says how to ask for one, and its tables show here
 //! while they wait for players.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Form, Query, State};
 use axum::response::Response;
@@ -16,6 +18,57 @@ use super::sign_in::see_other;
 use super::{PageError, Shared, check_form, layout, ok};
 use crate::ops;
 use crate::wire::{OpenGameView, TakeSeatArgs};
+
+/// How long a lobby answer is shown again before the database is read anew.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The lobby's answers for the last second, by filter: anyone may load the page, signed in or
+/// not, and one answer reads up to [`service::LOBBY_LIMIT`] channels. Only filters by a builtin
+/// bot's name (or none) are kept, so the map stays as small as the catalog.
+#[derive(Default)]
+pub struct LobbyCache(Mutex<HashMap<Option<&'static str>, Answer>>);
+
+/// When an answer was read, and the games it found.
+type Answer = (Instant, Arc<Vec<OpenGameView>>);
+
+impl LobbyCache {
+    async fn games(
+        &self,
+        service: &service::Service,
+        bot: Option<&str>,
+    ) -> Result<Arc<Vec<OpenGameView>>, service::ServiceError> {
+        let key = match bot {
+            None => Some(None),
+            Some(name) => service::Service::catalog()
+                .iter()
+                .find(|builtin| builtin.name == name)
+                .map(|builtin| Some(builtin.name)),
+        };
+        if let Some(key) = key
+            && let Some((at, games)) = self.lock().get(&key)
+            && at.elapsed() < FRESH_FOR
+        {
+            return Ok(Arc::clone(games));
+        }
+        let games: Arc<Vec<OpenGameView>> = Arc::new(
+            service
+                .open_games(bot)
+                .await?
+                .iter()
+                .map(OpenGameView::new)
+                .collect(),
+        );
+        if let Some(key) = key {
+            self.lock()
+                .insert(key, (Instant::now(), Arc::clone(&games)));
+        }
+        Ok(games)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Option<&'static str>, Answer>> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct BotFilter {
@@ -38,15 +91,9 @@ pub(super) async fn page(
     visitor: Visitor,
 ) -> Result<Response, PageError> {
     let bot = filter.bot.filter(|bot| !bot.is_empty());
-    let games: Vec<OpenGameView> = state
-        .service
-        .open_games(bot.as_deref())
-        .await?
-        .iter()
-        .map(OpenGameView::new)
-        .collect();
+    let games = state.lobby.games(&state.service, bot.as_deref()).await?;
     let mut by_bot: BTreeMap<&str, Vec<&OpenGameView>> = BTreeMap::new();
-    for game in &games {
+    for game in games.iter() {
         let name = game
             .bot
             .as_ref()

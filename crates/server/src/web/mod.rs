@@ -17,7 +17,7 @@ mod channel;
 mod connections;
 pub mod home;
 mod layout;
-mod lobby;
+pub mod lobby;
 mod replay;
 mod session;
 mod sign_in;
@@ -43,6 +43,7 @@ pub struct WebState {
     /// authentication, where the pages show only what is public.
     pub oauth: Option<Arc<OAuthServer>>,
     pub home: home::Home,
+    pub lobby: lobby::LobbyCache,
 }
 
 type Shared = axum::extract::State<Arc<WebState>>;

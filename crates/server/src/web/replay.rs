@@ -28,11 +28,11 @@ pub(super) async fn page(
             read show as withheld. The board is drawn from what the referee posted." }
         div #replay.replay data-src={ "/channels/" (channel.channel_id) "/transcript.json" } {
             div.replay-controls {
-                button.secondary #replay-first type="button" { "⏮ First" }
+                button.secondary #replay-first type="button" { "« First" }
                 button.secondary #replay-prev type="button" { "◀ Back" }
                 input #replay-step type="range" min="0" max="0" value="0" aria-label="Step";
                 button.secondary #replay-next type="button" { "Next ▶" }
-                button.secondary #replay-last type="button" { "Last ⏭" }
+                button.secondary #replay-last type="button" { "Last »" }
                 span #replay-position.note role="status" { "Loading the transcript…" }
             }
             div.replay-grid {
