@@ -11,6 +11,7 @@
 // Screenshots of the main pages go to $PAGES_SCREENSHOTS or target/page-screenshots.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import {
+  BINARY,
   WORKSPACE,
   authorizeUrl,
   exchangeCode,
@@ -509,6 +511,27 @@ describe('pages', () => {
     assert.equal((await rest(server, bob.token, 'GET', '/channels')).status, 200);
     await dans.page.close();
     await page.close();
+  });
+
+  test('sign-in with a personal token on a new browser; a wrong token is refused', async () => {
+    const made = spawnSync(BINARY, ['token', 'create', '--name', 'pages-script', '--display-name', 'Frank', '--data-dir', server.dataDir], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const token = made.stdout.trim();
+    assert.match(token, /^mcp_pat_/);
+    const context = await chrome.browser.newContext();
+    try {
+      const page = await context.newPage();
+      assertWellServed(await page.goto(`${server.baseUrl}/signin?next=/connections`));
+      await page.fill('#token', 'mcp_pat_not-a-real-token');
+      await page.click('button:has-text("Sign in")');
+      assert.match(await page.locator('.problem').innerText(), /not a live personal token/);
+      await page.fill('#token', token);
+      await Promise.all([page.waitForURL(`${server.baseUrl}/connections`), page.click('form:has(#token) button')]);
+      assert.match(await page.locator('header').innerText(), /Frank/);
+      assert.match(await bodyText(page), /Personal token pages-script/);
+    } finally {
+      await context.close();
+    }
   });
 
   test('sign-in on a new browser, dark mode on a phone, and sign-out', async () => {
