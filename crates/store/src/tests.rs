@@ -285,6 +285,68 @@ async fn concurrent_posts_get_consecutive_seqs(db: TestDatabase) {
     assert_eq!(seqs, ((start.0 + 1)..=(start.0 + 200)).collect::<Vec<_>>());
 }
 
+/// Changes to one channel that arrive together (and on PostgreSQL commit as one group): the
+/// refused ones write nothing and say why, a panicking one fails alone, and every accepted one
+/// is stored, in one run of seqs, and chained.
+async fn refused_changes_among_concurrent_ones_write_nothing(db: TestDatabase) {
+    let store = db.open().await;
+    let (id, _) = new_channel(&store, 6).await;
+    let start = store.load_channel(&id).await.expect("load").last_seq;
+    let changes = (0..120).map(|i| {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            store
+                .update_channel(&id, move |channel| {
+                    if i % 40 == 39 {
+                        panic!("a rule that panics");
+                    }
+                    // Every third change comes from someone without a seat.
+                    let who = if i % 3 == 0 { "mallory" } else { "alice" };
+                    channel.post(
+                        &person(who).id,
+                        None,
+                        draft(&format!("m{i}"), None),
+                        Timestamp(10),
+                    )
+                })
+                .await
+                .map(|(message, _)| message.seq)
+        })
+    });
+    let (mut stored, mut refused, mut failed) = (Vec::new(), 0, 0);
+    for change in changes {
+        match change.await.expect("task") {
+            Ok(seq) => stored.push(seq.0),
+            Err(StoreError::Domain(domain::DomainError::NotMember)) => refused += 1,
+            Err(StoreError::Backend(_)) => failed += 1,
+            Err(other) => panic!("unexpected failure: {other}"),
+        }
+    }
+
+    assert_eq!(
+        (refused, failed),
+        (39, 3),
+        "mallory's posts refused, the panics failed alone"
+    );
+    stored.sort_unstable();
+    assert_eq!(stored, ((start.0 + 1)..=(start.0 + 78)).collect::<Vec<_>>());
+    let messages = store
+        .messages(&id, Audience::Everything, Seq::ZERO, Seq(i64::MAX), 1000)
+        .await
+        .expect("messages");
+    assert_eq!(
+        messages.len() as i64,
+        start.0 + 78,
+        "nothing refused was written"
+    );
+    let mut link = domain::ChainHash::genesis();
+    for message in &messages {
+        link = link.link(&id, message);
+        assert_eq!(message.hash, link, "seq {} is chained", message.seq.0);
+    }
+}
+
 async fn private_messages_reach_sender_and_recipient_only(db: TestDatabase) {
     let store = db.open().await;
     let spec = ChannelSpec::new(
@@ -1473,6 +1535,7 @@ crate::on_both_backends!(
     a_closed_channel_takes_no_new_message_even_from_a_rule_that_reopens_it,
     a_panicking_rule_does_not_stop_the_writer,
     concurrent_posts_get_consecutive_seqs,
+    refused_changes_among_concurrent_ones_write_nothing,
     private_messages_reach_sender_and_recipient_only,
     open_channels_per_owner_are_capped,
     commits_wake_subscribers_and_unread_counts_follow_reads,

@@ -3,12 +3,15 @@
 //! Nothing is kept in memory between requests: every instance may have written since. A
 //! change to a channel locks its row (`SELECT … FOR UPDATE`) for the length of one
 //! transaction, so changes to one channel queue up in the database while different channels
-//! commit in parallel. After the commit a `NOTIFY` names the channel and its new seq, and
+//! commit in parallel. On one instance, the changes to a channel that arrive while its
+//! transaction runs wait for the next one and commit together (one fsync for the group), each
+//! in a savepoint so that a refused one undoes only itself. After the commit a `NOTIFY` names the channel and its new seq, and
 //! PostgreSQL delivers it to every instance's listener, which wakes the syncs waiting there
 //! ([`listener`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::{
@@ -17,6 +20,7 @@ use domain::{
 };
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use tokio::sync::oneshot;
 
 use crate::bots::BotRecord;
 use crate::rows::{
@@ -37,7 +41,19 @@ pub struct PgStore {
     notifier: listener::Notifier,
     /// Receives other instances' notices; stops when the last handle goes.
     listener: Option<Arc<listener::Listening>>,
+    /// Changes waiting for their channel's next transaction on this instance; a channel is a
+    /// key while a task commits its changes.
+    queued: Arc<Mutex<HashMap<ChannelId, Vec<Queued>>>>,
 }
+
+/// A change waiting for its channel's transaction, and where its outcome goes.
+struct Queued {
+    change: ChannelChange,
+    done: Outcome,
+}
+
+/// Where a queued change's outcome goes: its new messages, or why it wrote nothing.
+type Outcome = oneshot::Sender<Result<Vec<Message>, StoreError>>;
 
 mod bots;
 mod keys;
@@ -76,6 +92,7 @@ impl PgStore {
             pool,
             signals,
             listener,
+            queued: Arc::default(),
         })
     }
 }
@@ -211,58 +228,29 @@ impl ChannelBackend for PgStore {
         id: &ChannelId,
         change: ChannelChange,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The row lock queues every other change to this channel, on any instance, until this
-        // transaction ends: the rule decides on the state it will replace. It is taken by a
-        // statement of its own: a statement that waited for the lock still reads through the
-        // snapshot it started with, which lacks the messages the previous holder committed.
-        sqlx::query("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
-        let before = load_channel(&mut tx, id).await?;
-        let mut after = before.clone();
-        // A panicking rule must not take the connection's task down with it.
-        let bot_writes =
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after))) {
-                Err(_) => {
-                    tracing::error!(channel = %id, "a channel rule panicked");
-                    return Err(StoreError::Backend("a channel rule panicked".into()));
+        let (done, outcome) = oneshot::channel();
+        let lead = {
+            let mut queues = self.lock_queues();
+            match queues.get_mut(id) {
+                Some(queue) => {
+                    queue.push(Queued { change, done });
+                    false
                 }
-                Ok(decided) => decided?,
-            };
-        let messages = after.take_new_messages();
-        // The rules refuse closed channels one by one; this is the backstop where the write
-        // happens: a channel closed before this change takes no new line.
-        if before.closed && !messages.is_empty() {
-            tracing::error!(channel = %id, "a rule tried to write to a closed channel");
-            return Err(StoreError::Domain(DomainError::ChannelClosed));
+                None => {
+                    queues.insert(id.clone(), vec![Queued { change, done }]);
+                    true
+                }
+            }
+        };
+        if lead {
+            // Its own task: a caller that goes away must not strand the changes queued
+            // behind it.
+            let (store, id) = (self.clone(), id.clone());
+            tokio::spawn(async move { store.commit_queued(&id).await });
         }
-        let ChangedRows {
-            header_changed,
-            slots,
-        } = ChangedRows::between(&before, &after);
-        if header_changed {
-            sqlx::query("UPDATE channels SET name = $2, closed = $3 WHERE id = $1")
-                .bind(after.id.as_str())
-                .bind(&after.name)
-                .bind(after.closed)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (position, slot, holder_changed) in slots {
-            write_slot(&mut tx, &after.id, position, slot, holder_changed).await?;
-        }
-        insert_messages(&mut tx, &after.id, &messages).await?;
-        for write in bot_writes {
-            bots::write_bot(&mut tx, &after.id, write).await?;
-        }
-        tx.commit().await?;
-        if !messages.is_empty() {
-            self.publish(after, &messages);
-        }
-        Ok(messages)
+        outcome
+            .await
+            .map_err(|_| StoreError::Backend("the change's transaction task ended".into()))?
     }
 
     async fn load_channel(&self, id: &ChannelId) -> Result<Channel, StoreError> {
@@ -426,6 +414,114 @@ impl ChannelBackend for PgStore {
 impl PgStore {
     /// Wakes this instance's waiters on `channel` with the committed state itself, and has the
     /// other instances told.
+    fn lock_queues(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, Vec<Queued>>> {
+        self.queued
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Commits the changes queued for `id`, a group per transaction, until none is left.
+    async fn commit_queued(&self, id: &ChannelId) {
+        loop {
+            let group = {
+                let mut queues = self.lock_queues();
+                let Some(queue) = queues.get_mut(id) else {
+                    return;
+                };
+                if queue.is_empty() {
+                    queues.remove(id);
+                    return;
+                }
+                std::mem::take(queue)
+            };
+            self.commit_group(id, group).await;
+        }
+    }
+
+    /// Runs a group of changes to one channel in one transaction, each on the state the one
+    /// before it left, and answers each once the transaction is durable (or failed). A change
+    /// refused by its rule, or whose writes fail, is undone alone (a savepoint) and told so;
+    /// the others commit. Every change gets an answer, whatever fails.
+    async fn commit_group(&self, id: &ChannelId, group: Vec<Queued>) {
+        let mut waiting = group.into_iter();
+        let mut answers = Vec::with_capacity(waiting.len());
+        let outcome = self.write_group(id, &mut waiting, &mut answers).await;
+        match outcome {
+            Ok((channel, written)) => {
+                if !written.is_empty() {
+                    self.publish(channel, &written);
+                }
+                for (done, answer) in answers {
+                    let _ = done.send(answer);
+                }
+            }
+            // Nothing of the group was written: each change is told so, a refused one keeps
+            // its own reason.
+            Err(error) => {
+                tracing::warn!(channel = %id, %error, "a channel's transaction failed");
+                for (done, answer) in answers {
+                    let _ = done.send(answer.and(Err(same_error(&error))));
+                }
+                for Queued { done, .. } in waiting {
+                    let _ = done.send(Err(same_error(&error)));
+                }
+            }
+        }
+    }
+
+    /// The transaction of [`Self::commit_group`]: takes changes from `waiting` and leaves the
+    /// answer of each one it took in `answers`. The committed channel and every new message.
+    async fn write_group(
+        &self,
+        id: &ChannelId,
+        waiting: &mut std::vec::IntoIter<Queued>,
+        answers: &mut Vec<(Outcome, Result<Vec<Message>, StoreError>)>,
+    ) -> Result<(Channel, Vec<Message>), StoreError> {
+        let alone = waiting.len() == 1;
+        let mut tx = self.pool.begin().await?;
+        // The row lock queues every other change to this channel, on any instance, until this
+        // transaction ends: the rules decide on the state they will replace. It is taken by a
+        // statement of its own: a statement that waited for the lock still reads through the
+        // snapshot it started with, which lacks the messages the previous holder committed.
+        sqlx::query("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+        let mut current = load_channel(&mut tx, id).await?;
+        let mut written = Vec::new();
+        for Queued { change, done } in waiting.by_ref() {
+            let applied = if alone {
+                apply_one(&mut tx, &current, change).await
+            } else {
+                match in_savepoint(&mut tx, &current, change).await {
+                    Ok(applied) => applied,
+                    Err(broken) => {
+                        answers.push((done, Err(same_error(&broken))));
+                        return Err(broken);
+                    }
+                }
+            };
+            match applied {
+                Ok((after, messages)) => {
+                    current = after;
+                    written.extend(messages.iter().cloned());
+                    answers.push((done, Ok(messages)));
+                }
+                // Alone, without a savepoint, a refusal may follow some of its own writes (a
+                // guarded bot write that finds the state moved on): the transaction is dropped,
+                // which rolls them back.
+                Err(refused) if alone => {
+                    answers.push((done, Err(refused)));
+                    return Ok((current, Vec::new()));
+                }
+                Err(refused) => answers.push((done, Err(refused))),
+            }
+        }
+        tx.commit().await?;
+        Ok((current, written))
+    }
+
     fn publish(&self, channel: Channel, messages: &[Message]) {
         self.notifier.announce(&channel);
         let snapshot = self.signals.is_watched(&channel.id).then(|| {
@@ -442,6 +538,79 @@ impl PgStore {
             },
         );
     }
+}
+
+/// [`apply_one`] inside a savepoint, so that its failure undoes only its own writes. The outer
+/// error means the transaction itself broke.
+async fn in_savepoint(
+    tx: &mut PgConnection,
+    before: &Channel,
+    change: ChannelChange,
+) -> Result<Result<(Channel, Vec<Message>), StoreError>, StoreError> {
+    sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
+    let applied = apply_one(tx, before, change).await;
+    let end = if applied.is_ok() {
+        "RELEASE SAVEPOINT change"
+    } else {
+        "ROLLBACK TO SAVEPOINT change"
+    };
+    sqlx::query(end).execute(&mut *tx).await?;
+    Ok(applied)
+}
+
+/// `error` again, for another waiter.
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Domain(refusal) => StoreError::Domain(refusal.clone()),
+        StoreError::Conflict(reason) => StoreError::Conflict(reason.clone()),
+        StoreError::Corrupt(reason) => StoreError::Corrupt(reason.clone()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// One change on `before`, written in `tx`: the channel after it and its new messages.
+async fn apply_one(
+    tx: &mut PgConnection,
+    before: &Channel,
+    change: ChannelChange,
+) -> Result<(Channel, Vec<Message>), StoreError> {
+    let mut after = before.clone();
+    // A panicking rule must not take the transaction's task down with it.
+    let bot_writes =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after))) {
+            Err(_) => {
+                tracing::error!(channel = %before.id, "a channel rule panicked");
+                return Err(StoreError::Backend("a channel rule panicked".into()));
+            }
+            Ok(decided) => decided?,
+        };
+    let messages = after.take_new_messages();
+    // The rules refuse closed channels one by one; this is the backstop where the write
+    // happens: a channel closed before this change takes no new line.
+    if before.closed && !messages.is_empty() {
+        tracing::error!(channel = %before.id, "a rule tried to write to a closed channel");
+        return Err(StoreError::Domain(DomainError::ChannelClosed));
+    }
+    let ChangedRows {
+        header_changed,
+        slots,
+    } = ChangedRows::between(before, &after);
+    if header_changed {
+        sqlx::query("UPDATE channels SET name = $2, closed = $3 WHERE id = $1")
+            .bind(after.id.as_str())
+            .bind(&after.name)
+            .bind(after.closed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (position, slot, holder_changed) in slots {
+        write_slot(&mut *tx, &after.id, position, slot, holder_changed).await?;
+    }
+    insert_messages(&mut *tx, &after.id, &messages).await?;
+    for write in bot_writes {
+        bots::write_bot(&mut *tx, &after.id, write).await?;
+    }
+    Ok((after, messages))
 }
 
 fn visible_messages<'q>(
