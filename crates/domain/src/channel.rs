@@ -422,6 +422,17 @@ impl Channel {
         self
     }
 
+    /// Puts a channel being set up in the lobby (or not). A quick-match table keeps no admin
+    /// seat: whoever opened it is a player like the others.
+    pub fn list(&mut self, listing: Option<Listing>) {
+        self.listing = listing;
+        if listing == Some(Listing::QuickMatch) {
+            for slot in &mut self.slots {
+                slot.admin = false;
+            }
+        }
+    }
+
     /// Whether the lobby shows this channel: listed, open, with a free invite seat.
     pub fn in_lobby(&self) -> bool {
         self.listing.is_some() && !self.closed && self.open_invite_seats().next().is_some()
@@ -544,8 +555,11 @@ impl Channel {
         )
     }
 
+    /// Whether `who` administers the channel: its owner or an admin seat's holder. A
+    /// quick-match table has no admin: whoever opened it is one of the players, like the others.
     pub fn is_admin(&self, who: &PrincipalId) -> bool {
-        &self.owner == who || self.seats_of(who).any(|slot| slot.admin)
+        self.listing != Some(Listing::QuickMatch)
+            && (&self.owner == who || self.seats_of(who).any(|slot| slot.admin))
     }
 
     /// Whether `who` may see that this channel exists and how it is set up.

@@ -7,8 +7,9 @@
 //! seat, or opens a new table, then waits like a sync until every player seat is taken.
 //!
 //! The tables live in the database like any channel, so several instances share them. On one
-//! instance a lock makes "find a table or open one" atomic; two instances racing may each open
-//! a table, and the next callers fill the older one first.
+//! instance a lock per game makes "find a table or open one" atomic; two instances racing may
+//! each open a table, and the next callers fill the older one first. A table has no admin:
+//! whoever opened it is a player like the others.
 
 use domain::limits::sync_wait;
 use domain::{Channel, ChannelId, DomainError, Listing, SlotKind, SlotLabel};
@@ -31,9 +32,28 @@ pub const QUICK_MATCH_GAMES: &[(&str, usize)] = &[
     ("blackjack", 2),
 ];
 
-/// How many of the caller's most recently active channels a repeated quick match looks through
-/// for the table it already sits at.
-const OWN_TABLES_LOOKED_AT: usize = 20;
+/// One lock per game of [`QUICK_MATCH_GAMES`], held while a quick match finds or opens a
+/// table, so that two callers on this instance never open two tables for one game.
+pub(crate) struct TableLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for TableLocks {
+    fn default() -> Self {
+        Self(
+            QUICK_MATCH_GAMES
+                .iter()
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        )
+    }
+}
+
+impl std::ops::Index<usize> for TableLocks {
+    type Output = tokio::sync::Mutex<()>;
+
+    fn index(&self, game: usize) -> &Self::Output {
+        &self.0[game]
+    }
+}
 
 /// Arguments of `quick_match`, as received.
 #[derive(Debug, Default, Clone)]
@@ -139,10 +159,10 @@ impl Service {
         request: QuickMatchRequest,
     ) -> Result<QuickMatch, ServiceError> {
         let who = self.authorize(caller, Access::Write)?;
-        let players = QUICK_MATCH_GAMES
+        let (game, players) = QUICK_MATCH_GAMES
             .iter()
-            .find(|(name, _)| *name == request.bot)
-            .map(|(_, players)| *players)
+            .position(|(name, _)| *name == request.bot)
+            .map(|game| (game, QUICK_MATCH_GAMES[game].1))
             .ok_or_else(|| {
                 DomainError::invalid(
                     "bot",
@@ -159,13 +179,15 @@ impl Service {
             })?;
         let started = Instant::now();
         let deadline = started + sync_wait(request.wait_ms);
+        // Counted against the caller's waiting cap before a seat is taken, so a refusal never
+        // follows a seat whose rejoin token would then be lost.
+        let _waiting = self.inner.admission.start_waiting(&who.id)?;
         let (id, slot, rejoin_token) = {
-            let _one_at_a_time = self.inner.quick_match.lock().await;
+            let _one_table_at_a_time = self.inner.quick_match[game].lock().await;
             self.find_or_open_table(caller, &request.bot, players)
                 .await?
         };
         let mut subscription = self.inner.store.signals().subscribe(&id);
-        let mut waiting = None;
         loop {
             let channel = self.inner.store.load_channel(&id).await?;
             let matched = channel.open_invite_seats().next().is_none();
@@ -179,9 +201,6 @@ impl Service {
                     waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 });
             }
-            if waiting.is_none() {
-                waiting = Some(self.inner.admission.start_waiting(&who.id)?);
-            }
             tokio::select! {
                 _ = subscription.advanced() => {}
                 () = tokio::time::sleep_until(deadline) => {}
@@ -190,7 +209,8 @@ impl Service {
         }
     }
 
-    /// The caller's seat at a quick-match table for `bot`: found, taken or new.
+    /// The caller's seat at a quick-match table for `bot`: the one they already sit at (whose
+    /// game is still on), a free one at the oldest table with room, or a new table.
     async fn find_or_open_table(
         &self,
         caller: &Caller,
@@ -198,33 +218,14 @@ impl Service {
         players: usize,
     ) -> Result<(ChannelId, SlotLabel, Option<String>), ServiceError> {
         let who = &caller.principal;
-        let is_table_for = |channel: &Channel| {
-            channel.listing == Some(Listing::QuickMatch)
-                && !channel.closed
-                && channel
-                    .slots
-                    .iter()
-                    .any(|slot| slot.bot.as_ref().is_some_and(|card| card.name == bot))
-        };
-        // A repeated call (the last one's wait ran out) goes back to its own table.
-        for listing in self
-            .inner
-            .store
-            .channels_of(&who.id)
-            .await?
-            .into_iter()
-            .take(OWN_TABLES_LOOKED_AT)
-        {
-            let channel = &listing.channel;
-            if is_table_for(channel)
-                && let Some(seat) = channel.seats_of(&who.id).next()
-            {
-                return Ok((channel.id.clone(), seat.label.clone(), None));
+        let store = &self.inner.store;
+        if let Some(id) = store.quick_match_seat(&who.id, bot).await? {
+            let channel = store.load_channel(&id).await?;
+            if let Some(seat) = channel.seats_of(&who.id).next() {
+                return Ok((id, seat.label.clone(), None));
             }
         }
-        for id in self
-            .inner
-            .store
+        for id in store
             .lobby(Some(Listing::QuickMatch), Some(bot), LOBBY_LIMIT)
             .await?
         {
@@ -298,7 +299,13 @@ mod tests {
         };
         // Alice waits at her new table, which the lobby shows with one free seat.
         parked(&service, &alice, 1).await;
-        let open = service.lobby(&bob, Some("tictactoe")).await.expect("lobby");
+        let open = loop {
+            let open = service.lobby(&bob, Some("tictactoe")).await.expect("lobby");
+            if !open.is_empty() {
+                break open;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].listing, Some(Listing::QuickMatch));
         let second = service
@@ -325,6 +332,47 @@ mod tests {
                 .is_some_and(|text| text.starts_with("Game on!"))),
             "the game did not start: {history:?}"
         );
+        // They play it out (Alice opened the table, so she is X); a finished game is no table
+        // to go back to.
+        for (who, cell) in [(&alice, 1), (&bob, 4), (&alice, 2), (&bob, 5), (&alice, 3)] {
+            service
+                .post_message(
+                    who,
+                    crate::service::PostRequest {
+                        channel_id: first.channel.id.to_string(),
+                        data: Some(
+                            serde_json::json!({"cell": cell})
+                                .as_object()
+                                .cloned()
+                                .expect("object"),
+                        ),
+                        ..crate::service::PostRequest::default()
+                    },
+                )
+                .await
+                .expect("move");
+            settled(&service, &first.channel.id).await;
+        }
+        let next = service
+            .quick_match(&alice, quick("tictactoe", 0))
+            .await
+            .expect("seated");
+        assert_ne!(
+            next.channel.id, first.channel.id,
+            "a new table after the game ended"
+        );
+        assert!(!next.matched);
+        // Nobody administers a table, not even its opener.
+        let kick = crate::service::AdminRequest {
+            channel_id: next.channel.id.to_string(),
+            op: "close".into(),
+            ..crate::service::AdminRequest::default()
+        };
+        let refused = service
+            .update_channel(&alice, kick)
+            .await
+            .expect_err("no admin");
+        assert_eq!(refused.code(), domain::ErrorCode::NotAdmin);
     }
 
     #[tokio::test]

@@ -118,9 +118,8 @@ pub(crate) struct Inner {
     pub(crate) fetcher: crate::fetches::Fetcher,
     /// This instance's name among those sharing the database: the holder of its leases.
     pub(crate) instance: String,
-    /// Held while a quick match finds or opens a table, so that two callers on this instance
-    /// never open two tables for one game.
-    pub(crate) quick_match: tokio::sync::Mutex<()>,
+    /// Held while a quick match finds or opens a table for a game.
+    pub(crate) quick_match: crate::lobby::TableLocks,
 }
 
 /// What to create: `create_channel`'s arguments.
@@ -312,7 +311,7 @@ impl Service {
                 timers: crate::timers::TimerClock::default(),
                 fetcher: crate::fetches::Fetcher::default(),
                 instance: instance_name(),
-                quick_match: tokio::sync::Mutex::new(()),
+                quick_match: crate::lobby::TableLocks::default(),
             }),
         };
         service.spawn_housekeeping();
@@ -475,7 +474,7 @@ impl Service {
         if let Some(reveal_private) = reveal_private {
             spec.reveal_private = reveal_private;
         }
-        spec.listing = listing;
+
         spec.check_bot_slots(self.inner.settings.max_bot_slots)?;
         let mut id_bytes = [0u8; 12];
         OsSecrets.fill(&mut id_bytes);
@@ -488,6 +487,9 @@ impl Service {
             let prepared = self.prepare_bot(&who.id, &id, &slot, bot).await?;
             records.push(prepared.attach(&mut created.channel, &who.id, now)?);
         }
+        // Listed once set up: the creator attached the bot as the admin a quick-match table
+        // then stops having.
+        created.channel.list(listing);
         let channel = created.channel.clone();
         let has_bots = !records.is_empty();
         self.inner

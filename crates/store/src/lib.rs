@@ -240,6 +240,14 @@ pub trait ChannelBackend: Send + Sync {
     /// The channels where `who` holds a seat or is the owner, most recently active first.
     async fn channels_of(&self, who: &PrincipalId) -> Result<Vec<ChannelListing>, StoreError>;
 
+    /// The newest open quick-match table where `who` holds a seat and whose bot named `bot`
+    /// still runs: where a repeated quick match goes back to.
+    async fn quick_match_seat(
+        &self,
+        who: &PrincipalId,
+        bot: &str,
+    ) -> Result<Option<ChannelId>, StoreError>;
+
     /// The channels in the public lobby (listed, open, with a player seat nobody holds),
     /// oldest first, at most `limit`: only those listed as `listing`, and only those whose bot
     /// named `bot` is still running, when given.

@@ -961,3 +961,38 @@ fn nobody_takes_two_lobby_seats_or_one_in_a_closed_channel() {
     assert_eq!(closed.code(), ErrorCode::ChannelClosed);
     assert!(!g.channel.in_lobby());
 }
+
+#[test]
+fn a_quick_match_table_has_no_admin_not_even_its_opener() {
+    let mut secrets = CountingSource::default();
+    let spec = ChannelSpec::new("Quick", &["invite:p1".into(), "invite:p2".into()]).expect("spec");
+    let alice = person("alice");
+    let mut channel = Channel::create(
+        ChannelId::from_random([3; 12]),
+        spec,
+        &alice,
+        true,
+        NOW,
+        &mut secrets,
+    )
+    .channel;
+    assert!(
+        channel.is_admin(&alice.id),
+        "the opener sets the table up as its admin"
+    );
+    channel.list(Some(Listing::QuickMatch));
+    assert!(!channel.is_admin(&alice.id));
+    assert!(!channel.slot(&label("p1")).expect("slot").admin);
+    channel
+        .take_open_seat(&person("bob"), None, NOW, &mut secrets)
+        .expect("bob sits down");
+    let refused = channel
+        .administer(
+            &alice,
+            AdminOp::Kick { slot: label("p2") },
+            NOW,
+            &mut secrets,
+        )
+        .expect_err("the opener cannot kick the other player");
+    assert_eq!(refused.code(), ErrorCode::NotAdmin);
+}

@@ -564,6 +564,26 @@ impl crate::ChannelBackend for SqliteStore {
         fill_page(rows, budget).await
     }
 
+    async fn quick_match_seat(
+        &self,
+        who: &PrincipalId,
+        bot: &str,
+    ) -> Result<Option<ChannelId>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM channels c \
+             WHERE c.listing = 'quick_match' AND c.closed = 0 \
+             AND EXISTS (SELECT 1 FROM slots s WHERE s.channel_id = c.id AND s.holder = ?1) \
+             AND EXISTS (SELECT 1 FROM bots b WHERE b.channel_id = c.id \
+                         AND b.name = ?2 AND b.ended = 0 AND b.disabled = 0) \
+             ORDER BY c.created_at DESC, c.id LIMIT 1",
+        )
+        .bind(who.as_str())
+        .bind(bot)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|(id,)| ChannelId::from_trusted(id)))
+    }
+
     async fn lobby(
         &self,
         listing: Option<Listing>,
