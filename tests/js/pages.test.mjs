@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign as signBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -310,7 +310,8 @@ describe('pages', () => {
     await page.locator('#verdict.good').waitFor();
     const verdict = await page.locator('#verdict').innerText();
     assert.match(verdict, /Verified: chain, signature and hashes/);
-    assert.match(verdict, /That key is one this server publishes/);
+    assert.match(verdict, /a key this server publishes/);
+    assert.match(verdict, /every readable message was written by a slot that may/);
     assert.match(verdict, /revealed seed matches its commitment/, 'the game ended, so the seed is out and checked');
     await shot(page, 'verify-good');
 
@@ -331,6 +332,36 @@ describe('pages', () => {
     await page.locator('#verdict.bad').waitFor();
     assert.match(await page.locator('#checks li.fail').innerText(), /does not hash to its code_hash/);
     await shot(page, 'verify-tampered');
+
+    // A history made up from nothing, chained and signed by a key of the forger's own, listed
+    // in the file itself: the page trusts only the keys this server publishes.
+    const forgedHead = structuredClone(transcript);
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    const keyId = `ed25519:${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
+    forgedHead.keys = [{ id: keyId, algorithm: 'Ed25519', public: raw.toString('base64url'), created_at: 0, retired_at: null }];
+    forgedHead.head.key_id = keyId;
+    const { channel, seq, head, at } = forgedHead.head;
+    const statement = `mcp-multiplayer signed head v1\n${JSON.stringify({ at, channel, head, seq })}`;
+    forgedHead.head.signature = signBytes(null, Buffer.from(statement), privateKey).toString('base64url');
+    writeFileSync(bad, JSON.stringify(forgedHead));
+    await page.setInputFiles('#transcript-file', bad);
+    await page.locator('#verdict.bad').waitFor();
+    assert.match(await page.locator('#checks li.fail').innerText(), /which this server does not publish/);
+
+    // The referee's entry pointed at an older attach notice, or left out: refused.
+    const hidden = structuredClone(transcript);
+    hidden.bots = [];
+    writeFileSync(bad, JSON.stringify(hidden));
+    await page.setInputFiles('#transcript-file', bad);
+    await page.locator('#verdict.bad').waitFor();
+    assert.match(await page.locator('#checks li.fail').innerText(), /not exactly one per slot/);
+    const extra = structuredClone(transcript);
+    extra.messages[0].surprise = true;
+    writeFileSync(bad, JSON.stringify(extra));
+    await page.setInputFiles('#transcript-file', bad);
+    await page.locator('#verdict.bad').waitFor();
+    assert.match(await page.locator('#checks li.fail').innerText(), /fields no version 1 transcript has: surprise/);
     assert.deepEqual(alice.errors, []);
     await page.close();
   });
@@ -529,6 +560,10 @@ describe('pages', () => {
       await Promise.all([page.waitForURL(`${server.baseUrl}/connections`), page.click('form:has(#token) button')]);
       assert.match(await page.locator('header').innerText(), /Frank/);
       assert.match(await bodyText(page), /Personal token pages-script/);
+      // Revoking the token ends the session it opened, here and in every browser.
+      await Promise.all([page.waitForURL('**/connections'), page.click('button:has-text("Disconnect")')]);
+      assert.match(await bodyText(page), /Sign in first/);
+      assert.doesNotMatch(await bodyText(page), /Frank|pages-script/);
     } finally {
       await context.close();
     }

@@ -34,6 +34,17 @@ pub fn person(server: &OAuthServer, person: &PrincipalId) -> String {
     )
 }
 
+/// `Set-Cookie` for the person cookie of a session signed in with a personal token: it names
+/// the person while that token lives.
+pub fn person_via_token(server: &OAuthServer, person: &PrincipalId, family: &str) -> String {
+    set(
+        server,
+        PERSON_COOKIE,
+        &server.person_cookie_via(person, family),
+        "Max-Age=31536000; SameSite=Lax",
+    )
+}
+
 /// `Set-Cookie` for the sign-in nonce: the page's life, never sent cross-site.
 pub fn sign_in_nonce(server: &OAuthServer, nonce: &str) -> String {
     set(

@@ -136,12 +136,13 @@ impl OAuthServer {
                 .verify_page_form(&sign_in_subject(nonce), token, self.now())
     }
 
-    /// The person a live personal token names: how someone signs in on a browser that never
-    /// approved an app. Access tokens are refused: they belong to an app, not to a browser.
+    /// The person a live personal token names, and the token's family: how someone signs in on
+    /// a browser that never approved an app. Access tokens are refused: they belong to an app,
+    /// not to a browser.
     pub async fn person_of_personal_token(
         &self,
         token: &str,
-    ) -> Result<Option<Person>, OAuthError> {
+    ) -> Result<Option<(Person, String)>, OAuthError> {
         let token = token.trim();
         if !token.starts_with(secrets::PERSONAL_TOKEN) {
             return Ok(None);
@@ -156,7 +157,39 @@ impl OAuthServer {
         if !live {
             return Ok(None);
         }
-        Ok(self.store.person(&record.person).await?)
+        let family = record.family.clone();
+        Ok(self
+            .store
+            .person(&record.person)
+            .await?
+            .map(|person| (person, family)))
+    }
+
+    /// The cookie value of a session signed in with the personal token of `family`: it names
+    /// the person only while that token lives ([`Self::session_from_cookie`]).
+    pub fn person_cookie_via(&self, person: &PrincipalId, family: &str) -> String {
+        self.signer.sign_person_via(person, family, self.now())
+    }
+
+    /// The person a pages session cookie names: a consent page's cookie, or one from signing in
+    /// with a personal token that is still live (revoking the token ends the session).
+    pub async fn session_from_cookie(
+        &self,
+        value: &str,
+    ) -> Result<Option<PrincipalId>, OAuthError> {
+        if let Some(person) = self.person_from_cookie(value) {
+            return Ok(Some(person));
+        }
+        let Some((person, family)) = self.signer.verify_person_via(value, self.now()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let live = self.store.tokens_of(&person).await?.iter().any(|token| {
+            token.record.family == family
+                && token.record.kind == TokenKind::Personal
+                && token.record.expires_at.is_none_or(|expiry| expiry > now)
+        });
+        Ok(live.then_some(person))
     }
 
     /// A client's name for people: the registered name, or its metadata document's host (never

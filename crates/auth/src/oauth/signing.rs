@@ -65,6 +65,41 @@ impl Signer {
             .then(|| PrincipalId::new(person))
     }
 
+    /// `<person>.<family>.<expiry>.<mac>`: a person signed in with the personal token of
+    /// `family`, whose session lasts only as long as that token.
+    pub(crate) fn sign_person_via(
+        &self,
+        person: &PrincipalId,
+        family: &str,
+        now: Timestamp,
+    ) -> String {
+        let expiry = (now.0 + PERSON_COOKIE_TTL_MS).to_string();
+        let mac = self.mac("person via", &[person.as_str(), family, &expiry]);
+        format!(
+            "{}.{family}.{expiry}.{}",
+            person.as_str(),
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    /// The person a [`Self::sign_person_via`] value names, and the token family it depends on.
+    pub(crate) fn verify_person_via(
+        &self,
+        value: &str,
+        now: Timestamp,
+    ) -> Option<(PrincipalId, String)> {
+        let mut parts = value.rsplitn(4, '.');
+        let signature = parts.next()?;
+        let expiry = parts.next()?;
+        let family = parts.next()?;
+        let person = parts.next()?;
+        let live = expiry.parse::<i64>().ok()? > now.0;
+        (live
+            && !person.contains('.')
+            && self.verify("person via", &[person, family, expiry], signature))
+        .then(|| (PrincipalId::new(person), family.to_owned()))
+    }
+
     /// `<expiry>.<mac>` over the fields of a consent form.
     pub(crate) fn sign_form(&self, fields: &[&str], now: Timestamp) -> String {
         self.sign_expiring("form", FORM_TTL_MS, fields, now)
@@ -203,6 +238,30 @@ mod tests {
                 .is_none()
         );
         assert!(!signer.verify_page_form(&ada, "", Timestamp(1)));
+    }
+
+    #[test]
+    fn a_session_via_a_token_names_its_family_and_passes_for_nothing_else() {
+        let signer = Signer::new("key");
+        let ada = PrincipalId::new("usr_ada");
+        let value = signer.sign_person_via(&ada, "fam_1", Timestamp(0));
+        assert_eq!(
+            signer.verify_person_via(&value, Timestamp(1)),
+            Some((ada.clone(), "fam_1".to_owned()))
+        );
+        assert_eq!(
+            signer.verify_person(&value, Timestamp(1)),
+            None,
+            "never a plain person cookie"
+        );
+        let plain = signer.sign_person(&ada, Timestamp(0));
+        assert_eq!(signer.verify_person_via(&plain, Timestamp(1)), None);
+        let moved = value.replacen("fam_1", "fam_2", 1);
+        assert_eq!(signer.verify_person_via(&moved, Timestamp(1)), None);
+        assert_eq!(
+            signer.verify_person_via(&value, Timestamp(PERSON_COOKIE_TTL_MS + 1)),
+            None
+        );
     }
 
     #[test]

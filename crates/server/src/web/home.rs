@@ -2,7 +2,7 @@
 //! the signed-in person's channels; JSON when the `Accept` header prefers it.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
@@ -62,7 +62,11 @@ pub(super) async fn page(
 ) -> Result<Response, PageError> {
     let home = &state.home;
     if prefers_json(&headers) {
-        return Ok(axum::Json(home.json.clone()).into_response());
+        let mut response = axum::Json(home.json.clone()).into_response();
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept"));
+        return Ok(response);
     }
     let channels = match &visitor.signed_in {
         Some(person) => Some(your_channels(&state.service, person).await?),
@@ -111,7 +115,12 @@ pub(super) async fn page(
         }
         p.note { "Version " (env!("CARGO_PKG_VERSION")) "." }
     };
-    Ok(ok(layout::page("Home", &visitor, &["site.js"], body)))
+    let mut response = ok(layout::page("Home", &visitor, &["site.js"], body));
+    // The same URL answers JSON to scripts: a shared cache must tell the two apart.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    Ok(response)
 }
 
 async fn your_channels(service: &service::Service, person: &SignedIn) -> Result<Markup, PageError> {
@@ -163,7 +172,6 @@ fn prefers_json(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn the_json_names_the_mcp_url_and_how_to_connect() {

@@ -23,8 +23,9 @@ use crate::wire::{OpenGameView, TakeSeatArgs};
 const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// The lobby's answers for the last second, by filter: anyone may load the page, signed in or
-/// not, and one answer reads up to [`service::LOBBY_LIMIT`] channels. Only filters by a builtin
-/// bot's name (or none) are kept, so the map stays as small as the catalog.
+/// not, and one answer reads up to [`service::LOBBY_LIMIT`] channels. The page filters only by
+/// a builtin bot's name (or not at all), so the map stays as small as the catalog and every
+/// request is served from it but one a second per filter.
 #[derive(Default)]
 pub struct LobbyCache(Mutex<HashMap<Option<&'static str>, Answer>>);
 
@@ -37,15 +38,19 @@ impl LobbyCache {
         service: &service::Service,
         bot: Option<&str>,
     ) -> Result<Arc<Vec<OpenGameView>>, service::ServiceError> {
+        // The page filters by a builtin's name only: any other filter would miss the cache
+        // every time, for anyone.
         let key = match bot {
-            None => Some(None),
-            Some(name) => service::Service::catalog()
+            None => None,
+            Some(name) => match service::Service::catalog()
                 .iter()
                 .find(|builtin| builtin.name == name)
-                .map(|builtin| Some(builtin.name)),
+            {
+                Some(builtin) => Some(builtin.name),
+                None => return Ok(Arc::default()),
+            },
         };
-        if let Some(key) = key
-            && let Some((at, games)) = self.lock().get(&key)
+        if let Some((at, games)) = self.lock().get(&key)
             && at.elapsed() < FRESH_FOR
         {
             return Ok(Arc::clone(games));
@@ -58,10 +63,8 @@ impl LobbyCache {
                 .map(OpenGameView::new)
                 .collect(),
         );
-        if let Some(key) = key {
-            self.lock()
-                .insert(key, (Instant::now(), Arc::clone(&games)));
-        }
+        self.lock()
+            .insert(key, (Instant::now(), Arc::clone(&games)));
         Ok(games)
     }
 

@@ -135,7 +135,7 @@ impl PageError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "Sign in first",
-            "This page shows what is yours. Sign in from the home page.",
+            "This page shows what is yours: sign in to see it.",
         )
     }
 }
@@ -173,7 +173,12 @@ impl IntoResponse for PageError {
         let body = html! {
             h1 { (self.title) }
             p.lead { (self.detail) }
-            p { a href="/" { "Back to the home page" } }
+            p {
+                @if self.status == StatusCode::UNAUTHORIZED {
+                    a href="/signin" { "Sign in" } " · "
+                }
+                a href="/" { "Back to the home page" }
+            }
         };
         respond(self.status, layout::bare(&self.title, body))
     }

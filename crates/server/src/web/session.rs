@@ -1,7 +1,8 @@
 //! Who is looking at a page: a person signed in by the person cookie, or a visitor.
 //!
 //! The cookie is the one the consent page sets (signed by the authorization server, a year
-//! long); the sign-in page sets the same one. A signed-in person acts with full access, as they
+//! long); the sign-in page sets the same one for someone new, and for someone signing in with a
+//! personal token one that also names the token, so that revoking the token ends the session. A signed-in person acts with full access, as they
 //! would through an app they approved, and their page loads count against the same
 //! per-principal rate limit as their apps' calls.
 
@@ -52,10 +53,13 @@ impl FromRequestParts<Arc<WebState>> for Visitor {
         let Some(oauth) = &state.oauth else {
             return Ok(anonymous);
         };
-        let Some(id) = cookies::read(&parts.headers, cookies::PERSON_COOKIE)
-            .and_then(|value| oauth.person_from_cookie(value))
-        else {
+        let Some(value) = cookies::read(&parts.headers, cookies::PERSON_COOKIE) else {
             return Ok(anonymous);
+        };
+        let id = match oauth.session_from_cookie(value).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return Ok(anonymous),
+            Err(error) => return Err(service::ServiceError::internal(error.description).into()),
         };
         // A person swept away (they held nothing for a day) leaves a cookie naming nobody.
         let person = match oauth.person(&id).await {

@@ -169,9 +169,9 @@ pub(super) async fn submit(
             status,
         ))
     };
-    let person = match form.how.as_str() {
+    let (person, via_token) = match form.how.as_str() {
         "token" => match oauth.person_of_personal_token(&form.token).await {
-            Ok(Some(person)) => person,
+            Ok(Some((person, family))) => (person, Some(family)),
             Ok(None) => {
                 return again(
                     "That token is not a live personal token of this server. Check it, or ask \
@@ -203,7 +203,7 @@ pub(super) async fn submit(
                 }
             }
             match oauth.create_person(&form.display_name).await {
-                Ok(person) => person,
+                Ok(person) => (person, None),
                 Err(error) if error.error == "invalid_request" => {
                     return again(&error.description, StatusCode::BAD_REQUEST);
                 }
@@ -217,10 +217,11 @@ pub(super) async fn submit(
     tracing::info!(person = %person.id, how = %form.how, "signed in to the pages");
     let mut response = see_other(safe_next(form.next.as_deref()));
     let headers = response.headers_mut();
-    for cookie in [
-        cookies::person(oauth, &person.id),
-        cookies::cleared(oauth, cookies::SIGN_IN_COOKIE),
-    ] {
+    let session = match &via_token {
+        Some(family) => cookies::person_via_token(oauth, &person.id, family),
+        None => cookies::person(oauth, &person.id),
+    };
+    for cookie in [session, cookies::cleared(oauth, cookies::SIGN_IN_COOKIE)] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
         }
