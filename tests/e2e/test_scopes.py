@@ -103,6 +103,8 @@ WRITING_CALLS = {
     "update_channel": {"channel_id": "ch_" + "0" * 24, "op": "close"},
     "leave_channel": {"channel_id": "ch_" + "0" * 24},
     "attach_bot": {"channel_id": "ch_" + "0" * 24, "bot_preset": "echo"},
+    "take_seat": {"channel_id": "ch_" + "0" * 24},
+    "quick_match": {"bot": "tictactoe", "wait_ms": 0},
 }
 
 
