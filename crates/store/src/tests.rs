@@ -1459,7 +1459,7 @@ async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
         );
         created.channel
     };
-    let (first, second) = (listed(31, Listing::Listed), listed(32, Listing::QuickMatch));
+    let (first, second) = (listed(31, Listing::QuickMatch), listed(32, Listing::Listed));
     let (first_id, second_id) = (first.id.clone(), second.id.clone());
     for channel in [first, second] {
         store
@@ -1478,7 +1478,7 @@ async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
         .lobby(Some(Listing::QuickMatch), None, 10)
         .await
         .expect("lobby");
-    assert_eq!(quick, std::slice::from_ref(&second_id));
+    assert_eq!(quick, std::slice::from_ref(&first_id));
     assert!(
         store
             .lobby(None, Some("chess"), 10)
@@ -1506,12 +1506,13 @@ async fn the_lobby_lists_open_seats_of_listed_channels(db: TestDatabase) {
     );
     drop(store);
     let reopened = db.open().await;
-    let loaded = reopened.load_channel(&second_id).await.expect("loaded");
-    assert_eq!(
-        loaded.listing,
-        Some(Listing::QuickMatch),
-        "the listing is stored"
-    );
+    for (id, listing) in [
+        (&first_id, Listing::QuickMatch),
+        (&second_id, Listing::Listed),
+    ] {
+        let loaded = reopened.load_channel(id).await.expect("loaded");
+        assert_eq!(loaded.listing, Some(listing), "the listing is stored");
+    }
     reopened
         .update_channel(&second_id, |channel| {
             channel.close(&person("alice"), &[], Timestamp(50))
