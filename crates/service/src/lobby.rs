@@ -260,12 +260,13 @@ impl Service {
     }
 }
 
-/// A bot name as the lobby filters by it: a builtin's name or a custom bot's, never long.
+/// A bot name as the lobby filters by it: a builtin's name or a custom bot's, 1 to 64
+/// characters and none of them a control character (PostgreSQL refuses NUL in text).
 fn check_bot_name(bot: &str) -> Result<(), DomainError> {
-    if bot.is_empty() || bot.len() > 64 {
+    if bot.is_empty() || bot.chars().count() > 64 || bot.chars().any(char::is_control) {
         return Err(DomainError::invalid(
             "bot",
-            "a bot's name is 1 to 64 characters, e.g. \"tictactoe\"",
+            "a bot's name is 1 to 64 characters without control characters, e.g. \"tictactoe\"",
         ));
     }
     Ok(())
@@ -455,7 +456,16 @@ mod tests {
             .await
             .expect_err("taking a seat writes");
         assert_eq!(scope.code(), domain::ErrorCode::InsufficientScope);
-        let long = "x".repeat(65);
-        assert!(service.lobby(&carol, Some(&long)).await.is_err());
+        for hostile in ["x".repeat(65), "tic\0tac".to_owned(), String::new()] {
+            let refused = service
+                .lobby(&carol, Some(&hostile))
+                .await
+                .expect_err("refused before any query");
+            assert_eq!(
+                refused.code(),
+                domain::ErrorCode::InvalidArgument,
+                "{hostile:?}"
+            );
+        }
     }
 }
