@@ -80,6 +80,8 @@ fn complete(received: &[u8]) -> bool {
 #[derive(Clone, Copy, Debug)]
 enum Protocol {
     Legacy,
+    /// An older version with the header, as some clients still send it.
+    June2025,
     PerRequest,
 }
 
@@ -87,6 +89,7 @@ impl Protocol {
     fn version(self) -> &'static str {
         match self {
             Protocol::Legacy => "2025-11-25",
+            Protocol::June2025 => "2025-06-18",
             Protocol::PerRequest => "2026-07-28",
         }
     }
@@ -178,23 +181,47 @@ fn parked_sync(server: &Server, channel: &str, cursor: i64) -> Exchange {
 }
 
 fn parked_sync_as(server: &Server, channel: &str, cursor: i64, protocol: Protocol) -> Exchange {
+    waiting_sync(server, &through_rmcp(sync_call(channel, cursor)), protocol)
+}
+
+/// A sync Bob sends on the direct path (`server::mcp::direct`), once it counts as waiting.
+fn direct_sync(server: &Server, channel: &str, cursor: i64) -> Exchange {
+    waiting_sync(server, &sync_call(channel, cursor), Protocol::Legacy)
+}
+
+fn waiting_sync(server: &Server, call: &Value, protocol: Protocol) -> Exchange {
     let waiting = server.waiting_syncs();
-    let exchange = Exchange::send(
-        server,
-        &mcp_post_as(server, "bob", &sync_call(channel, cursor), protocol),
-    );
+    let exchange = Exchange::send(server, &mcp_post_as(server, "bob", call, protocol));
     server.wait_for_waiting_syncs(waiting + 1);
     exchange
 }
 
+/// The call with an empty `_meta`, which rmcp serves rather than the direct path: only plain
+/// calls go direct.
+fn through_rmcp(mut call: Value) -> Value {
+    call["params"]["_meta"] = json!({});
+    call
+}
+
 #[test]
 fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
+    syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves(parked_sync);
+}
+
+#[test]
+fn direct_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
+    syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves(direct_sync);
+}
+
+fn syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves(
+    waiting_sync: fn(&Server, &str, i64) -> Exchange,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path(), &["--max-waiting-syncs", "3"]);
     let (channel, head) = channel_with_bob(&server);
 
     let abandoned: Vec<Exchange> = (0..3)
-        .map(|_| parked_sync(&server, &channel, head))
+        .map(|_| waiting_sync(&server, &channel, head))
         .collect();
     let mut over_the_cap = Exchange::send(
         &server,
@@ -214,10 +241,10 @@ fn parked_syncs_count_as_waiting_and_free_their_slot_when_the_client_leaves() {
     drop(abandoned);
     server.wait_for_waiting_syncs(0);
     let waiting: Vec<Exchange> = (0..3)
-        .map(|_| parked_sync(&server, &channel, head))
+        .map(|_| waiting_sync(&server, &channel, head))
         .collect();
 
-    // One post answers every parked sync with it.
+    // One post answers every waiting sync with it.
     for page in release(&server, &channel, waiting, Duration::from_secs(10)) {
         assert_eq!(page["next_cursor"], head + 1);
     }
@@ -287,7 +314,7 @@ fn syncs_beyond_the_first_pass_turns_park_even_while_every_turn_is_held() {
         .map(|_| {
             Exchange::send(
                 &server,
-                &mcp_post(&server, "bob", &sync_call(&channel, head)),
+                &mcp_post(&server, "bob", &through_rmcp(sync_call(&channel, head))),
             )
         })
         .collect();
@@ -511,6 +538,102 @@ fn a_parked_sync_refused_while_waiting_answers_a_tool_error_in_both_protocols() 
             got, expected,
             "{protocol:?}: parked {refused} vs immediate {immediate}"
         );
+    }
+}
+
+/// The direct path (`server::mcp::direct`) answers plain calls of the busiest tools without
+/// rmcp; its answers must be the ones rmcp gives: the same status, the same JSON-RPC envelope,
+/// the same result, the same refusals, in every protocol version it serves.
+#[test]
+fn a_direct_answer_is_the_answer_rmcp_gives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let (channel, _) = channel_with_bob(&server);
+    let tool = |name: &str, arguments: Value| {
+        json!({
+            "jsonrpc": "2.0",
+            "id": "same-id",
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        })
+    };
+    let calls = [
+        tool("get_channel", json!({"channel_id": channel})),
+        tool("get_channel", json!({"channel_id": "ch_nobodyhasthisone"})),
+        tool("get_channel", json!({"channel": 1})),
+        tool(
+            "post_message",
+            json!({"channel_id": channel, "text": "hello twice"}),
+        ),
+        tool(
+            "post_message",
+            json!({"channel_id": channel, "text": "x", "kind": "system"}),
+        ),
+        tool("post_message", json!({"channel_id": channel})),
+        tool(
+            "sync_messages",
+            json!({"channel_id": channel, "cursor": 0, "wait_ms": 0}),
+        ),
+        tool(
+            "sync_messages",
+            json!({"channel_id": channel, "cursor": -4}),
+        ),
+    ];
+    for protocol in [Protocol::Legacy, Protocol::June2025] {
+        for call in &calls {
+            let answer = |call: &Value| {
+                Exchange::send(&server, &mcp_post_as(&server, "bob", call, protocol))
+                    .answer(Duration::from_secs(10))
+                    .expect("an answer")
+            };
+            let (direct_status, direct) = answer(call);
+            let (rmcp_status, rmcp) = answer(&through_rmcp(call.clone()));
+            assert_eq!(
+                direct_status, rmcp_status,
+                "{protocol:?} {call}: {direct} vs {rmcp}"
+            );
+            let direct: Value = serde_json::from_str(&direct).expect("JSON");
+            let rmcp: Value = serde_json::from_str(&rmcp).expect("JSON");
+            assert_eq!(steady(&direct), steady(&rmcp), "{protocol:?} {call}");
+        }
+    }
+}
+
+/// An answer with what may differ between two calls in a row blanked out: seqs, times, links,
+/// the signed head, how long a sync waited. The text blocks that hold JSON are read as JSON.
+fn steady(value: &Value) -> Value {
+    const VOLATILE: [&str; 8] = [
+        "seq",
+        "at",
+        "hash",
+        "head",
+        "last_seq",
+        "next_cursor",
+        "next_step",
+        "waited_ms",
+    ];
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(key, member)| {
+                    let member = if VOLATILE.contains(&key.as_str()) {
+                        json!("<varies>")
+                    } else if key == "text"
+                        && let Some(inner) = member
+                            .as_str()
+                            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    {
+                        json!({"json": steady(&inner)})
+                    } else {
+                        steady(member)
+                    };
+                    (key.clone(), member)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(steady).collect()),
+        other => other.clone(),
     }
 }
 

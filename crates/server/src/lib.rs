@@ -112,6 +112,11 @@ pub fn app(parts: AppParts) -> Router {
             mcp::FirstPasses::default(),
             mcp::park_waiting_syncs,
         ))
+        // Outside the parking: a plain call answered here never reaches it.
+        .route_layer(axum::middleware::from_fn_with_state(
+            mcp::DirectCalls::new(parts.service.clone(), Arc::clone(&metrics)),
+            mcp::answer_directly,
+        ))
         .nest(api::PREFIX, api::router(parts.service, &metrics))
         .layer(axum::middleware::from_fn_with_state(
             parts.authenticator,

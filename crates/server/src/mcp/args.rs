@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use rmcp::model::JsonObject;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -12,6 +13,16 @@ use crate::wire::ErrorBody;
 
 /// Deserialization never fails here; the outcome is kept for the tool to report.
 pub struct Args<T>(Result<T, String>);
+
+impl<T: DeserializeOwned> Args<T> {
+    /// The arguments of a call as rmcp's `Parameters` reads them: the object, as a `Value`.
+    pub fn from_object(arguments: JsonObject) -> Self {
+        Args(
+            serde_json::from_value(serde_json::Value::Object(arguments))
+                .map_err(|error| error.to_string()),
+        )
+    }
+}
 
 impl<T> Args<T> {
     pub fn into_inner(self) -> Result<T, ToolError> {

@@ -4,6 +4,7 @@
 //! - [`tools`]: one method per tool, each a thin adapter over [`crate::ops`].
 //! - [`error`]: refusals as tool results with a code and a hint.
 //! - [`args`]: argument parsing that reports shape errors the same way.
+//! - [`direct`]: the busiest tool calls, answered without rmcp's per-request session.
 //! - [`parking`]: waiting syncs wait outside rmcp's per-request session.
 //! - [`schema`]: tool schemas without `null`, which not every client reads.
 //!
@@ -11,11 +12,13 @@
 //! served by the same endpoint, and any instance can answer any request.
 
 mod args;
+mod direct;
 mod error;
 mod parking;
 mod schema;
 mod tools;
 
+pub use direct::{DirectCalls, answer_directly};
 pub use parking::{FirstPasses, SYNC_FIRST_PASSES, park_waiting_syncs};
 
 use std::sync::{Arc, LazyLock};
@@ -104,31 +107,15 @@ impl ServerHandler for McpServer {
         .with_instructions(INSTRUCTIONS)
     }
 
-    /// Every tool call, timed and counted under its tool's name and its outcome's code
-    /// ([`error::refused_with`] carries the code out of the tool).
+    /// Every tool call that rmcp routes, timed and counted ([`McpServer::counted`]).
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = Instant::now();
-        // Only our tools' names become labels: a client's made-up name must not grow the
-        // metrics without bound.
-        let operation = if TOOLS.has_route(&request.name) {
-            request.name.to_string()
-        } else {
-            "unknown".to_owned()
-        };
+        let name = request.name.clone();
         let call = TOOLS.call(ToolCallContext::new(self, request, context));
-        let (outcome, refused) = error::refused_with(call).await;
-        let code = match (&outcome, refused) {
-            (Err(_), _) => PROTOCOL_ERROR,
-            (Ok(_), Some(code)) => code,
-            (Ok(_), None) => crate::metrics::OK,
-        };
-        self.metrics
-            .record(Surface::Mcp, &operation, code, started.elapsed());
-        outcome
+        self.counted(&name, call).await
     }
 
     async fn list_tools(
@@ -186,6 +173,32 @@ impl ServerHandler for McpServer {
 }
 
 impl McpServer {
+    /// Runs a tool call, timed and counted under its tool's name and its outcome's code
+    /// ([`error::refused_with`] carries the code out of the tool).
+    async fn counted(
+        &self,
+        name: &str,
+        call: impl Future<Output = Result<CallToolResponse, ErrorData>>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        let (outcome, refused) = error::refused_with(call).await;
+        let code = match (&outcome, refused) {
+            (Err(_), _) => PROTOCOL_ERROR,
+            (Ok(_), Some(code)) => code,
+            (Ok(_), None) => crate::metrics::OK,
+        };
+        // Only our tools' names become labels: a client's made-up name must not grow the
+        // metrics without bound.
+        let operation = if TOOLS.has_route(name) {
+            name
+        } else {
+            "unknown"
+        };
+        self.metrics
+            .record(Surface::Mcp, operation, code, started.elapsed());
+        outcome
+    }
+
     /// Counts a request that no tool answers (listing tools, reading resources) against the
     /// caller's rate limit, as tool calls are counted by the service.
     fn admit(&self, context: &RequestContext<RoleServer>) -> Result<(), ErrorData> {

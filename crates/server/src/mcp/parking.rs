@@ -22,20 +22,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::ErrorCode;
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::Json;
-use rmcp::model::{ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult};
+use rmcp::model::{ProtocolVersion, RequestId};
 use rmcp::service::RequestContext;
 use service::Caller;
 use service::{PendingSync, Service, SyncStep};
 use tokio::sync::Semaphore;
 
 use super::args::Args;
+use super::direct::framed;
 use super::error::ToolError;
 use crate::middleware::BufferedBody;
 use crate::ops;
@@ -124,47 +125,11 @@ impl ParkedSync {
                 Err(error) => break Err(ToolError::from(error)),
             }
         };
-        tool_response(outcome, request_id, protocol_version.as_ref())
-    }
-}
-
-/// A tool result as rmcp's stateless JSON mode answers it: the result adjusted to the protocol
-/// version (rmcp's `ServerHandler` does the same to every result), in a JSON-RPC response with
-/// status 200 and a JSON content type. rmcp's handler has two more steps that a sync's answer
-/// cannot reach (a remap of `RESOURCE_NOT_FOUND`, a check on input-required results); an rmcp
-/// upgrade that adds steps should be read against this function, and
-/// `tests/connections.rs` compares a parked answer with an immediate one.
-fn tool_response(
-    outcome: Result<Json<SyncMessagesOut>, ToolError>,
-    request_id: RequestId,
-    protocol_version: Option<&ProtocolVersion>,
-) -> Response {
-    let message = match outcome.into_call_tool_result() {
-        Ok(response) => {
-            let mut result = ServerResult::from(response);
-            let current = protocol_version
-                .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
-            if current {
-                result.fill_missing_cache_hints();
-            } else {
-                result.strip_result_type_for_legacy_peer();
-                result.strip_non_object_output_for_legacy_peer();
-            }
-            ServerJsonRpcMessage::response(result, request_id)
-        }
-        Err(error) => ServerJsonRpcMessage::error(error, Some(request_id)),
-    };
-    match serde_json::to_vec(&message) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
+        framed(
+            outcome.into_call_tool_result(),
+            request_id,
+            protocol_version.as_ref(),
         )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "could not serialize a sync's answer");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
     }
 }
 

@@ -41,21 +41,66 @@ fn http_parts(context: &RequestContext<RoleServer>) -> Option<&http::request::Pa
     context.extensions.get::<http::request::Parts>()
 }
 
+/// The scope challenge of the HTTP request this tool call came in.
+fn challenge(context: &RequestContext<RoleServer>) -> Option<&ScopeChallenge> {
+    http_parts(context).and_then(|parts| parts.extensions.get::<ScopeChallenge>())
+}
+
 /// A tool's outcome as its result. A refusal for scope also raises the request's
 /// [`ScopeChallenge`], so the HTTP answer becomes the 403 that lets the client ask for more.
 fn answer<T>(
-    context: &RequestContext<RoleServer>,
+    challenge: Option<&ScopeChallenge>,
     outcome: Result<T, ServiceError>,
 ) -> Result<Json<T>, ToolError> {
     outcome.map(Json).map_err(|error| {
         if matches!(error, ServiceError::InsufficientScope)
-            && let Some(challenge) =
-                http_parts(context).and_then(|parts| parts.extensions.get::<ScopeChallenge>())
+            && let Some(challenge) = challenge
         {
             challenge.raise();
         }
         ToolError::from(error)
     })
+}
+
+/// The bodies of the tools that [`super::direct`] also serves, written once for both paths.
+impl McpServer {
+    pub(super) async fn get_channel_as(
+        &self,
+        who: &Caller,
+        challenge: Option<&ScopeChallenge>,
+        args: Args<ChannelArgs>,
+    ) -> Result<Json<ChannelView>, ToolError> {
+        let args = args.into_inner()?;
+        answer(challenge, ops::get_channel(&self.service, who, args).await)
+    }
+
+    pub(super) async fn post_message_as(
+        &self,
+        who: &Caller,
+        challenge: Option<&ScopeChallenge>,
+        args: Args<PostMessageArgs>,
+    ) -> Result<Json<PostMessageOut>, ToolError> {
+        let args = args.into_inner()?;
+        answer(
+            challenge,
+            ops::post_message(&self.service, who, Surface::Mcp, args).await,
+        )
+    }
+
+    /// A sync that waits in its caller's future: on the direct path there is no session to
+    /// hold, so it neither parks nor takes a first-pass turn.
+    pub(super) async fn sync_messages_as(
+        &self,
+        who: &Caller,
+        challenge: Option<&ScopeChallenge>,
+        args: Args<SyncMessagesArgs>,
+    ) -> Result<Json<SyncMessagesOut>, ToolError> {
+        let args = args.into_inner()?;
+        answer(
+            challenge,
+            ops::sync_messages(&self.service, who, args).await,
+        )
+    }
 }
 
 #[tool_router(vis = "pub(super)")]
@@ -76,7 +121,7 @@ impl McpServer {
     ) -> Result<Json<CreateChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::create_channel(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -97,7 +142,7 @@ impl McpServer {
     ) -> Result<Json<JoinChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::join_channel(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -118,7 +163,7 @@ impl McpServer {
     ) -> Result<Json<ListOpenGamesOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::list_open_games(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -139,7 +184,7 @@ impl McpServer {
     ) -> Result<Json<JoinChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::take_seat(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -160,7 +205,7 @@ impl McpServer {
     ) -> Result<Json<QuickMatchOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::quick_match(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -179,8 +224,8 @@ impl McpServer {
         Parameters(args): Parameters<Args<ChannelArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<ChannelView>, ToolError> {
-        let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(&context, ops::get_channel(&self.service, &who, args).await)
+        let who = caller(&context)?;
+        self.get_channel_as(&who, challenge(&context), args).await
     }
 
     #[tool(
@@ -199,7 +244,7 @@ impl McpServer {
     ) -> Result<Json<TranscriptOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::export_transcript(&self.service, &who, args).await,
         )
     }
@@ -218,11 +263,8 @@ impl McpServer {
         Parameters(args): Parameters<Args<PostMessageArgs>>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<PostMessageOut>, ToolError> {
-        let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(
-            &context,
-            ops::post_message(&self.service, &who, Surface::Mcp, args).await,
-        )
+        let who = caller(&context)?;
+        self.post_message_as(&who, challenge(&context), args).await
     }
 
     #[tool(
@@ -290,7 +332,10 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<ListChannelsOut>, ToolError> {
         let who = caller(&context)?;
-        answer(&context, ops::list_channels(&self.service, &who).await)
+        answer(
+            challenge(&context),
+            ops::list_channels(&self.service, &who).await,
+        )
     }
 
     #[tool(
@@ -309,7 +354,7 @@ impl McpServer {
     ) -> Result<Json<UpdateChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::update_channel(&self.service, &who, args).await,
         )
     }
@@ -330,7 +375,7 @@ impl McpServer {
     ) -> Result<Json<LeaveChannelOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::leave_channel(&self.service, &who, args).await,
         )
     }
@@ -351,7 +396,7 @@ impl McpServer {
     ) -> Result<Json<AttachBotOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
         answer(
-            &context,
+            challenge(&context),
             ops::attach_bot(&self.service, &who, Surface::Mcp, args).await,
         )
     }
@@ -372,7 +417,10 @@ impl McpServer {
     ) -> Result<Json<ListBotsOut>, ToolError> {
         let who = caller(&context)?;
         args.into_inner()?;
-        answer(&context, ops::list_bots(&self.service, &who, Surface::Mcp))
+        answer(
+            challenge(&context),
+            ops::list_bots(&self.service, &who, Surface::Mcp),
+        )
     }
 
     #[tool(
@@ -390,6 +438,9 @@ impl McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<BotCodeOut>, ToolError> {
         let (who, args) = (caller(&context)?, args.into_inner()?);
-        answer(&context, ops::get_bot_code(&self.service, &who, args).await)
+        answer(
+            challenge(&context),
+            ops::get_bot_code(&self.service, &who, args).await,
+        )
     }
 }
