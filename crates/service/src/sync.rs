@@ -202,22 +202,13 @@ impl Service {
         // A page is bounded by bytes as well as by count; it ends at the first message it
         // refuses, and `next_cursor` stops before that one, so nothing is skipped.
         let MessagePage { messages, has_more } = match &snapshot {
-            Some(snapshot) => {
-                let mut fill = sync.budget.fill();
-                let mut page = MessagePage::default();
-                for message in snapshot
+            Some(snapshot) => MessagePage::filled(
+                snapshot
                     .messages
                     .iter()
-                    .filter(|message| message.seq > cursor && message.visible_to(&slot, since))
-                {
-                    if !fill.admit(message) {
-                        page.has_more = true;
-                        break;
-                    }
-                    page.messages.push(message.clone());
-                }
-                page
-            }
+                    .filter(|message| message.seq > cursor && message.visible_to(&slot, since)),
+                sync.budget,
+            ),
             None => {
                 store
                     .message_page(

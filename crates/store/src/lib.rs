@@ -118,6 +118,23 @@ pub struct MessagePage {
     pub has_more: bool,
 }
 
+impl MessagePage {
+    /// The page that `budget` makes of `messages` (visible ones, oldest first): it ends at the
+    /// first message the budget refuses.
+    pub fn filled<'m>(messages: impl IntoIterator<Item = &'m Message>, budget: PageBudget) -> Self {
+        let mut fill = budget.fill();
+        let mut page = MessagePage::default();
+        for message in messages {
+            if !fill.admit(message) {
+                page.has_more = true;
+                break;
+            }
+            page.messages.push(message.clone());
+        }
+        page
+    }
+}
+
 /// What a process opening the database means to do with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -29,6 +29,9 @@ mod bots;
 mod chain;
 mod keys;
 mod oauth;
+mod recent;
+
+use recent::Recent;
 
 use crate::rows::{ChangedRows, channel_from_rows, fill_page, message_from_row, stored_data};
 use crate::signals::{Advance, Snapshot};
@@ -57,6 +60,7 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     signals: Signals,
     committed: Committed,
+    recent: Recent,
     /// Held for the store's lifetime: a second process on the same file would make the
     /// writer's memory of channels wrong. `None` for the administrative accesses
     /// ([`Access::PeopleAndTokens`], [`Access::ServerKeys`]).
@@ -82,8 +86,10 @@ struct JobDone {
 struct Advanced {
     channel_id: ChannelId,
     seq: Seq,
-    /// The channel after the job and the messages it added; only built when someone waits.
-    snapshot: Option<(Channel, Vec<Message>)>,
+    /// The messages the job added, for the recent tails and the snapshot.
+    messages: Vec<Message>,
+    /// The channel after the job, for a snapshot; only kept when someone waits.
+    watched: Option<Channel>,
 }
 
 impl Advanced {
@@ -91,9 +97,8 @@ impl Advanced {
         Advanced {
             channel_id: channel.id.clone(),
             seq: channel.last_seq,
-            snapshot: signals
-                .is_watched(&channel.id)
-                .then(|| (channel.clone(), messages.to_vec())),
+            messages: messages.to_vec(),
+            watched: signals.is_watched(&channel.id).then(|| channel.clone()),
         }
     }
 }
@@ -126,6 +131,7 @@ struct Writer {
     /// Channels as last written, committed or about to be within the current group.
     cache: HashMap<ChannelId, Channel>,
     committed: Committed,
+    recent: Recent,
 }
 
 impl SqliteStore {
@@ -162,6 +168,8 @@ impl SqliteStore {
         let writer_signals = signals.clone();
         let committed = Committed::default();
         let writer_committed = committed.clone();
+        let recent = Recent::default();
+        let writer_recent = recent.clone();
         let max_group = settings.max_group_commit.max(1);
         // The writer gets a thread and a single-threaded runtime of its own: its work is
         // serial by nature, and this keeps it off the request workers.
@@ -178,6 +186,7 @@ impl SqliteStore {
                             signals: writer_signals.clone(),
                             cache: HashMap::new(),
                             committed: writer_committed,
+                            recent: writer_recent,
                         },
                         queue,
                         writer_signals,
@@ -194,6 +203,7 @@ impl SqliteStore {
             writer,
             signals,
             committed,
+            recent,
             _exclusive: exclusive,
         })
     }
@@ -547,9 +557,16 @@ impl crate::ChannelBackend for SqliteStore {
         upto: Seq,
         budget: PageBudget,
     ) -> Result<MessagePage, StoreError> {
-        let (viewer, since) = match audience {
-            Audience::Seat { slot, since } => (Some(slot.as_str()), since.0),
-            Audience::Everything => (None, 0),
+        let seat = match audience {
+            Audience::Seat { slot, since } => Some((slot, since)),
+            Audience::Everything => None,
+        };
+        if let Some(page) = self.recent.page(id, seat, after, upto, budget) {
+            return Ok(page);
+        }
+        let (viewer, since) = match seat {
+            Some((slot, since)) => (Some(slot.as_str()), since.0),
+            None => (None, 0),
         };
         // One row past the count, so that a page full by count still learns whether more follow.
         let bound = budget.max_messages.saturating_add(1);
@@ -721,27 +738,29 @@ async fn run_writer(
             writer.cache.clear();
             let _ = sqlx::query("ROLLBACK").execute(&mut writer.conn).await;
         }
-        // Readers see the new state before anyone hears of it: first the committed map, then the
-        // callers' answers, then the wake-ups.
+        // Readers see the new state before anyone hears of it: first the committed channels and
+        // messages, then the callers' answers, then the wake-ups.
+        let mut advances: HashMap<ChannelId, Advanced> = HashMap::new();
         if commit.is_ok() {
             publish_committed(
                 &writer.committed,
                 done.iter_mut().filter_map(|job| job.committed.take()),
             );
-        }
-        let mut advances: HashMap<ChannelId, Advanced> = HashMap::new();
-        for job in done.drain(..) {
-            if commit.is_ok()
-                && let Some(advanced) = job.advanced
-            {
+            for advanced in done.iter_mut().filter_map(|job| job.advanced.take()) {
                 merge_advance(&mut advances, advanced);
             }
+            for (channel_id, advanced) in &advances {
+                writer.recent.extend(channel_id, &advanced.messages);
+            }
+        }
+        for job in done.drain(..) {
             (job.finish)(commit.clone().map_err(StoreError::Backend));
         }
         for (channel_id, advanced) in advances {
+            let messages = advanced.messages;
             let snapshot = advanced
-                .snapshot
-                .map(|(channel, messages)| Arc::new(Snapshot { channel, messages }));
+                .watched
+                .map(|channel| Arc::new(Snapshot { channel, messages }));
             signals.publish(
                 &channel_id,
                 Advance {
@@ -763,16 +782,8 @@ fn merge_advance(advances: &mut HashMap<ChannelId, Advanced>, next: Advanced) {
         }
         Some(earlier) => {
             earlier.seq = next.seq;
-            earlier.snapshot = match (earlier.snapshot.take(), next.snapshot) {
-                (Some((_, mut messages)), Some((channel, more))) => {
-                    messages.extend(more);
-                    Some((channel, messages))
-                }
-                // Messages from the earlier job are missing: a partial snapshot is still exact
-                // about what it holds, and readers check coverage before trusting it.
-                (None, Some(later)) => Some(later),
-                (_, None) => None,
-            };
+            earlier.messages.extend(next.messages);
+            earlier.watched = next.watched;
         }
     }
 }
