@@ -30,6 +30,8 @@ use rmcp::model::{
 };
 use serde::Deserialize;
 use service::{Caller, Service};
+use std::future::Future;
+use std::pin::Pin;
 
 use super::McpServer;
 use super::args::Args;
@@ -123,24 +125,33 @@ pub async fn answer_directly(
         arguments,
     } = call;
     let challenge = challenge.as_ref();
-    let outcome = server
-        .counted(tool.name(), async {
-            match tool {
-                DirectTool::GetChannel => server
-                    .get_channel_as(&who, challenge, Args::from_object(arguments))
+    // Each tool's future in a box of its own size: a sync may wait for 45 s, and ten thousand
+    // of them must not each hold room for the largest of the three.
+    let call: Pin<Box<dyn Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_>> =
+        match tool {
+            DirectTool::GetChannel => Box::pin(async {
+                let args = Args::from_object(arguments);
+                server
+                    .get_channel_as(&who, challenge, args)
                     .await
-                    .into_call_tool_result(),
-                DirectTool::PostMessage => server
-                    .post_message_as(&who, challenge, Args::from_object(arguments))
+                    .into_call_tool_result()
+            }),
+            DirectTool::PostMessage => Box::pin(async {
+                let args = Args::from_object(arguments);
+                server
+                    .post_message_as(&who, challenge, args)
                     .await
-                    .into_call_tool_result(),
-                DirectTool::SyncMessages => server
-                    .sync_messages_as(&who, challenge, Args::from_object(arguments))
+                    .into_call_tool_result()
+            }),
+            DirectTool::SyncMessages => Box::pin(async {
+                let args = Args::from_object(arguments);
+                server
+                    .sync_messages_as(&who, challenge, args)
                     .await
-                    .into_call_tool_result(),
-            }
-        })
-        .await;
+                    .into_call_tool_result()
+            }),
+        };
+    let outcome = server.counted(tool.name(), call).await;
     framed(outcome, id, Some(&version))
 }
 
