@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use domain::{
     Channel, ChannelId, DomainError, Listing, Message, PageBudget, PrincipalId, SecretHash, Seq,
-    Slot, SlotLabel,
+    Slot,
 };
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -510,11 +510,31 @@ impl PgStore {
             .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
         let mut current = load_channel(&mut tx, id).await?;
         let mut written = Vec::new();
+        let mut unwritten = Vec::new();
         for Queued { change, done } in waiting.by_ref() {
+            // A refusal by the rule writes nothing, and needs no savepoint to undo.
+            let decided = match Decided::by(&current, change) {
+                Ok(decided) => decided,
+                Err(refused) => {
+                    answers.push((done, Err(refused)));
+                    continue;
+                }
+            };
             let applied = if alone {
-                apply_one(&mut tx, &current, change).await
+                decided.write(&mut tx).await
+            } else if decided.only_messages() {
+                // Posts wait to be inserted together, in one statement. Its failure is the
+                // database's (the rules' checks are behind it), and PostgreSQL then aborts the
+                // whole transaction: the group fails, and every change in it is told so.
+                unwritten.extend(decided.messages.iter().cloned());
+                Ok((decided.after, decided.messages))
             } else {
-                match in_savepoint(&mut tx, &current, change).await {
+                if let Err(broken) = insert_messages(&mut tx, id, &unwritten).await {
+                    answers.push((done, Err(same_error(&broken))));
+                    return Err(broken);
+                }
+                unwritten.clear();
+                match in_savepoint(&mut tx, decided).await {
                     Ok(applied) => applied,
                     Err(broken) => {
                         answers.push((done, Err(same_error(&broken))));
@@ -538,6 +558,7 @@ impl PgStore {
                 Err(refused) => answers.push((done, Err(refused))),
             }
         }
+        insert_messages(&mut tx, id, &unwritten).await?;
         tx.commit().await?;
         Ok((current, written))
     }
@@ -560,15 +581,14 @@ impl PgStore {
     }
 }
 
-/// [`apply_one`] inside a savepoint, so that its failure undoes only its own writes. The outer
+/// A change's writes inside a savepoint, so that their failure undoes only them. The outer
 /// error means the transaction itself broke.
 async fn in_savepoint(
     tx: &mut PgConnection,
-    before: &Channel,
-    change: ChannelChange,
+    decided: Decided,
 ) -> Result<Result<(Channel, Vec<Message>), StoreError>, StoreError> {
     sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
-    let applied = apply_one(tx, before, change).await;
+    let applied = decided.write(tx).await;
     let end = if applied.is_ok() {
         "RELEASE SAVEPOINT change"
     } else {
@@ -588,49 +608,78 @@ fn same_error(error: &StoreError) -> StoreError {
     }
 }
 
-/// One change on `before`, written in `tx`: the channel after it and its new messages.
-async fn apply_one(
-    tx: &mut PgConnection,
-    before: &Channel,
-    change: ChannelChange,
-) -> Result<(Channel, Vec<Message>), StoreError> {
-    let mut after = before.clone();
-    // A panicking rule must not take the transaction's task down with it.
-    let bot_writes =
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after))) {
-            Err(_) => {
-                tracing::error!(channel = %before.id, "a channel rule panicked");
-                return Err(StoreError::Backend("a channel rule panicked".into()));
-            }
-            Ok(decided) => decided?,
-        };
-    let messages = after.take_new_messages();
-    // The rules refuse closed channels one by one; this is the backstop where the write
-    // happens: a channel closed before this change takes no new line.
-    if before.closed && !messages.is_empty() {
-        tracing::error!(channel = %before.id, "a rule tried to write to a closed channel");
-        return Err(StoreError::Domain(DomainError::ChannelClosed));
+/// A change its rule accepted, not written yet.
+struct Decided {
+    header_changed: bool,
+    /// The position of each slot that changed, and whether its holder did.
+    changed_slots: Vec<(usize, bool)>,
+    after: Channel,
+    messages: Vec<Message>,
+    bot_writes: Vec<crate::bots::BotWrite>,
+}
+
+impl Decided {
+    /// Runs the rule of `change` on `before`. Writes nothing.
+    fn by(before: &Channel, change: ChannelChange) -> Result<Self, StoreError> {
+        let mut after = before.clone();
+        // A panicking rule must not take the transaction's task down with it.
+        let bot_writes =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&mut after))) {
+                Err(_) => {
+                    tracing::error!(channel = %before.id, "a channel rule panicked");
+                    return Err(StoreError::Backend("a channel rule panicked".into()));
+                }
+                Ok(decided) => decided?,
+            };
+        let messages = after.take_new_messages();
+        // The rules refuse closed channels one by one; this is the backstop where the write
+        // happens: a channel closed before this change takes no new line.
+        if before.closed && !messages.is_empty() {
+            tracing::error!(channel = %before.id, "a rule tried to write to a closed channel");
+            return Err(StoreError::Domain(DomainError::ChannelClosed));
+        }
+        let rows = ChangedRows::between(before, &after);
+        let header_changed = rows.header_changed;
+        let changed_slots = rows
+            .slots
+            .iter()
+            .map(|&(position, _, holder_changed)| (position, holder_changed))
+            .collect();
+        Ok(Decided {
+            header_changed,
+            changed_slots,
+            after,
+            messages,
+            bot_writes,
+        })
     }
-    let ChangedRows {
-        header_changed,
-        slots,
-    } = ChangedRows::between(before, &after);
-    if header_changed {
-        sqlx::query("UPDATE channels SET name = $2, closed = $3 WHERE id = $1")
-            .bind(after.id.as_str())
-            .bind(&after.name)
-            .bind(after.closed)
-            .execute(&mut *tx)
-            .await?;
+
+    /// Whether it only adds messages (a post does).
+    fn only_messages(&self) -> bool {
+        self.bot_writes.is_empty() && !self.header_changed && self.changed_slots.is_empty()
     }
-    for (position, slot, holder_changed) in slots {
-        write_slot(&mut *tx, &after.id, position, slot, holder_changed).await?;
+
+    /// Writes it in `tx`: the channel after it and its new messages.
+    async fn write(self, tx: &mut PgConnection) -> Result<(Channel, Vec<Message>), StoreError> {
+        let after = &self.after;
+        if self.header_changed {
+            sqlx::query("UPDATE channels SET name = $2, closed = $3 WHERE id = $1")
+                .bind(after.id.as_str())
+                .bind(&after.name)
+                .bind(after.closed)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for &(position, holder_changed) in &self.changed_slots {
+            let slot = &after.slots[position];
+            write_slot(&mut *tx, &after.id, position, slot, holder_changed).await?;
+        }
+        insert_messages(&mut *tx, &after.id, &self.messages).await?;
+        for write in self.bot_writes {
+            bots::write_bot(&mut *tx, &after.id, write).await?;
+        }
+        Ok((self.after, self.messages))
     }
-    insert_messages(&mut *tx, &after.id, &messages).await?;
-    for write in bot_writes {
-        bots::write_bot(&mut *tx, &after.id, write).await?;
-    }
-    Ok((after, messages))
 }
 
 fn visible_messages<'q>(
@@ -701,24 +750,29 @@ async fn insert_messages(
     channel: &ChannelId,
     messages: &[Message],
 ) -> Result<(), StoreError> {
-    for message in messages {
-        sqlx::query(
-            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(channel.as_str())
-        .bind(message.seq.0)
-        .bind(message.kind.as_str())
-        .bind(message.sender.as_ref().map(SlotLabel::as_str))
-        .bind(&message.sender_name)
-        .bind(message.body.text.as_deref())
-        .bind(stored_data(message))
-        .bind(message.to.as_ref().map(SlotLabel::as_str))
-        .bind(message.at.0)
-        .bind(message.hash.as_str())
-        .bind(message.nonce.as_deref())
-        .execute(&mut *conn)
-        .await?;
+    if messages.is_empty() {
+        return Ok(());
     }
+    // One statement for them all: a group of posts is one round trip, not one per post.
+    let column = |field: fn(&Message) -> Option<String>| -> Vec<Option<String>> {
+        messages.iter().map(field).collect()
+    };
+    sqlx::query(
+        "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])",
+    )
+    .bind(channel.as_str())
+    .bind(messages.iter().map(|m| m.seq.0).collect::<Vec<_>>())
+    .bind(column(|m| Some(m.kind.as_str().to_owned())))
+    .bind(column(|m| m.sender.as_ref().map(|s| s.as_str().to_owned())))
+    .bind(column(|m| Some(m.sender_name.clone())))
+    .bind(column(|m| m.body.text.clone()))
+    .bind(column(stored_data))
+    .bind(column(|m| m.to.as_ref().map(|s| s.as_str().to_owned())))
+    .bind(messages.iter().map(|m| m.at.0).collect::<Vec<_>>())
+    .bind(column(|m| Some(m.hash.as_str().to_owned())))
+    .bind(column(|m| m.nonce.clone()))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
