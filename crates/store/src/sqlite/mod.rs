@@ -4,6 +4,8 @@
 //! changes queue up for it. It commits them in groups: every change waiting when a transaction
 //! starts joins it, each inside its own savepoint so that one failure undoes only itself, and
 //! one `fsync` (`synchronous = FULL`) makes the whole group durable before anyone is answered.
+//! The group's posts (changes that only add messages) are inserted together, a few dozen rows
+//! per statement: each statement is a round trip to sqlx's connection thread.
 //! Because that task is the only writer, it also keeps the channels it touched in memory.
 //!
 //! Reads go through a separate pool and never wait for the writer (WAL mode).
@@ -132,6 +134,8 @@ struct Writer {
     cache: HashMap<ChannelId, Channel>,
     committed: Committed,
     recent: Recent,
+    /// Messages decided in this group and not inserted yet (see `apply_change`).
+    unwritten: Vec<(ChannelId, Message)>,
 }
 
 impl SqliteStore {
@@ -178,6 +182,7 @@ impl SqliteStore {
                 cache: HashMap::new(),
                 committed: committed.clone(),
                 recent: recent.clone(),
+                unwritten: Vec::new(),
             },
             queue,
             signals.clone(),
@@ -226,8 +231,33 @@ impl SqliteStore {
         .await
     }
 
-    /// Queues `job` for the writer and waits for its reply.
+    /// Queues `job` for the writer and waits for its reply. The posts that earlier jobs of the
+    /// group left unwritten are inserted first, so the job's SQL finds every row before it.
     async fn submit<T>(
+        &self,
+        job: impl for<'w> FnOnce(
+            &'w mut Writer,
+            oneshot::Sender<Result<T, StoreError>>,
+        ) -> BoxFuture<'w, JobDone>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+    {
+        self.submit_unflushed(move |writer, reply| {
+            Box::pin(async move {
+                if let Err(error) = writer.flush().await {
+                    return JobDone::failed(error, reply);
+                }
+                job(writer, reply).await
+            })
+        })
+        .await
+    }
+
+    /// [`Self::submit`] for a job that reads no message rows and may leave messages unwritten.
+    async fn submit_unflushed<T>(
         &self,
         job: impl for<'w> FnOnce(
             &'w mut Writer,
@@ -355,7 +385,7 @@ impl crate::ChannelBackend for SqliteStore {
         change: crate::ChannelChange,
     ) -> Result<Vec<Message>, StoreError> {
         let id = id.clone();
-        self.submit(move |writer, reply| {
+        self.submit_unflushed(move |writer, reply| {
             Box::pin(async move {
                 let before = match writer.cached_or_load(&id).await {
                     Ok(channel) => channel,
@@ -400,11 +430,34 @@ impl crate::ChannelBackend for SqliteStore {
                         advanced: None,
                     };
                 }
-                if let Err(error) =
-                    persist_with_bots(&mut writer.conn, &before, &after, &messages, bot_writes)
-                        .await
-                {
-                    return JobDone::failed(error, reply);
+                let rows = ChangedRows::between(&before, &after);
+                let only_messages =
+                    bot_writes.is_empty() && !rows.header_changed && rows.slots.is_empty();
+                if only_messages {
+                    // A post: its row waits to be inserted with the rest of the group's, in one
+                    // statement (`Writer::flush`), before the next job that writes otherwise and
+                    // before the commit. Until then the channel is in the cache, so nothing
+                    // reads its messages from the table.
+                    writer
+                        .unwritten
+                        .extend(messages.iter().map(|message| (id.clone(), message.clone())));
+                } else {
+                    let written = match writer.flush().await {
+                        Ok(()) => {
+                            persist_with_bots(
+                                &mut writer.conn,
+                                &before,
+                                &after,
+                                &messages,
+                                bot_writes,
+                            )
+                            .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = written {
+                        return JobDone::failed(error, reply);
+                    }
                 }
                 let advanced = (!messages.is_empty())
                     .then(|| Advanced::new(&after, &messages, &writer.signals));
@@ -653,6 +706,18 @@ impl crate::ChannelBackend for SqliteStore {
 }
 
 impl Writer {
+    /// Inserts the messages that jobs of this group left unwritten. A failure here breaks the
+    /// group: those jobs have already reported success.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.unwritten);
+        insert_rows(&mut self.conn, &rows).await.map_err(|error| {
+            StoreError::Backend(format!("inserting a group's messages failed: {error}"))
+        })
+    }
+
     async fn cached_or_load(&mut self, id: &ChannelId) -> Result<Channel, StoreError> {
         if let Some(channel) = self.cache.get(id) {
             return Ok(channel.clone());
@@ -697,9 +762,14 @@ async fn run_writer(
                     broken = outcome.breaks_group;
                     done.push(outcome);
                 }
+                if !broken && let Err(error) = writer.flush().await {
+                    tracing::error!(%error, "could not insert a group's messages");
+                    broken = true;
+                }
                 if broken {
                     // Some SQLite errors roll back the whole transaction, after which later
                     // statements would autocommit one by one. Nothing of this group is kept.
+                    writer.unwritten.clear();
                     Err(
                         "a change failed in the database; its whole group was rolled back"
                             .to_owned(),
@@ -990,25 +1060,40 @@ async fn insert_messages(
     channel: &ChannelId,
     messages: &[Message],
 ) -> Result<(), StoreError> {
-    for message in messages {
-        let data = stored_data(message);
-        sqlx::query(
-            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(channel.as_str())
-        .bind(message.seq.0)
-        .bind(message.kind.as_str())
-        .bind(message.sender.as_ref().map(SlotLabel::as_str))
-        .bind(&message.sender_name)
-        .bind(message.body.text.as_deref())
-        .bind(data)
-        .bind(message.to.as_ref().map(SlotLabel::as_str))
-        .bind(message.at.0)
-        .bind(message.hash.as_str())
-        .bind(message.nonce.as_deref())
-        .execute(&mut *conn)
-        .await?;
+    let rows: Vec<(ChannelId, Message)> = messages
+        .iter()
+        .map(|message| (channel.clone(), message.clone()))
+        .collect();
+    insert_rows(conn, &rows).await
+}
+
+/// Rows per `INSERT`: SQLite caps a statement's parameters, and each row count is a statement
+/// of its own in the cache.
+const ROWS_PER_INSERT: usize = 32;
+
+/// Inserts messages, of any channels, a few dozen per statement.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(ChannelId, Message)],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) ",
+        );
+        insert.push_values(chunk, |mut row, (channel, message)| {
+            row.push_bind(channel.as_str())
+                .push_bind(message.seq.0)
+                .push_bind(message.kind.as_str())
+                .push_bind(message.sender.as_ref().map(SlotLabel::as_str))
+                .push_bind(message.sender_name.as_str())
+                .push_bind(message.body.text.as_deref())
+                .push_bind(stored_data(message))
+                .push_bind(message.to.as_ref().map(SlotLabel::as_str))
+                .push_bind(message.at.0)
+                .push_bind(message.hash.as_str())
+                .push_bind(message.nonce.as_deref());
+        });
+        insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
