@@ -170,7 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "could not look for pending bot events"),
     }
     let app = server::app(server::AppParts {
-        service,
+        service: service.clone(),
         authenticator,
         host_policy: settings.host_policy.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -220,6 +220,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             transport_shutdown.cancel();
         }
     }
+    // A bot event cut short may still have renewed its lease after the housekeeping task gave
+    // it back; nothing runs bot code any more, so this release is the last word.
+    service.hand_over().await;
     tracing::info!("stopped");
     Ok(())
 }

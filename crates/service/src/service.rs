@@ -351,6 +351,22 @@ impl Service {
         });
     }
 
+    /// Hands this instance's work over before the process exits: stops the bot workers and
+    /// gives back its leases, so another instance on the same database (or this one restarted)
+    /// takes its channels at once instead of when the leases run out. The housekeeping task does
+    /// the same when shutdown begins; this waits for it to be done.
+    pub async fn hand_over(&self) {
+        self.inner.bots.shutdown();
+        if let Err(error) = self
+            .inner
+            .store
+            .release_leases_of(&self.inner.instance)
+            .await
+        {
+            tracing::warn!(%error, "could not hand this instance's leases over");
+        }
+    }
+
     /// Background upkeep: writes read progress every half second (and once more at shutdown,
     /// when it also stops the bot workers),
     /// and drops the rate-limit state of idle principals every minute.
