@@ -517,6 +517,10 @@ impl PgStore {
                 Ok(decided) => decided,
                 Err(refused) => {
                     answers.push((done, Err(refused)));
+                    if alone {
+                        // Nothing to commit: dropping the transaction ends it.
+                        return Ok((current, Vec::new()));
+                    }
                     continue;
                 }
             };

@@ -80,6 +80,10 @@ impl Recent {
             tail.bytes -= size;
             *bytes -= size;
         }
+        if tail.messages.is_empty() {
+            // A message larger than a tail's whole budget leaves nothing worth keeping.
+            channels.remove(channel);
+        }
         if *bytes > BYTES_IN_ALL {
             channels.clear();
             *bytes = 0;
@@ -221,6 +225,14 @@ mod tests {
         let tails = recent.0.read().expect("lock");
         assert!(tails.channels[&channel].bytes <= BYTES_PER_CHANNEL);
         assert_eq!(tails.channels[&channel].messages.len(), 3);
+        drop(tails);
+
+        // One message over a tail's whole budget leaves no tail at all, and costs nothing.
+        let huge = "z".repeat(BYTES_PER_CHANNEL + 1);
+        recent.extend(&channel, &[message(205, None, &huge)]);
+        let tails = recent.0.read().expect("lock");
+        assert!(!tails.channels.contains_key(&channel));
+        assert_eq!(tails.bytes, 0);
     }
 
     #[test]
