@@ -79,6 +79,14 @@ impl Body {
                 limit: MAX_TEXT_BYTES,
             });
         }
+        // U+0000 ends a string in C and PostgreSQL refuses it in text: refused on every
+        // backend, so a history moves between them whole.
+        if text.as_ref().is_some_and(|text| text.contains('\0')) {
+            return Err(DomainError::invalid(
+                "text",
+                "the text contains U+0000 (NUL); remove it or send binary content in data",
+            ));
+        }
         if let Some(data) = &data {
             let encoded_len = Value::Object(data.clone()).to_string().len();
             if encoded_len > MAX_DATA_BYTES {

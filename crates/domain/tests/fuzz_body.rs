@@ -2,7 +2,7 @@
 //! byte cap ±, with multi-byte UTF-8 and JSON escapes straddling it; nesting at 31, 32 and 33
 //! levels; integers and doubles around ±(2^53 − 1); and arbitrary JSON. Every answer is either
 //! the body, unchanged, or one stable error code, and agrees with an oracle written from the
-//! documented caps (bytes of UTF-8 for text, bytes of compact JSON for data, the data object
+//! documented caps (bytes of UTF-8 for text, no U+0000 in it, bytes of compact JSON for data, the data object
 //! itself at depth 1), not from `Body::new`.
 //!
 //! `FUZZ_CASES=1000000 cargo test --release -p domain --test fuzz_body` for a long run.
@@ -30,6 +30,7 @@ const PALETTE: &[char] = &[
     '\\',
     '\n',
     '\t',
+    '\u{0}',
     '\u{1}',
     '\u{1F}',
     '\u{7F}',
@@ -137,6 +138,9 @@ fn oracle(text: &Option<String>, data: &Option<Map<String, Value>>) -> Result<()
     }
     if text.is_some_and(|text| text.len() > MAX_TEXT_BYTES) {
         return Err(ErrorCode::LimitExceeded);
+    }
+    if text.is_some_and(|text| text.contains('\u{0}')) {
+        return Err(ErrorCode::InvalidArgument);
     }
     if let Some(data) = data {
         let data = Value::Object(data.clone());

@@ -430,6 +430,38 @@ async fn strangers_are_refused_everywhere() {
     );
 }
 
+/// NUL is refused in text (PostgreSQL cannot store it) but is an ordinary escape inside data,
+/// which is stored as JSON text: it comes back unchanged on either backend.
+#[tokio::test]
+async fn a_nul_inside_data_round_trips() {
+    let Fixture {
+        service, _database, ..
+    } = fixture(unlimited()).await;
+    let channel = two_players(&service).await;
+    let head = head_of(&service, "bob", &channel).await;
+    let data = serde_json::json!({ "bytes": "a\u{0}b" });
+    let serde_json::Value::Object(data) = data else {
+        unreachable!("an object")
+    };
+    service
+        .post_message(
+            &person("alice"),
+            PostRequest {
+                channel_id: channel.clone(),
+                data: Some(data.clone()),
+                ..PostRequest::default()
+            },
+        )
+        .await
+        .expect("NUL inside a JSON string is data like any other");
+    let page = service
+        .sync_messages(&person("bob"), sync(&channel, head.0, 0))
+        .await
+        .expect("sync");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].body.data.as_ref(), Some(&data));
+}
+
 #[tokio::test]
 async fn arguments_are_validated_before_anything_is_written() {
     let Fixture {
@@ -457,6 +489,10 @@ async fn arguments_are_validated_before_anything_is_written() {
         },
         PostRequest {
             text: Some("x".repeat(domain::limits::MAX_TEXT_BYTES + 1)),
+            ..text(&channel, "")
+        },
+        PostRequest {
+            text: Some("before\0after".into()),
             ..text(&channel, "")
         },
         PostRequest {
@@ -489,6 +525,7 @@ async fn arguments_are_validated_before_anything_is_written() {
             "INVALID_ARGUMENT",
             "INVALID_ARGUMENT",
             "LIMIT_EXCEEDED",
+            "INVALID_ARGUMENT",
             "INVALID_ARGUMENT",
             "NOT_MEMBER"
         ]
