@@ -1637,3 +1637,59 @@ async fn changes_queued_on_the_row_lock_see_the_commit_before_them() {
     seqs.sort_unstable();
     assert_eq!(seqs, ((start.0 + 1)..=(start.0 + 100)).collect::<Vec<_>>());
 }
+
+/// A PostgreSQL database from before channels kept their last seq and chain head on their row
+/// (migration 3): on open, each channel's are filled in from its transcript, and new posts
+/// continue from them.
+#[tokio::test]
+async fn a_postgres_channel_from_before_its_head_column_gets_it_on_open() {
+    use sqlx::Connection;
+
+    let Some(db) = crate::testing::TestDatabase::postgres("head column").await else {
+        return;
+    };
+    let store = db.open().await;
+    let (id, _) = new_channel(&store, 7).await;
+    let (quiet, _) = new_channel(&store, 8).await;
+    for text in ["one", "two"] {
+        store
+            .update_channel(&id, |channel| {
+                channel.post(&person("alice").id, None, draft(text, None), Timestamp(5))
+            })
+            .await
+            .expect("post");
+    }
+    let before = store.load_channel(&id).await.expect("load");
+    let quiet_before = store.load_channel(&quiet).await.expect("load");
+    drop(store);
+
+    // Back to the schema of migration 2, then open again.
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.expect("connect");
+    for statement in [
+        "ALTER TABLE channels DROP COLUMN last_seq, DROP COLUMN head",
+        "DELETE FROM _sqlx_migrations WHERE version = 3",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
+    conn.close().await.expect("close");
+
+    let store = db.open().await;
+    let after = store.load_channel(&id).await.expect("load");
+    assert_eq!((after.last_seq, &after.head), (before.last_seq, &before.head));
+    let quiet_after = store.load_channel(&quiet).await.expect("load");
+    assert_eq!(
+        (quiet_after.last_seq, &quiet_after.head),
+        (quiet_before.last_seq, &quiet_before.head)
+    );
+    let (posted, _) = store
+        .update_channel(&id, |channel| {
+            channel.post(&person("alice").id, None, draft("three", None), Timestamp(6))
+        })
+        .await
+        .expect("post");
+    assert_eq!(posted.seq, Seq(before.last_seq.0 + 1));
+    assert_eq!(posted.hash, before.head.link(&id, &posted));
+}

@@ -121,8 +121,7 @@ impl crate::bots::BotBackend for PgStore {
     async fn channels_with_bots_behind(&self) -> Result<Vec<ChannelId>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT b.channel_id FROM bots b JOIN channels c ON c.id = b.channel_id \
-             WHERE NOT c.closed AND NOT b.disabled AND NOT b.ended AND b.processed_seq < \
-               (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.channel_id = b.channel_id)",
+             WHERE NOT c.closed AND NOT b.disabled AND NOT b.ended AND b.processed_seq < c.last_seq",
         )
         .fetch_all(&self.pool)
         .await?;

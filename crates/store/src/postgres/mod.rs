@@ -99,10 +99,10 @@ impl PgStore {
 
 /// Channel $1 in one query: one row per slot (in order, each with its bot's public card), each
 /// carrying the channel's header with its last seq and chain head (see
-/// `rows::channel_from_rows`); a single row with NULL slot columns for a channel without slots.
+/// `rows::channel_from_rows`, and [`insert_messages`], which keeps them); a single row with
+/// NULL slot columns for a channel without slots.
 const CHANNEL: &str = "SELECT c.name, c.owner, c.created_at, c.closed, c.faithful_from, c.reveal_private, c.listing, \
-     COALESCE((SELECT MAX(seq) FROM messages WHERE channel_id = $1), 0) AS last_seq, \
-     (SELECT hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) AS head, \
+     c.last_seq, c.head, \
      s.label, s.kind, s.admin, s.holder, s.holder_name, s.rejoin_hash, s.joined_at, s.since_seq, \
      s.invite_hash, b.name AS bot_name, b.language, b.code_hash, b.params_hash, \
      b.seed_commitment, b.disabled, b.ended \
@@ -749,21 +749,25 @@ async fn write_slot(
     Ok(())
 }
 
+/// Appends `messages` (in seq order, following the channel's last) to `channel`'s transcript
+/// and moves the channel's `last_seq` and `head` to the last of them, in one statement: a group
+/// of posts is one round trip, not one per post.
 async fn insert_messages(
     conn: &mut PgConnection,
     channel: &ChannelId,
     messages: &[Message],
 ) -> Result<(), StoreError> {
-    if messages.is_empty() {
+    let Some(newest) = messages.last() else {
         return Ok(());
-    }
-    // One statement for them all: a group of posts is one round trip, not one per post.
+    };
     let column = |field: fn(&Message) -> Option<String>| -> Vec<Option<String>> {
         messages.iter().map(field).collect()
     };
     sqlx::query(
-        "INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])",
+        "WITH inserted AS (\
+           INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
+           SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])) \
+         UPDATE channels SET last_seq = $12, head = $13 WHERE id = $1",
     )
     .bind(channel.as_str())
     .bind(messages.iter().map(|m| m.seq.0).collect::<Vec<_>>())
@@ -776,6 +780,8 @@ async fn insert_messages(
     .bind(messages.iter().map(|m| m.at.0).collect::<Vec<_>>())
     .bind(column(|m| Some(m.hash.as_str().to_owned())))
     .bind(column(|m| m.nonce.clone()))
+    .bind(newest.seq.0)
+    .bind(newest.hash.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())
