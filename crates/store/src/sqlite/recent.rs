@@ -20,12 +20,16 @@ use crate::MessagePage;
 
 /// Messages kept per channel: a sync at the head asks for the last few.
 const PER_CHANNEL: usize = 64;
-/// Bytes of message bodies kept per channel, so a few large messages do not crowd out many.
+/// Bytes of memory kept per channel ([`cost`]), so a few large messages do not crowd out many.
 const BYTES_PER_CHANNEL: usize = 64 * 1024;
-/// Bytes kept for all channels together; past this the writer starts over.
+/// Bytes kept for all channels together; past this the channels written least recently go,
+/// down to three quarters of it (so the scan for them is paid once per many writes).
 const BYTES_IN_ALL: usize = 32 * 1024 * 1024;
 /// What a kept message costs beyond its body: the struct, its ids and names.
 const OVERHEAD_PER_MESSAGE: usize = 256;
+/// What one node of a message's data costs in memory beyond its strings: the `Value` itself,
+/// and for a member of an object its key's `String` and its share of the map.
+const BYTES_PER_DATA_NODE: usize = 64;
 
 /// Shared by the writer, which alone appends, and the readers. Cheap to clone.
 #[derive(Clone, Default)]
@@ -35,6 +39,8 @@ pub(super) struct Recent(Arc<RwLock<Tails>>);
 struct Tails {
     channels: HashMap<ChannelId, Tail>,
     bytes: usize,
+    /// Counts the writes, to tell which tails were extended least recently.
+    writes: u64,
 }
 
 #[derive(Default)]
@@ -42,10 +48,43 @@ struct Tail {
     /// Consecutive seqs, oldest first.
     messages: VecDeque<Message>,
     bytes: usize,
+    /// The value of [`Tails::writes`] when this tail was last extended.
+    written: u64,
 }
 
+/// What keeping `message` costs in memory, roughly. Not its encoded length: a data array of
+/// small numbers is two bytes a number as JSON but a `Value` of 32 bytes each in memory, so a
+/// budget in encoded bytes would hold ten times what it says.
 fn cost(message: &Message) -> usize {
-    message.body.encoded_len() + OVERHEAD_PER_MESSAGE
+    let text = message.body.text.as_ref().map_or(0, String::len);
+    let data = message.body.data.as_ref().map_or(0, |data| {
+        // Without recursion, like the body's own checks: the depth is capped but the walk
+        // need not rely on it.
+        let mut bytes = 0;
+        let mut stack: Vec<&serde_json::Value> = Vec::new();
+        for (key, value) in data {
+            bytes += BYTES_PER_DATA_NODE + key.len();
+            stack.push(value);
+        }
+        while let Some(value) = stack.pop() {
+            bytes += BYTES_PER_DATA_NODE;
+            match value {
+                serde_json::Value::String(string) => bytes += string.len(),
+                serde_json::Value::Array(items) => stack.extend(items),
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        bytes += key.len();
+                        stack.push(value);
+                    }
+                }
+                serde_json::Value::Null
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Number(_) => {}
+            }
+        }
+        bytes
+    });
+    OVERHEAD_PER_MESSAGE + text + data
 }
 
 impl Recent {
@@ -56,7 +95,12 @@ impl Recent {
             return;
         };
         let mut tails = self.0.write().unwrap_or_else(|poison| poison.into_inner());
-        let Tails { channels, bytes } = &mut *tails;
+        let Tails {
+            channels,
+            bytes,
+            writes,
+        } = &mut *tails;
+        *writes += 1;
         let tail = channels.entry(channel.clone()).or_default();
         let follows = tail
             .messages
@@ -66,6 +110,7 @@ impl Recent {
             *bytes -= tail.bytes;
             *tail = Tail::default();
         }
+        tail.written = *writes;
         for message in added {
             let size = cost(message);
             tail.messages.push_back(message.clone());
@@ -85,8 +130,7 @@ impl Recent {
             channels.remove(channel);
         }
         if *bytes > BYTES_IN_ALL {
-            channels.clear();
-            *bytes = 0;
+            evict_least_recent(channels, bytes);
         }
     }
 
@@ -114,6 +158,23 @@ impl Recent {
             .take_while(|message| message.seq <= upto)
             .filter(|message| viewer.is_none_or(|(slot, since)| message.visible_to(slot, since)));
         Some(MessagePage::filled(range, budget))
+    }
+}
+
+/// Drops the tails extended least recently until `bytes` is three quarters of the budget.
+fn evict_least_recent(channels: &mut HashMap<ChannelId, Tail>, bytes: &mut usize) {
+    let mut by_age: Vec<(u64, ChannelId)> = channels
+        .iter()
+        .map(|(id, tail)| (tail.written, id.clone()))
+        .collect();
+    by_age.sort_unstable_by_key(|&(written, _)| written);
+    for (_, id) in by_age {
+        if *bytes <= BYTES_IN_ALL / 4 * 3 {
+            break;
+        }
+        if let Some(tail) = channels.remove(&id) {
+            *bytes -= tail.bytes;
+        }
     }
 }
 
@@ -213,7 +274,7 @@ mod tests {
         assert_eq!(tails.bytes, tail.bytes);
         drop(tails);
 
-        let big = "y".repeat(20 * 1024);
+        let big = "y".repeat(BYTES_PER_CHANNEL * 5 / 16);
         recent.extend(
             &channel,
             &[message(201, None, &big), message(202, None, &big)],
@@ -258,5 +319,65 @@ mod tests {
         assert_eq!(page(Some((&bob, Seq(0)))), [1, 2]);
         assert_eq!(page(Some((&bob, Seq(2)))), [1], "bob sat down after 2");
         assert_eq!(page(None), [1, 2, 3]);
+    }
+
+    #[test]
+    fn data_costs_what_it_takes_in_memory_not_its_length_as_json() {
+        let mut numbers = message(1, None, "n");
+        let items = vec![serde_json::Value::from(0); 400];
+        numbers.body = Body::new(
+            None,
+            Some(serde_json::Map::from_iter([("n".to_owned(), items.into())])),
+        )
+        .expect("within the data cap");
+        assert!(numbers.body.encoded_len() < 1_000);
+        assert!(cost(&numbers) >= 400 * std::mem::size_of::<serde_json::Value>());
+
+        // So a channel keeps fewer such messages than their JSON length would allow.
+        let recent = Recent::default();
+        let channel = ChannelId::from_trusted("ch_a".to_owned());
+        let added: Vec<Message> = (1..=8)
+            .map(|seq| Message {
+                seq: Seq(seq),
+                ..numbers.clone()
+            })
+            .collect();
+        recent.extend(&channel, &added);
+        let tails = recent.0.read().expect("lock");
+        assert!(tails.channels[&channel].bytes <= BYTES_PER_CHANNEL);
+        let kept = tails.channels[&channel].messages.len();
+        assert!((1..8).contains(&kept), "{kept} kept");
+    }
+
+    #[test]
+    fn past_the_budget_in_all_the_channels_written_least_recently_go() {
+        let recent = Recent::default();
+        let body = "x".repeat(BYTES_PER_CHANNEL / 2);
+        let per_channel = cost(&message(1, None, &body));
+        let channels = BYTES_IN_ALL / per_channel * 5 / 4;
+        let id = |n: usize| ChannelId::from_trusted(format!("ch_{n}"));
+        let hot = id(0);
+        for n in 0..channels {
+            recent.extend(&id(n), &[message(1, None, &body)]);
+            // One channel is written all along: it stays.
+            recent.extend(
+                &hot,
+                &[message(i64::try_from(n).expect("n") + 2, None, "hot")],
+            );
+        }
+        let tails = recent.0.read().expect("lock");
+        assert!(tails.bytes <= BYTES_IN_ALL);
+        assert_eq!(
+            tails.bytes,
+            tails
+                .channels
+                .values()
+                .map(|tail| tail.bytes)
+                .sum::<usize>()
+        );
+        assert!(tails.channels.contains_key(&hot));
+        assert!(tails.channels.contains_key(&id(channels - 1)), "the newest");
+        assert!(!tails.channels.contains_key(&id(1)), "the oldest");
+        assert!(tails.channels.len() > channels / 2, "only some went");
     }
 }
