@@ -64,6 +64,41 @@ async def test_calls_are_counted_by_surface_operation_and_code(server_factory, m
     assert "# HELP mcp_multiplayer_bot_failures" in text
 
 
+def test_a_parked_sync_is_counted_once_with_its_outcome_and_whole_wait(server_factory):
+    """A sync served by the MCP SDK parks while it waits (`_meta` keeps it off the direct path):
+    it is counted when answered, as ok and timed with its wait, and never as INTERNAL."""
+    server = server_factory("--rate-limit", "0", "--metrics-token", TOKEN)
+    alice = httpx2.Client(base_url=server.base_url, headers={"Authorization": "Bearer alice"}, timeout=10)
+    created = alice.post("/api/channels", json={"name": "parked", "slots": ["invite:alice", "invite:bob"]})
+    assert created.status_code == 201, created.text
+    channel_id = created.json()["channel"]["channel_id"]
+    cursor = alice.get(f"/api/channels/{channel_id}").json()["last_seq"]
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "sync_messages",
+            "arguments": {"channel_id": channel_id, "cursor": cursor, "wait_ms": 400},
+            "_meta": {"note": "not plain"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    answered = alice.post("/mcp", json=body, headers=headers)
+    alice.close()
+    assert answered.status_code == 200, answered.text
+    assert '"messages":[]' in answered.text.replace(" ", ""), answered.text[:300]
+
+    text = scrape(server).text
+    counted = lambda code: sample(  # noqa: E731
+        text, "mcp_multiplayer_calls_total", surface="mcp", operation="sync_messages", code=code
+    )
+    assert counted("ok") == 1
+    assert counted("INTERNAL") is None
+    waited = sample(text, "mcp_multiplayer_call_duration_seconds_sum", surface="mcp", operation="sync_messages")
+    assert waited is not None and waited >= 0.4, waited
+
+
 async def test_a_made_up_tool_name_is_counted_as_unknown(server_factory, mode):
     server = server_factory("--rate-limit", "0", "--metrics-token", TOKEN)
     async with connect(server, "alice", mode) as alice:

@@ -42,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use service::Service;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use client_address::TrustedProxies;
@@ -143,6 +144,7 @@ pub fn app(parts: AppParts) -> Router {
             parts.request_read_timeout,
             middleware::buffer_body,
         ))
+        .layer(CatchPanicLayer::custom(middleware::answer_panic))
         .layer(TraceLayer::new_for_http())
 }
 

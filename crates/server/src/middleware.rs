@@ -1,6 +1,7 @@
 //! Request middleware: the framing, Host and Origin checks that stop request smuggling, DNS
-//! rebinding and cross-site use; the body cap; and the authentication that attaches a
-//! `service::Caller` to every `/mcp` and `/api` request.
+//! rebinding and cross-site use; the body cap; the authentication that attaches a
+//! `service::Caller` to every `/mcp` and `/api` request; and the answer to a handler that
+//! panicked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ use service::{Access, Caller};
 
 use crate::api::{ApiError, status_of};
 use crate::framing::Framing;
+use crate::wire::ErrorBody;
 
 /// Which Host and Origin headers are accepted.
 #[derive(Debug, Clone)]
@@ -417,6 +419,30 @@ fn insufficient_scope(authenticator: &Authenticator, path: &str) -> Response {
 #[derive(Clone)]
 pub struct BufferedBody(pub axum::body::Bytes);
 
+/// The answer to a request whose handler panicked: a 500 with the usual error body, instead of
+/// a connection dropped without a word. The panic itself is logged here and by the panic hook.
+pub fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!(
+        panic = panic_message(panic.as_ref()),
+        "a request handler panicked"
+    );
+    let ErrorBody {
+        code: _,
+        message,
+        hint,
+    } = ErrorBody::server_fault();
+    ApiError::new(ErrorCode::Internal, message, hint).into_response()
+}
+
+/// What a panic said, when it said it in text.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,5 +498,34 @@ mod tests {
         ] {
             assert!(!policy.origin_allowed(bad), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_with_a_500_and_the_error_body() {
+        use tower::ServiceExt;
+        async fn boom() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let app = axum::Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                answer_panic,
+            ));
+        let request = Request::builder()
+            .uri("/boom")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("answered");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["error"]["code"], "INTERNAL");
+        assert!(
+            body["error"]["hint"]
+                .as_str()
+                .is_some_and(|hint| !hint.is_empty())
+        );
     }
 }

@@ -783,6 +783,17 @@ pub struct ErrorBody {
     pub hint: String,
 }
 
+impl ErrorBody {
+    /// A request the server failed to answer through a fault of its own (a handler panicked).
+    pub fn server_fault() -> Self {
+        Self {
+            code: domain::ErrorCode::Internal.as_str(),
+            message: "the server failed while answering this request".into(),
+            hint: "This is a fault in the server and it was logged; try again, and report it if it persists.".into(),
+        }
+    }
+}
+
 impl From<&service::ServiceError> for ErrorBody {
     fn from(error: &service::ServiceError) -> Self {
         Self {

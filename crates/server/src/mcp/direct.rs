@@ -127,29 +127,22 @@ pub async fn answer_directly(
     let challenge = challenge.as_ref();
     // Each tool's future in a box of its own size: a sync may wait for 45 s, and ten thousand
     // of them must not each hold room for the largest of the three.
+    macro_rules! boxed_call {
+        ($body:ident) => {
+            Box::pin(async {
+                let args = Args::from_object(arguments);
+                server
+                    .$body(&who, challenge, args)
+                    .await
+                    .into_call_tool_result()
+            })
+        };
+    }
     let call: Pin<Box<dyn Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_>> =
         match tool {
-            DirectTool::GetChannel => Box::pin(async {
-                let args = Args::from_object(arguments);
-                server
-                    .get_channel_as(&who, challenge, args)
-                    .await
-                    .into_call_tool_result()
-            }),
-            DirectTool::PostMessage => Box::pin(async {
-                let args = Args::from_object(arguments);
-                server
-                    .post_message_as(&who, challenge, args)
-                    .await
-                    .into_call_tool_result()
-            }),
-            DirectTool::SyncMessages => Box::pin(async {
-                let args = Args::from_object(arguments);
-                server
-                    .sync_messages_as(&who, challenge, args)
-                    .await
-                    .into_call_tool_result()
-            }),
+            DirectTool::GetChannel => boxed_call!(get_channel_as),
+            DirectTool::PostMessage => boxed_call!(post_message_as),
+            DirectTool::SyncMessages => boxed_call!(sync_messages_as),
         };
     let outcome = server.counted(tool.name(), call).await;
     framed(outcome, id, Some(&version))

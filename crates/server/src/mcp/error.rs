@@ -28,6 +28,10 @@ tokio::task_local! {
     static REFUSED_WITH: Cell<Option<&'static str>>;
 }
 
+/// The code a sync's first pass ends with when the sync parks: it is not an answer, and the
+/// call is counted when the parked sync is answered.
+pub(super) const PARKED: &str = "PARKED";
+
 /// Runs a tool call and tells which code it was refused with, if any: the one place that
 /// knows the code is where a [`ToolError`] becomes the call's result.
 pub(super) async fn refused_with<T>(call: impl Future<Output = T>) -> (T, Option<&'static str>) {

@@ -21,11 +21,13 @@ mod tools;
 pub use direct::{DirectCalls, answer_directly};
 pub use parking::{FirstPasses, SYNC_FIRST_PASSES, park_waiting_syncs};
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, LazyLock};
 
 use error::ToolError;
+use futures::FutureExt;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::handler::server::tool::{IntoCallToolResult, ToolCallContext};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
@@ -42,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::ops::Surface;
+use crate::wire::ErrorBody;
 
 /// The code a tool call that failed as a protocol error (unknown tool, unreadable arguments)
 /// is counted under.
@@ -181,9 +184,11 @@ impl McpServer {
         call: impl Future<Output = Result<CallToolResponse, ErrorData>>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
-        let (outcome, refused) = error::refused_with(call).await;
+        let (outcome, refused) = error::refused_with(without_panics(name, call)).await;
         let code = match (&outcome, refused) {
             (Err(_), _) => PROTOCOL_ERROR,
+            // Counted when it is answered (`parking`), with its whole wait.
+            (Ok(_), Some(error::PARKED)) => return outcome,
             (Ok(_), Some(code)) => code,
             (Ok(_), None) => crate::metrics::OK,
         };
@@ -207,6 +212,25 @@ impl McpServer {
             .admit_request(&who.principal.id)
             .map_err(|refusal| ToolError::from(refusal).into_protocol_error())
     }
+}
+
+/// `call`, with a panic inside it answered as a refusal (`INTERNAL`), like any other fault of
+/// ours: unanswered, it would drop the connection (on the direct path) or the session.
+async fn without_panics(
+    tool: &str,
+    call: impl Future<Output = Result<CallToolResponse, ErrorData>>,
+) -> Result<CallToolResponse, ErrorData> {
+    AssertUnwindSafe(call)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            tracing::error!(
+                tool,
+                panic = crate::middleware::panic_message(panic.as_ref()),
+                "a tool panicked"
+            );
+            ToolError(ErrorBody::server_fault()).into_call_tool_result()
+        })
 }
 
 /// The `/mcp` service. Host and Origin are checked by our own middleware for every route, so
@@ -233,4 +257,26 @@ pub fn service(
         Arc::new(NeverSessionManager::default()),
         config,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_tool_is_answered_and_counted_as_internal() {
+        let call = async { panic!("a bug in a tool") };
+        let (outcome, refused) = error::refused_with(without_panics("get_channel", call)).await;
+        assert_eq!(refused, Some("INTERNAL"));
+        let answer = outcome.expect("a tool result, not a protocol error");
+        let answer =
+            serde_json::to_value(rmcp::model::ServerResult::from(answer)).expect("serializes");
+        assert_eq!(answer["isError"], true);
+        assert!(
+            answer["content"][0]["text"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("INTERNAL: ")),
+            "{answer}"
+        );
+    }
 }

@@ -19,13 +19,12 @@
 //! session each at the same time.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use domain::ErrorCode;
 use rmcp::RoleServer;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::Json;
@@ -35,11 +34,13 @@ use service::Caller;
 use service::{PendingSync, Service, SyncStep};
 use tokio::sync::Semaphore;
 
+use super::McpServer;
 use super::args::Args;
 use super::direct::framed;
-use super::error::ToolError;
+use super::error::{PARKED, ToolError};
+use crate::metrics::Metrics;
 use crate::middleware::BufferedBody;
-use crate::ops;
+use crate::ops::{self, Surface};
 use crate::wire::{ErrorBody, SyncMessagesArgs, SyncMessagesOut};
 
 /// Where a tool call leaves its sync when it has to wait.
@@ -53,6 +54,9 @@ struct ParkedSync {
     who: Caller,
     request_id: RequestId,
     protocol_version: Option<ProtocolVersion>,
+    /// Where the call is counted once answered, and when it began.
+    metrics: Arc<Metrics>,
+    started: Instant,
 }
 
 impl Parking {
@@ -81,11 +85,13 @@ impl Parking {
     /// The tool's side: runs the sync's first step, and parks it if it has to wait.
     pub(super) async fn start_sync(
         &self,
-        service: &Service,
+        server: &McpServer,
         who: &Caller,
         args: Args<SyncMessagesArgs>,
         context: &RequestContext<RoleServer>,
     ) -> Result<Json<SyncMessagesOut>, ToolError> {
+        let started = Instant::now();
+        let service = &server.service;
         let request = ops::sync_request(args.into_inner()?);
         match service.start_sync(who, request).await? {
             SyncStep::Ready(page) => Ok(Json(ops::sync_page(page, who))),
@@ -96,10 +102,12 @@ impl Parking {
                     who: who.clone(),
                     request_id: context.id.clone(),
                     protocol_version: context.protocol_version(),
+                    metrics: Arc::clone(&server.metrics),
+                    started,
                 });
                 // rmcp serializes this, and the middleware drops it.
                 Err(ToolError(ErrorBody {
-                    code: ErrorCode::Internal.as_str(),
+                    code: PARKED,
                     message: "the sync is parked; this answer is never sent".into(),
                     hint: String::new(),
                 }))
@@ -117,6 +125,8 @@ impl ParkedSync {
             who,
             request_id,
             protocol_version,
+            metrics,
+            started,
         } = self;
         let outcome = loop {
             match service.resume_sync(pending.wait().await).await {
@@ -125,6 +135,11 @@ impl ParkedSync {
                 Err(error) => break Err(ToolError::from(error)),
             }
         };
+        let code = match &outcome {
+            Ok(_) => crate::metrics::OK,
+            Err(ToolError(refusal)) => refusal.code,
+        };
+        metrics.record(Surface::Mcp, "sync_messages", code, started.elapsed());
         framed(
             outcome.into_call_tool_result(),
             request_id,

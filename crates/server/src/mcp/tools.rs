@@ -283,9 +283,7 @@ impl McpServer {
     ) -> Result<Json<SyncMessagesOut>, ToolError> {
         let who = caller(&context)?;
         if let Some(parking) = Parking::of(&context) {
-            return parking
-                .start_sync(&self.service, &who, args, &context)
-                .await;
+            return parking.start_sync(self, &who, args, &context).await;
         }
         let args = args.into_inner()?;
         let wait_secs = domain::limits::sync_wait(args.wait_ms).as_secs_f64();
