@@ -1664,9 +1664,11 @@ async fn a_postgres_channel_from_before_its_head_column_gets_it_on_open() {
     drop(store);
 
     // Back to the schema of migration 2, then open again.
-    let mut conn = sqlx::PgConnection::connect(&db.url()).await.expect("connect");
+    let mut conn = sqlx::PgConnection::connect(&db.url())
+        .await
+        .expect("connect");
     for statement in [
-        "ALTER TABLE channels DROP COLUMN last_seq, DROP COLUMN head",
+        "ALTER TABLE channels DROP COLUMN last_seq, DROP COLUMN head, DROP COLUMN version",
         "DELETE FROM _sqlx_migrations WHERE version = 3",
     ] {
         sqlx::query(statement)
@@ -1678,7 +1680,10 @@ async fn a_postgres_channel_from_before_its_head_column_gets_it_on_open() {
 
     let store = db.open().await;
     let after = store.load_channel(&id).await.expect("load");
-    assert_eq!((after.last_seq, &after.head), (before.last_seq, &before.head));
+    assert_eq!(
+        (after.last_seq, &after.head),
+        (before.last_seq, &before.head)
+    );
     let quiet_after = store.load_channel(&quiet).await.expect("load");
     assert_eq!(
         (quiet_after.last_seq, &quiet_after.head),
@@ -1686,10 +1691,64 @@ async fn a_postgres_channel_from_before_its_head_column_gets_it_on_open() {
     );
     let (posted, _) = store
         .update_channel(&id, |channel| {
-            channel.post(&person("alice").id, None, draft("three", None), Timestamp(6))
+            channel.post(
+                &person("alice").id,
+                None,
+                draft("three", None),
+                Timestamp(6),
+            )
         })
         .await
         .expect("post");
     assert_eq!(posted.seq, Seq(before.last_seq.0 + 1));
     assert_eq!(posted.hash, before.head.link(&id, &posted));
+}
+
+/// Two instances on one PostgreSQL database, each remembering the channels its groups of posts
+/// left: a change made on the other instance, with a message or without one, is seen by the
+/// next change here (a stale memory would repeat a seq, or lose the change).
+#[tokio::test]
+async fn a_change_on_another_instance_is_seen_by_the_next_change_here() {
+    let Some(db) = crate::testing::TestDatabase::postgres("two instances").await else {
+        return;
+    };
+    let (here, there) = (db.open().await, db.open().await);
+    let (id, _) = new_channel(&here, 9).await;
+    let post = |store: &Store, text: &'static str| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            store
+                .update_channel(&id, move |channel| {
+                    let name = channel.name.clone();
+                    let message =
+                        channel.post(&person("alice").id, None, draft(text, None), Timestamp(7))?;
+                    Ok((message.seq, name))
+                })
+                .await
+                .expect("post")
+                .0
+        }
+    };
+    let (first, _) = post(&here, "one").await;
+    let (second, _) = post(&here, "two").await;
+    assert_eq!(second.0, first.0 + 1);
+
+    // A post there: the next post here follows it.
+    let (there_seq, _) = post(&there, "three").await;
+    assert_eq!(there_seq.0, second.0 + 1);
+    let (next, _) = post(&here, "four").await;
+    assert_eq!(next.0, there_seq.0 + 1);
+
+    // A change there that writes no message: the next change here starts from it.
+    there
+        .update_channel(&id, |channel| {
+            channel.name = "Renamed".into();
+            Ok(())
+        })
+        .await
+        .expect("rename");
+    let (after, name) = post(&here, "five").await;
+    assert_eq!((after.0, name.as_str()), (next.0 + 1, "Renamed"));
+    let loaded = here.load_channel(&id).await.expect("load");
+    assert_eq!((loaded.last_seq, loaded.name.as_str()), (after, "Renamed"));
 }

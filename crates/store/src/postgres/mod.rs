@@ -1,7 +1,9 @@
 //! The PostgreSQL backend: for several instances of the server on one database.
 //!
-//! Nothing is kept in memory between requests: every instance may have written since. A
-//! change to a channel locks its row (`SELECT … FOR UPDATE`) for the length of one
+//! Reads go to the database: every instance may have written since. A change to a channel
+//! locks its row (which answers the row's `version`) and starts from the channel as this
+//! instance remembers it when the version is the one it remembered it at, and loads it
+//! otherwise ([`Remembered`]). A change locks its row (`SELECT … FOR UPDATE`) for the length of one
 //! transaction, so changes to one channel queue up in the database while different channels
 //! commit in parallel. On one instance, the changes to a channel that arrive while its
 //! transaction runs wait for the next one and commit together (one fsync for the group), each
@@ -44,7 +46,22 @@ pub struct PgStore {
     /// Changes waiting for their channel's next transaction on this instance; a channel is a
     /// key while a task commits its changes.
     queued: Arc<Mutex<HashMap<ChannelId, Vec<Queued>>>>,
+    /// Channels as this instance's last groups left them.
+    remembered: Arc<Mutex<HashMap<ChannelId, Remembered>>>,
 }
+
+/// A channel as committed at a version of its row. Every commit that changes what
+/// [`load_channel`] returns moves the version on (the statement that inserts messages does,
+/// and [`Decided::write`] for a change that writes no message), on whichever instance it runs,
+/// so a version that matches is the state itself. Only groups of posts are remembered: their
+/// state in memory is exactly what they wrote; any other change is loaded again next time.
+struct Remembered {
+    version: i64,
+    channel: Channel,
+}
+
+/// How many channels an instance remembers; past it an arbitrary one is forgotten.
+const REMEMBERED_CHANNELS: usize = 4096;
 
 /// A change waiting for its channel's transaction, and where its outcome goes.
 struct Queued {
@@ -93,6 +110,7 @@ impl PgStore {
             signals,
             listener,
             queued: Arc::default(),
+            remembered: Arc::default(),
         })
     }
 }
@@ -478,6 +496,7 @@ impl PgStore {
             // Nothing of the group was written: each change is told so, a refused one keeps
             // its own reason.
             Err(error) => {
+                self.forget(id);
                 tracing::warn!(channel = %id, %error, "a channel's transaction failed");
                 for (done, answer) in answers {
                     let _ = done.send(answer.and(Err(same_error(&error))));
@@ -503,12 +522,18 @@ impl PgStore {
         // transaction ends: the rules decide on the state they will replace. It is taken by a
         // statement of its own: a statement that waited for the lock still reads through the
         // snapshot it started with, which lacks the messages the previous holder committed.
-        sqlx::query("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
-        let mut current = load_channel(&mut tx, id).await?;
+        // In READ COMMITTED the locking statement answers the row as the last holder left it.
+        let (version,): (i64,) =
+            sqlx::query_as("SELECT version FROM channels WHERE id = $1 FOR UPDATE")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::Domain(DomainError::ChannelNotFound))?;
+        let mut current = match self.recall(id, version) {
+            Some(channel) => channel,
+            None => load_channel(&mut tx, id).await?,
+        };
+        let mut only_posts = true;
         let mut written = Vec::new();
         let mut unwritten = Vec::new();
         for Queued { change, done } in waiting.by_ref() {
@@ -519,20 +544,23 @@ impl PgStore {
                     answers.push((done, Err(refused)));
                     if alone {
                         // Nothing to commit: dropping the transaction ends it.
+                        self.remember(id, version, &current);
                         return Ok((current, Vec::new()));
                     }
                     continue;
                 }
             };
-            let applied = if alone {
-                decided.write(&mut tx).await
-            } else if decided.only_messages() {
+            let applied = if decided.only_messages() {
                 // Posts wait to be inserted together, in one statement. Its failure is the
                 // database's (the rules' checks are behind it), and PostgreSQL then aborts the
                 // whole transaction: the group fails, and every change in it is told so.
                 unwritten.extend(decided.messages.iter().cloned());
                 Ok((decided.after, decided.messages))
+            } else if alone {
+                only_posts = false;
+                decided.write(&mut tx).await
             } else {
+                only_posts = false;
                 if let Err(broken) = insert_messages(&mut tx, id, &unwritten).await {
                     answers.push((done, Err(same_error(&broken))));
                     return Err(broken);
@@ -557,14 +585,56 @@ impl PgStore {
                 // which rolls them back.
                 Err(refused) if alone => {
                     answers.push((done, Err(refused)));
+                    self.remember(id, version, &current);
                     return Ok((current, Vec::new()));
                 }
                 Err(refused) => answers.push((done, Err(refused))),
             }
         }
-        insert_messages(&mut tx, id, &unwritten).await?;
+        let moved_to = insert_messages(&mut tx, id, &unwritten).await?;
         tx.commit().await?;
+        if only_posts {
+            self.remember(id, moved_to.unwrap_or(version), &current);
+        } else {
+            self.forget(id);
+        }
         Ok((current, written))
+    }
+
+    /// The channel as this instance remembers it at `version`, if it does.
+    fn recall(&self, id: &ChannelId, version: i64) -> Option<Channel> {
+        let remembered = self.lock_remembered();
+        remembered
+            .get(id)
+            .filter(|remembered| remembered.version == version)
+            .map(|remembered| remembered.channel.clone())
+    }
+
+    fn remember(&self, id: &ChannelId, version: i64, channel: &Channel) {
+        let mut remembered = self.lock_remembered();
+        if remembered.len() >= REMEMBERED_CHANNELS && !remembered.contains_key(id) {
+            let forgotten = remembered.keys().next().cloned();
+            if let Some(forgotten) = forgotten {
+                remembered.remove(&forgotten);
+            }
+        }
+        remembered.insert(
+            id.clone(),
+            Remembered {
+                version,
+                channel: channel.clone(),
+            },
+        );
+    }
+
+    fn forget(&self, id: &ChannelId) {
+        self.lock_remembered().remove(id);
+    }
+
+    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, Remembered>> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn publish(&self, channel: Channel, messages: &[Message]) {
@@ -678,9 +748,17 @@ impl Decided {
             let slot = &after.slots[position];
             write_slot(&mut *tx, &after.id, position, slot, holder_changed).await?;
         }
-        insert_messages(&mut *tx, &after.id, &self.messages).await?;
+        let moved = insert_messages(&mut *tx, &after.id, &self.messages).await?;
         for write in self.bot_writes {
             bots::write_bot(&mut *tx, &after.id, write).await?;
+        }
+        if moved.is_none() {
+            // Inserting messages moves the version on; a change without any must too, or
+            // another instance would start from the channel as it was before it.
+            sqlx::query("UPDATE channels SET version = version + 1 WHERE id = $1")
+                .bind(after.id.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         Ok((self.after, self.messages))
     }
@@ -750,24 +828,26 @@ async fn write_slot(
 }
 
 /// Appends `messages` (in seq order, following the channel's last) to `channel`'s transcript
-/// and moves the channel's `last_seq` and `head` to the last of them, in one statement: a group
-/// of posts is one round trip, not one per post.
+/// and moves the channel's `last_seq` and `head` to the last of them and its version on, in one
+/// statement: a group of posts is one round trip, not one per post. The channel's new version,
+/// or `None` when there was nothing to insert.
 async fn insert_messages(
     conn: &mut PgConnection,
     channel: &ChannelId,
     messages: &[Message],
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let Some(newest) = messages.last() else {
-        return Ok(());
+        return Ok(None);
     };
     let column = |field: fn(&Message) -> Option<String>| -> Vec<Option<String>> {
         messages.iter().map(field).collect()
     };
-    sqlx::query(
+    let (version,): (i64,) = sqlx::query_as(
         "WITH inserted AS (\
            INSERT INTO messages (channel_id, seq, kind, sender, sender_name, body_text, body_data, recipient, at, hash, nonce) \
            SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[])) \
-         UPDATE channels SET last_seq = $12, head = $13 WHERE id = $1",
+         UPDATE channels SET last_seq = $12, head = $13, version = version + 1 WHERE id = $1 \
+         RETURNING version",
     )
     .bind(channel.as_str())
     .bind(messages.iter().map(|m| m.seq.0).collect::<Vec<_>>())
@@ -782,7 +862,7 @@ async fn insert_messages(
     .bind(column(|m| m.nonce.clone()))
     .bind(newest.seq.0)
     .bind(newest.hash.as_str())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(Some(version))
 }
