@@ -1,15 +1,14 @@
 //! The PostgreSQL backend: for several instances of the server on one database.
 //!
 //! Reads go to the database: every instance may have written since. A change to a channel
-//! locks its row (which answers the row's `version`) and starts from the channel as this
-//! instance remembers it when the version is the one it remembered it at, and loads it
-//! otherwise ([`Remembered`]). A change locks its row (`SELECT … FOR UPDATE`) for the length of one
-//! transaction, so changes to one channel queue up in the database while different channels
-//! commit in parallel. On one instance, the changes to a channel that arrive while its
-//! transaction runs wait for the next one and commit together (one fsync for the group), each
-//! in a savepoint so that a refused one undoes only itself. After the commit a `NOTIFY` names the channel and its new seq, and
-//! PostgreSQL delivers it to every instance's listener, which wakes the syncs waiting there
-//! ([`listener`]).
+//! locks its row (`SELECT version … FOR UPDATE`) for the length of one transaction, so changes
+//! to one channel queue up in the database while different channels commit in parallel. It
+//! starts from the channel as this instance remembers it when the row's version is the one it
+//! remembered it at, and loads it otherwise ([`Remembered`]). On one instance, the changes to a
+//! channel that arrive while its transaction runs wait for the next one and commit together
+//! (one fsync for the group), each in a savepoint so that a refused one undoes only itself.
+//! After the commit a `NOTIFY` names the channel and its new seq, and PostgreSQL delivers it to
+//! every instance's listener, which wakes the syncs waiting there ([`listener`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
