@@ -1752,3 +1752,54 @@ async fn a_change_on_another_instance_is_seen_by_the_next_change_here() {
     let loaded = here.load_channel(&id).await.expect("load");
     assert_eq!((loaded.last_seq, loaded.name.as_str()), (after, "Renamed"));
 }
+
+/// A channel row behind its messages (an instance from before migration 3 inserted one without
+/// moving the row): the change that finds its seq taken fails, the row is brought up to the
+/// messages, and the next change goes on from the true head.
+#[tokio::test]
+async fn a_channel_row_behind_its_messages_is_repaired_by_the_change_that_fails_on_it() {
+    use sqlx::Connection;
+
+    let Some(db) = crate::testing::TestDatabase::postgres("head repair").await else {
+        return;
+    };
+    let store = db.open().await;
+    let (id, _) = new_channel(&store, 10).await;
+    let post = |store: &Store, text: &'static str| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            store
+                .update_channel(&id, move |channel| {
+                    channel.post(&person("alice").id, None, draft(text, None), Timestamp(7))
+                })
+                .await
+        }
+    };
+    post(&store, "one").await.expect("post");
+    post(&store, "two").await.expect("post");
+    let truth = store.load_channel(&id).await.expect("load");
+
+    let mut conn = sqlx::PgConnection::connect(&db.url())
+        .await
+        .expect("connect");
+    sqlx::query(
+        "UPDATE channels c SET last_seq = before.seq, head = before.hash FROM \
+         (SELECT seq, hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC OFFSET 1 LIMIT 1) before \
+         WHERE c.id = $1",
+    )
+    .bind(id.as_str())
+    .execute(&mut conn)
+    .await
+    .expect("the row falls behind");
+    conn.close().await.expect("close");
+
+    // Another instance, which remembers nothing of the channel.
+    let other = db.open().await;
+    assert!(
+        post(&other, "three").await.is_err(),
+        "the seq after the row's is taken"
+    );
+    let (posted, _) = post(&other, "four").await.expect("repaired");
+    assert_eq!(posted.seq, Seq(truth.last_seq.0 + 1));
+    assert_eq!(posted.hash, truth.head.link(&id, &posted));
+}

@@ -46,7 +46,7 @@ pub struct PgStore {
     /// key while a task commits its changes.
     queued: Arc<Mutex<HashMap<ChannelId, Vec<Queued>>>>,
     /// Channels as this instance's last groups left them.
-    remembered: Arc<Mutex<HashMap<ChannelId, Remembered>>>,
+    remembered: Arc<Mutex<Memory>>,
 }
 
 /// A channel as committed at a version of its row. Every commit that changes what
@@ -57,9 +57,19 @@ pub struct PgStore {
 struct Remembered {
     version: i64,
     channel: Channel,
+    /// When this instance last remembered it, in groups ([`Memory::groups`]).
+    at: u64,
 }
 
-/// How many channels an instance remembers; past it an arbitrary one is forgotten.
+/// The channels an instance remembers.
+#[derive(Default)]
+struct Memory {
+    channels: HashMap<ChannelId, Remembered>,
+    /// Counts the groups remembered, to tell which channels were used least recently.
+    groups: u64,
+}
+
+/// How many channels an instance remembers; past it the quarter used least recently go.
 const REMEMBERED_CHANNELS: usize = 4096;
 
 /// A change waiting for its channel's transaction, and where its outcome goes.
@@ -503,6 +513,17 @@ impl PgStore {
                 for Queued { done, .. } in waiting {
                     let _ = done.send(Err(same_error(&error)));
                 }
+                match self.repair_head(id).await {
+                    Ok(false) => {}
+                    Ok(true) => tracing::warn!(
+                        channel = %id,
+                        "the channel's last seq was behind its messages (written by an instance \
+                         older than migration 3?) and was brought up to them"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(channel = %id, %error, "could not check the channel's head");
+                    }
+                }
             }
         }
     }
@@ -516,7 +537,12 @@ impl PgStore {
         answers: &mut Vec<(Outcome, Result<Vec<Message>, StoreError>)>,
     ) -> Result<(Channel, Vec<Message>), StoreError> {
         let alone = waiting.len() == 1;
-        let mut tx = self.pool.begin().await?;
+        // Named, not assumed: the lock below must answer the row as the last holder left it,
+        // which a server-wide default of REPEATABLE READ would refuse to do.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         // The row lock queues every other change to this channel, on any instance, until this
         // transaction ends: the rules decide on the state they will replace. It is taken by a
         // statement of its own: a statement that waited for the lock still reads through the
@@ -600,37 +626,62 @@ impl PgStore {
         Ok((current, written))
     }
 
+    /// Brings the channel row's `last_seq` and `head` up to its newest message if they are
+    /// behind, and whether they were. Only an instance from before migration 3, which inserted
+    /// messages without moving them, leaves them so; every later change to the channel would
+    /// then fail on a repeated seq, for good.
+    async fn repair_head(&self, id: &ChannelId) -> Result<bool, StoreError> {
+        let repaired = sqlx::query(
+            "UPDATE channels c SET last_seq = newest.seq, head = newest.hash, version = c.version + 1 \
+             FROM (SELECT seq, hash FROM messages WHERE channel_id = $1 ORDER BY seq DESC LIMIT 1) newest \
+             WHERE c.id = $1 AND c.last_seq < newest.seq",
+        )
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(repaired > 0)
+    }
+
     /// The channel as this instance remembers it at `version`, if it does.
     fn recall(&self, id: &ChannelId, version: i64) -> Option<Channel> {
-        let remembered = self.lock_remembered();
-        remembered
+        let memory = self.lock_remembered();
+        memory
+            .channels
             .get(id)
             .filter(|remembered| remembered.version == version)
             .map(|remembered| remembered.channel.clone())
     }
 
     fn remember(&self, id: &ChannelId, version: i64, channel: &Channel) {
-        let mut remembered = self.lock_remembered();
-        if remembered.len() >= REMEMBERED_CHANNELS && !remembered.contains_key(id) {
-            let forgotten = remembered.keys().next().cloned();
-            if let Some(forgotten) = forgotten {
-                remembered.remove(&forgotten);
+        let mut memory = self.lock_remembered();
+        let Memory { channels, groups } = &mut *memory;
+        *groups += 1;
+        if channels.len() >= REMEMBERED_CHANNELS && !channels.contains_key(id) {
+            let mut by_age: Vec<(u64, ChannelId)> = channels
+                .iter()
+                .map(|(id, remembered)| (remembered.at, id.clone()))
+                .collect();
+            by_age.sort_unstable_by_key(|&(at, _)| at);
+            for (_, old) in by_age.into_iter().take(REMEMBERED_CHANNELS / 4) {
+                channels.remove(&old);
             }
         }
-        remembered.insert(
+        channels.insert(
             id.clone(),
             Remembered {
                 version,
                 channel: channel.clone(),
+                at: *groups,
             },
         );
     }
 
     fn forget(&self, id: &ChannelId) {
-        self.lock_remembered().remove(id);
+        self.lock_remembered().channels.remove(id);
     }
 
-    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelId, Remembered>> {
+    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.remembered
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
