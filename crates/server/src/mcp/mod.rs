@@ -176,32 +176,13 @@ impl ServerHandler for McpServer {
 }
 
 impl McpServer {
-    /// Runs a tool call, timed and counted under its tool's name and its outcome's code
-    /// ([`error::refused_with`] carries the code out of the tool).
+    /// Runs a tool call, timed and counted ([`counted`]).
     async fn counted(
         &self,
         name: &str,
         call: impl Future<Output = Result<CallToolResponse, ErrorData>>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = Instant::now();
-        let (outcome, refused) = error::refused_with(without_panics(name, call)).await;
-        let code = match (&outcome, refused) {
-            (Err(_), _) => PROTOCOL_ERROR,
-            // Counted when it is answered (`parking`), with its whole wait.
-            (Ok(_), Some(error::PARKED)) => return outcome,
-            (Ok(_), Some(code)) => code,
-            (Ok(_), None) => crate::metrics::OK,
-        };
-        // Only our tools' names become labels: a client's made-up name must not grow the
-        // metrics without bound.
-        let operation = if TOOLS.has_route(name) {
-            name
-        } else {
-            "unknown"
-        };
-        self.metrics
-            .record(Surface::Mcp, operation, code, started.elapsed());
-        outcome
+        counted(&self.metrics, name, Instant::now(), call).await
     }
 
     /// Counts a request that no tool answers (listing tools, reading resources) against the
@@ -212,6 +193,34 @@ impl McpServer {
             .admit_request(&who.principal.id)
             .map_err(|refusal| ToolError::from(refusal).into_protocol_error())
     }
+}
+
+/// Runs a tool call, timed from `started` and counted under its tool's name and its outcome's
+/// code ([`error::refused_with`] carries the code out of the tool); a panic in it is answered
+/// ([`without_panics`]).
+pub(super) async fn counted(
+    metrics: &Metrics,
+    name: &str,
+    started: Instant,
+    call: impl Future<Output = Result<CallToolResponse, ErrorData>>,
+) -> Result<CallToolResponse, ErrorData> {
+    let (outcome, refused) = error::refused_with(without_panics(name, call)).await;
+    let code = match (&outcome, refused) {
+        (Err(_), _) => PROTOCOL_ERROR,
+        // Counted when it is answered (`parking`), with its whole wait.
+        (Ok(_), Some(error::PARKED)) => return outcome,
+        (Ok(_), Some(code)) => code,
+        (Ok(_), None) => crate::metrics::OK,
+    };
+    // Only our tools' names become labels: a client's made-up name must not grow the
+    // metrics without bound.
+    let operation = if TOOLS.has_route(name) {
+        name
+    } else {
+        "unknown"
+    };
+    metrics.record(Surface::Mcp, operation, code, started.elapsed());
+    outcome
 }
 
 /// `call`, with a panic inside it answered as a refusal (`INTERNAL`), like any other fault of

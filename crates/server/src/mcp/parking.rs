@@ -19,7 +19,7 @@
 //! session each at the same time.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -33,6 +33,7 @@ use rmcp::service::RequestContext;
 use service::Caller;
 use service::{PendingSync, Service, SyncStep};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use super::McpServer;
 use super::args::Args;
@@ -40,7 +41,7 @@ use super::direct::framed;
 use super::error::{PARKED, ToolError};
 use crate::metrics::Metrics;
 use crate::middleware::BufferedBody;
-use crate::ops::{self, Surface};
+use crate::ops;
 use crate::wire::{ErrorBody, SyncMessagesArgs, SyncMessagesOut};
 
 /// Where a tool call leaves its sync when it has to wait.
@@ -128,23 +129,20 @@ impl ParkedSync {
             metrics,
             started,
         } = self;
-        let outcome = loop {
-            match service.resume_sync(pending.wait().await).await {
-                Ok(SyncStep::Pending(still)) => pending = still,
-                Ok(SyncStep::Ready(page)) => break Ok(Json(ops::sync_page(page, &who))),
-                Err(error) => break Err(ToolError::from(error)),
-            }
+        // Counted as the tool call it answers, from the call's start; a panic in the resumed
+        // sync is answered as a tool's would be.
+        let call = async {
+            let outcome = loop {
+                match service.resume_sync(pending.wait().await).await {
+                    Ok(SyncStep::Pending(still)) => pending = still,
+                    Ok(SyncStep::Ready(page)) => break Ok(Json(ops::sync_page(page, &who))),
+                    Err(error) => break Err(ToolError::from(error)),
+                }
+            };
+            outcome.into_call_tool_result()
         };
-        let code = match &outcome {
-            Ok(_) => crate::metrics::OK,
-            Err(ToolError(refusal)) => refusal.code,
-        };
-        metrics.record(Surface::Mcp, "sync_messages", code, started.elapsed());
-        framed(
-            outcome.into_call_tool_result(),
-            request_id,
-            protocol_version.as_ref(),
-        )
+        let outcome = super::counted(&metrics, "sync_messages", started, call).await;
+        framed(outcome, request_id, protocol_version.as_ref())
     }
 }
 
