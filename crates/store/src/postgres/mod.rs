@@ -19,6 +19,7 @@ use domain::{
     Channel, ChannelId, DomainError, Listing, Message, PageBudget, PrincipalId, SecretHash, Seq,
     Slot,
 };
+use hashlink::LruCache;
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use tokio::sync::oneshot;
@@ -46,7 +47,7 @@ pub struct PgStore {
     /// key while a task commits its changes.
     queued: Arc<Mutex<HashMap<ChannelId, Vec<Queued>>>>,
     /// Channels as this instance's last groups left them.
-    remembered: Arc<Mutex<Memory>>,
+    remembered: Arc<Mutex<LruCache<ChannelId, Remembered>>>,
 }
 
 /// A channel as committed at a version of its row. Every commit that changes what
@@ -57,19 +58,9 @@ pub struct PgStore {
 struct Remembered {
     version: i64,
     channel: Channel,
-    /// When this instance last remembered it, in groups ([`Memory::groups`]).
-    at: u64,
 }
 
-/// The channels an instance remembers.
-#[derive(Default)]
-struct Memory {
-    channels: HashMap<ChannelId, Remembered>,
-    /// Counts the groups remembered, to tell which channels were used least recently.
-    groups: u64,
-}
-
-/// How many channels an instance remembers; past it the quarter used least recently go.
+/// How many channels an instance remembers; past it the one used least recently goes.
 const REMEMBERED_CHANNELS: usize = 4096;
 
 /// A change waiting for its channel's transaction, and where its outcome goes.
@@ -119,7 +110,7 @@ impl PgStore {
             signals,
             listener,
             queued: Arc::default(),
-            remembered: Arc::default(),
+            remembered: Arc::new(Mutex::new(LruCache::new(REMEMBERED_CHANNELS))),
         })
     }
 }
@@ -547,7 +538,6 @@ impl PgStore {
         // transaction ends: the rules decide on the state they will replace. It is taken by a
         // statement of its own: a statement that waited for the lock still reads through the
         // snapshot it started with, which lacks the messages the previous holder committed.
-        // In READ COMMITTED the locking statement answers the row as the last holder left it.
         let (version,): (i64,) =
             sqlx::query_as("SELECT version FROM channels WHERE id = $1 FOR UPDATE")
                 .bind(id.as_str())
@@ -645,43 +635,23 @@ impl PgStore {
 
     /// The channel as this instance remembers it at `version`, if it does.
     fn recall(&self, id: &ChannelId, version: i64) -> Option<Channel> {
-        let memory = self.lock_remembered();
-        memory
-            .channels
+        self.lock_remembered()
             .get(id)
             .filter(|remembered| remembered.version == version)
             .map(|remembered| remembered.channel.clone())
     }
 
     fn remember(&self, id: &ChannelId, version: i64, channel: &Channel) {
-        let mut memory = self.lock_remembered();
-        let Memory { channels, groups } = &mut *memory;
-        *groups += 1;
-        if channels.len() >= REMEMBERED_CHANNELS && !channels.contains_key(id) {
-            let mut by_age: Vec<(u64, ChannelId)> = channels
-                .iter()
-                .map(|(id, remembered)| (remembered.at, id.clone()))
-                .collect();
-            by_age.sort_unstable_by_key(|&(at, _)| at);
-            for (_, old) in by_age.into_iter().take(REMEMBERED_CHANNELS / 4) {
-                channels.remove(&old);
-            }
-        }
-        channels.insert(
-            id.clone(),
-            Remembered {
-                version,
-                channel: channel.clone(),
-                at: *groups,
-            },
-        );
+        let channel = channel.clone();
+        self.lock_remembered()
+            .insert(id.clone(), Remembered { version, channel });
     }
 
     fn forget(&self, id: &ChannelId) {
-        self.lock_remembered().channels.remove(id);
+        self.lock_remembered().remove(id);
     }
 
-    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, Memory> {
+    fn lock_remembered(&self) -> std::sync::MutexGuard<'_, LruCache<ChannelId, Remembered>> {
         self.remembered
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -11,10 +11,11 @@
 //! else (an older cursor, a tail that missed a write, a channel dropped to stay within the
 //! budget) reads the database as before.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
 use domain::{ChannelId, Message, PageBudget, Seq, SlotLabel};
+use hashlink::LinkedHashMap;
 
 use crate::MessagePage;
 
@@ -23,7 +24,7 @@ const PER_CHANNEL: usize = 64;
 /// Bytes of memory kept per channel ([`cost`]), so a few large messages do not crowd out many.
 const BYTES_PER_CHANNEL: usize = 64 * 1024;
 /// Bytes kept for all channels together; past this the channels written least recently go,
-/// down to three quarters of it (so the scan for them is paid once per many writes).
+/// down to three quarters of it.
 const BYTES_IN_ALL: usize = 32 * 1024 * 1024;
 /// What a kept message costs beyond its body: the struct, its ids and names.
 const OVERHEAD_PER_MESSAGE: usize = 256;
@@ -37,10 +38,9 @@ pub(super) struct Recent(Arc<RwLock<Tails>>);
 
 #[derive(Default)]
 struct Tails {
-    channels: HashMap<ChannelId, Tail>,
+    /// The tail written least recently first.
+    channels: LinkedHashMap<ChannelId, Tail>,
     bytes: usize,
-    /// Counts the writes, to tell which tails were extended least recently.
-    writes: u64,
 }
 
 #[derive(Default)]
@@ -48,8 +48,6 @@ struct Tail {
     /// Consecutive seqs, oldest first.
     messages: VecDeque<Message>,
     bytes: usize,
-    /// The value of [`Tails::writes`] when this tail was last extended.
-    written: u64,
 }
 
 /// What keeping `message` costs in memory, roughly. Not its encoded length: a data array of
@@ -95,13 +93,13 @@ impl Recent {
             return;
         };
         let mut tails = self.0.write().unwrap_or_else(|poison| poison.into_inner());
-        let Tails {
-            channels,
-            bytes,
-            writes,
-        } = &mut *tails;
-        *writes += 1;
-        let tail = channels.entry(channel.clone()).or_default();
+        let Tails { channels, bytes } = &mut *tails;
+        if channels.to_back(channel).is_none() {
+            channels.insert(channel.clone(), Tail::default());
+        }
+        let Some(tail) = channels.get_mut(channel) else {
+            return;
+        };
         let follows = tail
             .messages
             .back()
@@ -110,7 +108,6 @@ impl Recent {
             *bytes -= tail.bytes;
             *tail = Tail::default();
         }
-        tail.written = *writes;
         for message in added {
             let size = cost(message);
             tail.messages.push_back(message.clone());
@@ -130,7 +127,12 @@ impl Recent {
             channels.remove(channel);
         }
         if *bytes > BYTES_IN_ALL {
-            evict_least_recent(channels, bytes);
+            while *bytes > BYTES_IN_ALL / 4 * 3 {
+                let Some((_, evicted)) = channels.pop_front() else {
+                    break;
+                };
+                *bytes -= evicted.bytes;
+            }
         }
     }
 
@@ -158,23 +160,6 @@ impl Recent {
             .take_while(|message| message.seq <= upto)
             .filter(|message| viewer.is_none_or(|(slot, since)| message.visible_to(slot, since)));
         Some(MessagePage::filled(range, budget))
-    }
-}
-
-/// Drops the tails extended least recently until `bytes` is three quarters of the budget.
-fn evict_least_recent(channels: &mut HashMap<ChannelId, Tail>, bytes: &mut usize) {
-    let mut by_age: Vec<(u64, ChannelId)> = channels
-        .iter()
-        .map(|(id, tail)| (tail.written, id.clone()))
-        .collect();
-    by_age.sort_unstable_by_key(|&(written, _)| written);
-    for (_, id) in by_age {
-        if *bytes <= BYTES_IN_ALL / 4 * 3 {
-            break;
-        }
-        if let Some(tail) = channels.remove(&id) {
-            *bytes -= tail.bytes;
-        }
     }
 }
 
