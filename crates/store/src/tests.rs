@@ -51,6 +51,20 @@ async fn open(dir: &tempfile::TempDir) -> Store {
         .expect("store opens")
 }
 
+/// Alice posts `text` to channel `id`.
+async fn alice_posts(
+    store: &Store,
+    id: &ChannelId,
+    text: &str,
+) -> Result<(Message, Vec<Message>), StoreError> {
+    let text = text.to_owned();
+    store
+        .update_channel(id, move |channel| {
+            channel.post(&person("alice").id, None, draft(&text, None), Timestamp(7))
+        })
+        .await
+}
+
 async fn new_channel(store: &Store, seed: u8) -> (ChannelId, Vec<(SlotLabel, String)>) {
     let spec =
         ChannelSpec::new("Test", &["invite:alice".into(), "invite:bob".into()]).expect("spec");
@@ -1765,18 +1779,8 @@ async fn a_channel_row_behind_its_messages_is_repaired_by_the_change_that_fails_
     };
     let store = db.open().await;
     let (id, _) = new_channel(&store, 10).await;
-    let post = |store: &Store, text: &'static str| {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .update_channel(&id, move |channel| {
-                    channel.post(&person("alice").id, None, draft(text, None), Timestamp(7))
-                })
-                .await
-        }
-    };
-    post(&store, "one").await.expect("post");
-    post(&store, "two").await.expect("post");
+    alice_posts(&store, &id, "one").await.expect("post");
+    alice_posts(&store, &id, "two").await.expect("post");
     let truth = store.load_channel(&id).await.expect("load");
 
     let mut conn = sqlx::PgConnection::connect(&db.url())
@@ -1796,10 +1800,10 @@ async fn a_channel_row_behind_its_messages_is_repaired_by_the_change_that_fails_
     // Another instance, which remembers nothing of the channel.
     let other = db.open().await;
     assert!(
-        post(&other, "three").await.is_err(),
+        alice_posts(&other, &id, "three").await.is_err(),
         "the seq after the row's is taken"
     );
-    let (posted, _) = post(&other, "four").await.expect("repaired");
+    let (posted, _) = alice_posts(&other, &id, "four").await.expect("repaired");
     assert_eq!(posted.seq, Seq(truth.last_seq.0 + 1));
     assert_eq!(posted.hash, truth.head.link(&id, &posted));
 }
